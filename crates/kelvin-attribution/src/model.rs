@@ -1,0 +1,177 @@
+use std::collections::BTreeMap;
+
+use kelvin_model::{EntityId, MarginalPower, Resources};
+use serde::Serialize;
+
+use crate::AlignedInput;
+
+/// `P(u) = idle_w + slope_w · u` for CPU utilization `u ∈ [0, 1]`, fitted by least squares
+/// with the slope constrained non-negative (a two-parameter non-negative least squares).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LinearPowerModel {
+    /// Power at zero utilization, watts.
+    pub idle_w: f64,
+    /// Additional power at full utilization, watts (≥ 0).
+    pub slope_w: f64,
+    /// Allocatable cores the utilization is relative to.
+    pub cores: f64,
+    /// Number of intervals the fit used.
+    pub samples: usize,
+    /// Root-mean-square residual, watts.
+    pub rmse_w: f64,
+}
+
+impl LinearPowerModel {
+    /// Fits `(utilization, watts)` pairs; `None` with fewer than 3 pairs or no spread in
+    /// utilization (the slope is then unidentifiable).
+    pub fn fit(points: &[(f64, f64)], cores: f64) -> Option<LinearPowerModel> {
+        let pts: Vec<(f64, f64)> = points
+            .iter()
+            .copied()
+            .filter(|(u, p)| u.is_finite() && p.is_finite())
+            .collect();
+        if pts.len() < 3 {
+            return None;
+        }
+        let n = pts.len() as f64;
+        let mu = pts.iter().map(|p| p.0).sum::<f64>() / n;
+        let mp = pts.iter().map(|p| p.1).sum::<f64>() / n;
+        let sxx: f64 = pts.iter().map(|p| (p.0 - mu).powi(2)).sum();
+        let sxy: f64 = pts.iter().map(|p| (p.0 - mu) * (p.1 - mp)).sum();
+        if sxx <= 1e-12 * n {
+            return None;
+        }
+        let (idle_w, slope_w) = if sxy > 0.0 {
+            (mp - sxy / sxx * mu, sxy / sxx)
+        } else {
+            (mp, 0.0)
+        };
+        let sse: f64 = pts
+            .iter()
+            .map(|(u, p)| (p - idle_w - slope_w * u).powi(2))
+            .sum();
+        Some(LinearPowerModel {
+            idle_w,
+            slope_w,
+            cores,
+            samples: pts.len(),
+            rmse_w: (sse / n).sqrt(),
+        })
+    }
+
+    /// Predicted watts at utilization `u` (clamped to `[0, 1]`).
+    pub fn power_w(&self, u: f64) -> f64 {
+        self.idle_w + self.slope_w * u.clamp(0.0, 1.0)
+    }
+}
+
+/// Per-host power models, fitted from aligned data; implements [`MarginalPower`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PowerModels {
+    models: BTreeMap<EntityId, LinearPowerModel>,
+}
+
+impl PowerModels {
+    /// Fits one model per host: utilization is Σ workload CPU seconds / (interval seconds ×
+    /// cores) and power is interval energy / interval seconds. Hosts whose data cannot identify
+    /// a model are left out (the trait then answers `None` for them).
+    pub fn fit(input: &AlignedInput) -> PowerModels {
+        let secs = input.interval_ns as f64 / 1e9;
+        let mut models = BTreeMap::new();
+        if secs <= 0.0 {
+            return PowerModels { models };
+        }
+        for h in &input.hosts {
+            if h.cores.is_nan() || h.cores <= 0.0 {
+                continue;
+            }
+            let pts: Vec<(f64, f64)> = (0..h.energy_j.len())
+                .filter_map(|i| {
+                    let cpu: f64 = h
+                        .workloads
+                        .iter()
+                        .map(|(_, c)| c.get(i).copied().unwrap_or(f64::NAN))
+                        .sum();
+                    let e = h.energy_j[i];
+                    (cpu.is_finite() && e.is_finite()).then(|| (cpu / (secs * h.cores), e / secs))
+                })
+                .collect();
+            if let Some(m) = LinearPowerModel::fit(&pts, h.cores) {
+                models.insert(h.host.clone(), m);
+            }
+        }
+        PowerModels { models }
+    }
+
+    /// The model of a host.
+    pub fn get(&self, host: &EntityId) -> Option<&LinearPowerModel> {
+        self.models.get(host)
+    }
+
+    /// Every fitted model, by host id.
+    pub fn iter(&self) -> impl Iterator<Item = (&EntityId, &LinearPowerModel)> {
+        self.models.iter()
+    }
+}
+
+impl MarginalPower for PowerModels {
+    /// Watts added when `added.cpu_cores` more cores are busy: `slope · cores_added / cores`.
+    /// Uses the request as the busy estimate, so it is an upper bound at full use.
+    fn marginal_power_w(&self, host: &EntityId, added: &Resources) -> Option<f64> {
+        let m = self.models.get(host)?;
+        Some(m.slope_w * (added.cpu_cores / m.cores).min(1.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::HostSeries;
+    use kelvin_model::Timestamp;
+
+    #[test]
+    fn fit_recovers_a_line_and_clamps_negative_slopes() {
+        let pts: Vec<_> = (0..20)
+            .map(|i| (i as f64 / 20.0, 90.0 + 160.0 * i as f64 / 20.0))
+            .collect();
+        let m = LinearPowerModel::fit(&pts, 32.0).unwrap();
+        assert!((m.idle_w - 90.0).abs() < 1e-9 && (m.slope_w - 160.0).abs() < 1e-9);
+        assert!(m.rmse_w < 1e-9);
+        let down: Vec<_> = (0..5).map(|i| (i as f64 / 5.0, 100.0 - i as f64)).collect();
+        let m = LinearPowerModel::fit(&down, 8.0).unwrap();
+        assert_eq!(m.slope_w, 0.0);
+        assert!(LinearPowerModel::fit(&[(0.5, 1.0); 10], 8.0).is_none());
+        assert!(LinearPowerModel::fit(&pts[..2], 8.0).is_none());
+    }
+
+    #[test]
+    fn marginal_power_from_aligned_data() {
+        // 10 s intervals, 4 cores: u = cpu/40, P = 50 + 100u
+        let cpu: Vec<f64> = (0..10).map(|i| 4.0 * i as f64).collect();
+        let energy: Vec<f64> = cpu
+            .iter()
+            .map(|c| (50.0 + 100.0 * c / 40.0) * 10.0)
+            .collect();
+        let input = AlignedInput {
+            start: Timestamp::from_secs(0),
+            interval_ns: 10_000_000_000,
+            hosts: vec![HostSeries {
+                host: EntityId::new("h").unwrap(),
+                cores: 4.0,
+                energy_j: energy,
+                workloads: vec![(EntityId::new("w").unwrap(), cpu)],
+            }],
+        };
+        let models = PowerModels::fit(&input);
+        let h = EntityId::new("h").unwrap();
+        let dp = models
+            .marginal_power_w(&h, &Resources::new(2.0, 0))
+            .unwrap();
+        assert!((dp - 50.0).abs() < 1e-6, "{dp}");
+        assert!(
+            models
+                .marginal_power_w(&EntityId::new("x").unwrap(), &Resources::new(1.0, 0))
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,58 @@
+use kelvin_model::Place;
+
+/// What went wrong, for errors that stop an ingestion call (bad records never do: they are
+/// quarantined).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IngestErrorKind {
+    /// Reading the input failed.
+    Io,
+    /// A rule table is malformed (bad JSON, unknown kind or unit, duplicate metric).
+    InvalidRules,
+}
+
+/// The error type of `kelvin-ingest`.
+#[derive(Debug, thiserror::Error)]
+#[error("{place}: {reason}")]
+pub struct IngestError {
+    kind: IngestErrorKind,
+    place: Place,
+    reason: String,
+    #[source]
+    source: Option<std::io::Error>,
+}
+
+impl IngestError {
+    pub(crate) fn new(kind: IngestErrorKind, place: Place, reason: impl Into<String>) -> Self {
+        IngestError {
+            kind,
+            place,
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn io(place: Place, err: std::io::Error) -> Self {
+        IngestError {
+            kind: IngestErrorKind::Io,
+            place,
+            reason: err.to_string(),
+            source: Some(err),
+        }
+    }
+
+    /// The inspectable kind.
+    pub fn kind(&self) -> IngestErrorKind {
+        self.kind
+    }
+
+    /// Where it happened.
+    pub fn place(&self) -> &Place {
+        &self.place
+    }
+
+    /// Why.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}

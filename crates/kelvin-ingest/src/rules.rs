@@ -1,0 +1,246 @@
+//! The rule table mapping exporter metrics to canonical sensors.
+
+use kelvin_model::{EntityId, Place, SensorKind, Unit};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+use crate::{IngestError, IngestErrorKind};
+
+/// Where a sample's entity id comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityFrom {
+    /// The `instance` label with any `:port` removed (`h1:9100` → `h1`, `[::1]:9100` → `::1`):
+    /// the host a node-level exporter runs on.
+    Instance,
+    /// The value of the named label (`pod` for cAdvisor, `pod_name` for Kepler).
+    Label(String),
+}
+
+/// Maps one exporter metric to a canonical sensor.
+///
+/// `sensor` is a template: `{label}` is replaced by that label's value, so
+/// `"{chip}/{sensor}"` names node_exporter hwmon series `platform_coretemp_0/temp1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricRule {
+    /// The exact metric name.
+    pub metric: String,
+    /// The canonical kind the values measure.
+    pub kind: SensorKind,
+    /// The unit the exporter uses (converted to `kind.unit()`).
+    pub unit: Unit,
+    /// Where the entity id comes from.
+    pub entity: EntityFrom,
+    /// Sensor-name template.
+    pub sensor: String,
+}
+
+/// A set of [`MetricRule`]s, looked up by metric name.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<MetricRule>,
+    by_metric: HashMap<String, usize>,
+}
+
+/// Rules for the exporters Kelvin knows out of the box (names as those exporters publish them:
+/// prometheus-community ipmi_exporter, node_exporter hwmon/RAPL/thermal_zone, cAdvisor, Kepler).
+const BUILTIN: &str = include_str!("builtin_rules.json");
+
+impl RuleSet {
+    /// The built-in rules.
+    pub fn builtin() -> RuleSet {
+        // The built-in table is checked by a unit test, so this cannot fail at run time.
+        RuleSet::from_json(BUILTIN).unwrap_or_default()
+    }
+
+    /// Rules from a JSON array of [`MetricRule`]s.
+    ///
+    /// # Errors
+    /// [`IngestErrorKind::InvalidRules`] for malformed JSON, an unknown kind or unit, a unit of
+    /// the wrong dimension for its kind, or a metric listed twice.
+    pub fn from_json(json: &str) -> Result<RuleSet, IngestError> {
+        let rules: Vec<MetricRule> = serde_json::from_str(json).map_err(|e| {
+            IngestError::new(
+                IngestErrorKind::InvalidRules,
+                Place::line("rules", e.line() as u64),
+                e.to_string(),
+            )
+        })?;
+        let mut set = RuleSet::default();
+        for (i, r) in rules.into_iter().enumerate() {
+            set.add(r).map_err(|e| {
+                IngestError::new(
+                    IngestErrorKind::InvalidRules,
+                    Place::field(format!("[{i}]")),
+                    e.reason(),
+                )
+            })?;
+        }
+        Ok(set)
+    }
+
+    /// Adds (or, for an existing metric, replaces) a rule: this is how embedders extend the
+    /// built-in table.
+    ///
+    /// # Errors
+    /// [`IngestErrorKind::InvalidRules`] when the unit cannot express the kind or the sensor
+    /// template is unbalanced.
+    pub fn add(&mut self, rule: MetricRule) -> Result<(), IngestError> {
+        let invalid = |reason: String| {
+            IngestError::new(
+                IngestErrorKind::InvalidRules,
+                Place::field(rule.metric.clone()),
+                reason,
+            )
+        };
+        rule.unit
+            .convert(0.0, rule.kind)
+            .map_err(|e| invalid(e.reason().to_string()))?;
+        if rule.sensor.matches('{').count() != rule.sensor.matches('}').count() {
+            return Err(invalid(format!(
+                "unbalanced braces in sensor template {:?}",
+                rule.sensor
+            )));
+        }
+        match self.by_metric.get(&rule.metric) {
+            Some(&i) => self.rules[i] = rule,
+            None => {
+                self.by_metric.insert(rule.metric.clone(), self.rules.len());
+                self.rules.push(rule);
+            }
+        }
+        Ok(())
+    }
+
+    /// The rule for a metric.
+    pub fn get(&self, metric: &str) -> Option<&MetricRule> {
+        self.by_metric.get(metric).map(|&i| &self.rules[i])
+    }
+
+    /// All rules, in insertion order.
+    pub fn rules(&self) -> &[MetricRule] {
+        &self.rules
+    }
+}
+
+/// Strips the port from an `instance` label value.
+pub(crate) fn instance_host(instance: &str) -> &str {
+    if let Some(rest) = instance.strip_prefix('[') {
+        // [v6]:port
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match instance.rsplit_once(':') {
+        // only strip when what follows is a port and the host part is not itself IPv6
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
+        }
+        _ => instance,
+    }
+}
+
+/// Why a sample could not be mapped through its rule.
+pub(crate) enum MapFailure {
+    MissingLabel(String),
+    InvalidEntity(String),
+}
+
+impl MetricRule {
+    /// Entity id and sensor name for a sample's labels.
+    pub(crate) fn resolve(
+        &self,
+        labels: &[(String, String)],
+    ) -> Result<(EntityId, String), MapFailure> {
+        let label = |name: &str| {
+            labels
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| MapFailure::MissingLabel(name.to_string()))
+        };
+        let entity = match &self.entity {
+            EntityFrom::Instance => instance_host(label("instance")?),
+            EntityFrom::Label(l) => label(l)?,
+        };
+        let entity =
+            EntityId::new(entity).map_err(|e| MapFailure::InvalidEntity(e.reason().to_string()))?;
+        let mut sensor = String::with_capacity(self.sensor.len() + 16);
+        let mut rest = self.sensor.as_str();
+        while let Some(open) = rest.find('{') {
+            sensor.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let close = after.find('}').unwrap_or(after.len());
+            sensor.push_str(label(&after[..close])?);
+            rest = after.get(close + 1..).unwrap_or("");
+        }
+        sensor.push_str(rest);
+        Ok((entity, sensor))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_rules_load() {
+        let set = RuleSet::from_json(BUILTIN).unwrap();
+        assert!(set.rules().len() >= 10);
+        let r = set.get("container_cpu_usage_seconds_total").unwrap();
+        assert_eq!(r.kind, SensorKind::CpuTime);
+        assert_eq!(RuleSet::builtin().rules().len(), set.rules().len());
+    }
+
+    #[test]
+    fn instance_ports_are_stripped() {
+        assert_eq!(instance_host("h1:9100"), "h1");
+        assert_eq!(instance_host("h1"), "h1");
+        assert_eq!(instance_host("10.0.0.5:9290"), "10.0.0.5");
+        assert_eq!(instance_host("[fe80::1]:9100"), "fe80::1");
+        assert_eq!(instance_host("fe80::1"), "fe80::1");
+    }
+
+    #[test]
+    fn bad_rules_are_rejected() {
+        let e = RuleSet::from_json(
+            r#"[{"metric":"x","kind":"power","unit":"Cel","entity":"instance","sensor":"s"}]"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), IngestErrorKind::InvalidRules);
+        assert!(e.reason().contains("cannot express power"), "{e}");
+        assert!(RuleSet::from_json("[{").is_err());
+        assert!(
+            RuleSet::from_json(
+                r#"[{"metric":"x","kind":"power","unit":"W","entity":"instance","sensor":"{a"}]"#
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn templates_resolve_labels() {
+        let rule = MetricRule {
+            metric: "m".into(),
+            kind: SensorKind::Temperature,
+            unit: Unit::Celsius,
+            entity: EntityFrom::Instance,
+            sensor: "{chip}/{sensor}".into(),
+        };
+        let labels = vec![
+            ("instance".to_string(), "h7:9100".to_string()),
+            ("chip".to_string(), "platform_coretemp_0".to_string()),
+            ("sensor".to_string(), "temp1".to_string()),
+        ];
+        let Ok((e, s)) = rule.resolve(&labels) else {
+            panic!("resolve failed")
+        };
+        assert_eq!(
+            (e.as_str(), s.as_str()),
+            ("h7", "platform_coretemp_0/temp1")
+        );
+        assert!(
+            matches!(rule.resolve(&labels[..2]), Err(MapFailure::MissingLabel(l)) if l == "sensor")
+        );
+    }
+}

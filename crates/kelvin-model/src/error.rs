@@ -1,0 +1,112 @@
+use std::fmt;
+
+/// Where in the input a problem was found.
+///
+/// Every error and every quarantined record carries one, so an operator can go straight to the
+/// offending byte: a line of a text file, a JSON pointer, or a field of an in-memory structure.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "at")]
+#[non_exhaustive]
+pub enum Place {
+    /// No particular place (the whole input, or an API argument).
+    Unknown,
+    /// A 1-based line (and optionally a 1-based column) of a named text source.
+    Line {
+        /// The source's name: a file path, a URL, or a caller-chosen label.
+        source: String,
+        /// 1-based line number.
+        line: u64,
+    },
+    /// A field of a structure, as a dotted path such as `hosts[3].rack`.
+    Field(String),
+    /// An RFC 6901 JSON pointer inside a named JSON document.
+    JsonPointer {
+        /// The document's name.
+        source: String,
+        /// The pointer, e.g. `/Temperatures/2/ReadingCelsius`.
+        pointer: String,
+    },
+}
+
+impl Place {
+    /// A line of a named source.
+    pub fn line(source: impl Into<String>, line: u64) -> Self {
+        Place::Line {
+            source: source.into(),
+            line,
+        }
+    }
+
+    /// A field path.
+    pub fn field(path: impl Into<String>) -> Self {
+        Place::Field(path.into())
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Unknown => f.write_str("<input>"),
+            Place::Line { source, line } => write!(f, "{source}:{line}"),
+            Place::Field(path) => f.write_str(path),
+            Place::JsonPointer { source, pointer } => write!(f, "{source}#{pointer}"),
+        }
+    }
+}
+
+/// What kind of problem a [`ModelError`] reports; match on this, not on the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A value is out of its documented range or malformed (an empty id, a negative capacity).
+    InvalidInput,
+    /// A unit symbol that Kelvin does not know.
+    UnknownUnit,
+    /// A unit that cannot express the requested sensor kind (watts for a temperature).
+    IncompatibleUnit,
+    /// Two entities share an id.
+    DuplicateId,
+    /// A reference to an entity that does not exist (a host in an unknown rack).
+    DanglingReference,
+}
+
+/// The error type of `kelvin-model`: a kind, the place, and a human-readable reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{place}: {reason}")]
+pub struct ModelError {
+    kind: ErrorKind,
+    place: Place,
+    reason: String,
+}
+
+impl ModelError {
+    /// Builds an error. Prefer the specific constructors of the types that validate.
+    pub fn new(kind: ErrorKind, place: Place, reason: impl Into<String>) -> Self {
+        ModelError {
+            kind,
+            place,
+            reason: reason.into(),
+        }
+    }
+
+    /// The inspectable kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Where the problem is.
+    pub fn place(&self) -> &Place {
+        &self.place
+    }
+
+    /// Why it is a problem.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The same error, located at `place` (used when a value is validated before its place is known).
+    pub fn at(mut self, place: Place) -> Self {
+        self.place = place;
+        self
+    }
+}

@@ -1,0 +1,17 @@
+//! The one integration-test binary of `kelvin-placement`: everything here goes through the
+//! public API only, as the facade would.
+
+// Builders and reference implementations shared by the other modules: realistic hosts and
+// workloads, a table-backed `MarginalPower`, and the brute-force / replay oracles. No tests.
+mod support;
+
+// Property tests with oracles (proptest): capacity respected when recomputed from scratch,
+// first fit replayed step by step, determinism and input-order independence, every workload
+// accounted for exactly once, monotonicity when a host is appended, and brute force on small
+// instances for the lower bound and `hosts_used`.
+mod properties;
+
+// End-to-end scenarios with realistic fleets: `Inventory` → `host_states` → `place`, with and
+// without a power model, and the explanations (`Display` of unplaced workloads, `Serialize`
+// of the plan) a caller would show.
+mod scenarios;

@@ -1,0 +1,741 @@
+use std::fmt::Write as _;
+use std::path::Path;
+
+use kelvin_model::{
+    EntityId, Host, Inventory, Pdu, Rack, Resources, Room, Site, Timestamp, Workload,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::{HostArchetype, archetypes};
+
+const GIB: u64 = 1 << 30;
+
+/// Errors of the simulator.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The configuration cannot produce a dataset (zero hosts, a scrape interval longer than
+    /// the run, workloads that do not fit).
+    #[error("invalid configuration: {field}: {reason}")]
+    Config {
+        /// The offending field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Writing the dataset failed.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// The file being written.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+fn config_err(field: &'static str, reason: impl Into<String>) -> SimError {
+    SimError::Config {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// A workload's CPU usage pattern, as a fraction of its CPU request over time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pattern {
+    /// Constant level with small noise (a database, a cache).
+    Steady {
+        /// Mean fraction of the request in use.
+        level: f64,
+    },
+    /// A sinusoid (a web tier following its users, compressed in time).
+    Periodic {
+        /// Mean level.
+        mean: f64,
+        /// Amplitude.
+        amplitude: f64,
+        /// Period in seconds.
+        period_s: f64,
+        /// Phase in seconds.
+        phase_s: f64,
+    },
+    /// Mostly quiet with bursts near full use (batch jobs, CI runners).
+    Bursty {
+        /// Quiet level.
+        base: f64,
+        /// Probability per second that a burst starts.
+        burst_rate: f64,
+        /// Burst length in seconds.
+        burst_s: u32,
+    },
+    /// Reserved but nearly unused (a forgotten dev VM).
+    Idle,
+}
+
+/// Simulation parameters. Start from a preset ([`SimConfig::edge`]) and adjust with the
+/// `with_*` setters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct SimConfig {
+    /// Dataset name (also the site id prefix).
+    pub name: String,
+    /// Random seed: same seed, same bytes.
+    pub seed: u64,
+    /// Racks.
+    pub racks: usize,
+    /// Hosts per rack.
+    pub hosts_per_rack: usize,
+    /// Running workloads.
+    pub workloads: usize,
+    /// Workloads waiting to be placed (written with no host).
+    pub pending: usize,
+    /// Tenants the workloads belong to.
+    pub tenants: usize,
+    /// Simulated seconds.
+    pub duration_s: u32,
+    /// Seconds between scrapes.
+    pub scrape_s: u32,
+    /// Start time (the first scrape).
+    pub start: Timestamp,
+    /// Probability that one power scrape is missed.
+    pub dropout: f64,
+    /// Corrupt lines injected into the metrics text (0, 1 or 2).
+    pub corrupt_lines: usize,
+    /// Whether one workload's container restarts mid-run (its CPU counter resets to zero).
+    pub counter_reset: bool,
+}
+
+impl SimConfig {
+    /// The edge preset: a "data center in your office" — one room, two racks of three servers,
+    /// sixteen workloads of three tenants, one hour scraped every 15 s.
+    pub fn edge() -> SimConfig {
+        SimConfig {
+            name: "edge".into(),
+            seed: 7,
+            racks: 2,
+            hosts_per_rack: 3,
+            workloads: 16,
+            pending: 5,
+            tenants: 3,
+            duration_s: 3600,
+            scrape_s: 15,
+            start: Timestamp::from_secs(1_793_606_400), // 2026-11-02T08:00:00Z
+            dropout: 0.01,
+            corrupt_lines: 2,
+            counter_reset: true,
+        }
+    }
+
+    /// Sets the seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets the simulated duration in seconds.
+    pub fn with_duration_s(mut self, s: u32) -> Self {
+        self.duration_s = s;
+        self
+    }
+
+    /// Sets the fleet size.
+    pub fn with_fleet(mut self, racks: usize, hosts_per_rack: usize, workloads: usize) -> Self {
+        self.racks = racks;
+        self.hosts_per_rack = hosts_per_rack;
+        self.workloads = workloads;
+        self
+    }
+
+    /// Sets the number of injected corrupt lines.
+    pub fn with_corrupt_lines(mut self, n: usize) -> Self {
+        self.corrupt_lines = n;
+        self
+    }
+
+    fn validate(&self) -> Result<(), SimError> {
+        if self.racks == 0 || self.hosts_per_rack == 0 {
+            return Err(config_err("racks", "at least one rack with one host"));
+        }
+        if self.scrape_s == 0 || self.duration_s < 2 * self.scrape_s {
+            return Err(config_err(
+                "duration_s",
+                "the run must span at least two scrape intervals",
+            ));
+        }
+        if self.tenants == 0 {
+            return Err(config_err("tenants", "at least one tenant"));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(config_err("dropout", "a probability below 1"));
+        }
+        if self.corrupt_lines > 2 {
+            return Err(config_err("corrupt_lines", "at most 2"));
+        }
+        Ok(())
+    }
+}
+
+/// A workload's true energy over the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkloadTruth {
+    /// Workload id.
+    pub workload: EntityId,
+    /// Host it ran on.
+    pub host: EntityId,
+    /// Total true energy, joules (`idle_j + dynamic_j`).
+    pub energy_j: f64,
+    /// Share of the host's active-idle power, by CPU reservation.
+    pub idle_j: f64,
+    /// Share of the dynamic power, by busy CPU.
+    pub dynamic_j: f64,
+    /// What full absorption by CPU-time share (Kelvin's `cpu_share` policy) gives on the true
+    /// per-second power and usage: the reference for measurement error, policy aside.
+    pub cpu_share_j: f64,
+    /// CPU seconds used.
+    pub cpu_s: f64,
+}
+
+/// A host's true energy over the run and its non-workload accounts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostTruth {
+    /// Host id.
+    pub host: EntityId,
+    /// True wall energy, joules.
+    pub energy_j: f64,
+    /// Idle energy of capacity no workload reserved.
+    pub unreserved_idle_j: f64,
+    /// Dynamic energy of the host's own system processes.
+    pub system_j: f64,
+}
+
+/// A generated dataset, in memory.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// The configuration it came from.
+    pub config: SimConfig,
+    /// Sites, rooms, racks, PDUs and hosts (no workloads: those are in `workloads`).
+    pub inventory: Inventory,
+    /// Running workloads (with a host) then pending ones (without).
+    pub workloads: Vec<Workload>,
+    /// Prometheus exposition text with millisecond timestamps, grouped by metric family.
+    pub metrics: String,
+    /// Per-workload ground truth.
+    pub truth: Vec<WorkloadTruth>,
+    /// Per-host ground truth.
+    pub host_truth: Vec<HostTruth>,
+}
+
+fn id(s: String) -> EntityId {
+    // Ids built here are ASCII without whitespace and short, so validation cannot fail.
+    EntityId::new(s).unwrap_or_else(|_| unreachable!("simulator ids are valid"))
+}
+
+struct SimWorkload {
+    wl: Workload,
+    host: usize,
+    pattern: Pattern,
+    burst_left: u32,
+    cpu_s: f64,
+    counter: f64,
+    idle_j: f64,
+    dynamic_j: f64,
+    cpu_share_j: f64,
+}
+
+fn gauss(rng: &mut ChaCha8Rng) -> f64 {
+    // Box–Muller; 1 - u keeps the logarithm's argument in (0, 1].
+    let u1: f64 = 1.0 - rng.random::<f64>();
+    let u2: f64 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+fn pick_pattern(rng: &mut ChaCha8Rng) -> Pattern {
+    match rng.random_range(0..10) {
+        0..=2 => Pattern::Steady {
+            level: rng.random_range(0.3..0.8),
+        },
+        3..=5 => Pattern::Periodic {
+            mean: rng.random_range(0.3..0.6),
+            amplitude: rng.random_range(0.15..0.35),
+            period_s: rng.random_range(600.0..1800.0),
+            phase_s: rng.random_range(0.0..1800.0),
+        },
+        6..=8 => Pattern::Bursty {
+            base: rng.random_range(0.03..0.1),
+            burst_rate: 1.0 / 300.0,
+            burst_s: rng.random_range(60..240),
+        },
+        _ => Pattern::Idle,
+    }
+}
+
+impl SimWorkload {
+    /// Fraction of the request in use during second `t`.
+    fn level(&mut self, t: u32, rng: &mut ChaCha8Rng) -> f64 {
+        let noise = 0.03 * gauss(rng);
+        let l = match self.pattern {
+            Pattern::Steady { level } => level + noise,
+            Pattern::Periodic {
+                mean,
+                amplitude,
+                period_s,
+                phase_s,
+            } => {
+                mean + amplitude * (std::f64::consts::TAU * (t as f64 + phase_s) / period_s).sin()
+                    + noise
+            }
+            Pattern::Bursty {
+                base,
+                burst_rate,
+                burst_s,
+            } => {
+                if self.burst_left == 0 && rng.random::<f64>() < burst_rate {
+                    self.burst_left = burst_s;
+                }
+                if self.burst_left > 0 {
+                    self.burst_left -= 1;
+                    0.95 + noise / 3.0
+                } else {
+                    base + noise / 3.0
+                }
+            }
+            Pattern::Idle => 0.01 + noise.abs() / 10.0,
+        };
+        l.clamp(0.0, 1.0)
+    }
+}
+
+/// Runs the simulation.
+///
+/// # Errors
+/// [`SimError::Config`] when the configuration is inconsistent or the workloads do not fit
+/// on the hosts.
+pub fn simulate(cfg: &SimConfig) -> Result<Dataset, SimError> {
+    cfg.validate()?;
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let arch = archetypes();
+    let site = id(format!("{}-site", cfg.name));
+    let room = id(format!("{}-room-1", cfg.name));
+    let mut inv = Inventory {
+        sites: vec![Site {
+            id: site.clone(),
+            name: format!("{} site", cfg.name),
+        }],
+        rooms: vec![Room {
+            id: room.clone(),
+            site,
+        }],
+        ..Inventory::default()
+    };
+    let mut kinds: Vec<&HostArchetype> = Vec::new();
+    for r in 0..cfg.racks {
+        let rack = id(format!("{}-r{}", cfg.name, r + 1));
+        let pdu = id(format!("{}-r{}-pdu", cfg.name, r + 1));
+        inv.racks.push(Rack {
+            id: rack.clone(),
+            room: room.clone(),
+            row: Some("A".into()),
+        });
+        inv.pdus.push(Pdu {
+            id: pdu.clone(),
+            rack: rack.clone(),
+            circuit: None,
+        });
+        for h in 0..cfg.hosts_per_rack {
+            // Older servers at the bottom of each rack, newer above.
+            let a = &arch[(r + h) % arch.len()];
+            kinds.push(a);
+            inv.hosts.push(Host {
+                id: id(format!("{}-r{}-h{}", cfg.name, r + 1, h + 1)),
+                rack: rack.clone(),
+                capacity: Resources::new(a.threads as f64, a.memory_gib * GIB),
+                pdu: Some(pdu.clone()),
+            });
+        }
+    }
+    let names = [
+        "web", "api", "db", "cache", "batch", "ci", "ml", "etl", "dev", "mq",
+    ];
+    let cpu_sizes = [1.0, 2.0, 2.0, 4.0, 4.0, 8.0, 8.0, 16.0];
+    let mut used: Vec<Resources> = vec![Resources::default(); inv.hosts.len()];
+    let mut sims: Vec<SimWorkload> = Vec::new();
+    let mut pending = Vec::new();
+    for i in 0..cfg.workloads + cfg.pending {
+        let cpu = cpu_sizes[rng.random_range(0..cpu_sizes.len())];
+        let mem = (cpu as u64) * rng.random_range(2..=6) * GIB;
+        let tenant = format!("tenant-{}", (b'a' + (i % cfg.tenants) as u8) as char);
+        let wl = Workload {
+            id: id(format!("{}-{:02}", names[i % names.len()], i + 1)),
+            tenant,
+            owner: format!("team-{}", i % 4 + 1),
+            requests: Resources::new(cpu, mem),
+            host: None,
+        };
+        let pattern = pick_pattern(&mut rng);
+        if i >= cfg.workloads {
+            pending.push(wl);
+            continue;
+        }
+        // Random first fit: start at a random host, take the first that has room.
+        let n = inv.hosts.len();
+        let start = rng.random_range(0..n);
+        let slot = (0..n).map(|k| (start + k) % n).find(|&h| {
+            let cap = inv.hosts[h].capacity;
+            used[h].cpu_cores + cpu <= cap.cpu_cores
+                && used[h].memory_bytes + mem <= cap.memory_bytes
+        });
+        let Some(h) = slot else {
+            return Err(config_err(
+                "workloads",
+                format!("workload {} does not fit on any host", wl.id),
+            ));
+        };
+        used[h].cpu_cores += cpu;
+        used[h].memory_bytes += mem;
+        let mut wl = wl;
+        wl.host = Some(inv.hosts[h].id.clone());
+        sims.push(SimWorkload {
+            wl,
+            host: h,
+            pattern,
+            burst_left: 0,
+            cpu_s: 0.0,
+            counter: 0.0,
+            idle_j: 0.0,
+            dynamic_j: 0.0,
+            cpu_share_j: 0.0,
+        });
+    }
+    let reset_at = (cfg.counter_reset && !sims.is_empty()).then(|| {
+        (
+            rng.random_range(0..sims.len()),
+            rng.random_range(cfg.duration_s / 3..2 * cfg.duration_s / 3),
+        )
+    });
+
+    let nh = inv.hosts.len();
+    let mut host_truth: Vec<HostTruth> = inv
+        .hosts
+        .iter()
+        .map(|h| HostTruth {
+            host: h.id.clone(),
+            energy_j: 0.0,
+            unreserved_idle_j: 0.0,
+            system_j: 0.0,
+        })
+        .collect();
+    let mut power_lines: Vec<String> = vec![String::new(); nh];
+    let mut temp_lines: Vec<String> = vec![String::new(); nh];
+    let mut cpu_lines: Vec<String> = vec![String::new(); sims.len()];
+    let system_cores = 0.3;
+    let mut rates = vec![0.0; sims.len()];
+    for t in 0..=cfg.duration_s {
+        let ms = cfg.start.as_nanos() / 1_000_000 + t as i64 * 1000;
+        let scrape = t % cfg.scrape_s == 0;
+        if scrape {
+            for (k, s) in sims.iter().enumerate() {
+                let h = &inv.hosts[s.host].id;
+                let _ = writeln!(
+                    cpu_lines[k],
+                    "container_cpu_usage_seconds_total{{container=\"main\",instance=\"{h}:10250\",job=\"cadvisor\",namespace=\"{}\",pod=\"{}\"}} {:.6} {ms}",
+                    s.wl.tenant, s.wl.id, s.counter
+                );
+            }
+        }
+        // usage this second
+        for (k, s) in sims.iter_mut().enumerate() {
+            rates[k] = s.wl.requests.cpu_cores * s.level(t, &mut rng);
+        }
+        let mut rack_power = vec![0.0; cfg.racks];
+        let mut host_power = vec![0.0; nh];
+        for h in 0..nh {
+            let cores = inv.hosts[h].capacity.cpu_cores;
+            let mut demand: f64 = system_cores;
+            for (k, s) in sims.iter().enumerate() {
+                if s.host == h {
+                    demand += rates[k];
+                }
+            }
+            // CPU contention: everyone slows down proportionally.
+            let scale = if demand > cores { cores / demand } else { 1.0 };
+            let busy = demand * scale;
+            let curve = &kinds[h].curve;
+            let p = curve.power_w(busy / cores);
+            host_power[h] = p;
+            rack_power[h / cfg.hosts_per_rack] += p;
+            if t == cfg.duration_s {
+                continue; // the last scrape instant; its second is outside the run
+            }
+            let idle = curve.idle_w();
+            let dynamic = p - idle;
+            let mut reserved = 0.0;
+            let workload_busy = busy - system_cores * scale;
+            for (k, s) in sims.iter_mut().enumerate() {
+                if s.host == h {
+                    let used = rates[k] * scale;
+                    s.idle_j += idle * s.wl.requests.cpu_cores / cores;
+                    s.dynamic_j += dynamic * used / busy;
+                    if workload_busy > 0.0 {
+                        s.cpu_share_j += p * used / workload_busy;
+                    }
+                    s.cpu_s += used;
+                    s.counter += used;
+                    reserved += s.wl.requests.cpu_cores;
+                }
+            }
+            let ht = &mut host_truth[h];
+            ht.energy_j += p;
+            ht.unreserved_idle_j += idle * (1.0 - reserved / cores);
+            ht.system_j += dynamic * system_cores * scale / busy;
+        }
+        if let Some((k, at)) = reset_at
+            && t == at
+        {
+            sims[k].counter = 0.0;
+        }
+        if scrape {
+            for h in 0..nh {
+                let host = &inv.hosts[h].id;
+                if rng.random::<f64>() >= cfg.dropout {
+                    // DCMI reports whole watts.
+                    let p = host_power[h];
+                    let measured = (p + (1.0 + 0.01 * p) * gauss(&mut rng)).round().max(0.0);
+                    let _ = writeln!(
+                        power_lines[h],
+                        "ipmi_dcmi_power_consumption_watts{{instance=\"{host}:9290\",job=\"ipmi\"}} {measured} {ms}"
+                    );
+                }
+                let r = h / cfg.hosts_per_rack;
+                let inlet = 21.0 + 0.8 * r as f64 + 0.0015 * rack_power[r] + 0.1 * gauss(&mut rng);
+                let _ = writeln!(
+                    temp_lines[h],
+                    "ipmi_temperature_celsius{{id=\"4\",instance=\"{host}:9290\",job=\"ipmi\",name=\"Inlet Temp\"}} {inlet:.1} {ms}"
+                );
+            }
+        }
+    }
+
+    let mut metrics = String::new();
+    metrics
+        .push_str("# HELP ipmi_dcmi_power_consumption_watts Current power consumption in Watts.\n");
+    metrics.push_str("# TYPE ipmi_dcmi_power_consumption_watts gauge\n");
+    power_lines.iter().for_each(|l| metrics.push_str(l));
+    if cfg.corrupt_lines >= 1 {
+        // A BMC that answered "N/A", passed through verbatim by a textfile exporter.
+        let h = &inv.hosts[nh - 1].id;
+        let ms = cfg.start.as_nanos() / 1_000_000 + (cfg.duration_s / 2) as i64 * 1000;
+        let _ = writeln!(
+            metrics,
+            "ipmi_dcmi_power_consumption_watts{{instance=\"{h}:9290\",job=\"ipmi\"}} N/A {ms}"
+        );
+    }
+    metrics.push_str("# HELP ipmi_temperature_celsius Temperature reading in degree Celsius.\n");
+    metrics.push_str("# TYPE ipmi_temperature_celsius gauge\n");
+    temp_lines.iter().for_each(|l| metrics.push_str(l));
+    metrics.push_str(
+        "# HELP container_cpu_usage_seconds_total Cumulative cpu time consumed in seconds.\n",
+    );
+    metrics.push_str("# TYPE container_cpu_usage_seconds_total counter\n");
+    for (k, l) in cpu_lines.iter().enumerate() {
+        metrics.push_str(l);
+        if cfg.corrupt_lines >= 2 && k == 0 {
+            // A scrape cut off mid-line.
+            metrics.push_str("container_cpu_usage_seconds_total{container=\"main\",instance=\"");
+            metrics.push_str(inv.hosts[0].id.as_str());
+            metrics.push_str(":10250\",job=\"cadv\n");
+        }
+    }
+
+    let truth = sims
+        .iter()
+        .map(|s| WorkloadTruth {
+            workload: s.wl.id.clone(),
+            host: inv.hosts[s.host].id.clone(),
+            energy_j: s.idle_j + s.dynamic_j,
+            idle_j: s.idle_j,
+            dynamic_j: s.dynamic_j,
+            cpu_share_j: s.cpu_share_j,
+            cpu_s: s.cpu_s,
+        })
+        .collect();
+    let mut workloads: Vec<Workload> = sims.into_iter().map(|s| s.wl).collect();
+    workloads.extend(pending);
+    Ok(Dataset {
+        config: cfg.clone(),
+        inventory: inv,
+        workloads,
+        metrics,
+        truth,
+        host_truth,
+    })
+}
+
+impl Dataset {
+    /// `ground_truth.csv`: `workload,host,energy_j,idle_j,dynamic_j,cpu_share_j,cpu_s`.
+    pub fn truth_csv(&self) -> String {
+        let mut s = String::from("workload,host,energy_j,idle_j,dynamic_j,cpu_share_j,cpu_s\n");
+        for t in &self.truth {
+            let _ = writeln!(
+                s,
+                "{},{},{:.3},{:.3},{:.3},{:.3},{:.3}",
+                t.workload, t.host, t.energy_j, t.idle_j, t.dynamic_j, t.cpu_share_j, t.cpu_s
+            );
+        }
+        s
+    }
+
+    /// `hosts_truth.csv`: `host,energy_j,unreserved_idle_j,system_j`.
+    pub fn host_truth_csv(&self) -> String {
+        let mut s = String::from("host,energy_j,unreserved_idle_j,system_j\n");
+        for h in &self.host_truth {
+            let _ = writeln!(
+                s,
+                "{},{:.3},{:.3},{:.3}",
+                h.host, h.energy_j, h.unreserved_idle_j, h.system_j
+            );
+        }
+        s
+    }
+
+    /// The dataset's README: what it holds, how it was made, the command that remakes it.
+    pub fn readme(&self) -> String {
+        let c = &self.config;
+        let running = self.workloads.iter().filter(|w| w.host.is_some()).count();
+        let lines = self.metrics.lines().filter(|l| !l.starts_with('#')).count();
+        format!(
+            "# Dataset `{name}`\n\n\
+             Generated by `kelvin-sim` (seed {seed}): one site, {racks} racks of {hpr} servers \
+             with SPECpower_ssj2008 power curves (see docs/datasets.md), {running} running \
+             workloads of {tenants} tenants and {pending} pending ones, {dur} s scraped every {scrape} s \
+             ({lines} samples).\n\n\
+             | file | content |\n|---|---|\n\
+             | `inventory.json` | site, room, racks, PDUs, hosts with capacity (`kelvin_model::Inventory`) |\n\
+             | `workloads.json` | workloads with tenant, requests and host (`null` = pending placement) |\n\
+             | `metrics.prom` | Prometheus exposition text with millisecond timestamps: IPMI exporter \
+             `ipmi_dcmi_power_consumption_watts` (whole watts, ~{drop:.0}% scrapes missed) and \
+             `ipmi_temperature_celsius{{name=\"Inlet Temp\"}}`, cAdvisor \
+             `container_cpu_usage_seconds_total`{reset}{corrupt} |\n\
+             | `ground_truth.csv` | per workload: true energy (J) = idle share by CPU reservation + \
+             dynamic share by busy CPU (two-part tariff); `cpu_share_j`, the same true power split \
+             by CPU-time share every second; CPU seconds |\n\
+             | `hosts_truth.csv` | per host: true wall energy, unreserved idle and system accounts |\n\n\
+             Regenerate, from the repository root:\n\n\
+             ```sh\ncargo run --release -p kelvin-sim -- --preset {name} --seed {seed} --duration-s {dur} --out datasets/<dir>\n```\n",
+            name = c.name,
+            seed = c.seed,
+            racks = c.racks,
+            hpr = c.hosts_per_rack,
+            tenants = c.tenants,
+            pending = c.workloads + c.pending - running,
+            dur = c.duration_s,
+            scrape = c.scrape_s,
+            drop = c.dropout * 100.0,
+            reset = if c.counter_reset {
+                "; one container restarts mid-run (its counter resets)"
+            } else {
+                ""
+            },
+            corrupt = if c.corrupt_lines > 0 {
+                format!(
+                    "; {} corrupt line(s) as real scrapes have them (a BMC `N/A`, a cut-off line)",
+                    c.corrupt_lines
+                )
+            } else {
+                String::new()
+            },
+        )
+    }
+
+    /// Writes `README.md`, `inventory.json`, `workloads.json`, `metrics.prom`, `ground_truth.csv` and
+    /// `hosts_truth.csv` into `dir` (created if missing).
+    ///
+    /// # Errors
+    /// [`SimError::Io`] naming the file that could not be written.
+    pub fn write_to(&self, dir: &Path) -> Result<(), SimError> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| SimError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let files = [
+            ("README.md", self.readme()),
+            ("inventory.json", pretty(&self.inventory)),
+            ("workloads.json", pretty(&self.workloads)),
+            ("metrics.prom", self.metrics.clone()),
+            ("ground_truth.csv", self.truth_csv()),
+            ("hosts_truth.csv", self.host_truth_csv()),
+        ];
+        for (name, body) in files {
+            let p = dir.join(name);
+            std::fs::write(&p, body).map_err(io(&p))?;
+        }
+        Ok(())
+    }
+}
+
+/// Pretty JSON with a trailing newline.
+fn pretty<T: Serialize>(v: &T) -> String {
+    // Serializing plain data structs into a String cannot fail.
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_for_a_seed() {
+        let cfg = SimConfig::edge().with_duration_s(300);
+        let a = simulate(&cfg).unwrap();
+        let b = simulate(&cfg).unwrap();
+        assert_eq!(a.metrics, b.metrics);
+        assert_eq!(a.truth_csv(), b.truth_csv());
+        let c = simulate(&cfg.clone().with_seed(8)).unwrap();
+        assert_ne!(a.metrics, c.metrics);
+    }
+
+    #[test]
+    fn truth_balances_per_host() {
+        let ds = simulate(&SimConfig::edge().with_duration_s(600)).unwrap();
+        for ht in &ds.host_truth {
+            let wl: f64 = ds
+                .truth
+                .iter()
+                .filter(|t| t.host == ht.host)
+                .map(|t| t.energy_j)
+                .sum();
+            let sum = wl + ht.unreserved_idle_j + ht.system_j;
+            assert!(
+                (sum - ht.energy_j).abs() < 1e-6 * ht.energy_j,
+                "{}: {sum} vs {}",
+                ht.host,
+                ht.energy_j
+            );
+            assert!(ht.unreserved_idle_j >= -1e-9 && ht.system_j >= 0.0);
+        }
+    }
+
+    #[test]
+    fn placement_respects_capacity_and_bad_configs_fail() {
+        let ds = simulate(&SimConfig::edge().with_duration_s(60)).unwrap();
+        let mut inv = ds.inventory.clone();
+        inv.workloads = ds.workloads.clone();
+        inv.validate().unwrap();
+        for h in &inv.hosts {
+            let cpu: f64 = inv.workloads_on(&h.id).map(|w| w.requests.cpu_cores).sum();
+            assert!(cpu <= h.capacity.cpu_cores);
+        }
+        assert_eq!(ds.workloads.iter().filter(|w| w.host.is_none()).count(), 5);
+        assert!(matches!(
+            simulate(&SimConfig::edge().with_fleet(0, 1, 1)),
+            Err(SimError::Config { field: "racks", .. })
+        ));
+        assert!(simulate(&SimConfig::edge().with_fleet(1, 1, 500)).is_err());
+        assert!(simulate(&SimConfig::edge().with_duration_s(10)).is_err());
+    }
+}

@@ -1,0 +1,54 @@
+//! Kelvin's in-memory time-series store.
+//!
+//! Readings from `kelvin-ingest` go in; time-aligned numbers for attribution come out.
+//!
+//! - [`MemStore`]: one time-sorted series of [`Sample`]s per [`SeriesKey`] (entity, sensor,
+//!   kind). Inserts append in O(1) when in order, accept out-of-order and duplicate readings
+//!   (last write wins), and count what they do ([`InsertOutcome`], [`InsertStats`]) — readings
+//!   without a usable value are counted, never stored as numbers and never silently dropped.
+//! - [`Grid`]: evenly spaced points; interval `i` runs from point `i` to point `i + 1`.
+//! - Three queries over a grid, tuned by [`ResampleOptions`] ([`Fill`], maximum gap):
+//!   [`MemStore::resample`] (a gauge's value at each point), [`MemStore::integrate`] (a
+//!   gauge's exact integral over each interval: watts → joules) and [`MemStore::increase`]
+//!   (a counter's reset-corrected increase over each interval).
+//!
+//! What the samples do not determine is NaN — before the first sample, after the last, inside
+//! a gap — never a guessed zero.
+//!
+//! ```
+//! use kelvin_model::{EntityId, Reading, SensorKind, TimeRange, Timestamp};
+//! use kelvin_store::{Grid, MemStore, ResampleOptions, SeriesKey};
+//!
+//! // A host's PSU reports its power every 15 s, ramping from 150 W to 390 W over a minute.
+//! let host = EntityId::new("host-01")?;
+//! let mut store = MemStore::new();
+//! for (s, watts) in [(0, 150.0), (15, 210.0), (30, 270.0), (45, 330.0), (60, 390.0)] {
+//!     let r = Reading::new(host.clone(), "psu1", SensorKind::Power, watts, Timestamp::from_secs(s));
+//!     store.insert(&r);
+//! }
+//!
+//! // Energy per 30 s interval, in joules.
+//! let key = SeriesKey::new(host, "psu1", SensorKind::Power);
+//! let minute = TimeRange::try_new(Timestamp::from_secs(0), Timestamp::from_secs(60))?;
+//! let grid = Grid::covering(minute, 30 * Timestamp::NANOS_PER_SEC)?;
+//! let joules = store.integrate(&key, &grid, &ResampleOptions::default())?;
+//! assert_eq!(joules, [6300.0, 9900.0]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Panics and errors
+//!
+//! Bad arguments are a [`StoreError`] with an inspectable [`StoreErrorKind`]; missing data is
+//! NaN; the only documented panic is [`Grid::point`] out of range. See [`StoreError`].
+
+mod error;
+mod grid;
+mod options;
+mod series;
+mod store;
+
+pub use error::{StoreError, StoreErrorKind};
+pub use grid::Grid;
+pub use options::{Fill, ResampleOptions};
+pub use series::{Sample, SeriesKey};
+pub use store::{CounterIncrease, InsertOutcome, InsertStats, MemStore};

@@ -1,0 +1,397 @@
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+
+use kelvin_attribution::{AlignedInput, Bill, HostSeries, Policy, PowerModels, attribute};
+use kelvin_ingest::{
+    IngestBatch, IngestStats, ParseOptions, Quarantined, Reason, RuleSet, prometheus,
+};
+use kelvin_model::{EntityId, Inventory, Reading, SensorKind, TimeRange, Timestamp, Workload};
+use kelvin_placement::{Plan, host_states, place};
+use kelvin_store::{Grid, MemStore, ResampleOptions, SeriesKey};
+
+use crate::Error;
+
+pub use kelvin_placement::PlaceOptions;
+
+/// A batch of telemetry for [`Engine::ingest`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Batch {
+    /// Readings the embedder already normalized.
+    Readings(Vec<Reading>),
+    /// Prometheus exposition text, with the source name used in quarantine places.
+    PrometheusText {
+        /// File name, URL or label.
+        source: String,
+        /// The text.
+        text: String,
+    },
+}
+
+impl Batch {
+    /// Prometheus exposition text from `source`.
+    pub fn prometheus(source: impl Into<String>, text: impl Into<String>) -> Batch {
+        Batch::PrometheusText {
+            source: source.into(),
+            text: text.into(),
+        }
+    }
+}
+
+/// What one [`Engine::ingest`] call did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IngestReport {
+    /// Records seen, accepted and quarantined, by reason.
+    pub stats: IngestStats,
+    /// Accepted readings that replaced an earlier value at the same timestamp.
+    pub duplicates: usize,
+    /// Accepted readings that are explicit absences (kept as gaps, not values).
+    pub absent: usize,
+}
+
+/// Builds an [`Engine`]. Every setting has a default; only the inventory is required.
+#[derive(Debug, Clone)]
+pub struct EngineBuilder {
+    inventory: Option<Inventory>,
+    workloads: Vec<Workload>,
+    rules: RuleSet,
+    interval_ns: i64,
+    max_gap_ns: i64,
+    power_sensor: String,
+    quarantine_log: usize,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder {
+            inventory: None,
+            workloads: Vec::new(),
+            rules: RuleSet::builtin(),
+            interval_ns: 60 * Timestamp::NANOS_PER_SEC,
+            max_gap_ns: 5 * 60 * Timestamp::NANOS_PER_SEC,
+            power_sensor: "dcmi".into(),
+            quarantine_log: 1000,
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// The estate: sites, racks, hosts (and optionally workloads). Required.
+    pub fn inventory(mut self, inv: Inventory) -> Self {
+        self.inventory = Some(inv);
+        self
+    }
+
+    /// Workloads, running (with a host) or pending; appended to the inventory's.
+    pub fn workloads(mut self, workloads: impl IntoIterator<Item = Workload>) -> Self {
+        self.workloads.extend(workloads);
+        self
+    }
+
+    /// The metric-to-sensor rules (default: [`RuleSet::builtin`]).
+    pub fn rules(mut self, rules: RuleSet) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Attribution interval, seconds (default 60).
+    pub fn interval_secs(mut self, secs: u32) -> Self {
+        self.interval_ns = i64::from(secs) * Timestamp::NANOS_PER_SEC;
+        self
+    }
+
+    /// Longest gap between samples that is interpolated across, seconds (default 300).
+    pub fn max_gap_secs(mut self, secs: u32) -> Self {
+        self.max_gap_ns = i64::from(secs) * Timestamp::NANOS_PER_SEC;
+        self
+    }
+
+    /// The sensor name of each host's wall-power meter (default `dcmi`, the IPMI exporter's
+    /// DCMI reading). A host with exactly one power sensor uses it whatever its name.
+    pub fn power_sensor(mut self, name: impl Into<String>) -> Self {
+        self.power_sensor = name.into();
+        self
+    }
+
+    /// How many quarantined records the engine keeps for inspection (default 1000; all are
+    /// counted regardless).
+    pub fn quarantine_log(mut self, n: usize) -> Self {
+        self.quarantine_log = n;
+        self
+    }
+
+    /// Validates the inventory and builds the engine.
+    ///
+    /// # Errors
+    /// [`Error::NoData`] without an inventory or interval; [`Error::Model`] when the
+    /// inventory is inconsistent (duplicate ids, dangling references).
+    pub fn build(self) -> Result<Engine, Error> {
+        let mut inventory = self.inventory.ok_or(Error::NoData {
+            what: "an inventory (EngineBuilder::inventory)",
+        })?;
+        if self.interval_ns <= 0 {
+            return Err(Error::NoData {
+                what: "a positive attribution interval",
+            });
+        }
+        inventory.workloads.extend(self.workloads);
+        inventory.validate()?;
+        let known: HashSet<EntityId> = inventory.ids().into_iter().cloned().collect();
+        Ok(Engine {
+            inventory,
+            known: Arc::new(known),
+            rules: self.rules,
+            store: MemStore::new(),
+            stats: IngestStats::default(),
+            quarantine: Vec::new(),
+            quarantine_log: self.quarantine_log,
+            interval_ns: self.interval_ns,
+            resample: ResampleOptions::default().with_max_gap_ns(self.max_gap_ns),
+            power_sensor: self.power_sensor,
+            models: OnceLock::new(),
+        })
+    }
+}
+
+/// The embedder's handle: feed it telemetry, ask it for bills and placements.
+///
+/// ```
+/// use kelvin::{Batch, Engine, PlaceOptions};
+/// use kelvin_model::{EntityId, Host, Inventory, Rack, Resources, Room, Site, Workload};
+///
+/// let id = |s: &str| EntityId::new(s);
+/// let inv = Inventory {
+///     sites: vec![Site { id: id("s")?, name: "lab".into() }],
+///     rooms: vec![Room { id: id("room")?, site: id("s")? }],
+///     racks: vec![Rack { id: id("r1")?, room: id("room")?, row: None }],
+///     hosts: vec![Host { id: id("h1")?, rack: id("r1")?, capacity: Resources::new(16.0, 64 << 30), pdu: None }],
+///     workloads: vec![Workload { id: id("w1")?, tenant: "t".into(), owner: "o".into(),
+///                                requests: Resources::new(4.0, 8 << 30), host: Some(id("h1")?) }],
+///     ..Inventory::default()
+/// };
+/// let mut engine = Engine::builder().inventory(inv).interval_secs(60).build()?;
+/// let text = "\
+/// ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 200 0
+/// ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 200 120000
+/// container_cpu_usage_seconds_total{pod=\"w1\",container=\"main\"} 0 0
+/// container_cpu_usage_seconds_total{pod=\"w1\",container=\"main\"} 240 120000
+/// ";
+/// let report = engine.ingest(Batch::prometheus("scrape", text))?;
+/// assert_eq!(report.stats.accepted, 4);
+/// let bill = engine.attribute(engine.data_span().unwrap())?;
+/// assert_eq!(bill.measured_uj(), 24_000_000_000);   // 200 W for 120 s
+/// assert_eq!(bill.attributed_uj(), 24_000_000_000); // all of it to w1
+/// let plan = engine.place(&[Workload { id: id("w2")?, tenant: "t".into(), owner: "o".into(),
+///                          requests: Resources::new(8.0, 8 << 30), host: None }],
+///                         &PlaceOptions::default())?;
+/// assert_eq!(plan.assignments[0].host.as_str(), "h1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Engine {
+    inventory: Inventory,
+    known: Arc<HashSet<EntityId>>,
+    rules: RuleSet,
+    store: MemStore,
+    stats: IngestStats,
+    quarantine: Vec<Quarantined>,
+    quarantine_log: usize,
+    interval_ns: i64,
+    resample: ResampleOptions,
+    power_sensor: String,
+    models: OnceLock<PowerModels>,
+}
+
+impl Engine {
+    /// A builder with defaults.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The validated inventory (with workloads).
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    /// The store of everything ingested so far.
+    pub fn store(&self) -> &MemStore {
+        &self.store
+    }
+
+    /// Cumulative ingestion counts.
+    pub fn ingest_stats(&self) -> &IngestStats {
+        &self.stats
+    }
+
+    /// The first quarantined records (up to the builder's `quarantine_log`), in order.
+    pub fn quarantine(&self) -> &[Quarantined] {
+        &self.quarantine
+    }
+
+    /// Ingests a batch: parses it, quarantines what is malformed or about unknown entities,
+    /// and stores the rest.
+    ///
+    /// # Errors
+    /// None for bad records (they are quarantined and counted); this returns `Result` so that
+    /// future batch kinds that read from I/O can fail.
+    pub fn ingest(&mut self, batch: Batch) -> Result<IngestReport, Error> {
+        let parsed = match batch {
+            Batch::PrometheusText { source, text } => {
+                let opts = ParseOptions::default().with_known_entities(self.known.clone());
+                prometheus::parse_str(&text, &source, &self.rules, &opts)
+            }
+            Batch::Readings(readings) => self.check_readings(readings),
+        };
+        let inserted = self.store.extend(&parsed.readings);
+        self.stats.merge(&parsed.stats);
+        let room = self.quarantine_log.saturating_sub(self.quarantine.len());
+        self.quarantine
+            .extend(parsed.quarantine.into_iter().take(room));
+        self.models = OnceLock::new();
+        Ok(IngestReport {
+            stats: parsed.stats,
+            duplicates: inserted.duplicates,
+            absent: inserted.unusable,
+        })
+    }
+
+    fn check_readings(&self, readings: Vec<Reading>) -> IngestBatch {
+        let mut out = IngestBatch::default();
+        for (i, r) in readings.into_iter().enumerate() {
+            if self.known.contains(&r.entity) {
+                out.stats.seen += 1;
+                out.stats.accepted += 1;
+                out.readings.push(r);
+            } else {
+                let q = Quarantined {
+                    place: kelvin_model::Place::field(format!("readings[{i}].entity")),
+                    reason: Reason::UnknownEntity,
+                    detail: format!("entity {} is not in the inventory", r.entity),
+                    excerpt: format!("{} {} {} {}", r.entity, r.sensor, r.kind, r.value),
+                };
+                out.stats.seen += 1;
+                out.stats.quarantined += 1;
+                *out.stats
+                    .by_reason
+                    .entry(Reason::UnknownEntity)
+                    .or_default() += 1;
+                out.quarantine.push(q);
+            }
+        }
+        out
+    }
+
+    /// First to last sample time over everything ingested, or `None` before any data.
+    pub fn data_span(&self) -> Option<TimeRange> {
+        let (a, b) = self.store.time_span()?;
+        TimeRange::try_new(a, b).ok()
+    }
+
+    /// The host's wall-power series: the configured sensor, or the only power sensor.
+    fn power_key(&self, host: &EntityId) -> Option<SeriesKey> {
+        let keys = self.store.select(Some(host), Some(SensorKind::Power));
+        keys.iter()
+            .find(|k| k.sensor == self.power_sensor)
+            .or_else(|| if keys.len() == 1 { keys.first() } else { None })
+            .map(|k| (*k).clone())
+    }
+
+    /// Builds the aligned attribution input for `window` on the engine's interval grid.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the window is shorter than one interval.
+    pub fn aligned(&self, window: TimeRange) -> Result<Aligned, Error> {
+        let grid = Grid::covering(window, self.interval_ns)?;
+        let n = grid.intervals();
+        let mut hosts = Vec::with_capacity(self.inventory.hosts.len());
+        let mut counter_resets = 0;
+        for h in &self.inventory.hosts {
+            let energy_j = match self.power_key(&h.id) {
+                Some(k) => self.store.integrate(&k, &grid, &self.resample)?,
+                None => vec![f64::NAN; n],
+            };
+            let mut workloads = Vec::new();
+            for w in self.inventory.workloads_on(&h.id) {
+                let mut cpu = vec![f64::NAN; n];
+                for key in self.store.select(Some(&w.id), Some(SensorKind::CpuTime)) {
+                    let inc = self.store.increase(key, &grid, &self.resample)?;
+                    counter_resets += inc.resets;
+                    for (c, v) in cpu.iter_mut().zip(inc.values) {
+                        // Containers of one workload add up; a NaN container leaves the sum
+                        // as known so far only when nothing is known.
+                        *c = match (c.is_nan(), v.is_nan()) {
+                            (true, _) => v,
+                            (false, true) => *c,
+                            (false, false) => *c + v,
+                        };
+                    }
+                }
+                workloads.push((w.id.clone(), cpu));
+            }
+            hosts.push(HostSeries {
+                host: h.id.clone(),
+                cores: h.capacity.cpu_cores,
+                energy_j,
+                workloads,
+            });
+        }
+        let input = AlignedInput {
+            start: grid.start(),
+            interval_ns: self.interval_ns,
+            hosts,
+        };
+        Ok(Aligned {
+            input,
+            counter_resets,
+        })
+    }
+
+    /// Attributes each host's measured energy in `window` to its workloads (policy
+    /// [`Policy::CpuShare`]), conserved exactly in microjoules.
+    ///
+    /// # Errors
+    /// [`Error::Store`] for a window shorter than one interval; [`Error::Attribution`] for
+    /// inconsistent data.
+    pub fn attribute(&self, window: TimeRange) -> Result<Bill, Error> {
+        Ok(attribute(&self.aligned(window)?.input, Policy::CpuShare)?)
+    }
+
+    /// Per-host linear power models fitted on everything ingested (cached until the next
+    /// ingest).
+    ///
+    /// # Errors
+    /// [`Error::NoData`] before any data; [`Error::Store`] when the data spans less than one
+    /// interval.
+    pub fn power_models(&self) -> Result<&PowerModels, Error> {
+        if let Some(m) = self.models.get() {
+            return Ok(m);
+        }
+        let span = self.data_span().ok_or(Error::NoData {
+            what: "readings to fit power models on",
+        })?;
+        let aligned = self.aligned(span)?;
+        Ok(self.models.get_or_init(|| PowerModels::fit(&aligned.input)))
+    }
+
+    /// Places pending workloads (those without a host) on the inventory's hosts, given what
+    /// running workloads already reserve; hosts are tried most-efficient-first by the fitted
+    /// power models when there is data, in inventory order otherwise.
+    ///
+    /// # Errors
+    /// [`Error::Placement`] for invalid workloads (already placed, duplicate ids, bad requests).
+    pub fn place(&self, workloads: &[Workload], opts: &PlaceOptions) -> Result<Plan, Error> {
+        let hosts = host_states(&self.inventory);
+        let models = self.power_models().ok();
+        let power = models.map(|m| m as &dyn kelvin_model::MarginalPower);
+        Ok(place(&hosts, workloads, power, opts)?)
+    }
+}
+
+/// Attribution input aligned on the engine's grid, with what aligning it noticed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aligned {
+    /// Per-host interval energies and per-workload CPU seconds.
+    pub input: AlignedInput,
+    /// Counter resets detected in the CPU-time series used (container restarts).
+    pub counter_resets: usize,
+}

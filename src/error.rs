@@ -1,0 +1,43 @@
+use kelvin_attribution::AttributionError;
+use kelvin_ingest::IngestError;
+use kelvin_model::ModelError;
+use kelvin_placement::PlacementError;
+use kelvin_store::StoreError;
+
+/// The facade's error: one variant per crate, wrapping that crate's error (inspect its kind
+/// through the inner value), plus the few conditions only the engine can see.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Invalid entities, units or time ranges.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A rule table or an input stream could not be read (bad records are quarantined, not
+    /// errors).
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// A query was malformed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Attribution inputs were inconsistent.
+    #[error(transparent)]
+    Attribution(#[from] AttributionError),
+    /// Placement inputs were invalid.
+    #[error(transparent)]
+    Placement(#[from] PlacementError),
+    /// A recorded dataset is incomplete or malformed.
+    #[error("{path}: {reason}")]
+    Dataset {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The engine has no data for what was asked (no readings ingested, no host measured in
+    /// the window).
+    #[error("no data: {what}")]
+    NoData {
+        /// What is missing.
+        what: &'static str,
+    },
+}

@@ -1,0 +1,53 @@
+//! Kelvin: which workload is burning which watt, and where the next one should run.
+//!
+//! This is the facade embedders link. Crate topology, arrows pointing one way
+//! (facade → domain crates → model):
+//!
+//! - `kelvin` (this crate): [`Engine`], the embedder's handle; [`replay`], recorded datasets
+//!   and the report of the `replay` example.
+//! - [`kelvin_model`]: entities, sensor kinds and canonical units, readings, time, errors, and
+//!   the [`MarginalPower`](kelvin_model::MarginalPower) capability trait.
+//! - [`kelvin_ingest`]: vendor formats → canonical readings, with a counted quarantine.
+//! - [`kelvin_store`]: the time-series store; resampling, integration and counter increases
+//!   on a common grid.
+//! - [`kelvin_attribution`]: measured energy → per-workload bills, conserved to the µJ; power
+//!   models that answer marginal-power questions.
+//! - [`kelvin_placement`]: pending workloads → hosts, explained.
+//! - `kelvin-sim` (not linked here): the simulator that writes recorded datasets with ground
+//!   truth.
+//!
+//! # Quick start
+//!
+//! ```
+//! use kelvin::{Batch, Engine, PlaceOptions, replay::RecordedDataset};
+//!
+//! let ds = RecordedDataset::load(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/edge-small"))?;
+//! let mut engine = Engine::builder()
+//!     .inventory(ds.inventory.clone())
+//!     .workloads(ds.workloads.iter().filter(|w| w.host.is_some()).cloned())
+//!     .build()?;
+//! let report = engine.ingest(Batch::prometheus("metrics.prom", ds.metrics.clone()))?;
+//! assert_eq!(report.stats.seen, report.stats.accepted + report.stats.quarantined);
+//!
+//! let bill = engine.attribute(engine.data_span().expect("data was ingested"))?;
+//! assert_eq!(bill.measured_uj(), bill.attributed_uj() + bill.unattributed_uj());
+//!
+//! let pending: Vec<_> = ds.workloads.iter().filter(|w| w.host.is_none()).cloned().collect();
+//! let plan = engine.place(&pending, &PlaceOptions::default())?;
+//! assert_eq!(plan.assignments.len() + plan.unplaced.len(), pending.len());
+//! # Ok::<(), kelvin::Error>(())
+//! ```
+
+mod engine;
+mod error;
+pub mod replay;
+
+pub use engine::{Aligned, Batch, Engine, EngineBuilder, IngestReport, PlaceOptions};
+pub use error::Error;
+pub use kelvin_attribution as attribution;
+pub use kelvin_attribution::{Bill, HostBalance, Policy};
+pub use kelvin_ingest as ingest;
+pub use kelvin_model as model;
+pub use kelvin_placement as placement;
+pub use kelvin_placement::Plan;
+pub use kelvin_store as store;

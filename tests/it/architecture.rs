@@ -1,0 +1,56 @@
+//! The dependency arrows point one way: no domain crate depends on a sibling; only
+//! `kelvin-model` may be used by them.
+
+use std::path::Path;
+
+fn kelvin_deps(manifest: &str) -> Vec<String> {
+    let mut deps = Vec::new();
+    let mut in_deps = false;
+    for line in manifest.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_deps = t.ends_with("dependencies]");
+            continue;
+        }
+        if in_deps && t.starts_with("kelvin") {
+            let name = t.split(['=', '.', ' ']).next().unwrap_or("");
+            deps.push(name.to_string());
+        }
+    }
+    deps
+}
+
+#[test]
+fn domain_crates_depend_only_on_the_model() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&crates).unwrap() {
+        let dir = entry.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        let deps = kelvin_deps(&manifest);
+        if name == "kelvin-model" {
+            assert!(deps.is_empty(), "kelvin-model depends on {deps:?}");
+        } else {
+            assert!(
+                deps.iter().all(|d| d == "kelvin-model"),
+                "{name} depends on siblings: {deps:?}"
+            );
+            assert!(
+                deps.iter().any(|d| d == "kelvin-model"),
+                "{name} does not use the shared model"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 6, "six domain crates");
+}
+
+#[test]
+fn the_check_itself_sees_dependencies() {
+    let m = "[package]\nname = \"x\"\n[dependencies]\nkelvin-model.workspace = true\nkelvin-store = { path = \"..\" }\nserde = \"1\"\n[dev-dependencies]\nkelvin-sim.workspace = true\n";
+    assert_eq!(
+        kelvin_deps(m),
+        ["kelvin-model", "kelvin-store", "kelvin-sim"]
+    );
+}

@@ -1,0 +1,162 @@
+//! `Engine` as an embedder uses it.
+
+use kelvin::{Batch, Engine, PlaceOptions};
+use kelvin_model::{
+    EntityId, Host, Inventory, Rack, Reading, Resources, Room, SensorKind, Site, Timestamp,
+    Workload,
+};
+
+fn id(s: &str) -> EntityId {
+    EntityId::new(s).unwrap()
+}
+
+fn inventory() -> Inventory {
+    Inventory {
+        sites: vec![Site {
+            id: id("s"),
+            name: "lab".into(),
+        }],
+        rooms: vec![Room {
+            id: id("room"),
+            site: id("s"),
+        }],
+        racks: vec![Rack {
+            id: id("r1"),
+            room: id("room"),
+            row: None,
+        }],
+        hosts: vec![
+            Host {
+                id: id("h1"),
+                rack: id("r1"),
+                capacity: Resources::new(16.0, 64 << 30),
+                pdu: None,
+            },
+            Host {
+                id: id("h2"),
+                rack: id("r1"),
+                capacity: Resources::new(16.0, 64 << 30),
+                pdu: None,
+            },
+        ],
+        workloads: vec![
+            Workload {
+                id: id("a"),
+                tenant: "t1".into(),
+                owner: "o".into(),
+                requests: Resources::new(4.0, 1 << 30),
+                host: Some(id("h1")),
+            },
+            Workload {
+                id: id("b"),
+                tenant: "t2".into(),
+                owner: "o".into(),
+                requests: Resources::new(4.0, 1 << 30),
+                host: Some(id("h1")),
+            },
+        ],
+        ..Inventory::default()
+    }
+}
+
+#[test]
+fn readings_for_unknown_entities_are_quarantined_not_dropped() {
+    let mut e = Engine::builder().inventory(inventory()).build().unwrap();
+    let r = |ent: &str, v: f64, s: i64| {
+        Reading::new(
+            id(ent),
+            "dcmi",
+            SensorKind::Power,
+            v,
+            Timestamp::from_secs(s),
+        )
+    };
+    let rep = e
+        .ingest(Batch::Readings(vec![
+            r("h1", 100.0, 0),
+            r("ghost", 1.0, 0),
+            r("h1", 120.0, 60),
+        ]))
+        .unwrap();
+    assert_eq!(
+        (rep.stats.seen, rep.stats.accepted, rep.stats.quarantined),
+        (3, 2, 1)
+    );
+    assert_eq!(e.quarantine()[0].place.to_string(), "readings[1].entity");
+    let text = "ipmi_dcmi_power_consumption_watts{instance=\"nobody:9290\"} 5 0\n";
+    let rep = e.ingest(Batch::prometheus("scrape", text)).unwrap();
+    assert_eq!(rep.stats.quarantined, 1);
+    assert_eq!(e.ingest_stats().quarantined, 2);
+    assert_eq!(e.quarantine()[1].place.to_string(), "scrape:1");
+}
+
+#[test]
+fn cpu_share_split_and_idle_hosts() {
+    let mut e = Engine::builder()
+        .inventory(inventory())
+        .interval_secs(60)
+        .build()
+        .unwrap();
+    let text = "\
+ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 150 0
+ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 150 120000
+ipmi_dcmi_power_consumption_watts{instance=\"h2:9290\"} 80 0
+ipmi_dcmi_power_consumption_watts{instance=\"h2:9290\"} 80 120000
+container_cpu_usage_seconds_total{pod=\"a\",container=\"main\"} 0 0
+container_cpu_usage_seconds_total{pod=\"a\",container=\"main\"} 90 120000
+container_cpu_usage_seconds_total{pod=\"b\",container=\"main\"} 0 0
+container_cpu_usage_seconds_total{pod=\"b\",container=\"main\"} 30 120000
+container_cpu_usage_seconds_total{pod=\"b\",container=\"sidecar\"} 0 0
+container_cpu_usage_seconds_total{pod=\"b\",container=\"sidecar\"} 30 120000
+";
+    e.ingest(Batch::prometheus("t", text)).unwrap();
+    let bill = e.attribute(e.data_span().unwrap()).unwrap();
+    let h1 = &bill.hosts[0];
+    assert_eq!(h1.measured_uj, 18_000_000_000);
+    // a used 90 s, b used 30 + 30 s across two containers
+    assert_eq!(h1.workloads[0].energy_uj, 10_800_000_000);
+    assert_eq!(h1.workloads[1].energy_uj, 7_200_000_000);
+    let h2 = &bill.hosts[1];
+    assert_eq!(
+        (h2.measured_uj, h2.unattributed_uj),
+        (9_600_000_000, 9_600_000_000)
+    );
+    assert_eq!(
+        bill.measured_uj(),
+        bill.attributed_uj() + bill.unattributed_uj()
+    );
+}
+
+#[test]
+fn placement_rejects_running_workloads_and_explains_misfits() {
+    let e = Engine::builder().inventory(inventory()).build().unwrap();
+    let running = e.inventory().workloads[0].clone();
+    assert!(matches!(
+        e.place(&[running], &PlaceOptions::default()),
+        Err(kelvin::Error::Placement(_))
+    ));
+    let huge = Workload {
+        id: id("huge"),
+        tenant: "t".into(),
+        owner: "o".into(),
+        requests: Resources::new(64.0, 1 << 30),
+        host: None,
+    };
+    let plan = e.place(&[huge], &PlaceOptions::default()).unwrap();
+    assert_eq!(
+        plan.unplaced[0].to_string(),
+        "huge fits on none of 2 hosts: not enough cpu on 2 hosts"
+    );
+}
+
+#[test]
+fn builder_validates_the_inventory() {
+    assert!(matches!(
+        Engine::builder().build(),
+        Err(kelvin::Error::NoData { .. })
+    ));
+    let mut inv = inventory();
+    inv.workloads[1].host = Some(id("h9"));
+    let e = Engine::builder().inventory(inv).build().unwrap_err();
+    assert_eq!(e.to_string(), "workloads[1].host: no Host with id h9");
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the `kelvin` facade, one binary.
+//!
+//! - `replay`: the recorded datasets under `datasets/` through `Engine`, end to end: energy
+//!   conserved, error against ground truth bounded, quarantine exact, report snapshot.
+//! - `datasets`: committed datasets are exactly what `kelvin-sim` regenerates.
+//! - `architecture`: dependency direction (facade → domain crates → model) holds.
+//! - `engine`: embedder-facing behaviour of `Engine` on small hand-made inputs.
+
+mod architecture;
+mod datasets;
+mod engine;
+mod replay;
