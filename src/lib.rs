@@ -38,6 +38,11 @@
 //! # Ok::<(), kelvin::Error>(())
 //! ```
 
+/// The README's code blocks, compiled as doctests so the quick start cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 mod engine;
 mod error;
 pub mod replay;
