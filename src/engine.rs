@@ -259,23 +259,14 @@ impl Engine {
         let mut out = IngestBatch::default();
         for (i, r) in readings.into_iter().enumerate() {
             if self.known.contains(&r.entity) {
-                out.stats.seen += 1;
-                out.stats.accepted += 1;
-                out.readings.push(r);
+                out.accept(r);
             } else {
-                let q = Quarantined {
-                    place: kelvin_model::Place::field(format!("readings[{i}].entity")),
-                    reason: Reason::UnknownEntity,
-                    detail: format!("entity {} is not in the inventory", r.entity),
-                    excerpt: format!("{} {} {} {}", r.entity, r.sensor, r.kind, r.value),
-                };
-                out.stats.seen += 1;
-                out.stats.quarantined += 1;
-                *out.stats
-                    .by_reason
-                    .entry(Reason::UnknownEntity)
-                    .or_default() += 1;
-                out.quarantine.push(q);
+                out.reject(Quarantined::new(
+                    kelvin_model::Place::field(format!("readings[{i}].entity")),
+                    Reason::UnknownEntity,
+                    format!("entity {} is not in the inventory", r.entity),
+                    &format!("{} {} {} {}", r.entity, r.sensor, r.kind, r.value),
+                ));
             }
         }
         out

@@ -89,12 +89,9 @@ impl Quarantined {
     /// Longest excerpt kept, in bytes.
     pub const EXCERPT_BYTES: usize = 160;
 
-    pub(crate) fn new(
-        place: Place,
-        reason: Reason,
-        detail: impl Into<String>,
-        record: &str,
-    ) -> Self {
+    /// A quarantine entry; the excerpt is the first [`Quarantined::EXCERPT_BYTES`] of `record`
+    /// (cut on a character boundary).
+    pub fn new(place: Place, reason: Reason, detail: impl Into<String>, record: &str) -> Self {
         let mut end = record.len().min(Self::EXCERPT_BYTES);
         while !record.is_char_boundary(end) {
             end -= 1;
@@ -151,13 +148,15 @@ pub struct IngestBatch {
 }
 
 impl IngestBatch {
-    pub(crate) fn accept(&mut self, r: Reading) {
+    /// Records an accepted reading (counts it as seen and accepted).
+    pub fn accept(&mut self, r: Reading) {
         self.stats.seen += 1;
         self.stats.accepted += 1;
         self.readings.push(r);
     }
 
-    pub(crate) fn reject(&mut self, q: Quarantined) {
+    /// Records a quarantined record (counts it as seen and quarantined, by reason).
+    pub fn reject(&mut self, q: Quarantined) {
         self.stats.seen += 1;
         self.stats.quarantined += 1;
         *self.stats.by_reason.entry(q.reason).or_default() += 1;
@@ -169,5 +168,43 @@ impl IngestBatch {
         self.readings.append(&mut other.readings);
         self.quarantine.append(&mut other.quarantine);
         self.stats.merge(&other.stats);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_cut_on_character_boundaries() {
+        let record = "é".repeat(200); // 2 bytes each
+        let q = Quarantined::new(Place::line("s", 1), Reason::BadValue, "x", &record);
+        assert_eq!(q.excerpt.len(), Quarantined::EXCERPT_BYTES);
+        let odd = format!("a{}", "é".repeat(100));
+        let q = Quarantined::new(Place::Unknown, Reason::BadValue, "x", &odd);
+        assert_eq!(q.excerpt.len(), Quarantined::EXCERPT_BYTES - 1);
+        assert_eq!(q.to_string(), "<input>: bad_value (x)");
+    }
+
+    #[test]
+    fn counts_always_balance() {
+        let mut b = IngestBatch::default();
+        b.reject(Quarantined::new(
+            Place::Unknown,
+            Reason::UnmappedMetric,
+            "",
+            "go_gc 1",
+        ));
+        b.reject(Quarantined::new(
+            Place::Unknown,
+            Reason::UnmappedMetric,
+            "",
+            "go_gc 2",
+        ));
+        let mut total = IngestStats::default();
+        total.merge(&b.stats);
+        total.merge(&b.stats);
+        assert_eq!((total.seen, total.quarantined), (4, 4));
+        assert_eq!(total.by_reason.get(&Reason::UnmappedMetric), Some(&4));
     }
 }

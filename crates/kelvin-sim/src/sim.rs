@@ -156,6 +156,22 @@ impl SimConfig {
     }
 
     fn validate(&self) -> Result<(), SimError> {
+        // Entity ids are built from the name; the longest is "<name>-r<racks>-h<hosts>-pdu".
+        if self.name.is_empty()
+            || self.name.len() > 128
+            || !self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(config_err(
+                "name",
+                format!(
+                    "{:?} must be 1-128 ASCII letters, digits, '-' or '_'",
+                    self.name
+                ),
+            ));
+        }
         if self.racks == 0 || self.hosts_per_rack == 0 {
             return Err(config_err("racks", "at least one rack with one host"));
         }
@@ -229,8 +245,9 @@ pub struct Dataset {
 }
 
 fn id(s: String) -> EntityId {
-    // Ids built here are ASCII without whitespace and short, so validation cannot fail.
-    EntityId::new(s).unwrap_or_else(|_| unreachable!("simulator ids are valid"))
+    // Ids are built from the validated name plus ASCII suffixes, so they are always valid ids;
+    // the fallback only exists to keep this function total.
+    EntityId::new(s).unwrap_or_else(|_| unreachable!("SimConfig::validate checks the name"))
 }
 
 struct SimWorkload {
@@ -574,14 +591,25 @@ pub fn simulate(cfg: &SimConfig) -> Result<Dataset, SimError> {
 }
 
 impl Dataset {
-    /// `ground_truth.csv`: `workload,host,energy_j,idle_j,dynamic_j,cpu_share_j,cpu_s`.
+    /// `ground_truth.csv`:
+    /// `workload,host,energy_j,mean_power_w,idle_j,dynamic_j,cpu_share_j,cpu_s`.
     pub fn truth_csv(&self) -> String {
-        let mut s = String::from("workload,host,energy_j,idle_j,dynamic_j,cpu_share_j,cpu_s\n");
+        let mut s = String::from(
+            "workload,host,energy_j,mean_power_w,idle_j,dynamic_j,cpu_share_j,cpu_s\n",
+        );
+        let secs = f64::from(self.config.duration_s);
         for t in &self.truth {
             let _ = writeln!(
                 s,
-                "{},{},{:.3},{:.3},{:.3},{:.3},{:.3}",
-                t.workload, t.host, t.energy_j, t.idle_j, t.dynamic_j, t.cpu_share_j, t.cpu_s
+                "{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}",
+                t.workload,
+                t.host,
+                t.energy_j,
+                t.energy_j / secs,
+                t.idle_j,
+                t.dynamic_j,
+                t.cpu_share_j,
+                t.cpu_s
             );
         }
         s
@@ -618,7 +646,7 @@ impl Dataset {
              `ipmi_dcmi_power_consumption_watts` (whole watts, ~{drop:.0}% scrapes missed) and \
              `ipmi_temperature_celsius{{name=\"Inlet Temp\"}}`, cAdvisor \
              `container_cpu_usage_seconds_total`{reset}{corrupt} |\n\
-             | `ground_truth.csv` | per workload: true energy (J) = idle share by CPU reservation + \
+             | `ground_truth.csv` | per workload: true energy (J) and mean power (W) = idle share by CPU reservation + \
              dynamic share by busy CPU (two-part tariff); `cpu_share_j`, the same true power split \
              by CPU-time share every second; CPU seconds |\n\
              | `hosts_truth.csv` | per host: true wall energy, unreserved idle and system accounts |\n\n\
@@ -737,5 +765,11 @@ mod tests {
         ));
         assert!(simulate(&SimConfig::edge().with_fleet(1, 1, 500)).is_err());
         assert!(simulate(&SimConfig::edge().with_duration_s(10)).is_err());
+        let mut bad = SimConfig::edge();
+        bad.name = "edge site".into();
+        assert!(matches!(
+            simulate(&bad),
+            Err(SimError::Config { field: "name", .. })
+        ));
     }
 }
