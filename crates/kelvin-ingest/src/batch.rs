@@ -40,6 +40,26 @@ pub enum Reason {
     BadUnit,
     /// The entity is not in the embedder's inventory (set by the facade).
     UnknownEntity,
+    /// JSON that does not parse.
+    BadJson,
+    /// JSON nested deeper than [`crate::Limits::max_json_depth`].
+    TooDeep,
+    /// An input larger than [`crate::Limits::max_input_bytes`].
+    InputTooLarge,
+    /// Records beyond [`crate::Limits::max_records`] (counted as one record).
+    TooManyRecords,
+    /// The input's format could not be recognized.
+    UnknownFormat,
+    /// A sensor that has no numeric canonical kind (a discrete or state sensor, an unknown unit).
+    UnmappedSensor,
+    /// A record whose fields are missing or malformed (a short table row, a bad CSV cell).
+    BadField,
+    /// A value already reported under another name or schema generation (Redfish's legacy and
+    /// new resources describing one sensor, linked by `DataSourceUri`).
+    Duplicate,
+    /// A counter went backwards or jumped in a way that is not a plain increase (reset,
+    /// wrap-around, clock step); the sample is kept out of rates.
+    CounterAnomaly,
 }
 
 impl Reason {
@@ -62,6 +82,15 @@ impl Reason {
             Reason::InvalidEntity => "invalid_entity",
             Reason::BadUnit => "bad_unit",
             Reason::UnknownEntity => "unknown_entity",
+            Reason::BadJson => "bad_json",
+            Reason::TooDeep => "too_deep",
+            Reason::InputTooLarge => "input_too_large",
+            Reason::TooManyRecords => "too_many_records",
+            Reason::UnknownFormat => "unknown_format",
+            Reason::UnmappedSensor => "unmapped_sensor",
+            Reason::BadField => "bad_field",
+            Reason::Duplicate => "duplicate",
+            Reason::CounterAnomaly => "counter_anomaly",
         }
     }
 }
@@ -136,6 +165,16 @@ impl IngestStats {
     }
 }
 
+/// An input that was recognized and holds no readings by design (a Redfish service root or
+/// collection, a Synse configuration, a schema): not an error, and not a record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NoReadings {
+    /// Where it is.
+    pub place: Place,
+    /// What it was recognized as (`Redfish ServiceRoot`, `Redfish collection`).
+    pub what: String,
+}
+
 /// What one ingestion call produced.
 #[derive(Debug, Clone, Default)]
 pub struct IngestBatch {
@@ -145,6 +184,8 @@ pub struct IngestBatch {
     pub quarantine: Vec<Quarantined>,
     /// Counts.
     pub stats: IngestStats,
+    /// Inputs recognized as holding no readings.
+    pub without_readings: Vec<NoReadings>,
 }
 
 impl IngestBatch {
@@ -163,10 +204,19 @@ impl IngestBatch {
         self.quarantine.push(q);
     }
 
+    /// Records an input that holds no readings by design.
+    pub fn no_readings(&mut self, place: Place, what: impl Into<String>) {
+        self.without_readings.push(NoReadings {
+            place,
+            what: what.into(),
+        });
+    }
+
     /// Appends another batch.
     pub fn append(&mut self, mut other: IngestBatch) {
         self.readings.append(&mut other.readings);
         self.quarantine.append(&mut other.quarantine);
+        self.without_readings.append(&mut other.without_readings);
         self.stats.merge(&other.stats);
     }
 }

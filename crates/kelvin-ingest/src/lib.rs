@@ -25,12 +25,28 @@
 //! ```
 
 mod batch;
+mod context;
+pub mod counter;
+pub mod csv;
+mod decode;
 mod error;
+mod format;
+pub mod ipmi;
+mod normalize;
+pub mod nvidia;
 pub mod prometheus;
+pub mod redfish;
 mod rules;
+pub mod snmp;
+pub mod synse;
+pub mod sysfs;
 
-pub use batch::{IngestBatch, IngestStats, Quarantined, Reason};
+pub use batch::{IngestBatch, IngestStats, NoReadings, Quarantined, Reason};
+pub use context::{Context, Limits};
+pub use decode::Decode;
 pub use error::{IngestError, IngestErrorKind};
+pub use format::{Format, UnknownFormat};
 pub use kelvin_model::{Place, Reading};
+pub use normalize::Normalizer;
 pub use prometheus::ParseOptions;
 pub use rules::{EntityFrom, MetricRule, RuleSet};

@@ -52,6 +52,9 @@ pub struct Reading {
     pub ts: Timestamp,
     /// How far to trust it.
     pub quality: Quality,
+    /// The source's own status text, verbatim (`ok`, `nc`, `'OK'`, `Enabled/OK`), when it had
+    /// one; `quality` is its normalized form.
+    pub status: Option<String>,
 }
 
 impl Reading {
@@ -70,7 +73,14 @@ impl Reading {
             value,
             ts,
             quality: Quality::Good,
+            status: None,
         }
+    }
+
+    /// The same reading with the source's raw status text.
+    pub fn with_status(mut self, status: impl Into<String>) -> Self {
+        self.status = Some(status.into());
+        self
     }
 
     /// The same reading with another quality.
@@ -101,6 +111,8 @@ struct ReadingRepr {
     ts: Timestamp,
     #[serde(default)]
     quality: Quality,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
 }
 
 impl From<Reading> for ReadingRepr {
@@ -117,6 +129,7 @@ impl From<Reading> for ReadingRepr {
             kind: r.kind,
             ts: r.ts,
             quality: r.quality,
+            status: r.status,
         }
     }
 }
@@ -147,6 +160,7 @@ impl TryFrom<ReadingRepr> for Reading {
             value,
             ts: r.ts,
             quality,
+            status: r.status,
         })
     }
 }

@@ -15,6 +15,16 @@ impl Timestamp {
     /// Nanoseconds per second.
     pub const NANOS_PER_SEC: i64 = 1_000_000_000;
 
+    /// "No time": the source gave none and the caller supplied none (an IPMI capture read from
+    /// a file). Such readings can be printed and inspected but not stored; check with
+    /// [`Timestamp::is_known`].
+    pub const UNKNOWN: Timestamp = Timestamp(i64::MIN);
+
+    /// Whether this is a real instant rather than [`Timestamp::UNKNOWN`].
+    pub const fn is_known(self) -> bool {
+        self.0 != i64::MIN
+    }
+
     /// From nanoseconds since the epoch.
     pub const fn from_nanos(ns: i64) -> Self {
         Timestamp(ns)

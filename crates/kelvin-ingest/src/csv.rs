@@ -1,0 +1,1 @@
+//! Kelvin's own CSV recording layout.

@@ -1,0 +1,1 @@
+//! NVML through nvidia-smi: `--query-gpu --format=csv`, `pmon`, `dmon`.

@@ -1,0 +1,1 @@
+//! SNMP walk text for PDUs and UPSes (net-snmp `snmpwalk` output, snmpsim `.snmprec`).

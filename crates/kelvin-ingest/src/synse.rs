@@ -1,0 +1,1 @@
+//! Synse / Open DCRE JSON read responses (v1 and v3).

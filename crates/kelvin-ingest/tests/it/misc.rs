@@ -1,0 +1,1 @@
+//! Conformance tests for the misc decoders (see main.rs).
