@@ -258,7 +258,14 @@ impl Engine {
     fn check_readings(&self, readings: Vec<Reading>) -> IngestBatch {
         let mut out = IngestBatch::default();
         for (i, r) in readings.into_iter().enumerate() {
-            if self.known.contains(&r.entity) {
+            if !r.ts.is_known() {
+                out.reject(Quarantined::new(
+                    kelvin_model::Place::field(format!("readings[{i}].ts")),
+                    Reason::MissingTimestamp,
+                    "a stored reading needs a time",
+                    &format!("{} {} {} {}", r.entity, r.sensor, r.kind, r.value),
+                ));
+            } else if self.known.contains(&r.entity) {
                 out.accept(r);
             } else {
                 out.reject(Quarantined::new(

@@ -71,23 +71,27 @@ fn readings_for_unknown_entities_are_quarantined_not_dropped() {
             Timestamp::from_secs(s),
         )
     };
+    let mut untimed = r("h1", 90.0, 0);
+    untimed.ts = Timestamp::UNKNOWN;
     let rep = e
         .ingest(Batch::Readings(vec![
             r("h1", 100.0, 0),
             r("ghost", 1.0, 0),
             r("h1", 120.0, 60),
+            untimed,
         ]))
         .unwrap();
     assert_eq!(
         (rep.stats.seen, rep.stats.accepted, rep.stats.quarantined),
-        (3, 2, 1)
+        (4, 2, 2)
     );
     assert_eq!(e.quarantine()[0].place.to_string(), "readings[1].entity");
+    assert_eq!(e.quarantine()[1].place.to_string(), "readings[3].ts");
     let text = "ipmi_dcmi_power_consumption_watts{instance=\"nobody:9290\"} 5 0\n";
     let rep = e.ingest(Batch::prometheus("scrape", text)).unwrap();
     assert_eq!(rep.stats.quarantined, 1);
-    assert_eq!(e.ingest_stats().quarantined, 2);
-    assert_eq!(e.quarantine()[1].place.to_string(), "scrape:1");
+    assert_eq!(e.ingest_stats().quarantined, 3);
+    assert_eq!(e.quarantine()[2].place.to_string(), "scrape:1");
 }
 
 #[test]

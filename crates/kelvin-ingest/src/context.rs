@@ -86,15 +86,12 @@ impl<'n> Context<'n> {
 
     /// A line of this source.
     pub fn line(&self, line: u64) -> Place {
-        Place::line(self.source.clone(), line)
+        Place::line(self.source.as_str(), line)
     }
 
     /// A JSON pointer into this source.
     pub fn pointer(&self, pointer: impl Into<String>) -> Place {
-        Place::JsonPointer {
-            source: self.source.clone(),
-            pointer: pointer.into(),
-        }
+        Place::pointer(self.source.as_str(), pointer)
     }
 
     /// The time for a record without one.

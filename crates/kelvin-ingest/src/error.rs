@@ -9,6 +9,8 @@ pub enum IngestErrorKind {
     Io,
     /// A rule table is malformed (bad JSON, unknown kind or unit, duplicate metric).
     InvalidRules,
+    /// A remote source answered with a non-success HTTP status.
+    Http,
 }
 
 /// The error type of `kelvin-ingest`.

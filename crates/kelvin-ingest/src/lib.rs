@@ -37,6 +37,7 @@ pub mod nvidia;
 pub mod prometheus;
 pub mod redfish;
 mod rules;
+pub mod scrape;
 pub mod snmp;
 pub mod synse;
 pub mod sysfs;

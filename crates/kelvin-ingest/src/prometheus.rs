@@ -6,14 +6,14 @@
 //! and free comments. Label values support the `\\`, `\"` and `\n` escapes. Each sample line is
 //! one record: it becomes a [`Reading`] through the [`RuleSet`], or is quarantined.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::sync::Arc;
 
 use kelvin_model::{EntityId, Place, Quality, Reading, Timestamp};
 
 use crate::rules::MapFailure;
-use crate::{IngestBatch, IngestError, Quarantined, Reason, RuleSet};
+use crate::{Context, Decode, Format, IngestBatch, IngestError, Quarantined, Reason, RuleSet};
 
 /// Parsing limits and defaults. Construct with [`ParseOptions::default`] and the `with_*` setters.
 #[derive(Debug, Clone)]
@@ -33,6 +33,10 @@ pub struct ParseOptions {
     /// Labels added to every sample that lacks them, as Prometheus adds target labels on a
     /// scrape (`instance`, `job`). Default empty.
     pub target_labels: Vec<(String, String)>,
+    /// Whether a sample without a timestamp (and no `default_timestamp`) is quarantined with
+    /// [`Reason::MissingTimestamp`] (default `true`, what a store needs) or accepted at
+    /// [`Timestamp::UNKNOWN`] (for inspection tools).
+    pub require_timestamp: bool,
 }
 
 impl Default for ParseOptions {
@@ -43,6 +47,7 @@ impl Default for ParseOptions {
             max_labels: 64,
             known_entities: None,
             target_labels: Vec::new(),
+            require_timestamp: true,
         }
     }
 }
@@ -125,15 +130,68 @@ fn is_name_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b':'
 }
 
-/// Parses one line of exposition text (without its line terminator).
-///
-/// # Errors
-/// A [`LineError`] naming the reason and column when the line is not valid exposition text.
-pub fn parse_line(line: &str, max_labels: usize) -> Result<Line, LineError> {
-    let line = line.trim_matches(|c| c == ' ' || c == '\t' || c == '\r');
+/// Byte ranges of one label in a line: name, raw value (between the quotes), and whether the
+/// value contains escapes.
+#[derive(Debug, Clone, Copy)]
+struct LabelSpan {
+    name: (usize, usize),
+    value: (usize, usize),
+    escaped: bool,
+}
+
+/// A sample line parsed without copying: slices of the (trimmed) line.
+struct Core<'a> {
+    line: &'a str,
+    metric: &'a str,
+    /// `metric{labels}` as written: the series' identity in this text.
+    series: &'a str,
+    value: f64,
+    timestamp_ms: Option<i64>,
+}
+
+fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn is_blank(b: u8) -> bool {
+    b == b' ' || b == b'\t' || b == b'\r'
+}
+
+/// Trims spaces, tabs and carriage returns (ASCII, so slicing stays on char boundaries).
+fn trim(line: &str) -> &str {
+    let b = line.as_bytes();
+    let start = b.iter().position(|&c| !is_blank(c)).unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|&c| !is_blank(c))
+        .map_or(start, |e| e + 1);
+    &line[start..end.max(start)]
+}
+
+/// Parses a line into slices; `Ok(None)` for blank, comment and well-formed metadata lines.
+fn parse_core<'a>(
+    line: &'a str,
+    max_labels: usize,
+    spans: &mut Vec<LabelSpan>,
+) -> Result<Option<Core<'a>>, LineError> {
+    spans.clear();
+    let line = trim(line);
     let b = line.as_bytes();
     if b.is_empty() {
-        return Ok(Line::Skip);
+        return Ok(None);
     }
     if b[0] == b'#' {
         let mut words = line[1..].split_whitespace();
@@ -167,10 +225,8 @@ pub fn parse_line(line: &str, max_labels: usize) -> Result<Line, LineError> {
                 }
             }
         }
-        return Ok(Line::Skip);
+        return Ok(None);
     }
-    // metric name
-    let mut i = 0;
     if !is_name_start(b[0]) {
         return err(
             Reason::BadMetricName,
@@ -178,11 +234,11 @@ pub fn parse_line(line: &str, max_labels: usize) -> Result<Line, LineError> {
             "metric name must start with a letter, '_' or ':'",
         );
     }
+    let mut i = 1;
     while i < b.len() && is_name_char(b[i]) {
         i += 1;
     }
-    let metric = line[..i].to_string();
-    let mut labels = Vec::new();
+    let metric = &line[..i];
     if i < b.len() && b[i] == b'{' {
         i += 1;
         loop {
@@ -207,7 +263,7 @@ pub fn parse_line(line: &str, max_labels: usize) -> Result<Line, LineError> {
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
                 i += 1;
             }
-            let name = &line[start..i];
+            let name = (start, i);
             while i < b.len() && b[i] == b' ' {
                 i += 1;
             }
@@ -222,47 +278,48 @@ pub fn parse_line(line: &str, max_labels: usize) -> Result<Line, LineError> {
                 return err(Reason::BadLabels, i, "expected '\"' to open label value");
             }
             i += 1;
-            let mut value = String::new();
-            let mut seg = i;
+            let vstart = i;
+            let mut escaped = false;
             loop {
-                if i >= b.len() {
-                    return err(Reason::BadLabels, i, "unterminated label value");
-                }
-                match b[i] {
-                    b'"' => {
-                        value.push_str(&line[seg..i]);
-                        i += 1;
+                // The closing quote or a backslash; everything else is value bytes.
+                match memchr::memchr2(b'"', b'\\', &b[i..]) {
+                    None => return err(Reason::BadLabels, b.len(), "unterminated label value"),
+                    Some(k) if b[i + k] == b'"' => {
+                        i += k;
                         break;
                     }
-                    b'\\' => {
-                        value.push_str(&line[seg..i]);
-                        match b.get(i + 1) {
-                            Some(b'\\') => value.push('\\'),
-                            Some(b'"') => value.push('"'),
-                            Some(b'n') => value.push('\n'),
-                            _ => return err(Reason::BadLabels, i, "invalid escape in label value"),
+                    Some(k) => {
+                        i += k;
+                        if !matches!(b.get(i + 1), Some(b'\\' | b'"' | b'n')) {
+                            return err(Reason::BadLabels, i, "invalid escape in label value");
                         }
+                        escaped = true;
                         i += 2;
-                        seg = i;
                     }
-                    _ => i += 1,
                 }
             }
-            if labels.iter().any(|(k, _): &(String, String)| k == name) {
+            let value = (vstart, i);
+            i += 1; // closing quote
+            let this = &b[name.0..name.1];
+            if spans.iter().any(|s| &b[s.name.0..s.name.1] == this) {
                 return err(
                     Reason::BadLabels,
                     start,
-                    format!("duplicate label {name:?}"),
+                    format!("duplicate label {:?}", &line[name.0..name.1]),
                 );
             }
-            if labels.len() == max_labels {
+            if spans.len() == max_labels {
                 return err(
                     Reason::TooManyLabels,
                     start,
                     format!("more than {max_labels} labels"),
                 );
             }
-            labels.push((name.to_string(), value));
+            spans.push(LabelSpan {
+                name,
+                value,
+                escaped,
+            });
             while i < b.len() && b[i] == b' ' {
                 i += 1;
             }
@@ -279,101 +336,200 @@ pub fn parse_line(line: &str, max_labels: usize) -> Result<Line, LineError> {
             }
         }
     }
-    // value
-    if i >= b.len() || !(b[i] == b' ' || b[i] == b'\t') {
-        let reason = if i >= b.len() {
-            Reason::BadValue
-        } else {
-            Reason::BadMetricName
-        };
-        return err(
-            reason,
-            i,
-            if i >= b.len() {
-                "missing value"
-            } else {
-                "invalid character in metric name"
-            },
-        );
-    }
-    let mut fields = line[i..].split_ascii_whitespace();
-    let vtext = fields.next().unwrap_or("");
-    let vcol = i + line[i..].find(vtext).unwrap_or(0);
-    let value: f64 = match vtext.parse() {
-        Ok(v) => v,
-        Err(_) => {
-            return err(
-                Reason::BadValue,
-                vcol,
-                format!("value {vtext:?} is not a number"),
-            );
-        }
-    };
-    let timestamp_ms = match fields.next() {
-        None => None,
-        Some(t) => match t.parse::<i64>() {
-            Ok(ms) => Some(ms),
-            Err(_) => {
-                let col = vcol + vtext.len();
-                return err(
-                    Reason::BadTimestamp,
-                    col,
-                    format!("timestamp {t:?} is not integer milliseconds"),
-                );
-            }
-        },
-    };
-    if let Some(extra) = fields.next() {
-        return err(
-            Reason::TrailingGarbage,
-            line.len() - extra.len(),
-            format!("unexpected {extra:?}"),
-        );
-    }
-    Ok(Line::Sample(Sample {
+    let series = &line[..i];
+    let (value, timestamp_ms) = parse_tail(line, i)?;
+    Ok(Some(Core {
+        line,
         metric,
-        labels,
+        series,
         value,
         timestamp_ms,
     }))
 }
 
+/// Parses what follows the series text at byte `i`: whitespace, value, optional timestamp.
+fn parse_tail(line: &str, i: usize) -> Result<(f64, Option<i64>), LineError> {
+    let b = line.as_bytes();
+    if i >= b.len() {
+        return err(Reason::BadValue, i, "missing value");
+    }
+    if !(b[i] == b' ' || b[i] == b'\t') {
+        return err(Reason::BadMetricName, i, "invalid character in metric name");
+    }
+    // Fields are separated by runs of spaces or tabs; the line is already trimmed at its end.
+    let field = |from: usize| -> (usize, usize) {
+        let start = b[from..]
+            .iter()
+            .position(|&c| c != b' ' && c != b'\t')
+            .map_or(b.len(), |k| from + k);
+        let end = b[start..]
+            .iter()
+            .position(|&c| c == b' ' || c == b'\t')
+            .map_or(b.len(), |k| start + k);
+        (start, end)
+    };
+    let (vs, ve) = field(i);
+    let vtext = &line[vs..ve];
+    let value: f64 = match vtext.parse() {
+        Ok(v) => v,
+        Err(_) => {
+            return err(
+                Reason::BadValue,
+                vs,
+                format!("value {vtext:?} is not a number"),
+            );
+        }
+    };
+    let (ts, te) = field(ve);
+    let timestamp_ms = if ts == te {
+        None
+    } else {
+        let t = &line[ts..te];
+        match t.parse::<i64>() {
+            Ok(ms) => Some(ms),
+            Err(_) => {
+                return err(
+                    Reason::BadTimestamp,
+                    ts,
+                    format!("timestamp {t:?} is not integer milliseconds"),
+                );
+            }
+        }
+    };
+    let (xs, xe) = field(te);
+    if xs != xe {
+        let extra = &line[xs..xe];
+        return err(Reason::TrailingGarbage, xs, format!("unexpected {extra:?}"));
+    }
+    Ok((value, timestamp_ms))
+}
+
+fn owned_labels(core: &Core<'_>, spans: &[LabelSpan]) -> Vec<(String, String)> {
+    spans
+        .iter()
+        .map(|s| {
+            let raw = &core.line[s.value.0..s.value.1];
+            let v = if s.escaped {
+                unescape(raw)
+            } else {
+                raw.to_string()
+            };
+            (core.line[s.name.0..s.name.1].to_string(), v)
+        })
+        .collect()
+}
+
+/// Parses one line of exposition text (without its line terminator) into owned parts.
+///
+/// # Errors
+/// A [`LineError`] naming the reason and column when the line is not valid exposition text.
+pub fn parse_line(line: &str, max_labels: usize) -> Result<Line, LineError> {
+    let mut spans = Vec::new();
+    Ok(match parse_core(line, max_labels, &mut spans)? {
+        None => Line::Skip,
+        Some(core) => Line::Sample(Sample {
+            metric: core.metric.to_string(),
+            labels: owned_labels(&core, &spans),
+            value: core.value,
+            timestamp_ms: core.timestamp_ms,
+        }),
+    })
+}
+
+/// How a series (`metric{labels}`) maps, computed once per distinct series text and cached.
+#[derive(Debug, Clone)]
+enum Resolution {
+    Mapped {
+        kind: kelvin_model::SensorKind,
+        unit: kelvin_model::Unit,
+        entity: EntityId,
+        sensor: String,
+    },
+    Rejected {
+        reason: Reason,
+        detail: String,
+    },
+}
+
+/// Most distinct series a decoder remembers; past it the cache starts over (hostile input with
+/// endless distinct series costs time, not memory).
+const SERIES_CACHE: usize = 100_000;
+
 /// The push form: feed bytes as they arrive ([`Decoder::push`]), then [`Decoder::finish`].
 ///
 /// Memory is bounded by [`ParseOptions::max_line_bytes`]: a line longer than that is skipped up
-/// to its end and quarantined with [`Reason::LineTooLong`].
+/// to its end and quarantined with [`Reason::LineTooLong`]. Mapping a series to its entity and
+/// sensor is done once per distinct `metric{labels}` text and cached, so a long-lived decoder
+/// (one per scrape target) pays it once per series, not once per sample.
 pub struct Decoder<'r> {
-    source: String,
+    source: Arc<str>,
     rules: &'r RuleSet,
     opts: ParseOptions,
     pending: Vec<u8>,
     overlong: usize,
     line_no: u64,
     batch: IngestBatch,
+    spans: Vec<LabelSpan>,
+    cache: HashMap<Box<str>, Resolution>,
+    last: Option<(Box<str>, Resolution)>,
 }
 
 impl<'r> Decoder<'r> {
     /// A decoder for the named source.
     pub fn new(source: impl Into<String>, rules: &'r RuleSet, opts: ParseOptions) -> Self {
         Decoder {
-            source: source.into(),
+            source: Arc::from(source.into()),
             rules,
             opts,
             pending: Vec::new(),
             overlong: 0,
             line_no: 0,
             batch: IngestBatch::default(),
+            spans: Vec::new(),
+            cache: HashMap::new(),
+            last: None,
         }
     }
 
     /// Feeds more bytes; complete lines are processed at once.
     pub fn push(&mut self, mut bytes: &[u8]) {
-        while let Some(nl) = bytes.iter().position(|&c| c == b'\n') {
-            self.take(&bytes[..nl]);
-            self.end_line();
+        while let Some(nl) = memchr::memchr(b'\n', bytes) {
+            if self.pending.is_empty() && self.overlong == 0 && nl <= self.opts.max_line_bytes {
+                // Fast path: the whole line is in `bytes`; no copy.
+                self.line_no += 1;
+                self.bytes_line(&bytes[..nl]);
+            } else {
+                self.take(&bytes[..nl]);
+                self.end_line();
+            }
             bytes = &bytes[nl + 1..];
         }
         self.take(bytes);
+    }
+
+    /// Feeds text: like [`Decoder::push`], without re-validating UTF-8 line by line.
+    pub fn push_str(&mut self, mut text: &str) {
+        if !self.pending.is_empty() || self.overlong > 0 {
+            // Finish the partial line through the byte path first.
+            match memchr::memchr(b'\n', text.as_bytes()) {
+                Some(nl) => {
+                    self.push(&text.as_bytes()[..=nl]);
+                    text = &text[nl + 1..];
+                }
+                None => return self.push(text.as_bytes()),
+            }
+        }
+        while let Some(nl) = memchr::memchr(b'\n', text.as_bytes()) {
+            if nl <= self.opts.max_line_bytes {
+                self.line_no += 1;
+                self.line(&text[..nl]);
+            } else {
+                self.take(&text.as_bytes()[..nl]);
+                self.end_line();
+            }
+            text = &text[nl + 1..];
+        }
+        self.take(text.as_bytes());
     }
 
     /// Takes the readings and quarantine produced so far (the decoder keeps going).
@@ -405,9 +561,12 @@ impl<'r> Decoder<'r> {
         }
     }
 
+    fn place(&self) -> Place {
+        Place::line(self.source.clone(), self.line_no)
+    }
+
     fn end_line(&mut self) {
         self.line_no += 1;
-        let place = || Place::line(self.source.clone(), self.line_no);
         if self.overlong > 0 {
             let head = String::from_utf8_lossy(&self.pending).into_owned();
             let detail = format!(
@@ -415,7 +574,7 @@ impl<'r> Decoder<'r> {
                 self.overlong, self.opts.max_line_bytes
             );
             self.batch.reject(Quarantined::new(
-                place(),
+                self.place(),
                 Reason::LineTooLong,
                 detail,
                 &head,
@@ -423,92 +582,193 @@ impl<'r> Decoder<'r> {
             self.overlong = 0;
         } else {
             let pending = std::mem::take(&mut self.pending);
-            match std::str::from_utf8(&pending) {
-                Ok(text) => self.line(text),
-                Err(e) => {
-                    let lossy = String::from_utf8_lossy(&pending);
-                    let detail = format!("invalid UTF-8 at byte {}", e.valid_up_to());
-                    self.batch
-                        .reject(Quarantined::new(place(), Reason::NotUtf8, detail, &lossy));
-                }
-            }
+            self.bytes_line(&pending);
             self.pending = pending;
         }
         self.pending.clear();
     }
 
-    fn line(&mut self, text: &str) {
-        let place = || Place::line(self.source.clone(), self.line_no);
-        let mut sample = match parse_line(text, self.opts.max_labels) {
-            Ok(Line::Skip) => return,
-            Ok(Line::Sample(s)) => s,
+    fn bytes_line(&mut self, bytes: &[u8]) {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.line(text),
             Err(e) => {
-                return self
-                    .batch
-                    .reject(Quarantined::new(place(), e.reason, e.detail, text));
-            }
-        };
-        let reject = |reason, detail: String| Quarantined::new(place(), reason, detail, text);
-        let Some(rule) = self.rules.get(&sample.metric) else {
-            let q = reject(
-                Reason::UnmappedMetric,
-                format!("no rule for metric {}", sample.metric),
-            );
-            return self.batch.reject(q);
-        };
-        for (k, v) in &self.opts.target_labels {
-            if !sample.labels.iter().any(|(l, _)| l == k) {
-                sample.labels.push((k.clone(), v.clone()));
+                let lossy = String::from_utf8_lossy(bytes);
+                let detail = format!("invalid UTF-8 at byte {}", e.valid_up_to());
+                self.batch.reject(Quarantined::new(
+                    self.place(),
+                    Reason::NotUtf8,
+                    detail,
+                    &lossy,
+                ));
             }
         }
-        let (entity, sensor) = match rule.resolve(&sample.labels) {
+    }
+
+    fn resolve(&self, core: &Core<'_>) -> Resolution {
+        let Some(rule) = self.rules.get(core.metric) else {
+            return Resolution::Rejected {
+                reason: Reason::UnmappedMetric,
+                detail: format!("no rule for metric {}", core.metric),
+            };
+        };
+        let mut labels = owned_labels(core, &self.spans);
+        for (k, v) in &self.opts.target_labels {
+            if !labels.iter().any(|(l, _)| l == k) {
+                labels.push((k.clone(), v.clone()));
+            }
+        }
+        let (entity, sensor) = match rule.resolve(&labels) {
             Ok(x) => x,
             Err(MapFailure::MissingLabel(l)) => {
-                let q = reject(
-                    Reason::MissingLabel,
-                    format!("rule for {} needs label {l:?}", sample.metric),
-                );
-                return self.batch.reject(q);
+                let detail = format!("rule for {} needs label {l:?}", core.metric);
+                return Resolution::Rejected {
+                    reason: Reason::MissingLabel,
+                    detail,
+                };
             }
-            Err(MapFailure::InvalidEntity(why)) => {
-                return self.batch.reject(reject(Reason::InvalidEntity, why));
+            Err(MapFailure::InvalidEntity(detail)) => {
+                return Resolution::Rejected {
+                    reason: Reason::InvalidEntity,
+                    detail,
+                };
             }
         };
         if let Some(known) = &self.opts.known_entities
             && !known.contains(&entity)
         {
-            let q = reject(
-                Reason::UnknownEntity,
-                format!("entity {entity} is not in the inventory"),
-            );
-            return self.batch.reject(q);
+            let detail = format!("entity {entity} is not in the inventory");
+            return Resolution::Rejected {
+                reason: Reason::UnknownEntity,
+                detail,
+            };
         }
-        let ts = match (sample.timestamp_ms, self.opts.default_timestamp) {
+        Resolution::Mapped {
+            kind: rule.kind,
+            unit: rule.unit,
+            entity,
+            sensor,
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        // Fast path: the same series as the previous sample (recordings group a series' samples,
+        // and a live decoder sees them again every scrape). Identical bytes parse identically,
+        // so only the value and timestamp are read.
+        if let Some((k, _)) = &self.last
+            && text.len() > k.len()
+            && text.as_bytes().starts_with(k.as_bytes())
+            && matches!(text.as_bytes()[k.len()], b' ' | b'\t')
+        {
+            let line = &text[..text
+                .as_bytes()
+                .iter()
+                .rposition(|&c| !is_blank(c))
+                .map_or(0, |e| e + 1)];
+            match parse_tail(line, k.len()) {
+                Ok((value, timestamp_ms)) => return self.emit(text, value, timestamp_ms),
+                Err(e) => {
+                    return self.batch.reject(Quarantined::new(
+                        self.place(),
+                        e.reason,
+                        e.detail,
+                        text,
+                    ));
+                }
+            }
+        }
+        let mut spans = std::mem::take(&mut self.spans);
+        let parsed = parse_core(text, self.opts.max_labels, &mut spans);
+        self.spans = spans;
+        let core = match parsed {
+            Ok(None) => return,
+            Ok(Some(core)) => core,
+            Err(e) => {
+                return self
+                    .batch
+                    .reject(Quarantined::new(self.place(), e.reason, e.detail, text));
+            }
+        };
+        if self.rules.get(core.metric).is_none() {
+            // Unmapped metrics are most of a node_exporter scrape: reject them without touching
+            // the series cache.
+            let detail = format!("no rule for metric {}", core.metric);
+            return self.batch.reject(Quarantined::new(
+                self.place(),
+                Reason::UnmappedMetric,
+                detail,
+                text,
+            ));
+        }
+        let hit = matches!(&self.last, Some((k, _)) if **k == *core.series);
+        if !hit {
+            let res = match self.cache.get(core.series) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = self.resolve(&core);
+                    if self.cache.len() >= SERIES_CACHE {
+                        self.cache.clear();
+                    }
+                    self.cache.insert(core.series.into(), r.clone());
+                    r
+                }
+            };
+            self.last = Some((core.series.into(), res));
+        }
+        self.emit(text, core.value, core.timestamp_ms);
+    }
+
+    /// Turns a parsed sample of the `last` series into a reading or a quarantine entry.
+    fn emit(&mut self, text: &str, value: f64, timestamp_ms: Option<i64>) {
+        let Some((_, res)) = &self.last else { return };
+        let (kind, unit, entity, sensor) = match res {
+            Resolution::Mapped {
+                kind,
+                unit,
+                entity,
+                sensor,
+            } => (*kind, *unit, entity, sensor),
+            Resolution::Rejected { reason, detail } => {
+                let q = Quarantined::new(self.place(), *reason, detail.clone(), text);
+                return self.batch.reject(q);
+            }
+        };
+        let ts = match (timestamp_ms, self.opts.default_timestamp) {
             (Some(ms), _) => Timestamp::from_millis(ms),
             (None, Some(ts)) => ts,
+            (None, None) if !self.opts.require_timestamp => Timestamp::UNKNOWN,
             (None, None) => {
-                let q = reject(
+                let q = Quarantined::new(
+                    self.place(),
                     Reason::MissingTimestamp,
-                    "no timestamp and no scrape time given".into(),
+                    "no timestamp and no scrape time given",
+                    text,
                 );
                 return self.batch.reject(q);
             }
         };
-        if sample.value.is_infinite() {
-            return self.batch.reject(reject(
+        if value.is_infinite() {
+            let q = Quarantined::new(
+                self.place(),
                 Reason::NonFiniteValue,
-                format!("value {}", sample.value),
-            ));
+                format!("value {value}"),
+                text,
+            );
+            return self.batch.reject(q);
         }
-        let reading = if sample.value.is_nan() {
-            Reading::new(entity, sensor, rule.kind, f64::NAN, ts).with_quality(Quality::Absent)
+        let reading = if value.is_nan() {
+            Reading::new(entity.clone(), sensor.clone(), kind, f64::NAN, ts)
+                .with_quality(Quality::Absent)
         } else {
-            match rule.unit.convert(sample.value, rule.kind) {
-                Ok(v) => Reading::new(entity, sensor, rule.kind, v, ts),
+            match unit.convert(value, kind) {
+                Ok(v) => Reading::new(entity.clone(), sensor.clone(), kind, v, ts),
                 Err(e) => {
-                    return self
-                        .batch
-                        .reject(reject(Reason::BadUnit, e.reason().to_string()));
+                    let q = Quarantined::new(
+                        self.place(),
+                        Reason::BadUnit,
+                        e.reason().to_string(),
+                        text,
+                    );
+                    return self.batch.reject(q);
                 }
             }
         };
@@ -516,10 +776,75 @@ impl<'r> Decoder<'r> {
     }
 }
 
+/// Prometheus exposition text as a [`Decode`] implementation, for callers that pick decoders by
+/// [`Format`]. Samples without a timestamp take the context's capture time (or stay at
+/// [`Timestamp::UNKNOWN`]); for metrics whose rule takes the entity from `instance`, a missing
+/// `instance` label falls back to the context's entity.
+#[derive(Debug, Clone)]
+pub struct Prometheus {
+    rules: RuleSet,
+}
+
+impl Prometheus {
+    /// A decoder with the given rules.
+    pub fn new(rules: RuleSet) -> Self {
+        Prometheus { rules }
+    }
+}
+
+impl Default for Prometheus {
+    fn default() -> Self {
+        Prometheus::new(RuleSet::builtin())
+    }
+}
+
+impl Decode for Prometheus {
+    fn format(&self) -> Format {
+        Format::Prometheus
+    }
+
+    fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
+        if input.len() > ctx.limits.max_input_bytes {
+            let detail = format!(
+                "{} bytes, limit {}",
+                input.len(),
+                ctx.limits.max_input_bytes
+            );
+            out.reject(Quarantined::new(
+                ctx.line(1),
+                Reason::InputTooLarge,
+                detail,
+                input,
+            ));
+            return;
+        }
+        let mut opts = ParseOptions::default()
+            .with_max_line_bytes(ctx.limits.max_line_bytes)
+            .with_max_labels(ctx.limits.max_labels)
+            .with_target_label("instance", ctx.fallback_entity().as_str());
+        opts.default_timestamp = ctx.default_timestamp;
+        opts.require_timestamp = false;
+        out.append(parse_str(input, &ctx.source, &self.rules, &opts));
+    }
+
+    fn sniff(&self, head: &str) -> bool {
+        let mut rules = Vec::new();
+        // The first non-blank line is a `# HELP`/`# TYPE` comment or a parseable sample.
+        head.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .is_some_and(|l| {
+                l.starts_with("# HELP ")
+                    || l.starts_with("# TYPE ")
+                    || matches!(parse_core(l, 64, &mut rules), Ok(Some(c)) if !c.metric.is_empty())
+            })
+    }
+}
+
 /// Parses a whole text (pull form).
 pub fn parse_str(text: &str, source: &str, rules: &RuleSet, opts: &ParseOptions) -> IngestBatch {
     let mut d = Decoder::new(source, rules, opts.clone());
-    d.push(text.as_bytes());
+    d.push_str(text);
     d.finish()
 }
 
@@ -628,7 +953,7 @@ mod tests {
         check_err(
             "x 1 1.5",
             Reason::BadTimestamp,
-            "timestamp \"1.5\" is not integer milliseconds at column 4",
+            "timestamp \"1.5\" is not integer milliseconds at column 5",
         );
         check_err(
             "x 1 2 3",

@@ -1,14 +1,17 @@
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use crate::{ErrorKind, ModelError, Place};
 
 /// The id of an entity (site, rack, host, workload …): a non-empty string without whitespace or
 /// control characters, at most 256 bytes. Ids are unique across the whole [`Inventory`].
+///
+/// Shared, not copied: cloning an id (once per reading) is a reference-count increment.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct EntityId(String);
+pub struct EntityId(Arc<str>);
 
 impl EntityId {
     /// Longest accepted id, in bytes.
@@ -36,7 +39,7 @@ impl EntityId {
                 Place::Unknown,
                 format!("{reason}: {id:?}"),
             )),
-            None => Ok(EntityId(id)),
+            None => Ok(EntityId(Arc::from(id))),
         }
     }
 
@@ -55,7 +58,7 @@ impl TryFrom<String> for EntityId {
 
 impl From<EntityId> for String {
     fn from(id: EntityId) -> String {
-        id.0
+        id.0.to_string()
     }
 }
 

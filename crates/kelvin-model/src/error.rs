@@ -1,4 +1,5 @@
 use std::fmt;
+use std::sync::Arc;
 
 /// Where in the input a problem was found.
 ///
@@ -12,8 +13,9 @@ pub enum Place {
     Unknown,
     /// A 1-based line (and optionally a 1-based column) of a named text source.
     Line {
-        /// The source's name: a file path, a URL, or a caller-chosen label.
-        source: String,
+        /// The source's name: a file path, a URL, or a caller-chosen label (shared: a decoder
+        /// names thousands of lines of one source).
+        source: Arc<str>,
         /// 1-based line number.
         line: u64,
     },
@@ -22,7 +24,7 @@ pub enum Place {
     /// An RFC 6901 JSON pointer inside a named JSON document.
     JsonPointer {
         /// The document's name.
-        source: String,
+        source: Arc<str>,
         /// The pointer, e.g. `/Temperatures/2/ReadingCelsius`.
         pointer: String,
     },
@@ -30,10 +32,18 @@ pub enum Place {
 
 impl Place {
     /// A line of a named source.
-    pub fn line(source: impl Into<String>, line: u64) -> Self {
+    pub fn line(source: impl Into<Arc<str>>, line: u64) -> Self {
         Place::Line {
             source: source.into(),
             line,
+        }
+    }
+
+    /// A JSON pointer into a named document.
+    pub fn pointer(source: impl Into<Arc<str>>, pointer: impl Into<String>) -> Self {
+        Place::JsonPointer {
+            source: source.into(),
+            pointer: pointer.into(),
         }
     }
 

@@ -81,6 +81,118 @@ impl Timestamp {
         )
     }
 
+    /// Parses an RFC 3339 timestamp (`2026-11-02T08:00:00Z`, `2026-11-02T09:00:00.25+01:00`;
+    /// a space or lowercase `t`/`z` accepted, fractions to nanoseconds).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] naming what is wrong (a field out of range, a missing offset).
+    ///
+    /// ```
+    /// use kelvin_model::Timestamp;
+    /// let t = Timestamp::parse_rfc3339("2026-11-02T09:00:00.5+01:00")?;
+    /// assert_eq!(t, Timestamp::from_millis(1_793_606_400_500));
+    /// assert!(Timestamp::parse_rfc3339("2026-02-30T00:00:00Z").is_err());
+    /// # Ok::<(), kelvin_model::ModelError>(())
+    /// ```
+    pub fn parse_rfc3339(text: &str) -> Result<Timestamp, ModelError> {
+        let bad = |why: &str| {
+            ModelError::new(
+                ErrorKind::InvalidInput,
+                Place::Unknown,
+                format!("{text:?} is not an RFC 3339 time: {why}"),
+            )
+        };
+        let b = text.trim().as_bytes();
+        let num = |range: std::ops::Range<usize>| -> Result<i64, ModelError> {
+            let digits = b.get(range).ok_or_else(|| bad("too short"))?;
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return Err(bad("expected digits"));
+            }
+            Ok(digits
+                .iter()
+                .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
+        };
+        let sep = |i: usize, ok: &[u8]| -> Result<(), ModelError> {
+            if b.get(i).is_some_and(|c| ok.contains(c)) {
+                Ok(())
+            } else {
+                Err(bad("unexpected separator"))
+            }
+        };
+        let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        sep(4, b"-")?;
+        sep(7, b"-")?;
+        sep(10, b"Tt ")?;
+        let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        sep(13, b":")?;
+        sep(16, b":")?;
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let month_days = [
+            31,
+            if leap { 29 } else { 28 },
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
+        if !(1..=12).contains(&month) || day < 1 || day > month_days[(month - 1) as usize] {
+            return Err(bad("no such date"));
+        }
+        if hour > 23 || minute > 59 || second > 60 {
+            return Err(bad("no such time of day"));
+        }
+        let mut i = 19;
+        let mut nanos = 0i64;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                if i - start < 9 {
+                    nanos = nanos * 10 + i64::from(b[i] - b'0');
+                }
+                i += 1;
+            }
+            if i == start {
+                return Err(bad("empty fraction"));
+            }
+            for _ in (i - start)..9 {
+                nanos *= 10;
+            }
+        }
+        let offset_s = match b.get(i) {
+            Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+            Some(sign @ (b'+' | b'-')) if i + 6 == b.len() => {
+                sep(i + 3, b":")?;
+                let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+                if oh > 23 || om > 59 {
+                    return Err(bad("offset out of range"));
+                }
+                let o = oh * 3600 + om * 60;
+                if *sign == b'+' { o } else { -o }
+            }
+            _ => return Err(bad("expected Z or a ±HH:MM offset")),
+        };
+        // Days since 1970-01-01 from a civil date (H. Hinnant's algorithm).
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (month + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        let secs = days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset_s;
+        secs.checked_mul(Self::NANOS_PER_SEC)
+            .and_then(|n| n.checked_add(nanos))
+            .map(Timestamp)
+            .ok_or_else(|| bad("out of the representable range"))
+    }
+
     /// `self + ns`, saturating.
     pub const fn add_nanos(self, ns: i64) -> Self {
         Timestamp(self.0.saturating_add(ns))
@@ -208,5 +320,36 @@ mod tests {
             Timestamp::from_secs(4_102_444_799).to_rfc3339(),
             "2099-12-31T23:59:59Z"
         );
+    }
+
+    #[test]
+    fn rfc3339_parses_and_round_trips() {
+        for s in [0i64, 951_782_400, 1_793_606_400, -86_401, 4_102_444_799] {
+            let t = Timestamp::from_secs(s);
+            assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()).unwrap(), t);
+        }
+        // 2026-11-26T14:03:01Z is 1_795_701_781 s after the epoch; -05:30 is 19_800 s later.
+        let t = Timestamp::parse_rfc3339("2026-11-26T14:03:01.123456789-05:30").unwrap();
+        assert_eq!(
+            t.as_nanos(),
+            (1_795_701_781 + 19_800) * 1_000_000_000 + 123_456_789
+        );
+        let t = Timestamp::parse_rfc3339("2026-11-26 14:03:01.5z").unwrap();
+        assert_eq!(t.as_nanos(), 1_795_701_781_500_000_000);
+        for bad in [
+            "",
+            "2026-11-26",
+            "2026-13-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-11-26T24:00:00Z",
+            "2026-11-26T00:00:00",
+            "2026-11-26T00:00:00+1:00",
+            "2026-11-26T00:00:00.Z",
+            "2026-11-26T00:00:00Zjunk",
+            "\u{ff12}026-11-26T00:00:00Z",
+        ] {
+            assert!(Timestamp::parse_rfc3339(bad).is_err(), "{bad:?}");
+        }
+        assert!(Timestamp::parse_rfc3339("2024-02-29T00:00:00Z").is_ok());
     }
 }

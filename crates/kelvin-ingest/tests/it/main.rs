@@ -6,6 +6,7 @@
 //! - `redfish`: DMTF mockups and vendor responses, resources and whole trees.
 //! - `misc`: SNMP walks, Synse/Open DCRE, nvidia-smi, Kelvin CSV (with round-trips).
 //! - `sysfs`: sysfs/procfs trees (hwmon, RAPL, cgroups, /proc) and counters.
+//! - `scrape`: live HTTP sources (loopback servers, a real node exporter when installed).
 //! - `hostile`: property tests feeding arbitrary and adversarial bytes to every decoder.
 
 mod hostile;
@@ -13,5 +14,6 @@ mod ipmi;
 mod misc;
 mod prometheus;
 mod redfish;
+mod scrape;
 mod support;
 mod sysfs;

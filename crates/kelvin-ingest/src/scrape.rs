@@ -1,0 +1,209 @@
+//! Live sources: HTTP scraping of Prometheus endpoints (and any HTTP text source) with
+//! timeouts, bounded bodies and retries.
+//!
+//! Plain HTTP only in this build: exporters on a host or a management network. Errors say
+//! what failed and whether a retry was attempted; bad *records* in a good response are, as
+//! everywhere, quarantined.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kelvin_model::{Place, Timestamp};
+
+use crate::prometheus::{ParseOptions, parse_str};
+use crate::{IngestBatch, IngestError, IngestErrorKind, RuleSet};
+
+/// Scraper settings. Construct with [`ScrapeConfig::default`] and the `with_*` setters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScrapeConfig {
+    /// End-to-end timeout of one attempt (connect, send, receive). Default 10 s.
+    pub timeout: Duration,
+    /// Extra attempts after a failed one (connection error, timeout, HTTP 5xx or 429).
+    /// Default 2; client errors (other 4xx) are not retried.
+    pub retries: u32,
+    /// Pause before the first retry, doubled for each further one. Default 200 ms.
+    pub backoff: Duration,
+    /// Largest body read, in bytes. Default 64 MiB; a larger body is an error.
+    pub max_body_bytes: u64,
+}
+
+impl Default for ScrapeConfig {
+    fn default() -> Self {
+        ScrapeConfig {
+            timeout: Duration::from_secs(10),
+            retries: 2,
+            backoff: Duration::from_millis(200),
+            max_body_bytes: 64 << 20,
+        }
+    }
+}
+
+impl ScrapeConfig {
+    /// Sets [`ScrapeConfig::timeout`].
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets [`ScrapeConfig::retries`].
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Sets [`ScrapeConfig::backoff`].
+    pub fn with_backoff(mut self, backoff: Duration) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sets [`ScrapeConfig::max_body_bytes`].
+    pub fn with_max_body_bytes(mut self, n: u64) -> Self {
+        self.max_body_bytes = n;
+        self
+    }
+}
+
+/// An HTTP scraper. Reuses connections between calls.
+#[derive(Debug, Clone)]
+pub struct Scraper {
+    agent: ureq::Agent,
+    cfg: ScrapeConfig,
+}
+
+enum Attempt {
+    Done(String),
+    Retry(String),
+    Fail(IngestErrorKind, String),
+}
+
+impl Scraper {
+    /// A scraper with these settings.
+    pub fn new(cfg: ScrapeConfig) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(cfg.timeout))
+            .http_status_as_error(false)
+            .user_agent("kelvin-scraper")
+            .build()
+            .into();
+        Scraper { agent, cfg }
+    }
+
+    /// Fetches a URL's body as text, retrying as configured.
+    ///
+    /// # Errors
+    /// [`IngestErrorKind::Http`] for a non-success status (after retries for 5xx/429),
+    /// [`IngestErrorKind::Io`] for connection failures and timeouts after the last retry, a
+    /// body over the size limit, or a body that is not UTF-8. The reason names the URL, the
+    /// attempt count and the last failure.
+    pub fn fetch(&self, url: &str) -> Result<String, IngestError> {
+        let mut last = String::new();
+        let mut pause = self.cfg.backoff;
+        for attempt in 0..=self.cfg.retries {
+            if attempt > 0 {
+                std::thread::sleep(pause);
+                pause = pause.saturating_mul(2);
+            }
+            match self.attempt(url) {
+                Attempt::Done(body) => return Ok(body),
+                Attempt::Retry(why) => last = why,
+                Attempt::Fail(kind, why) => {
+                    return Err(IngestError::new(kind, Place::line(url, 0), why));
+                }
+            }
+        }
+        let reason = format!("{last} (gave up after {} attempts)", self.cfg.retries + 1);
+        let kind = if last.starts_with("HTTP") {
+            IngestErrorKind::Http
+        } else {
+            IngestErrorKind::Io
+        };
+        Err(IngestError::new(kind, Place::line(url, 0), reason))
+    }
+
+    fn attempt(&self, url: &str) -> Attempt {
+        let mut resp = match self
+            .agent
+            .get(url)
+            .header("Accept", "text/plain;version=0.0.4, */*;q=0.5")
+            .call()
+        {
+            Ok(r) => r,
+            Err(ureq::Error::BadUri(e)) => {
+                return Attempt::Fail(IngestErrorKind::Io, format!("bad URL: {e}"));
+            }
+            Err(e) => return Attempt::Retry(e.to_string()),
+        };
+        let status = resp.status().as_u16();
+        if status == 429 || (500..600).contains(&status) {
+            return Attempt::Retry(format!("HTTP {status}"));
+        }
+        if !(200..300).contains(&status) {
+            return Attempt::Fail(IngestErrorKind::Http, format!("HTTP {status}"));
+        }
+        match resp
+            .body_mut()
+            .with_config()
+            .limit(self.cfg.max_body_bytes)
+            .read_to_string()
+        {
+            Ok(body) => Attempt::Done(body),
+            Err(e @ ureq::Error::BodyExceedsLimit(_)) => {
+                Attempt::Fail(IngestErrorKind::Io, e.to_string())
+            }
+            Err(e) => Attempt::Retry(format!("reading the body: {e}")),
+        }
+    }
+
+    /// Scrapes a Prometheus endpoint and decodes it: samples without a timestamp take the
+    /// scrape time, and a missing `instance` label becomes the URL's `host:port`, as Prometheus
+    /// itself does.
+    ///
+    /// # Errors
+    /// As [`Scraper::fetch`].
+    pub fn scrape_prometheus(
+        &self,
+        url: &str,
+        rules: &RuleSet,
+        opts: &ParseOptions,
+    ) -> Result<IngestBatch, IngestError> {
+        let body = self.fetch(url)?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
+        let mut opts = opts.clone();
+        if opts.default_timestamp.is_none() {
+            opts.default_timestamp = Some(Timestamp::from_nanos(now));
+        }
+        if let Some(instance) = host_port(url) {
+            opts = opts.with_target_label("instance", instance);
+        }
+        Ok(parse_str(&body, url, rules, &opts))
+    }
+}
+
+/// `host:port` of an `http://host:port/path` URL.
+fn host_port(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let hp = rest.split(['/', '?', '#']).next()?;
+    let hp = hp.rsplit_once('@').map_or(hp, |(_, h)| h);
+    (!hp.is_empty()).then_some(hp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_of_urls() {
+        assert_eq!(
+            host_port("http://127.0.0.1:9100/metrics"),
+            Some("127.0.0.1:9100")
+        );
+        assert_eq!(
+            host_port("http://user:pw@bmc-7:8000/redfish/v1"),
+            Some("bmc-7:8000")
+        );
+        assert_eq!(host_port("http:///x"), None);
+    }
+}
