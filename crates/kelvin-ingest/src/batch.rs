@@ -57,6 +57,9 @@ pub enum Reason {
     /// A value already reported under another name or schema generation (Redfish's legacy and
     /// new resources describing one sensor, linked by `DataSourceUri`).
     Duplicate,
+    /// A file or resource that exists but could not be read (permissions, a dangling link, a
+    /// device or FIFO in place of a file).
+    Unreadable,
     /// A counter went backwards or jumped in a way that is not a plain increase (reset,
     /// wrap-around, clock step); the sample is kept out of rates.
     CounterAnomaly,
@@ -91,6 +94,7 @@ impl Reason {
             Reason::BadField => "bad_field",
             Reason::Duplicate => "duplicate",
             Reason::CounterAnomaly => "counter_anomaly",
+            Reason::Unreadable => "unreadable",
         }
     }
 }

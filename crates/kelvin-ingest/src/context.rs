@@ -34,6 +34,38 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Sets [`Limits::max_input_bytes`].
+    pub fn with_max_input_bytes(mut self, n: usize) -> Self {
+        self.max_input_bytes = n;
+        self
+    }
+
+    /// Sets [`Limits::max_line_bytes`].
+    pub fn with_max_line_bytes(mut self, n: usize) -> Self {
+        self.max_line_bytes = n;
+        self
+    }
+
+    /// Sets [`Limits::max_json_depth`].
+    pub fn with_max_json_depth(mut self, n: usize) -> Self {
+        self.max_json_depth = n;
+        self
+    }
+
+    /// Sets [`Limits::max_records`].
+    pub fn with_max_records(mut self, n: usize) -> Self {
+        self.max_records = n;
+        self
+    }
+
+    /// Sets [`Limits::max_labels`].
+    pub fn with_max_labels(mut self, n: usize) -> Self {
+        self.max_labels = n;
+        self
+    }
+}
+
 /// The context of one decode: where the input came from, what it describes, when it was taken,
 /// how names are normalized and how far it is trusted.
 #[derive(Debug, Clone)]

@@ -11,6 +11,8 @@ pub enum IngestErrorKind {
     InvalidRules,
     /// A remote source answered with a non-success HTTP status.
     Http,
+    /// The call itself is wrong (a single-file format for a directory).
+    InvalidInput,
 }
 
 /// The error type of `kelvin-ingest`.

@@ -126,27 +126,13 @@ impl Timestamp {
         let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
         sep(13, b":")?;
         sep(16, b":")?;
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-        let month_days = [
-            31,
-            if leap { 29 } else { 28 },
-            31,
-            30,
-            31,
-            30,
-            31,
-            31,
-            30,
-            31,
-            30,
-            31,
-        ];
-        if !(1..=12).contains(&month) || day < 1 || day > month_days[(month - 1) as usize] {
-            return Err(bad("no such date"));
-        }
-        if hour > 23 || minute > 59 || second > 60 {
+        if second > 60 {
             return Err(bad("no such time of day"));
         }
+        // A leap second (:60) is read as the first instant of the next second.
+        let whole = Timestamp::from_utc(year, month, day, hour, minute, second.min(59), 0)
+            .map_err(|e| bad(e.reason()))?
+            .add_nanos(if second == 60 { Self::NANOS_PER_SEC } else { 0 });
         let mut i = 19;
         let mut nanos = 0i64;
         if b.get(i) == Some(&b'.') {
@@ -178,7 +164,65 @@ impl Timestamp {
             }
             _ => return Err(bad("expected Z or a ±HH:MM offset")),
         };
-        // Days since 1970-01-01 from a civil date (H. Hinnant's algorithm).
+        whole
+            .as_nanos()
+            .checked_add(nanos - offset_s * Self::NANOS_PER_SEC)
+            .map(Timestamp)
+            .ok_or_else(|| bad("out of the representable range"))
+    }
+
+    /// The instant of a UTC calendar date and time of day (proleptic Gregorian calendar).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] for a date that does not exist (February 30th), a time of
+    /// day out of range, or an instant outside the representable years 1677–2262.
+    ///
+    /// ```
+    /// use kelvin_model::Timestamp;
+    /// assert_eq!(Timestamp::from_utc(2026, 11, 2, 8, 0, 0, 0)?, Timestamp::from_secs(1_793_606_400));
+    /// assert!(Timestamp::from_utc(2025, 2, 29, 0, 0, 0, 0).is_err());
+    /// # Ok::<(), kelvin_model::ModelError>(())
+    /// ```
+    pub fn from_utc(
+        year: i64,
+        month: i64,
+        day: i64,
+        hour: i64,
+        minute: i64,
+        second: i64,
+        nanos: i64,
+    ) -> Result<Timestamp, ModelError> {
+        let bad =
+            |why: &str| ModelError::new(ErrorKind::InvalidInput, Place::Unknown, why.to_string());
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let month_days = [
+            31,
+            if leap { 29 } else { 28 },
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
+        if !(1..=12).contains(&month) || day < 1 || day > month_days[(month - 1) as usize] {
+            return Err(bad("no such date"));
+        }
+        if !(0..24).contains(&hour)
+            || !(0..60).contains(&minute)
+            || !(0..60).contains(&second)
+            || !(0..Self::NANOS_PER_SEC).contains(&nanos)
+        {
+            return Err(bad("no such time of day"));
+        }
+        if !(1677..=2262).contains(&year) {
+            return Err(bad("year outside 1677-2262"));
+        }
+        // Days since 1970-01-01 from a civil date (after H. Hinnant's algorithm).
         let y = if month <= 2 { year - 1 } else { year };
         let era = y.div_euclid(400);
         let yoe = y - era * 400;
@@ -186,8 +230,8 @@ impl Timestamp {
         let doy = (153 * mp + 2) / 5 + day - 1;
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
         let days = era * 146_097 + doe - 719_468;
-        let secs = days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset_s;
-        secs.checked_mul(Self::NANOS_PER_SEC)
+        (days * 86_400 + hour * 3600 + minute * 60 + second)
+            .checked_mul(Self::NANOS_PER_SEC)
             .and_then(|n| n.checked_add(nanos))
             .map(Timestamp)
             .ok_or_else(|| bad("out of the representable range"))
@@ -351,5 +395,81 @@ mod tests {
             assert!(Timestamp::parse_rfc3339(bad).is_err(), "{bad:?}");
         }
         assert!(Timestamp::parse_rfc3339("2024-02-29T00:00:00Z").is_ok());
+        let ok = [
+            ("1970-01-01T00:00:00Z", 0),
+            ("1970-01-01t00:00:01z", 1_000_000_000),
+            ("2019-01-01T12:00:00.5Z", 1_546_344_000_500_000_000),
+            ("2018-02-01T13:47:40.395939895Z", 1_517_492_860_395_939_895),
+            (
+                "2018-02-01T13:47:40.3959398951234Z",
+                1_517_492_860_395_939_895,
+            ),
+            ("2018-06-18T13:30:15.6554449Z", 1_529_328_615_655_444_900),
+            ("2020-01-01T14:00:00+02:00", 1_577_880_000_000_000_000),
+            ("2019-12-31T23:00:00-01:00", 1_577_836_800_000_000_000),
+            ("2016-12-31T23:59:60Z", 1_483_228_800_000_000_000),
+            ("2000-02-29T00:00:00Z", 951_782_400_000_000_000),
+        ];
+        for (s, ns) in ok {
+            assert_eq!(
+                Timestamp::parse_rfc3339(s).unwrap(),
+                Timestamp::from_nanos(ns),
+                "{s}"
+            );
+        }
+        for s in [
+            "2019-01-01T12:00Z",
+            "2019-1-01T12:00:00Z",
+            "2019-01-01T12:00:00.Z",
+            "2019-01-00T00:00:00Z",
+            "2019-01-01T00:00:00+0200",
+            "2019-01-01T00:00:00+24:00",
+            "3000-01-01T00:00:00Z",
+            "+019-01-01T00:00:00Z",
+            "2019-01-01T00:00:00.-5Z",
+        ] {
+            assert!(Timestamp::parse_rfc3339(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_offsets_fractions_and_calendar() {
+        let secs = |s: &str| Timestamp::parse_rfc3339(s).unwrap().as_nanos() as f64 / 1e9;
+        assert_eq!(secs("2026-11-02T03:00:00-05:00"), 1_793_606_400.0);
+        assert_eq!(secs("2026-11-02T13:30:00+05:30"), 1_793_606_400.0);
+        assert_eq!(secs("1969-12-31T23:59:59Z"), -1.0);
+        assert_eq!(
+            Timestamp::parse_rfc3339("1969-12-31T23:59:59.25Z")
+                .unwrap()
+                .as_nanos(),
+            -750_000_000
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2016-07-25T11:27:59.795513984+02:00")
+                .unwrap()
+                .as_nanos(),
+            1_469_438_879_795_513_984
+        );
+        for bad in [
+            "2016-00-08T12:25:00Z",
+            "2015-02-29T12:25:00Z",
+            "1900-02-29T12:25:00Z",
+            "2016-04-31T12:25:00Z",
+            "2016-11-08T12:60:00Z",
+            "2016-11-08T12:25:61Z",
+            "2016-11-08T12:25:00ZZ",
+            "\u{661}\u{669}\u{667}\u{660}-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "1600-01-01T00:00:00Z",
+        ] {
+            assert!(Timestamp::parse_rfc3339(bad).is_err(), "{bad:?}");
+        }
+        // Round trip with the formatter over two centuries, leap years included.
+        let mut s = -2_208_988_800i64; // 1900-01-01
+        while s < 7_258_118_400 {
+            let t = Timestamp::from_secs(s);
+            assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()).unwrap(), t);
+            s += 86_400 * 37 + 3_607;
+        }
     }
 }

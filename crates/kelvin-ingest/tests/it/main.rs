@@ -1,6 +1,8 @@
 //! Integration tests for `kelvin-ingest`, one binary. Conformance tests read real captures from
 //! `../shared/corpus` through `support::corpus` and skip, saying so, when it is absent.
 //!
+//! - `corpus`: the whole shared ingest corpus through format detection, file by file and tree
+//!   by tree.
 //! - `prometheus`: exposition text from real exporters.
 //! - `ipmi`: ipmitool and FreeIPMI captures from several vendors.
 //! - `redfish`: DMTF mockups and vendor responses, resources and whole trees.
@@ -9,6 +11,7 @@
 //! - `scrape`: live HTTP sources (loopback servers, a real node exporter when installed).
 //! - `hostile`: property tests feeding arbitrary and adversarial bytes to every decoder.
 
+mod corpus;
 mod hostile;
 mod ipmi;
 mod misc;

@@ -1,0 +1,300 @@
+//! The bounded, root-confined file access every tree decoder goes through, and the record sink.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use kelvin_model::{EntityId, Place, Reading, SensorKind, Timestamp};
+
+use super::{CounterSeries, MAX_DIRS, MAX_FILE_BYTES, TreeScan};
+use crate::{Context, Quarantined, Reason};
+
+/// What a directory entry is, without following symlinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntryKind {
+    Dir,
+    File,
+    Symlink,
+    Other,
+}
+
+/// Where a path leads once symlinks are resolved.
+pub(crate) enum Resolved {
+    /// Inside the root: the canonical path.
+    Inside(PathBuf),
+    /// Outside the root (never read).
+    Outside(PathBuf),
+    /// Missing, dangling, or a symlink loop.
+    Broken,
+}
+
+/// One scan of one tree: the canonical root, the time and host, the output and the budgets.
+pub(crate) struct Scan<'c, 'n> {
+    pub(crate) ctx: &'c Context<'n>,
+    /// The canonical root; nothing outside it is read.
+    pub(crate) root: PathBuf,
+    /// The host entity ([`Context::fallback_entity`]).
+    pub(crate) host: EntityId,
+    /// The time of every reading ([`Context::timestamp`]).
+    pub(crate) ts: Timestamp,
+    pub(crate) out: TreeScan,
+    records: usize,
+    /// Set once the record cap is hit: walkers stop.
+    pub(crate) full: bool,
+    dirs_left: usize,
+    dirs_exhausted: bool,
+}
+
+impl<'c, 'n> Scan<'c, 'n> {
+    pub(crate) fn new(ctx: &'c Context<'n>, root: PathBuf) -> Self {
+        Scan {
+            ctx,
+            root,
+            host: ctx.fallback_entity(),
+            ts: ctx.timestamp(),
+            out: TreeScan::default(),
+            records: 0,
+            full: false,
+            dirs_left: MAX_DIRS,
+            dirs_exhausted: false,
+        }
+    }
+
+    /// Whether walking should stop (record cap or directory budget reached).
+    pub(crate) fn stopped(&self) -> bool {
+        self.full || self.dirs_exhausted
+    }
+
+    /// Counts one record against [`crate::Limits::max_records`]; past the cap, quarantines one
+    /// [`Reason::TooManyRecords`] record (once) and returns `false`.
+    fn admit(&mut self, path: &Path) -> bool {
+        if self.full {
+            return false;
+        }
+        if self.records >= self.ctx.limits.max_records {
+            self.full = true;
+            let detail = format!(
+                "more than {} records in the tree; the rest was not read",
+                self.ctx.limits.max_records
+            );
+            self.out.batch.reject(Quarantined::new(
+                place(path),
+                Reason::TooManyRecords,
+                detail,
+                "",
+            ));
+            return false;
+        }
+        self.records += 1;
+        true
+    }
+
+    /// Emits one record: a reading, or a quarantine entry.
+    pub(crate) fn emit(&mut self, path: &Path, r: Result<Reading, Quarantined>) {
+        if !self.admit(path) {
+            return;
+        }
+        match r {
+            Ok(reading) => self.out.batch.accept(reading),
+            Err(q) => self.out.batch.reject(q),
+        }
+    }
+
+    /// Emits an accepted counter reading and records its series' wrap point.
+    pub(crate) fn emit_counter(&mut self, path: &Path, r: Reading, wrap: Option<f64>) {
+        let series = CounterSeries {
+            entity: r.entity.clone(),
+            sensor: r.sensor.clone(),
+            kind: r.kind,
+            wrap,
+        };
+        let admitted = !self.full;
+        self.emit(path, Ok(r));
+        if admitted && !self.full {
+            self.out.counters.push(series);
+        }
+    }
+
+    /// Emits a quarantined record.
+    pub(crate) fn reject(
+        &mut self,
+        path: &Path,
+        reason: Reason,
+        detail: impl Into<String>,
+        excerpt: &str,
+    ) {
+        let q = Quarantined::new(place(path), reason, detail, excerpt);
+        self.emit(path, Err(q));
+    }
+
+    /// Resolves `path` (following symlinks) and says whether it stays inside the root.
+    pub(crate) fn resolve(&self, path: &Path) -> Resolved {
+        match fs::canonicalize(path) {
+            Ok(c) if c.starts_with(&self.root) => Resolved::Inside(c),
+            Ok(c) => Resolved::Outside(c),
+            Err(_) => Resolved::Broken,
+        }
+    }
+
+    /// Reads a file that should hold a value: `Ok(None)` when it does not exist (not a record),
+    /// `Ok(Some(text))`, or the quarantine entry saying why it cannot be used.
+    pub(crate) fn read_value(&self, path: &Path) -> Result<Option<String>, Quarantined> {
+        let bytes = match self.read_bounded(path) {
+            Ok(b) => b,
+            Err(ReadFailure::Missing) => return Ok(None),
+            Err(ReadFailure::Q(reason, detail)) => {
+                return Err(quarantine(path, reason, detail, ""));
+            }
+        };
+        match String::from_utf8(bytes) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) => {
+                let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                Err(quarantine(
+                    path,
+                    Reason::NotUtf8,
+                    "the file is not UTF-8 text",
+                    &lossy,
+                ))
+            }
+        }
+    }
+
+    /// Reads an auxiliary file (a name, a label, an enable flag): trimmed text, or `None` when
+    /// it is missing, unreadable, too large, not UTF-8 or empty. Never a record.
+    pub(crate) fn read_aux(&self, path: &Path) -> Option<String> {
+        let bytes = self.read_bounded(path).ok()?;
+        let s = String::from_utf8(bytes).ok()?;
+        let s = s.trim();
+        (!s.is_empty()).then(|| s.to_string())
+    }
+
+    fn read_bounded(&self, path: &Path) -> Result<Vec<u8>, ReadFailure> {
+        let canon = match self.resolve(path) {
+            Resolved::Inside(c) => c,
+            Resolved::Outside(c) => {
+                return Err(ReadFailure::Q(
+                    Reason::BadField,
+                    format!(
+                        "symlink leads outside the tree (to {}); not read",
+                        c.display()
+                    ),
+                ));
+            }
+            Resolved::Broken => {
+                return match fs::symlink_metadata(path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ReadFailure::Missing),
+                    _ => Err(ReadFailure::Q(
+                        Reason::Unreadable,
+                        "dangling symlink or symlink loop".into(),
+                    )),
+                };
+            }
+        };
+        let meta = fs::metadata(&canon)
+            .map_err(|e| ReadFailure::Q(Reason::Unreadable, format!("unreadable: {e}")))?;
+        if !meta.is_file() {
+            // FIFOs, sockets and devices could block or never end: never opened.
+            return Err(ReadFailure::Q(
+                Reason::Unreadable,
+                "not a regular file".into(),
+            ));
+        }
+        let limit = MAX_FILE_BYTES.min(self.ctx.limits.max_input_bytes);
+        let file = fs::File::open(&canon)
+            .map_err(|e| ReadFailure::Q(Reason::Unreadable, format!("unreadable: {e}")))?;
+        let mut buf = Vec::new();
+        file.take(limit as u64 + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| ReadFailure::Q(Reason::Unreadable, format!("unreadable: {e}")))?;
+        if buf.len() > limit {
+            return Err(ReadFailure::Q(
+                Reason::InputTooLarge,
+                format!("larger than {limit} bytes; not read"),
+            ));
+        }
+        Ok(buf)
+    }
+
+    /// The entries of a directory, sorted by name, without following symlinks; empty when it
+    /// cannot be read. Each call spends one unit of the directory budget.
+    pub(crate) fn list(&mut self, dir: &Path) -> Vec<(String, EntryKind)> {
+        if self.stopped() {
+            return Vec::new();
+        }
+        if self.dirs_left == 0 {
+            self.dirs_exhausted = true;
+            let detail =
+                format!("more than {MAX_DIRS} directories in the tree; the rest was not read");
+            self.out.batch.reject(Quarantined::new(
+                place(dir),
+                Reason::InputTooLarge,
+                detail,
+                "",
+            ));
+            return Vec::new();
+        }
+        self.dirs_left -= 1;
+        if !matches!(self.resolve(dir), Resolved::Inside(_)) {
+            return Vec::new();
+        }
+        let Ok(rd) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut v: Vec<(String, EntryKind)> = rd
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                // Names that are not UTF-8 are never sensor files.
+                let name = e.file_name().into_string().ok()?;
+                let kind = match e.file_type() {
+                    Ok(t) if t.is_symlink() => EntryKind::Symlink,
+                    Ok(t) if t.is_dir() => EntryKind::Dir,
+                    Ok(t) if t.is_file() => EntryKind::File,
+                    _ => EntryKind::Other,
+                };
+                Some((name, kind))
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// A reading of `kind` at the scan's time.
+    pub(crate) fn reading(
+        &self,
+        entity: EntityId,
+        sensor: impl Into<String>,
+        kind: SensorKind,
+        value: f64,
+    ) -> Reading {
+        Reading::new(entity, sensor, kind, value, self.ts)
+    }
+}
+
+enum ReadFailure {
+    Missing,
+    Q(Reason, String),
+}
+
+/// The place of a file: its path, line 1.
+pub(crate) fn place(path: &Path) -> Place {
+    Place::line(path.display().to_string(), 1)
+}
+
+/// A quarantine entry for a file.
+pub(crate) fn quarantine(
+    path: &Path,
+    reason: Reason,
+    detail: impl Into<String>,
+    excerpt: &str,
+) -> Quarantined {
+    Quarantined::new(place(path), reason, detail, excerpt)
+}
+
+/// Replaces characters that would break a sensor path (`/`) or are not printable.
+pub(crate) fn clean(s: &str) -> String {
+    s.trim()
+        .chars()
+        .map(|c| if c == '/' || c.is_control() { '_' } else { c })
+        .collect()
+}
