@@ -12,12 +12,15 @@
 //! - `kelvin/ingest`: parsing plus mapping to canonical readings (rules, entity ids, units,
 //!   quarantine bookkeeping);
 //! - `prometheus-parse`: the peer's `Scrape::parse`.
+//!
+//! Then, without a peer (none exists as a Rust crate), Kelvin's decoders on vendor captures from
+//! `../shared/corpus`: `ipmitool sensor` text and Redfish JSON (legacy Thermal and Power).
 
 use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kelvin::ingest::{ParseOptions, RuleSet, prometheus};
+use kelvin::ingest::{Format, ParseOptions, RuleSet, prometheus};
 use kelvin_model::Timestamp;
 
 fn inputs() -> Vec<(String, String)> {
@@ -76,9 +79,52 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+fn vendor(c: &mut Criterion) {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/ingest");
+    let normalizer = kelvin::ingest::Normalizer::builtin();
+    let cases = [
+        (
+            "ipmitool-sensor-supermicro",
+            Format::IpmitoolSensor,
+            "ipmitool/supermicro_x9_sensor_list.txt",
+        ),
+        (
+            "redfish-thermal-rackmount",
+            Format::Redfish,
+            "redfish_dmtf/public-rackmount1/Chassis/1U/Thermal/index.json",
+        ),
+        (
+            "redfish-power-rackmount",
+            Format::Redfish,
+            "redfish_dmtf/public-rackmount1/Chassis/1U/Power/index.json",
+        ),
+    ];
+    for (name, format, rel) in cases {
+        let Ok(text) = std::fs::read_to_string(corpus.join(rel)) else {
+            eprintln!("SKIP {name}: {rel} not found under {}", corpus.display());
+            continue;
+        };
+        let ctx = kelvin::ingest::Context::new(name, &normalizer)
+            .with_default_timestamp(Timestamp::from_secs(1_793_606_400));
+        let decoder = kelvin::ingest::decoder(format).expect("decoder exists");
+        let mut probe = kelvin::ingest::IngestBatch::default();
+        decoder.decode(&text, &ctx, &mut probe);
+        let mut g = c.benchmark_group(format!("vendor/{name}"));
+        g.throughput(Throughput::Elements(probe.stats.seen));
+        g.bench_function("kelvin/ingest", |b| {
+            b.iter(|| {
+                let mut out = kelvin::ingest::IngestBatch::default();
+                decoder.decode(&text, &ctx, &mut out);
+                black_box(out.stats.accepted)
+            })
+        });
+        g.finish();
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(4));
-    targets = bench
+    targets = bench, vendor
 }
 criterion_main!(benches);

@@ -3,7 +3,8 @@ use std::sync::{Arc, OnceLock};
 
 use kelvin_attribution::{AlignedInput, Bill, HostSeries, Policy, PowerModels, attribute};
 use kelvin_ingest::{
-    IngestBatch, IngestStats, ParseOptions, Quarantined, Reason, RuleSet, prometheus,
+    Context, Format, IngestBatch, IngestStats, Normalizer, ParseOptions, Quarantined, Reason,
+    RuleSet, decode_str, prometheus,
 };
 use kelvin_model::{EntityId, Inventory, Reading, SensorKind, TimeRange, Timestamp, Workload};
 use kelvin_placement::{Plan, host_states, place};
@@ -19,6 +20,21 @@ pub use kelvin_placement::PlaceOptions;
 pub enum Batch {
     /// Readings the embedder already normalized.
     Readings(Vec<Reading>),
+    /// A capture in any format Kelvin decodes (an `ipmitool sensor` output, a Redfish
+    /// resource, an nvidia-smi CSV …).
+    Capture {
+        /// The format, or `None` to detect it.
+        format: Option<Format>,
+        /// File name, URL or label, used in quarantine places.
+        source: String,
+        /// The text.
+        text: String,
+        /// The entity the capture describes when the text does not name one (the host whose
+        /// BMC answered).
+        entity: Option<EntityId>,
+        /// When it was taken, for records without their own time (required to store them).
+        taken_at: Option<Timestamp>,
+    },
     /// Prometheus exposition text, with the source name used in quarantine places.
     PrometheusText {
         /// File name, URL or label.
@@ -29,6 +45,22 @@ pub enum Batch {
 }
 
 impl Batch {
+    /// A capture of a host, taken at `taken_at`, format detected.
+    pub fn capture(
+        source: impl Into<String>,
+        text: impl Into<String>,
+        entity: EntityId,
+        taken_at: Timestamp,
+    ) -> Batch {
+        Batch::Capture {
+            format: None,
+            source: source.into(),
+            text: text.into(),
+            entity: Some(entity),
+            taken_at: Some(taken_at),
+        }
+    }
+
     /// Prometheus exposition text from `source`.
     pub fn prometheus(source: impl Into<String>, text: impl Into<String>) -> Batch {
         Batch::PrometheusText {
@@ -55,6 +87,7 @@ pub struct EngineBuilder {
     inventory: Option<Inventory>,
     workloads: Vec<Workload>,
     rules: RuleSet,
+    normalizer: Normalizer,
     interval_ns: i64,
     max_gap_ns: i64,
     power_sensor: String,
@@ -67,6 +100,7 @@ impl Default for EngineBuilder {
             inventory: None,
             workloads: Vec::new(),
             rules: RuleSet::builtin(),
+            normalizer: Normalizer::builtin(),
             interval_ns: 60 * Timestamp::NANOS_PER_SEC,
             max_gap_ns: 5 * 60 * Timestamp::NANOS_PER_SEC,
             power_sensor: "dcmi".into(),
@@ -91,6 +125,13 @@ impl EngineBuilder {
     /// The metric-to-sensor rules (default: [`RuleSet::builtin`]).
     pub fn rules(mut self, rules: RuleSet) -> Self {
         self.rules = rules;
+        self
+    }
+
+    /// Vendor-name, unit, absent-value and status normalization for captures (default:
+    /// [`Normalizer::builtin`]).
+    pub fn normalizer(mut self, normalizer: Normalizer) -> Self {
+        self.normalizer = normalizer;
         self
     }
 
@@ -141,6 +182,7 @@ impl EngineBuilder {
             inventory,
             known: Arc::new(known),
             rules: self.rules,
+            normalizer: self.normalizer,
             store: MemStore::new(),
             stats: IngestStats::default(),
             quarantine: Vec::new(),
@@ -192,6 +234,7 @@ pub struct Engine {
     inventory: Inventory,
     known: Arc<HashSet<EntityId>>,
     rules: RuleSet,
+    normalizer: Normalizer,
     store: MemStore,
     stats: IngestStats,
     quarantine: Vec<Quarantined>,
@@ -240,7 +283,26 @@ impl Engine {
                 let opts = ParseOptions::default().with_known_entities(self.known.clone());
                 prometheus::parse_str(&text, &source, &self.rules, &opts)
             }
-            Batch::Readings(readings) => self.check_readings(readings),
+            Batch::Readings(readings) => self.admit("readings", readings),
+            Batch::Capture {
+                format,
+                source,
+                text,
+                entity,
+                taken_at,
+            } => {
+                let mut ctx = Context::new(source.as_str(), &self.normalizer);
+                ctx.entity = entity;
+                ctx.default_timestamp = taken_at;
+                let mut decoded = decode_str(format, &text, &ctx);
+                let readings = std::mem::take(&mut decoded.readings);
+                let admitted = self.admit(&source, readings);
+                // Keep the decoder's own quarantine and counts; admit() re-counts the readings.
+                decoded.stats.seen -= admitted.stats.seen;
+                decoded.stats.accepted -= admitted.stats.seen;
+                decoded.append(admitted);
+                decoded
+            }
         };
         let inserted = self.store.extend(&parsed.readings);
         self.stats.merge(&parsed.stats);
@@ -255,24 +317,27 @@ impl Engine {
         })
     }
 
-    fn check_readings(&self, readings: Vec<Reading>) -> IngestBatch {
+    /// Accepts readings that can be stored: a known time and an entity of the inventory;
+    /// quarantines the rest, naming the reading by its index in `what`.
+    fn admit(&self, what: &str, readings: Vec<Reading>) -> IngestBatch {
         let mut out = IngestBatch::default();
         for (i, r) in readings.into_iter().enumerate() {
+            let excerpt = || format!("{} {} {} {}", r.entity, r.sensor, r.kind, r.value);
             if !r.ts.is_known() {
                 out.reject(Quarantined::new(
-                    kelvin_model::Place::field(format!("readings[{i}].ts")),
+                    kelvin_model::Place::field(format!("{what}[{i}].ts")),
                     Reason::MissingTimestamp,
-                    "a stored reading needs a time",
-                    &format!("{} {} {} {}", r.entity, r.sensor, r.kind, r.value),
+                    "a stored reading needs a time: give the capture's taken_at",
+                    &excerpt(),
                 ));
             } else if self.known.contains(&r.entity) {
                 out.accept(r);
             } else {
                 out.reject(Quarantined::new(
-                    kelvin_model::Place::field(format!("readings[{i}].entity")),
+                    kelvin_model::Place::field(format!("{what}[{i}].entity")),
                     Reason::UnknownEntity,
                     format!("entity {} is not in the inventory", r.entity),
-                    &format!("{} {} {} {}", r.entity, r.sensor, r.kind, r.value),
+                    &excerpt(),
                 ));
             }
         }

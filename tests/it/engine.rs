@@ -164,3 +164,48 @@ fn builder_validates_the_inventory() {
     let e = Engine::builder().inventory(inv).build().unwrap_err();
     assert_eq!(e.to_string(), "workloads[1].host: no Host with id h9");
 }
+
+#[test]
+fn captures_in_any_format_are_decoded_and_admitted() {
+    let mut e = Engine::builder().inventory(inventory()).build().unwrap();
+    // `ipmitool sensor` output as a Supermicro BMC prints it.
+    let text = "\
+CPU1 Temp        | 33.000     | degrees C  | ok    | 0.000     | 0.000     | 0.000     | 79.000    | 82.000    | 84.000
+FAN1             | 4500.000   | RPM        | ok    | 300.000   | 500.000   | 700.000   | 25300.000 | 25400.000 | 25500.000
+P1-DIMMA3 TEMP   | na         |            | na    | na        | na        | na        | na        | na        | na
+";
+    let at = Timestamp::from_secs(1_793_606_400);
+    let rep = e
+        .ingest(Batch::capture("bmc-h1", text, id("h1"), at))
+        .unwrap();
+    assert_eq!(rep.stats.seen, rep.stats.accepted + rep.stats.quarantined);
+    assert_eq!(rep.stats.accepted, 3, "{:?}", e.quarantine());
+    let temp = kelvin::store::SeriesKey::new(id("h1"), "CPU1 Temp", SensorKind::Temperature);
+    assert_eq!(e.store().samples(&temp).unwrap()[0].value, 33.0);
+    // Without a time the readings cannot be stored, and say why.
+    let rep = e
+        .ingest(Batch::Capture {
+            format: None,
+            source: "bmc-h2".into(),
+            text: text.into(),
+            entity: Some(id("h2")),
+            taken_at: None,
+        })
+        .unwrap();
+    assert_eq!((rep.stats.accepted, rep.stats.quarantined), (0, 3));
+    assert!(
+        e.quarantine()
+            .iter()
+            .any(|q| q.reason == kelvin::ingest::Reason::MissingTimestamp)
+    );
+    // A host that is not in the inventory.
+    let rep = e
+        .ingest(Batch::capture("bmc-x", text, id("stranger"), at))
+        .unwrap();
+    assert_eq!(
+        rep.stats
+            .by_reason
+            .get(&kelvin::ingest::Reason::UnknownEntity),
+        Some(&3)
+    );
+}
