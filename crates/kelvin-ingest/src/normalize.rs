@@ -50,17 +50,38 @@ struct Table {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Normalizer {
-    names: HashMap<(SensorKind, String), String>,
+    names: HashMap<SensorKind, HashMap<String, String>>,
     units: HashMap<String, Unit>,
     absent: Vec<String>,
     status: HashMap<String, Quality>,
 }
 
+fn trimmed(s: &str) -> &str {
+    s.trim().trim_matches(|c| c == '\'' || c == '"').trim()
+}
+
 fn key(s: &str) -> String {
-    s.trim()
-        .trim_matches(|c| c == '\'' || c == '"')
-        .trim()
-        .to_ascii_lowercase()
+    trimmed(s).to_ascii_lowercase()
+}
+
+/// Longest text looked up without a heap allocation.
+const KEY_BUF: usize = 96;
+
+/// Calls `f` with the lookup key of `s` (trimmed, quotes removed, ASCII lowercase), built on
+/// the stack when short: decoders look up several texts per record.
+fn with_key<T>(s: &str, f: impl FnOnce(&str) -> T) -> T {
+    let t = trimmed(s);
+    if t.len() <= KEY_BUF {
+        let mut buf = [0u8; KEY_BUF];
+        let b = &mut buf[..t.len()];
+        b.copy_from_slice(t.as_bytes());
+        b.make_ascii_lowercase();
+        // Lowercasing ASCII bytes keeps UTF-8 valid, so this conversion cannot fail.
+        if let Ok(k) = std::str::from_utf8(b) {
+            return f(k);
+        }
+    }
+    f(&key(s))
 }
 
 impl Normalizer {
@@ -95,7 +116,10 @@ impl Normalizer {
         })?;
         for r in t.sensors {
             for name in r.names {
-                self.names.insert((r.kind, key(&name)), r.canonical.clone());
+                self.names
+                    .entry(r.kind)
+                    .or_default()
+                    .insert(key(&name), r.canonical.clone());
             }
         }
         for (spelling, unit) in t.units {
@@ -117,30 +141,28 @@ impl Normalizer {
     /// canonical name when listed, else the vendor's name trimmed (identity is preserved;
     /// decoders append a record id when a capture repeats a name).
     pub fn sensor_name(&self, vendor: &str, kind: SensorKind) -> String {
-        match self.names.get(&(kind, key(vendor))) {
-            Some(c) => c.clone(),
+        let names = self.names.get(&kind);
+        match names.and_then(|m| with_key(vendor, |k| m.get(k).cloned())) {
+            Some(c) => c,
             None => vendor.trim().to_string(),
         }
     }
 
     /// The unit a vendor's unit text means: the table's spellings, then [`Unit::from_symbol`].
     pub fn unit(&self, text: &str) -> Option<Unit> {
-        self.units
-            .get(&key(text))
-            .copied()
+        with_key(text, |k| self.units.get(k).copied())
             .or_else(|| Unit::from_symbol(text.trim()).ok())
     }
 
     /// Whether a value text means "no value" (`na`, `N/A`, `No Reading`, `Disabled`, empty …).
     pub fn is_absent(&self, value: &str) -> bool {
-        let k = key(value);
-        self.absent.contains(&k)
+        with_key(value, |k| self.absent.iter().any(|a| a == k))
     }
 
     /// The normalized quality of a status text, if the table knows it. Quotes around the
     /// status (FreeIPMI's `'OK'`) are ignored.
     pub fn quality(&self, status: &str) -> Option<Quality> {
-        self.status.get(&key(status)).copied()
+        with_key(status, |k| self.status.get(k).copied())
     }
 
     /// The sensor kind a value in `unit` measures, disambiguated by the vendor's sensor type
@@ -175,7 +197,10 @@ mod tests {
     fn builtin_table_loads() {
         let n = Normalizer::from_json(BUILTIN).unwrap();
         assert!(
-            n.names.len() > 20 && n.units.len() > 5 && n.absent.len() > 5 && n.status.len() > 10
+            n.names.values().map(HashMap::len).sum::<usize>() > 20
+                && n.units.len() > 5
+                && n.absent.len() > 5
+                && n.status.len() > 10
         );
         for name in [
             "Inlet Temp",

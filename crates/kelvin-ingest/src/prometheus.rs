@@ -347,6 +347,65 @@ fn parse_core<'a>(
     }))
 }
 
+/// Exact powers of ten representable in an `f64` (10^0 … 10^22).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The common case of a sample value, `[-]digits[.digits]` with at most 15 significant digits,
+/// parsed exactly: the digits form an integer below 2^53 and the fraction a power of ten up to
+/// 10^22, both exactly representable, so one IEEE division gives the correctly rounded result
+/// (Clinger's fast path). `None` sends anything else (exponents, `NaN`, long mantissas) to the
+/// general parser.
+fn fast_f64(b: &[u8]) -> Option<f64> {
+    let (neg, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        _ => (false, b),
+    };
+    let mut mantissa: u64 = 0;
+    let mut count = 0usize;
+    let mut frac: Option<usize> = None;
+    for (k, &c) in digits.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                count += 1;
+                if count > 15 {
+                    return None;
+                }
+            }
+            b'.' if frac.is_none() => frac = Some(k),
+            _ => return None,
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    let scale = frac.map_or(0, |k| digits.len() - k - 1);
+    let v = mantissa as f64 / POW10[scale];
+    Some(if neg { -v } else { v })
+}
+
+/// `[-]digits`, at most 18 digits (no overflow possible); `None` for anything else.
+fn fast_i64(b: &[u8]) -> Option<i64> {
+    let (neg, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(c - b'0');
+    }
+    Some(if neg { -v } else { v })
+}
+
 /// Parses what follows the series text at byte `i`: whitespace, value, optional timestamp.
 fn parse_tail(line: &str, i: usize) -> Result<(f64, Option<i64>), LineError> {
     let b = line.as_bytes();
@@ -370,7 +429,7 @@ fn parse_tail(line: &str, i: usize) -> Result<(f64, Option<i64>), LineError> {
     };
     let (vs, ve) = field(i);
     let vtext = &line[vs..ve];
-    let value: f64 = match vtext.parse() {
+    let value: f64 = match fast_f64(vtext.as_bytes()).map_or_else(|| vtext.parse(), Ok) {
         Ok(v) => v,
         Err(_) => {
             return err(
@@ -385,7 +444,7 @@ fn parse_tail(line: &str, i: usize) -> Result<(f64, Option<i64>), LineError> {
         None
     } else {
         let t = &line[ts..te];
-        match t.parse::<i64>() {
+        match fast_i64(t.as_bytes()).map_or_else(|| t.parse::<i64>(), Ok) {
             Ok(ms) => Some(ms),
             Err(_) => {
                 return err(
@@ -443,7 +502,7 @@ enum Resolution {
         kind: kelvin_model::SensorKind,
         unit: kelvin_model::Unit,
         entity: EntityId,
-        sensor: String,
+        sensor: kelvin_model::SensorName,
     },
     Rejected {
         reason: Reason,
@@ -646,7 +705,7 @@ impl<'r> Decoder<'r> {
             kind: rule.kind,
             unit: rule.unit,
             entity,
-            sensor,
+            sensor: sensor.into(),
         }
     }
 
@@ -844,6 +903,8 @@ impl Decode for Prometheus {
 /// Parses a whole text (pull form).
 pub fn parse_str(text: &str, source: &str, rules: &RuleSet, opts: &ParseOptions) -> IngestBatch {
     let mut d = Decoder::new(source, rules, opts.clone());
+    // Sample lines run 60-200 bytes; reserving avoids most regrowth of the readings vector.
+    d.batch.readings.reserve(text.len() / 160);
     d.push_str(text);
     d.finish()
 }
@@ -979,6 +1040,46 @@ mod tests {
             parse_line("x{a=\"1\",b=\"2\"} 1", 1).unwrap_err().reason,
             Reason::TooManyLabels
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_number_paths_agree_with_the_standard_parsers(x in proptest::num::f64::ANY, i in proptest::num::i64::ANY,
+                                                            digits in "-?[0-9]{1,17}(\\.[0-9]{0,17})?") {
+            for text in [format!("{x}"), format!("{x:.3}"), format!("{x:.9}"), digits.clone()] {
+                if let Some(v) = fast_f64(text.as_bytes()) {
+                    let expected: f64 = text.parse().unwrap();
+                    proptest::prop_assert_eq!(v.to_bits(), expected.to_bits(), "{}", text);
+                }
+            }
+            let t = i.to_string();
+            if let Some(v) = fast_i64(t.as_bytes()) {
+                proptest::prop_assert_eq!(v, i);
+            }
+        }
+    }
+
+    #[test]
+    fn fast_paths_decline_what_they_cannot_do_exactly() {
+        for s in [
+            "",
+            "-",
+            ".",
+            "1e3",
+            "NaN",
+            "+Inf",
+            "1.2.3",
+            "12345678901234567",
+            "0x10",
+            "1_000",
+        ] {
+            assert!(fast_f64(s.as_bytes()).is_none(), "{s}");
+        }
+        assert_eq!(fast_f64(b"-0"), Some(-0.0));
+        assert!(fast_f64(b"-0").unwrap().is_sign_negative());
+        assert_eq!(fast_f64(b"123.456789"), Some(123.456789));
+        assert_eq!(fast_i64(b"1793606400000"), Some(1_793_606_400_000));
+        assert_eq!(fast_i64(b"1234567890123456789"), None);
     }
 
     #[test]

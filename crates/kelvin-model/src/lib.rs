@@ -42,6 +42,6 @@ pub use entity::{
     Room, Site, Workload,
 };
 pub use error::{ErrorKind, ModelError, Place};
-pub use reading::{Quality, Reading};
+pub use reading::{Quality, Reading, SensorName};
 pub use time::{TimeRange, Timestamp};
 pub use units::{Dimension, Semantics, SensorKind, Unit};

@@ -1,6 +1,97 @@
 use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use crate::{EntityId, ErrorKind, ModelError, Place, SensorKind, Timestamp, Unit};
+
+/// A sensor's name within its entity (`inlet`, `psu1`, `rapl/package-0`).
+///
+/// Shared, not copied: every reading of a series carries the same name, so cloning one is a
+/// reference-count increment. Compares with `&str` and `String`, and derefs to `str`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SensorName(Arc<str>);
+
+impl SensorName {
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for SensorName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for SensorName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SensorName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for SensorName {
+    fn from(s: &str) -> Self {
+        SensorName(Arc::from(s))
+    }
+}
+
+impl From<String> for SensorName {
+    fn from(s: String) -> Self {
+        SensorName(Arc::from(s))
+    }
+}
+
+impl From<&String> for SensorName {
+    fn from(s: &String) -> Self {
+        SensorName(Arc::from(s.as_str()))
+    }
+}
+
+impl From<SensorName> for String {
+    fn from(s: SensorName) -> String {
+        s.0.to_string()
+    }
+}
+
+impl PartialEq<str> for SensorName {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for SensorName {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for SensorName {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<SensorName> for &str {
+    fn eq(&self, other: &SensorName) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<SensorName> for String {
+    fn eq(&self, other: &SensorName) -> bool {
+        **self == *other.0
+    }
+}
 
 /// How much a reading can be trusted, and why not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -43,7 +134,7 @@ pub struct Reading {
     /// The entity measured (host, rack, component, workload).
     pub entity: EntityId,
     /// The sensor's name within the entity.
-    pub sensor: String,
+    pub sensor: SensorName,
     /// What is measured; the value is in `kind.unit()`.
     pub kind: SensorKind,
     /// The value in the canonical unit (NaN when `quality` is [`Quality::Absent`]).
@@ -61,7 +152,7 @@ impl Reading {
     /// A good-quality reading whose value is already canonical.
     pub fn new(
         entity: EntityId,
-        sensor: impl Into<String>,
+        sensor: impl Into<SensorName>,
         kind: SensorKind,
         value: f64,
         ts: Timestamp,
@@ -104,7 +195,7 @@ impl Reading {
 #[serde(deny_unknown_fields)]
 struct ReadingRepr {
     entity: EntityId,
-    sensor: String,
+    sensor: SensorName,
     kind: SensorKind,
     unit: Unit,
     value: Option<f64>,

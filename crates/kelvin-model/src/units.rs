@@ -426,6 +426,9 @@ impl Unit {
     /// # Ok::<(), kelvin_model::ModelError>(())
     /// ```
     pub fn convert(self, value: f64, kind: SensorKind) -> Result<f64, ModelError> {
+        if self == kind.unit() {
+            return Ok(value);
+        }
         let from = self.row();
         let to = kind.unit().row();
         if from.dimension != to.dimension {

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use kelvin_model::{EntityId, Reading, SensorKind, Timestamp};
+use kelvin_model::{EntityId, Reading, SensorKind, SensorName, Timestamp};
 
 use crate::{Fill, Grid, ResampleOptions};
 
@@ -19,14 +19,14 @@ pub struct SeriesKey {
     /// The entity measured.
     pub entity: EntityId,
     /// The sensor's name within the entity.
-    pub sensor: String,
+    pub sensor: SensorName,
     /// What is measured, in the kind's canonical unit.
     pub kind: SensorKind,
 }
 
 impl SeriesKey {
     /// A key from its parts.
-    pub fn new(entity: EntityId, sensor: impl Into<String>, kind: SensorKind) -> Self {
+    pub fn new(entity: EntityId, sensor: impl Into<SensorName>, kind: SensorKind) -> Self {
         SeriesKey {
             entity,
             sensor: sensor.into(),

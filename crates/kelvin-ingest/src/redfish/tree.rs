@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kelvin_model::{EntityId, Place, SensorKind};
+use kelvin_model::{EntityId, Place, SensorKind, SensorName};
 
 use super::emitter::{Decoded, DirHint, Origin, Record, mark_duplicate};
 use crate::{Context, IngestBatch, IngestError, Quarantined, Reason};
@@ -273,7 +273,7 @@ fn dedupe(records: &mut [Record]) {
     }
 
     // Rule 2: one series per (entity, sensor, kind); Sensor resources first.
-    type Identity = (EntityId, String, SensorKind);
+    type Identity = (EntityId, SensorName, SensorKind);
     let mut owners: HashMap<Identity, usize> = HashMap::new();
     let mut next: HashMap<String, usize> = HashMap::new();
     for (i, rec) in records.iter_mut().enumerate() {
@@ -289,10 +289,10 @@ fn dedupe(records: &mut [Record]) {
                 r.sensor,
                 uri.rsplit('/').next().unwrap_or_default()
             );
-            key.1 = base.clone();
+            key.1 = base.as_str().into();
             while owners.contains_key(&key) {
                 let n = next.entry(base.clone()).or_insert(2);
-                key.1 = format!("{base}#{n}");
+                key.1 = format!("{base}#{n}").into();
                 *n += 1;
             }
             r.sensor = key.1.clone();

@@ -120,7 +120,7 @@ pub struct CounterSeries {
     /// The entity of its readings.
     pub entity: EntityId,
     /// The sensor of its readings.
-    pub sensor: String,
+    pub sensor: kelvin_model::SensorName,
     /// Its kind ([`SensorKind::Energy`] or [`SensorKind::CpuTime`]).
     pub kind: SensorKind,
     /// The wrap point (modulus) in the kind's canonical unit, when known: RAPL's

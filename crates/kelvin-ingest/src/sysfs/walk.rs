@@ -4,7 +4,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use kelvin_model::{EntityId, Place, Reading, SensorKind, Timestamp};
+use kelvin_model::{EntityId, Place, Reading, SensorKind, SensorName, Timestamp};
 
 use super::{CounterSeries, MAX_DIRS, MAX_FILE_BYTES, TreeScan};
 use crate::{Context, Quarantined, Reason};
@@ -263,7 +263,7 @@ impl<'c, 'n> Scan<'c, 'n> {
     pub(crate) fn reading(
         &self,
         entity: EntityId,
-        sensor: impl Into<String>,
+        sensor: impl Into<SensorName>,
         kind: SensorKind,
         value: f64,
     ) -> Reading {
