@@ -103,7 +103,7 @@ fn format_value(v: f64) -> String {
     }
 }
 
-fn quality_name(q: Quality) -> String {
+pub(crate) fn quality_name(q: Quality) -> String {
     match serde_json::to_value(q) {
         Ok(Value::String(s)) => s,
         _ => "good".to_string(),
@@ -161,58 +161,94 @@ impl Layout {
                     )
                 })?
         };
-        let entity = EntityId::new(get(self.entity))
-            .map_err(|e| (Reason::InvalidEntity, e.reason().to_string()))?;
-        let kind_text = get(self.kind);
-        let kind = SensorKind::ALL
-            .iter()
-            .copied()
-            .find(|k| k.as_str() == kind_text)
-            .ok_or_else(|| (Reason::BadField, format!("unknown kind {kind_text:?}")))?;
-        let unit = match self.unit.map(get).filter(|u| !u.is_empty()) {
-            None => kind.unit(),
-            Some(u) => ctx
-                .normalizer
-                .unit(u)
-                .ok_or_else(|| (Reason::BadUnit, format!("unknown unit {u:?}")))?,
-        };
-        let quality = match self.quality.map(get).filter(|q| !q.is_empty()) {
-            None => None,
-            Some(q) => Some(
-                serde_json::from_value::<Quality>(Value::String(q.to_string()))
-                    .map_err(|_| (Reason::BadField, format!("unknown quality {q:?}")))?,
-            ),
-        };
         let value_text = get(self.value);
-        let (value, quality) = if value_text.is_empty() {
-            (f64::NAN, Quality::Absent)
+        let value = if value_text.is_empty() {
+            None
         } else {
-            if quality == Some(Quality::Absent) {
-                return Err((
-                    Reason::BadField,
-                    "an absent reading must have an empty value".into(),
-                ));
-            }
-            let v: f64 = value_text.parse().map_err(|_| {
+            Some(value_text.parse::<f64>().map_err(|_| {
                 (
                     Reason::BadValue,
                     format!("value {value_text:?} is not a number"),
                 )
-            })?;
-            if !v.is_finite() {
-                return Err((Reason::NonFiniteValue, format!("value {value_text:?}")));
-            }
+            })?)
+        };
+        let opt = |i: Option<usize>| i.map(get).filter(|s| !s.is_empty());
+        reading_from_row(
+            &Row {
+                ts,
+                entity: get(self.entity),
+                sensor: get(self.sensor),
+                kind: get(self.kind),
+                unit: opt(self.unit),
+                value,
+                quality: opt(self.quality),
+                status: opt(self.status),
+            },
+            ctx,
+        )
+    }
+}
+
+/// One record of Kelvin's recording layout, as read from CSV text or Parquet columns.
+pub(crate) struct Row<'a> {
+    pub(crate) ts: Timestamp,
+    pub(crate) entity: &'a str,
+    pub(crate) sensor: &'a str,
+    pub(crate) kind: &'a str,
+    pub(crate) unit: Option<&'a str>,
+    pub(crate) value: Option<f64>,
+    pub(crate) quality: Option<&'a str>,
+    pub(crate) status: Option<&'a str>,
+}
+
+/// The reading a layout row describes, validated as the module documentation says (shared by
+/// the CSV and Parquet forms of the layout).
+pub(crate) fn reading_from_row(
+    row: &Row<'_>,
+    ctx: &Context<'_>,
+) -> Result<Reading, (Reason, String)> {
+    let entity =
+        EntityId::new(row.entity).map_err(|e| (Reason::InvalidEntity, e.reason().to_string()))?;
+    let kind = SensorKind::ALL
+        .iter()
+        .copied()
+        .find(|k| k.as_str() == row.kind)
+        .ok_or_else(|| (Reason::BadField, format!("unknown kind {:?}", row.kind)))?;
+    let unit = match row.unit {
+        None => kind.unit(),
+        Some(u) => ctx
+            .normalizer
+            .unit(u)
+            .ok_or_else(|| (Reason::BadUnit, format!("unknown unit {u:?}")))?,
+    };
+    let quality = match row.quality {
+        None => None,
+        Some(q) => Some(
+            serde_json::from_value::<Quality>(Value::String(q.to_string()))
+                .map_err(|_| (Reason::BadField, format!("unknown quality {q:?}")))?,
+        ),
+    };
+    let (value, quality) = match row.value {
+        None => (f64::NAN, Quality::Absent),
+        Some(_) if quality == Some(Quality::Absent) => {
+            return Err((
+                Reason::BadField,
+                "an absent reading must have an empty value".into(),
+            ));
+        }
+        Some(v) if !v.is_finite() => return Err((Reason::NonFiniteValue, format!("value {v}"))),
+        Some(v) => {
             let v = unit
                 .convert(v, kind)
                 .map_err(|e| (Reason::BadUnit, e.reason().to_string()))?;
             (v, quality.unwrap_or(Quality::Good))
-        };
-        let mut r = Reading::new(entity, get(self.sensor), kind, value, ts).with_quality(quality);
-        if let Some(s) = self.status.map(get).filter(|s| !s.is_empty()) {
-            r = r.with_status(s);
         }
-        Ok(r)
+    };
+    let mut r = Reading::new(entity, row.sensor, kind, value, row.ts).with_quality(quality);
+    if let Some(s) = row.status {
+        r = r.with_status(s);
     }
+    Ok(r)
 }
 
 impl Decode for KelvinCsv {

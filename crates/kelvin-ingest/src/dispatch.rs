@@ -65,6 +65,9 @@ pub fn decode_str(format: Option<Format>, input: &str, ctx: &Context<'_>) -> Ing
         Some(d) => d.decode(input, ctx, &mut out),
         None => {
             let detail = match found {
+                Some(Format::KelvinParquet) => {
+                    "Parquet is binary; pass the file's path".to_string()
+                }
                 Some(f) => format!("{f} is a tree format; pass a directory"),
                 None => "no decoder recognizes this input".to_string(),
             };
@@ -151,6 +154,11 @@ pub fn decode_path(
     std::fs::File::open(path)
         .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
         .map_err(|e| IngestError::io(place(), e))?;
+    if format == Some(Format::KelvinParquet)
+        || (format.is_none() && crate::parquet::is_parquet(&bytes))
+    {
+        return Ok(crate::parquet::read_parquet(bytes, ctx));
+    }
     let mut out = IngestBatch::default();
     if bytes.len() > limit {
         let detail = format!("larger than {limit} bytes");

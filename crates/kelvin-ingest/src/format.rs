@@ -40,13 +40,15 @@ pub enum Format {
     NvidiaSmiDmon,
     /// Kelvin's own CSV column layout.
     KelvinCsv,
+    /// Kelvin's own layout in Parquet (binary; read from files by [`crate::decode_path`]).
+    KelvinParquet,
     /// A Linux sysfs/procfs tree (hwmon, powercap RAPL, cgroup v2, `/proc/<pid>`).
     Sysfs,
 }
 
 impl Format {
     /// Every format, in declaration order.
-    pub const ALL: [Format; 16] = [
+    pub const ALL: [Format; 17] = [
         Format::Prometheus,
         Format::IpmitoolSensor,
         Format::IpmitoolSdr,
@@ -62,6 +64,7 @@ impl Format {
         Format::NvidiaSmiPmon,
         Format::NvidiaSmiDmon,
         Format::KelvinCsv,
+        Format::KelvinParquet,
         Format::Sysfs,
     ];
 
@@ -83,6 +86,7 @@ impl Format {
             Format::NvidiaSmiPmon => "nvidia_smi_pmon",
             Format::NvidiaSmiDmon => "nvidia_smi_dmon",
             Format::KelvinCsv => "kelvin_csv",
+            Format::KelvinParquet => "kelvin_parquet",
             Format::Sysfs => "sysfs",
         }
     }

@@ -35,6 +35,7 @@ mod format;
 pub mod ipmi;
 mod normalize;
 pub mod nvidia;
+pub mod parquet;
 pub mod prometheus;
 pub mod redfish;
 mod rules;

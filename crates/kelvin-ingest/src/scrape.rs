@@ -182,6 +182,94 @@ impl Scraper {
     }
 }
 
+/// Every `@odata.id` link in a Redfish document, without fragments, in document order.
+fn odata_links(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, x) in map {
+                match (k.as_str(), x) {
+                    ("@odata.id", serde_json::Value::String(link)) => {
+                        out.push(
+                            link.split('#')
+                                .next()
+                                .unwrap_or_default()
+                                .trim_end_matches('/')
+                                .to_string(),
+                        );
+                    }
+                    _ => odata_links(x, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|x| odata_links(x, out)),
+        _ => {}
+    }
+}
+
+impl Scraper {
+    /// Crawls a Redfish service from its service root (`base` is `http://host:port`), following
+    /// every `@odata.id` link below `/redfish/v1` breadth-first, at most `max_resources`
+    /// resources, and decodes what it fetched as one tree (with the tree's de-duplication).
+    /// A resource that cannot be fetched is quarantined with its path, not an error.
+    ///
+    /// # Errors
+    /// As [`Scraper::fetch`], for the service root only.
+    pub fn crawl_redfish(
+        &self,
+        base: &str,
+        max_resources: usize,
+        ctx: &crate::Context<'_>,
+    ) -> Result<IngestBatch, IngestError> {
+        let base = base.trim_end_matches('/');
+        let root = "/redfish/v1".to_string();
+        let body = self.fetch(&format!("{base}{root}"))?;
+        let mut seen = std::collections::HashSet::from([root.clone()]);
+        let mut queue = std::collections::VecDeque::new();
+        let mut docs = Vec::new();
+        let mut failures = Vec::new();
+        let mut pending = Some((root, body));
+        while let Some((path, body)) = pending.take() {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) {
+                let mut links = Vec::new();
+                odata_links(&v, &mut links);
+                for l in links {
+                    if l.starts_with("/redfish/v1/")
+                        && seen.len() < max_resources
+                        && seen.insert(l.clone())
+                    {
+                        queue.push_back(l);
+                    }
+                }
+            }
+            docs.push((path, body));
+            while let Some(next) = queue.pop_front() {
+                match self.fetch(&format!("{base}{next}")) {
+                    Ok(body) => {
+                        pending = Some((next, body));
+                        break;
+                    }
+                    Err(e) => failures.push((next, e)),
+                }
+            }
+        }
+        let mut c = ctx.clone();
+        if c.source.is_empty() {
+            c.source = base.to_string();
+        }
+        let mut out = crate::redfish::decode_documents(&docs, &c);
+        for (path, e) in failures {
+            let place = Place::pointer(format!("{base}{path}"), "");
+            out.reject(crate::Quarantined::new(
+                place,
+                crate::Reason::Unreadable,
+                e.reason().to_string(),
+                "",
+            ));
+        }
+        Ok(out)
+    }
+}
+
 /// `host:port` of an `http://host:port/path` URL.
 fn host_port(url: &str) -> Option<&str> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);

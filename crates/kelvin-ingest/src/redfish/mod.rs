@@ -110,7 +110,7 @@ use kelvin_model::EntityId;
 use crate::{Context, Decode, Format, IngestBatch};
 use emitter::{Decoded, DirHint, Emitter};
 
-pub use tree::decode_tree;
+pub use tree::{decode_documents, decode_tree};
 
 /// RFC 3339 through the model's parser, the reason as the error.
 fn parse_rfc3339(text: &str) -> Result<kelvin_model::Timestamp, String> {

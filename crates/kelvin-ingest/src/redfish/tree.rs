@@ -81,6 +81,39 @@ pub fn decode_tree(root: &Path, ctx: &Context<'_>) -> Result<IngestBatch, Ingest
     Ok(out)
 }
 
+/// Decodes Redfish resources already in memory — the documents of a service crawled over HTTP
+/// — with the de-duplication rules of [`decode_tree`]. Each document is `(path, body)`: its
+/// path (`/redfish/v1/Chassis/1U/Thermal`) names it in quarantine places and gives the entity
+/// when the body's `@odata.id` is missing.
+pub fn decode_documents(docs: &[(String, String)], ctx: &Context<'_>) -> IngestBatch {
+    let fallback = ctx.fallback_entity();
+    let mut decoded = Vec::with_capacity(docs.len());
+    for (path, body) in docs {
+        let mut c = ctx.clone();
+        c.source = format!("{}{path}", ctx.source.trim_end_matches('/'));
+        // Where a document was fetched from is its identity, as a mockup's directory is.
+        let mut segments = path.trim_end_matches('/').rsplit('/');
+        let hint = match (segments.next(), segments.next()) {
+            (Some(name), Some(parent)) if !name.is_empty() => Some(DirHint {
+                name: name.to_string(),
+                parent: parent.to_string(),
+            }),
+            _ => None,
+        };
+        decoded.push(super::decode_str(body, &c, &fallback, hint));
+    }
+    let mut records: Vec<Record> = Vec::new();
+    let mut without = Vec::new();
+    for d in decoded {
+        records.extend(d.records);
+        without.extend(d.without);
+    }
+    dedupe(&mut records);
+    let mut out = IngestBatch::default();
+    Decoded { records, without }.into_batch(&mut out);
+    out
+}
+
 /// Deepest directory nesting walked below the root.
 const MAX_DIR_DEPTH: usize = 64;
 
