@@ -50,3 +50,37 @@ proptest! {
         prop_assert_eq!(b.stats.quarantined, 1);
     }
 }
+
+mod every_decoder {
+    use kelvin_ingest::{Context, IngestBatch, Limits, Normalizer, decoders, detect};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary text — and text that starts like each format — into every registered
+        /// decoder, and through detection: no panic, counts balance, readings canonical.
+        #[test]
+        fn arbitrary_input_into_every_decoder(
+            body in "(?s).{0,600}",
+            prefix in prop_oneof![
+                Just(""), Just("{\"@odata.id\": "), Just("ID | Name | Type | Reading | Units | Event\n"),
+                Just("ts_ns,entity,sensor,kind,unit,value,quality,status\n"), Just("# gpu pid type sm mem\n"),
+                Just(".1.3.6.1.2.1.33.1.2.3.0 = INTEGER: "), Just("usage_usec "), Just("# TYPE x gauge\n"),
+                Just("Instantaneous power reading: "),
+            ],
+        ) {
+            let text = format!("{prefix}{body}");
+            let n = Normalizer::builtin();
+            let ctx = Context::new("fuzz", &n).with_limits(Limits::default().with_max_records(50).with_max_json_depth(16));
+            for d in decoders() {
+                let mut out = IngestBatch::default();
+                d.decode(&text, &ctx, &mut out);
+                prop_assert_eq!(out.stats.seen, out.stats.accepted + out.stats.quarantined, "{}", d.format());
+                prop_assert_eq!(out.stats.accepted as usize, out.readings.len());
+                for r in &out.readings {
+                    prop_assert!(r.value.is_finite() || r.quality == kelvin_model::Quality::Absent, "{}: {:?}", d.format(), r);
+                }
+            }
+            let _ = detect(&text);
+        }
+    }
+}
