@@ -126,6 +126,27 @@ impl<'n> Context<'n> {
         Place::pointer(self.source.as_str(), pointer)
     }
 
+    /// Refuses an input over [`Limits::max_input_bytes`]: quarantines it as one
+    /// [`Reason::InputTooLarge`](crate::Reason::InputTooLarge) record at line 1 and returns
+    /// `false`; `true` when the input may be decoded.
+    pub fn admit(&self, input: &str, out: &mut crate::IngestBatch) -> bool {
+        if input.len() <= self.limits.max_input_bytes {
+            return true;
+        }
+        let detail = format!(
+            "{} bytes, limit {}",
+            input.len(),
+            self.limits.max_input_bytes
+        );
+        out.reject(crate::Quarantined::new(
+            self.line(1),
+            crate::Reason::InputTooLarge,
+            detail,
+            input,
+        ));
+        false
+    }
+
     /// The time for a record without one.
     pub fn timestamp(&self) -> Timestamp {
         self.default_timestamp.unwrap_or(Timestamp::UNKNOWN)

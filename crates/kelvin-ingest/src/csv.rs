@@ -257,17 +257,8 @@ impl Decode for KelvinCsv {
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
-        if input.len() > ctx.limits.max_input_bytes {
-            return out.reject(Quarantined::new(
-                ctx.line(1),
-                Reason::InputTooLarge,
-                format!(
-                    "{} bytes, limit {}",
-                    input.len(),
-                    ctx.limits.max_input_bytes
-                ),
-                input,
-            ));
+        if !ctx.admit(input, out) {
+            return;
         }
         let mut reader = ::csv::ReaderBuilder::new()
             .has_headers(false)

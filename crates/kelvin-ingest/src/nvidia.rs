@@ -236,24 +236,6 @@ fn lines(input: &str) -> impl Iterator<Item = (u64, &str)> {
         .map(|(i, l)| (i as u64 + 1, l.strip_suffix('\r').unwrap_or(l)))
 }
 
-/// The input-size check shared by the three decoders; `false` when the input was refused.
-fn admit_input(input: &str, ctx: &Context<'_>, out: &mut IngestBatch) -> bool {
-    if input.len() > ctx.limits.max_input_bytes {
-        out.reject(Quarantined::new(
-            ctx.line(1),
-            Reason::InputTooLarge,
-            format!(
-                "{} bytes, limit {}",
-                input.len(),
-                ctx.limits.max_input_bytes
-            ),
-            input,
-        ));
-        return false;
-    }
-    true
-}
-
 fn too_long(
     ctx: &Context<'_>,
     no: u64,
@@ -518,7 +500,7 @@ impl Decode for NvidiaSmiQuery {
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
-        if !admit_input(input, ctx, out) {
+        if !ctx.admit(input, out) {
             return;
         }
         let mut budget = Budget::new(ctx);
@@ -589,7 +571,7 @@ fn decode_table(
     out: &mut IngestBatch,
     mut row: impl FnMut(&Table, u64, &str, &[&str], Timestamp, &mut Budget, &mut IngestBatch),
 ) {
-    if !admit_input(input, ctx, out) {
+    if !ctx.admit(input, out) {
         return;
     }
     let mut budget = Budget::new(ctx);

@@ -863,18 +863,7 @@ impl Decode for Prometheus {
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
-        if input.len() > ctx.limits.max_input_bytes {
-            let detail = format!(
-                "{} bytes, limit {}",
-                input.len(),
-                ctx.limits.max_input_bytes
-            );
-            out.reject(Quarantined::new(
-                ctx.line(1),
-                Reason::InputTooLarge,
-                detail,
-                input,
-            ));
+        if !ctx.admit(input, out) {
             return;
         }
         let mut opts = ParseOptions::default()

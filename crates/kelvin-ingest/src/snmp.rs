@@ -664,17 +664,8 @@ impl Decode for SnmpWalk {
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
-        if input.len() > ctx.limits.max_input_bytes {
-            return out.reject(Quarantined::new(
-                ctx.line(1),
-                Reason::InputTooLarge,
-                format!(
-                    "{} bytes, limit {}",
-                    input.len(),
-                    ctx.limits.max_input_bytes
-                ),
-                input,
-            ));
+        if !ctx.admit(input, out) {
+            return;
         }
         let max = ctx.limits.max_records;
         let items = scan(input, ctx, max.saturating_add(1));

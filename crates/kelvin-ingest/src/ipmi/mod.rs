@@ -354,18 +354,7 @@ struct Records<'c, 'n> {
 impl<'c, 'n> Records<'c, 'n> {
     /// Starts an input; `None` (after quarantining the input) when it is over the size limit.
     fn start(ctx: &'c Context<'n>, input: &str, out: &mut IngestBatch) -> Option<Self> {
-        if input.len() > ctx.limits.max_input_bytes {
-            let detail = format!(
-                "{} bytes, limit {}",
-                input.len(),
-                ctx.limits.max_input_bytes
-            );
-            out.reject(Quarantined::new(
-                ctx.line(1),
-                Reason::InputTooLarge,
-                detail,
-                input,
-            ));
+        if !ctx.admit(input, out) {
             return None;
         }
         Some(Records {
