@@ -46,7 +46,7 @@ pub mod sysfs;
 
 pub use batch::{IngestBatch, IngestStats, NoReadings, Quarantined, Reason};
 pub use context::{Context, Limits};
-pub use decode::Decode;
+pub use decode::{Decode, Pushed};
 pub use dispatch::{decode_path, decode_str, decoder, decoders, detect};
 pub use error::{IngestError, IngestErrorKind};
 pub use format::{Format, UnknownFormat};

@@ -25,6 +25,9 @@ pub struct ScrapeConfig {
     pub backoff: Duration,
     /// Largest body read, in bytes. Default 64 MiB; a larger body is an error.
     pub max_body_bytes: u64,
+    /// HTTP basic credentials (user, password) sent with every request, as BMCs' Redfish
+    /// services require. Default none.
+    pub basic_auth: Option<(String, String)>,
 }
 
 impl Default for ScrapeConfig {
@@ -34,6 +37,7 @@ impl Default for ScrapeConfig {
             retries: 2,
             backoff: Duration::from_millis(200),
             max_body_bytes: 64 << 20,
+            basic_auth: None,
         }
     }
 }
@@ -54,6 +58,12 @@ impl ScrapeConfig {
     /// Sets [`ScrapeConfig::backoff`].
     pub fn with_backoff(mut self, backoff: Duration) -> Self {
         self.backoff = backoff;
+        self
+    }
+
+    /// Sets [`ScrapeConfig::basic_auth`].
+    pub fn with_basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.basic_auth = Some((user.into(), password.into()));
         self
     }
 
@@ -122,12 +132,17 @@ impl Scraper {
     }
 
     fn attempt(&self, url: &str) -> Attempt {
-        let mut resp = match self
+        let mut req = self
             .agent
             .get(url)
-            .header("Accept", "text/plain;version=0.0.4, */*;q=0.5")
-            .call()
-        {
+            .header("Accept", "text/plain;version=0.0.4, */*;q=0.5");
+        if let Some((user, password)) = &self.cfg.basic_auth {
+            use base64::Engine as _;
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            req = req.header("Authorization", format!("Basic {token}"));
+        }
+        let mut resp = match req.call() {
             Ok(r) => r,
             Err(ureq::Error::BadUri(e)) => {
                 return Attempt::Fail(IngestErrorKind::Io, format!("bad URL: {e}"));

@@ -262,3 +262,33 @@ fn crawls_a_redfish_service_like_its_dump() {
     assert_eq!(inlet.len(), 1);
     assert_eq!(inlet[0].value, 24.8);
 }
+
+#[test]
+fn basic_credentials_are_sent() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/redfish/v1", listener.local_addr().unwrap());
+    let seen = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut auth = String::new();
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+            eprintln!("HDR {line:?}");
+            if line.to_ascii_lowercase().starts_with("authorization:") {
+                auth = line.trim().to_string();
+            }
+            line.clear();
+        }
+        let _ = stream.write_all(http("200 OK", "{}").unwrap().as_bytes());
+        auth
+    });
+    let body = Scraper::new(quick().with_basic_auth("root", "calvin"))
+        .fetch(&url)
+        .unwrap();
+    assert_eq!(body, "{}");
+    // base64("root:calvin")
+    let header = seen.join().unwrap();
+    let (name, value) = header.split_once(':').unwrap();
+    assert!(name.eq_ignore_ascii_case("authorization"), "{header}");
+    assert_eq!(value.trim(), "Basic cm9vdDpjYWx2aW4=");
+}
