@@ -5,6 +5,7 @@
 //!   by tree.
 //! - `prometheus`: exposition text from real exporters.
 //! - `ipmi`: ipmitool and FreeIPMI captures from several vendors.
+//! - `ipmi_sim`: the real tools against OpenIPMI's simulated BMC (skipped when not installed).
 //! - `redfish`: DMTF mockups and vendor responses, resources and whole trees.
 //! - `misc`: SNMP walks, Synse/Open DCRE, nvidia-smi, Kelvin CSV (with round-trips).
 //! - `sysfs`: sysfs/procfs trees (hwmon, RAPL, cgroups, /proc) and counters.
@@ -14,6 +15,7 @@
 mod corpus;
 mod hostile;
 mod ipmi;
+mod ipmi_sim;
 mod misc;
 mod prometheus;
 mod redfish;
