@@ -1,25 +1,27 @@
 //! Decodes telemetry files or trees into canonical readings.
 //!
 //! ```text
-//! cargo run --release --example ingest -- [--format F] PATH...
+//! cargo run --release --example ingest -- [--format F] [--parquet OUT] PATH...
 //! ```
 //!
 //! Each PATH is a file or a directory walked as one tree (a sysfs/procfs root, a Redfish
 //! mockup or service dump). Without `--format` the format is detected. Prints one JSON object
 //! per reading on stdout (`entity`, `sensor`, `kind`, `unit`, `value`, `ts_ns` when the source
 //! has a time, `source`), then on stderr `accepted N quarantined M` and one line per
-//! quarantine reason with its count.
+//! quarantine reason with its count. `--parquet OUT` also writes every accepted reading to
+//! `OUT` in Kelvin's Parquet layout.
 
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
 use kelvin::ingest::{Context, Format, IngestStats, Normalizer, decode_path};
 
-const USAGE: &str = "usage: ingest [--format F] PATH...";
+const USAGE: &str = "usage: ingest [--format F] [--parquet OUT] PATH...";
 
 fn main() -> ExitCode {
     let mut format: Option<Format> = None;
     let mut paths = Vec::new();
+    let mut parquet_out: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -34,6 +36,13 @@ fn main() -> ExitCode {
                     }
                 },
                 _ => {
+                    eprintln!("{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            "--parquet" => match args.next() {
+                Some(p) => parquet_out = Some(p),
+                None => {
                     eprintln!("{USAGE}");
                     return ExitCode::from(2);
                 }
@@ -54,6 +63,7 @@ fn main() -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut failed = false;
+    let mut kept = Vec::new();
     for path in &paths {
         let ctx = Context::new(path.as_str(), &normalizer);
         let batch = match decode_path(std::path::Path::new(path), format, &ctx) {
@@ -85,6 +95,20 @@ fn main() -> ExitCode {
             }
         }
         total.merge(&batch.stats);
+        if parquet_out.is_some() {
+            kept.extend(batch.readings);
+        }
+    }
+    if let Some(p) = &parquet_out {
+        let written = std::fs::File::create(p)
+            .map_err(|e| e.to_string())
+            .and_then(|f| {
+                kelvin::ingest::parquet::write_parquet(&kept, f).map_err(|e| e.to_string())
+            });
+        if let Err(e) = written {
+            eprintln!("ingest: writing {p}: {e}");
+            failed = true;
+        }
     }
     let _ = out.flush();
     eprintln!(

@@ -14,12 +14,12 @@
 //! ```
 //!
 //! Written with zstd compression, delta encoding for `ts_ns` and byte-stream-split for
-//! `value`; pyarrow and Polars read it as is, and files they write in this layout (zstd or
-//! snappy compressed, any column order, nullable columns) read back — checked by hand with
-//! pyarrow 26.0.1 and Polars 2.1.0, including unit conversion of a `kW` column. Reading validates every row exactly like the
-//! CSV form (each row is one record, quarantined with its row number as the line) and accepts
-//! any unit of the kind's dimension. A file that is not Parquet, or not this layout, is one
-//! quarantined record.
+//! `value`. pyarrow and Polars read it as is, and files they write in this layout (zstd or
+//! snappy compressed, nullable columns, any unit of the kind's dimension) read back: `.ci/run`
+//! checks both directions with `scripts/parquet_interop.py` (last run with pyarrow 26.0.1 and
+//! Polars 2.1.0). Reading validates every row like the CSV form (each row is one record,
+//! quarantined with its row number as the line). A file that is not Parquet, or not this
+//! layout, is one quarantined record.
 
 use std::io::Write;
 use std::sync::Arc;
