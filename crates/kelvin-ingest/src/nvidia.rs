@@ -236,6 +236,29 @@ fn lines(input: &str) -> impl Iterator<Item = (u64, &str)> {
         .map(|(i, l)| (i as u64 + 1, l.strip_suffix('\r').unwrap_or(l)))
 }
 
+/// The line loop every nvidia-smi decoder shares: refuses an oversized input, then hands each
+/// non-blank line that is within the line limit to `f`, until the record budget runs out.
+fn each_line(
+    input: &str,
+    ctx: &Context<'_>,
+    out: &mut IngestBatch,
+    mut f: impl FnMut(u64, &str, &mut Budget, &mut IngestBatch),
+) {
+    if !ctx.admit(input, out) {
+        return;
+    }
+    let mut budget = Budget::new(ctx);
+    for (no, line) in lines(input) {
+        if budget.exhausted {
+            return;
+        }
+        if line.trim().is_empty() || too_long(ctx, no, line, &mut budget, out) {
+            continue;
+        }
+        f(no, line, &mut budget, out);
+    }
+}
+
 fn too_long(
     ctx: &Context<'_>,
     no: u64,
@@ -500,32 +523,17 @@ impl Decode for NvidiaSmiQuery {
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
-        if !ctx.admit(input, out) {
-            return;
-        }
-        let mut budget = Budget::new(ctx);
         let mut header: Option<QueryHeader> = None;
-        for (no, line) in lines(input) {
-            if budget.exhausted {
-                return;
+        each_line(input, ctx, out, |no, line, budget, out| match &header {
+            None => {
+                header = Some(QueryHeader {
+                    raw: line.trim().to_string(),
+                    cols: line.split(',').map(header_cell).collect(),
+                });
             }
-            if line.trim().is_empty() {
-                continue;
-            }
-            if too_long(ctx, no, line, &mut budget, out) {
-                continue;
-            }
-            match &header {
-                None => {
-                    header = Some(QueryHeader {
-                        raw: line.trim().to_string(),
-                        cols: line.split(',').map(header_cell).collect(),
-                    });
-                }
-                Some(h) if line.trim() == h.raw => {}
-                Some(h) => self.row(h, no, line, ctx, &mut budget, out),
-            }
-        }
+            Some(h) if line.trim() == h.raw => {}
+            Some(h) => self.row(h, no, line, ctx, budget, out),
+        });
     }
 
     /// A first non-blank line of comma-separated nvidia-smi field names, one of them a known
@@ -571,21 +579,8 @@ fn decode_table(
     out: &mut IngestBatch,
     mut row: impl FnMut(&Table, u64, &str, &[&str], Timestamp, &mut Budget, &mut IngestBatch),
 ) {
-    if !ctx.admit(input, out) {
-        return;
-    }
-    let mut budget = Budget::new(ctx);
     let mut table: Option<Table> = None;
-    for (no, line) in lines(input) {
-        if budget.exhausted {
-            return;
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        if too_long(ctx, no, line, &mut budget, out) {
-            continue;
-        }
+    each_line(input, ctx, out, |no, line, budget, out| {
         if let Some(tokens) = comment_tokens(line) {
             if tokens.iter().any(|t| t == "gpu") {
                 table = Some(Table {
@@ -598,7 +593,7 @@ fn decode_table(
             {
                 t.units = tokens;
             }
-            continue;
+            return;
         }
         let reject_row = |reason, detail: String, budget: &mut Budget, out: &mut IngestBatch| {
             if budget.admit(ctx, no, line, out) {
@@ -609,16 +604,16 @@ fn decode_table(
             reject_row(
                 Reason::BadField,
                 "a row before the `# gpu …` header".into(),
-                &mut budget,
+                budget,
                 out,
             );
-            continue;
+            return;
         };
         let fields: Vec<&str> = line.split_ascii_whitespace().collect();
         if fields.len() < t.cols.len() {
             let detail = format!("{} fields, the header has {}", fields.len(), t.cols.len());
-            reject_row(Reason::BadField, detail, &mut budget, out);
-            continue;
+            reject_row(Reason::BadField, detail, budget, out);
+            return;
         }
         let ts = match (t.find("Date"), t.find("Time")) {
             (Some(d), Some(tm)) => match parse_dt(fields[d], fields[tm]) {
@@ -628,14 +623,14 @@ fn decode_table(
                         "date/time {:?} {:?} is not YYYYMMDD HH:MM:SS",
                         fields[d], fields[tm]
                     );
-                    reject_row(Reason::BadTimestamp, detail, &mut budget, out);
-                    continue;
+                    reject_row(Reason::BadTimestamp, detail, budget, out);
+                    return;
                 }
             },
             _ => ctx.timestamp(),
         };
-        row(t, no, line, &fields, ts, &mut budget, out);
-    }
+        row(t, no, line, &fields, ts, budget, out);
+    });
 }
 
 fn unit_of(ctx: &Context<'_>, t: &Table, col: usize, default: Unit) -> Unit {
