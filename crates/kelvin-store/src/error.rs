@@ -11,6 +11,18 @@ pub enum StoreErrorKind {
     NotACounter,
     /// A gauge operation ([`crate::MemStore::integrate`]) on a counter series.
     NotAGauge,
+    /// Input that cannot be used: a malformed CSV row, arguments that contradict each other,
+    /// a sample outside the accepted window. The reason names the place (line, column, series).
+    InvalidInput,
+    /// Stored bytes that fail their checksum or do not decode: a torn write-ahead-log tail, a
+    /// damaged block or block file, a foreign file. The reason names the file and offset.
+    Corrupt,
+    /// An operating-system I/O error (open, read, write, fsync, rename), with the path.
+    Io,
+    /// The store would exceed its configured memory budget; nothing was written.
+    MemoryBudget,
+    /// A file written by a newer or unknown format version, or a feature not compiled in.
+    Unsupported,
 }
 
 /// The error type of `kelvin-store`: an inspectable [`StoreErrorKind`] and a human-readable

@@ -50,5 +50,5 @@ mod store;
 pub use error::{StoreError, StoreErrorKind};
 pub use grid::Grid;
 pub use options::{Fill, ResampleOptions};
-pub use series::{Sample, SeriesKey};
+pub use series::{Labels, Sample, SeriesData, SeriesKey};
 pub use store::{CounterIncrease, InsertOutcome, InsertStats, MemStore};
