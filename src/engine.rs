@@ -8,7 +8,7 @@ use kelvin_ingest::{
 };
 use kelvin_model::{EntityId, Inventory, Reading, SensorKind, TimeRange, Timestamp, Workload};
 use kelvin_placement::{Plan, host_states, place};
-use kelvin_store::{Grid, MemStore, ResampleOptions, SeriesKey};
+use kelvin_store::{Grid, ResampleOptions, SeriesKey, Store, StoreOptions};
 
 use crate::Error;
 
@@ -75,7 +75,9 @@ impl Batch {
 pub struct IngestReport {
     /// Records seen, accepted and quarantined, by reason.
     pub stats: IngestStats,
-    /// Accepted readings that replaced an earlier value at the same timestamp.
+    /// Accepted readings that replaced an earlier value at the same timestamp (last write
+    /// wins). A late reading that replaces one already sealed is counted when the store merges
+    /// it, in [`kelvin_store::StoreStats::overwritten`].
     pub duplicates: usize,
     /// Accepted readings that are explicit absences (kept as gaps, not values).
     pub absent: usize,
@@ -183,7 +185,7 @@ impl EngineBuilder {
             known: Arc::new(known),
             rules: self.rules,
             normalizer: self.normalizer,
-            store: MemStore::new(),
+            store: Store::in_memory(StoreOptions::default()),
             stats: IngestStats::default(),
             quarantine: Vec::new(),
             quarantine_log: self.quarantine_log,
@@ -235,7 +237,7 @@ pub struct Engine {
     known: Arc<HashSet<EntityId>>,
     rules: RuleSet,
     normalizer: Normalizer,
-    store: MemStore,
+    store: Store,
     stats: IngestStats,
     quarantine: Vec<Quarantined>,
     quarantine_log: usize,
@@ -257,7 +259,7 @@ impl Engine {
     }
 
     /// The store of everything ingested so far.
-    pub fn store(&self) -> &MemStore {
+    pub fn store(&self) -> &Store {
         &self.store
     }
 
@@ -304,7 +306,7 @@ impl Engine {
                 decoded
             }
         };
-        let inserted = self.store.extend(&parsed.readings);
+        let inserted = self.store.extend(&parsed.readings)?;
         self.stats.merge(&parsed.stats);
         let room = self.quarantine_log.saturating_sub(self.quarantine.len());
         self.quarantine
@@ -312,8 +314,8 @@ impl Engine {
         self.models = OnceLock::new();
         Ok(IngestReport {
             stats: parsed.stats,
-            duplicates: inserted.duplicates,
-            absent: inserted.unusable,
+            duplicates: inserted.overwritten as usize,
+            absent: inserted.unusable as usize,
         })
     }
 
@@ -347,12 +349,12 @@ impl Engine {
     /// First to last sample time over everything ingested, or `None` before any data.
     pub fn data_span(&self) -> Option<TimeRange> {
         let (a, b) = self.store.time_span()?;
-        TimeRange::try_new(a, b).ok()
+        TimeRange::try_new(Timestamp::from_nanos(a), Timestamp::from_nanos(b)).ok()
     }
 
     /// The host's wall-power series: the configured sensor, or the only power sensor.
     fn power_key(&self, host: &EntityId) -> Option<SeriesKey> {
-        let keys = self.store.select(Some(host), Some(SensorKind::Power));
+        let keys = self.store.select_keys(Some(host), Some(SensorKind::Power));
         keys.iter()
             .find(|k| k.sensor == self.power_sensor)
             .or_else(|| if keys.len() == 1 { keys.first() } else { None })
@@ -376,7 +378,10 @@ impl Engine {
             let mut workloads = Vec::new();
             for w in self.inventory.workloads_on(&h.id) {
                 let mut cpu = vec![f64::NAN; n];
-                for key in self.store.select(Some(&w.id), Some(SensorKind::CpuTime)) {
+                for key in self
+                    .store
+                    .select_keys(Some(&w.id), Some(SensorKind::CpuTime))
+                {
                     let inc = self.store.increase(key, &grid, &self.resample)?;
                     counter_resets += inc.resets;
                     for (c, v) in cpu.iter_mut().zip(inc.values) {

@@ -181,7 +181,11 @@ P1-DIMMA3 TEMP   | na         |            | na    | na        | na        | na 
     assert_eq!(rep.stats.seen, rep.stats.accepted + rep.stats.quarantined);
     assert_eq!(rep.stats.accepted, 3, "{:?}", e.quarantine());
     let temp = kelvin::store::SeriesKey::new(id("h1"), "CPU1 Temp", SensorKind::Temperature);
-    assert_eq!(e.store().samples(&temp).unwrap()[0].value, 33.0);
+    let stored = e
+        .store()
+        .scan(e.store().find(&temp).unwrap(), i64::MIN, i64::MAX)
+        .unwrap();
+    assert_eq!(stored.values[0], 33.0);
     // Without a time the readings cannot be stored, and say why.
     let rep = e
         .ingest(Batch::Capture {

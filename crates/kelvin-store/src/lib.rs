@@ -41,14 +41,37 @@
 //! Bad arguments are a [`StoreError`] with an inspectable [`StoreErrorKind`]; missing data is
 //! NaN; the only documented panic is [`Grid::point`] out of range. See [`StoreError`].
 
+mod codec;
+mod csv_series;
+mod db;
 mod error;
+mod frame;
 mod grid;
 mod options;
+mod parquet;
+mod query;
 mod series;
 mod store;
 
+pub use crate::parquet::{ExportSummary, ParquetImport, ParquetOptions, SkipReason, SkippedRow};
+pub use crate::parquet::{PARQUET_FORMAT, PARQUET_VERSION, export_parquet, export_parquet_file};
+pub use crate::parquet::{import_parquet, import_parquet_file};
+pub use codec::{
+    BLOCK_FORMAT_VERSION, BlockStats, HeadChunk, HeadChunkIter, MAX_BLOCK_SAMPLES, decode_block,
+    decode_block_into, encode_block,
+};
+pub use csv_series::parse_csv_series;
+pub use db::{
+    AGG_LABEL, Appended, CheckpointReport, OpenReport, ROLLUP_LABEL, SeriesId, SetAside, Store,
+    StoreOptions, StoreStats, TornTail,
+};
 pub use error::{StoreError, StoreErrorKind};
+pub use frame::grid_points;
+#[cfg(feature = "polars")]
+pub use frame::resample_frame;
 pub use grid::Grid;
 pub use options::{Fill, ResampleOptions};
+pub use query::{Aggregate, Buckets, MatchField, MatchOp, Matcher, Selector};
+pub use query::{asof_join, asof_join_many, increase, rate, resample, resample_many, time_buckets};
 pub use series::{Labels, Sample, SeriesData, SeriesKey};
 pub use store::{CounterIncrease, InsertOutcome, InsertStats, MemStore};

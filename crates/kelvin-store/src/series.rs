@@ -25,14 +25,17 @@ use crate::{Fill, Grid, ResampleOptions};
 /// assert!(Labels::default().is_empty());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Labels(Option<Arc<[(Arc<str>, Arc<str>)]>>);
+pub struct Labels(Option<Arc<[Label]>>);
+
+/// One `name=value` pair of [`Labels`].
+type Label = (Arc<str>, Arc<str>);
 
 impl Labels {
     /// Labels from `(name, value)` pairs in any order; for a repeated name the last value wins.
     pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(
         pairs: impl IntoIterator<Item = (N, V)>,
     ) -> Self {
-        let mut v: Vec<(Arc<str>, Arc<str>)> = Vec::new();
+        let mut v: Vec<Label> = Vec::new();
         for (n, val) in pairs {
             let (n, val) = (n.as_ref(), val.as_ref());
             match v.binary_search_by(|(k, _)| (**k).cmp(n)) {

@@ -456,10 +456,12 @@ impl<'c, 'n> Emitter<'c, 'n> {
         if let (true, Some(p), Some(dir)) = (prefix.is_empty(), &mut path, &self.dir) {
             let mut segs = p.rsplitn(3, '/');
             let (last, parent, rest) = (segs.next(), segs.next(), segs.next());
-            if let (Some(last), Some(parent), Some(rest)) = (last, parent, rest) {
-                if parent == dir.parent && last != dir.name && !dir.name.is_empty() {
-                    *p = format!("{rest}/{parent}/{}", dir.name);
-                }
+            if let (Some(last), Some(parent), Some(rest)) = (last, parent, rest)
+                && parent == dir.parent
+                && last != dir.name
+                && !dir.name.is_empty()
+            {
+                *p = format!("{rest}/{parent}/{}", dir.name);
             }
         }
         let hint = ["Name", "Id", "PhysicalContext"]

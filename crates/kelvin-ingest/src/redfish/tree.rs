@@ -269,10 +269,10 @@ fn dedupe(records: &mut [Record]) {
     // Rule 1: DataSourceUri.
     let mut sensors: HashMap<(String, SensorKind), usize> = HashMap::new();
     for (i, r) in records.iter().enumerate() {
-        if let (Origin::Sensor(uri), Ok(reading)) = (&r.origin, &r.outcome) {
-            if !uri.is_empty() {
-                sensors.entry((uri.clone(), reading.kind)).or_insert(i);
-            }
+        if let (Origin::Sensor(uri), Ok(reading)) = (&r.origin, &r.outcome)
+            && !uri.is_empty()
+        {
+            sensors.entry((uri.clone(), reading.kind)).or_insert(i);
         }
     }
     let mut first_excerpt: HashMap<(String, SensorKind), usize> = HashMap::new();
@@ -389,11 +389,11 @@ fn dedupe(records: &mut [Record]) {
             continue;
         };
         let (entity, sensor, kind) = (target.entity.clone(), target.sensor.clone(), target.kind);
-        if let Ok(r) = &mut records[i].outcome {
-            if r.kind == kind {
-                r.entity = entity;
-                r.sensor = sensor;
-            }
+        if let Ok(r) = &mut records[i].outcome
+            && r.kind == kind
+        {
+            r.entity = entity;
+            r.sensor = sensor;
         }
     }
 }

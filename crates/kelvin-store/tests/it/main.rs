@@ -1,14 +1,50 @@
 //! The integration tests of `kelvin-store`: one test binary, one module per concern, each
 //! using only the crate's public API.
 
+/// The compression codecs: Gorilla head chunks and sealed blocks round-trip every sample bit
+/// for bit (proptest over arbitrary bit patterns and timestamp gaps, real corpus files),
+/// damaged bytes are reported as `Corrupt` without a panic, and block statistics agree with a
+/// direct computation.
+mod codec;
+
+/// Loading a series from CSV: the corpus' layouts (NAB, Vega, TMY3 with its preamble and split
+/// date/time columns), timestamp forms and units, sorting, and malformed input named by line
+/// and column.
+mod csv_series;
+
 /// Properties that hold for every input (proptest), each checked against an oracle computed
 /// independently in the test (a direct integral over the whole span, the true total of a
 /// simulated counter) or a metamorphic relation (insertion order does not matter). New
 /// invariants of the store's queries belong here.
 mod properties;
 
+/// The query kernels over decoded columns (time buckets, aggregates, resampling many series,
+/// as-of joins, counters, selectors) on realistic telemetry and edge cases, their invariants
+/// (proptest, against naive oracles), and — with the `polars` feature — the same questions asked
+/// of Polars.
+mod query;
+
 /// End-to-end scenarios with realistic telemetry (PSU power every 15 s, energy and CPU-time
 /// counters, exporter restarts, scrape outages, several hosts), checking results a reader can
 /// verify by hand or by physics (energy from power equals the energy counter's increase).
 /// Worked examples of how other crates use the store belong here.
 mod scenarios;
+
+/// The columnar [`kelvin_store::Store`]: tiers, late data, aggregates from block statistics,
+/// durability (torn WAL tails, corrupt block files), retention and the memory budget.
+mod store;
+
+/// Crash safety: a child process is killed at random points while appending; every
+/// acknowledged sample must survive and nothing may be corrupted.
+mod crash;
+
+/// Parquet export and import of series (`export_parquet`, `import_parquet`): bit-exact round
+/// trips (fixed cases and proptest), the written file's encodings and compression read back
+/// from its metadata, files in the layout as other writers make them (written here with the
+/// `parquet` crate), bad and damaged files, bytes per sample on a realistic day, and the Rust
+/// halves of the pyarrow/Polars check in `scripts/store_parquet_interop.py`.
+mod parquet;
+
+/// Golden files of on-disk format version 1: the committed bytes still open to the same
+/// samples, and this build writes exactly those bytes.
+mod golden;

@@ -1,0 +1,14 @@
+//! Compression codecs of the store: the open head chunk (Gorilla bit stream, fast appends)
+//! and sealed blocks (column-wise pco with decimal scaling, checksummed), plus the block
+//! statistics kept beside each block.
+
+mod bits;
+mod block;
+mod gorilla;
+mod stats;
+
+pub use block::{
+    BLOCK_FORMAT_VERSION, MAX_BLOCK_SAMPLES, decode_block, decode_block_into, encode_block,
+};
+pub use gorilla::{HeadChunk, HeadChunkIter};
+pub use stats::BlockStats;
