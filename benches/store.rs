@@ -1,13 +1,14 @@
 //! The store's write and whole-block read paths, with a Gorilla encoder as the peer.
 //!
 //! - `store_ingest/kelvin_by_id`: 1,000 series × 1,000 samples (a scrape every 15 s of every
-//!   series, 0.5 W resolution), appended by [`SeriesId`] into an in-memory store, heads sealing
-//!   into pco blocks as they fill; `kelvin_by_key` resolves a labelled [`SeriesKey`] per sample;
+//!   series, 0.5 W resolution), appended by `SeriesId` into an in-memory store;
+//!   `kelvin_by_key` resolves a labelled `SeriesKey` per sample; `kelvin_readings` inserts
+//!   `Reading`s as a decoder produces them (resolved through the store's series cache);
 //!   `kelvin_durable` appends by id to a store on disk (WAL, one group commit per scrape, no
 //!   fsync); `tsz_gorilla` encodes the same samples with `tsz::StdEncoder`, one per series.
 //!   Appends seal full heads as frozen Gorilla blocks; `kelvin_compact` is the deferred work of
-//!   re-encoding them with pco (`store_compact`: 3 × 250-sample blocks per series, both cores
-//!   via rayon).
+//!   re-encoding them with pco (`store_compact`: 100 series × 3 blocks of 8,192 samples, both
+//!   cores via rayon).
 //! - `store_aggregate/whole_blocks`: count/sum/min/max over 10 M samples of one series from
 //!   per-block statistics, against `decode_all`: the same answer by decoding every block.
 //!
@@ -17,7 +18,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kelvin::store::{Labels, SeriesKey, Store, StoreOptions};
-use kelvin_model::{EntityId, SensorKind};
+use kelvin_model::{EntityId, Reading, SensorKind, SensorName, Timestamp};
 use tsz::stream::BufferedWriter;
 use tsz::{DataPoint, Encode, StdEncoder};
 
@@ -86,6 +87,37 @@ fn ingest(c: &mut Criterion) {
             black_box(store.sample_count())
         })
     });
+    // Readings as a decoder hands them over: entity and sensor text shared per series.
+    let names: Vec<(EntityId, SensorName)> = keys
+        .iter()
+        .map(|k| (k.entity.clone(), k.sensor.clone()))
+        .collect();
+    let readings: Vec<Reading> = values
+        .iter()
+        .enumerate()
+        .flat_map(|(t, row)| {
+            let names = &names;
+            row.iter().enumerate().map(move |(s, &v)| {
+                let (e, n) = &names[s];
+                Reading::new(
+                    e.clone(),
+                    n.clone(),
+                    SensorKind::Power,
+                    v,
+                    Timestamp::from_nanos(t0 + t as i64 * 15 * S),
+                )
+            })
+        })
+        .collect();
+    g.bench_function("kelvin_readings", |b| {
+        b.iter(|| {
+            let mut store = Store::in_memory(StoreOptions::default());
+            for r in &readings {
+                store.insert(r).unwrap();
+            }
+            black_box(store.sample_count())
+        })
+    });
     let dir = std::env::temp_dir().join(format!("kelvin-bench-store-{}", std::process::id()));
     g.bench_function("kelvin_durable", |b| {
         b.iter(|| {
@@ -121,33 +153,39 @@ fn ingest(c: &mut Criterion) {
     });
     g.finish();
 
-    // Re-encoding frozen Gorilla blocks with pco, in parallel (what ingest defers): 3 sealed
-    // blocks of 250 samples per series, the last 250 samples staying in the head.
+    // Re-encoding frozen Gorilla blocks with pco, in parallel (what ingest defers): 100
+    // series × 3 full blocks of the default 8,192 samples.
+    const CS: usize = 100;
+    const CN: usize = 3 * 8192;
     let mut g = c.benchmark_group("store_compact");
-    g.throughput(Throughput::Elements((SERIES * 750) as u64));
+    g.throughput(Throughput::Elements((CS * CN) as u64));
     g.sample_size(10);
     g.bench_function("kelvin_compact", |b| {
         b.iter_batched(
             || {
                 let mut store = Store::in_memory(
                     StoreOptions::default()
-                        .with_block_samples(250)
                         .with_partition_ns(i64::MAX / 4)
                         .with_compact_after_samples(u64::MAX),
                 );
-                let ids: Vec<_> = keys.iter().map(|k| store.series_id(k).unwrap()).collect();
-                for (t, row) in values.iter().enumerate() {
-                    for (id, &v) in ids.iter().zip(row) {
-                        store.append(*id, t0 + t as i64 * 15 * S, v).unwrap();
+                let ids: Vec<_> = keys[..CS]
+                    .iter()
+                    .map(|k| store.series_id(k).unwrap())
+                    .collect();
+                for t in 0..=CN {
+                    for (s, id) in ids.iter().enumerate() {
+                        store
+                            .append(*id, t0 + t as i64 * 15 * S, watts(s, t))
+                            .unwrap();
                     }
                 }
                 store
             },
             |mut store| {
-                assert_eq!(store.compact().unwrap(), (SERIES * 750) as u64);
+                assert_eq!(store.compact().unwrap(), (CS * CN) as u64);
                 black_box(store)
             },
-            criterion::BatchSize::LargeInput,
+            criterion::BatchSize::PerIteration,
         )
     });
     g.finish();

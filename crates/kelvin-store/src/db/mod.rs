@@ -415,6 +415,12 @@ pub struct Store {
     next_block: u64,
     /// Samples in frozen (not yet pco-encoded) blocks.
     frozen_samples: u64,
+    /// Reading series resolved by the addresses of their shared entity and sensor text.
+    reading_cache: HashMap<
+        ReadingKey,
+        (kelvin_model::EntityId, kelvin_model::SensorName, SeriesId),
+        FxBuildHasher,
+    >,
     /// Upper bound of the bytes held, refreshed exactly by [`Store::memory_bytes`].
     mem_estimate: usize,
 }
@@ -424,6 +430,11 @@ pub const ROLLUP_LABEL: &str = "__rollup";
 /// The label naming a rollup series' aggregate (`count`, `sum`, `min`, `max`).
 pub const AGG_LABEL: &str = "__agg";
 const ROLLUP_FIELDS: [&str; 4] = ["count", "sum", "min", "max"];
+
+/// Entity text address and length, sensor text address and length, kind.
+type ReadingKey = (usize, usize, usize, usize, SensorKind);
+/// Entries of the reading cache before it starts over.
+const READING_CACHE_MAX: usize = 1 << 16;
 
 /// Upper bound of the head bytes one appended sample can take (Gorilla's worst case is about
 /// 18 bytes: a full-width timestamp escape and a full-width value).
@@ -444,6 +455,7 @@ impl Store {
             durable: None,
             next_block: 0,
             frozen_samples: 0,
+            reading_cache: HashMap::default(),
             mem_estimate: 0,
         }
     }
@@ -769,7 +781,12 @@ impl Store {
     /// Recomputes the exact byte count (the budget's basis).
     fn recount(&mut self) {
         let mut n = self.series.capacity() * std::mem::size_of::<Series>()
-            + self.index.capacity() * (std::mem::size_of::<(SeriesKey, SeriesId)>() + 8);
+            + self.index.capacity() * (std::mem::size_of::<(SeriesKey, SeriesId)>() + 8)
+            + self.reading_cache.capacity()
+                * (std::mem::size_of::<(
+                    ReadingKey,
+                    (kelvin_model::EntityId, kelvin_model::SensorName, SeriesId),
+                )>() + 8);
         for s in &self.series {
             n += s.heap_bytes() - std::mem::size_of::<Series>();
         }
@@ -848,8 +865,29 @@ impl Store {
             self.stats.unusable += 1;
             return Ok(None);
         }
-        self.append_key(&SeriesKey::of(r), r.ts.as_nanos(), r.value)
-            .map(Some)
+        // Readings from one decoder share their entity and sensor allocations, so the cache
+        // keys on those addresses and skips hashing the strings. It holds clones of the
+        // `Arc`s, so an address cannot be freed and reused for other text while cached.
+        let ck = (
+            r.entity.as_str().as_ptr() as usize,
+            r.entity.as_str().len(),
+            r.sensor.as_str().as_ptr() as usize,
+            r.sensor.as_str().len(),
+            r.kind,
+        );
+        let id = match self.reading_cache.get(&ck) {
+            Some(&(_, _, id)) => id,
+            None => {
+                let id = self.series_id(&SeriesKey::of(r))?;
+                if self.reading_cache.len() >= READING_CACHE_MAX {
+                    self.reading_cache.clear();
+                }
+                self.reading_cache
+                    .insert(ck, (r.entity.clone(), r.sensor.clone(), id));
+                id
+            }
+        };
+        self.append(id, r.ts.as_nanos(), r.value).map(Some)
     }
 
     /// Inserts every reading ([`Store::insert`]), resolving each series once per run of
