@@ -513,3 +513,22 @@ fn store_queries_agree_with_the_column_kernels_on_the_scanned_data() {
     copy.import(&data).unwrap();
     assert_eq!(copy.export_all().unwrap(), data);
 }
+
+#[test]
+fn the_reading_cache_resolves_equal_text_to_one_series_whatever_the_allocation() {
+    let mut store = Store::in_memory(StoreOptions::default());
+    for i in 0..300_i64 {
+        // Fresh allocations each time, and the same allocation reused: both must land in the
+        // series their text names.
+        let host = EntityId::new(format!("host-{:02}", i % 3)).unwrap();
+        let r = Reading::new(host.clone(), "psu1", SensorKind::Power, i as f64, Timestamp::from_secs(i));
+        store.insert(&r).unwrap();
+        let t = Reading::new(host, "inlet", SensorKind::Temperature, 20.0, Timestamp::from_secs(i));
+        store.insert(&t).unwrap();
+    }
+    assert_eq!(store.series_count(), 6);
+    let id = store.find(&key("host-01", "psu1")).unwrap();
+    let d = store.scan(id, i64::MIN, i64::MAX).unwrap();
+    assert_eq!(d.values.len(), 100);
+    assert!(d.values.iter().all(|v| *v as i64 % 3 == 1));
+}
