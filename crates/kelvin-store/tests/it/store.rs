@@ -521,9 +521,21 @@ fn the_reading_cache_resolves_equal_text_to_one_series_whatever_the_allocation()
         // Fresh allocations each time, and the same allocation reused: both must land in the
         // series their text names.
         let host = EntityId::new(format!("host-{:02}", i % 3)).unwrap();
-        let r = Reading::new(host.clone(), "psu1", SensorKind::Power, i as f64, Timestamp::from_secs(i));
+        let r = Reading::new(
+            host.clone(),
+            "psu1",
+            SensorKind::Power,
+            i as f64,
+            Timestamp::from_secs(i),
+        );
         store.insert(&r).unwrap();
-        let t = Reading::new(host, "inlet", SensorKind::Temperature, 20.0, Timestamp::from_secs(i));
+        let t = Reading::new(
+            host,
+            "inlet",
+            SensorKind::Temperature,
+            20.0,
+            Timestamp::from_secs(i),
+        );
         store.insert(&t).unwrap();
     }
     assert_eq!(store.series_count(), 6);
