@@ -28,12 +28,11 @@
 //! report, a table prints the median of repeated runs of each and the Polars / Kelvin ratio.
 //! Polars runs on its thread pool (all cores; `POLARS_MAX_THREADS=1` makes it single-threaded),
 //! Kelvin's kernels on one thread.
-#![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group};
+use criterion::{Criterion, Throughput};
 use kelvin_model::Timestamp;
 use kelvin_store::{Fill, Grid, ResampleOptions, asof_join, resample_many, time_buckets};
 use polars::prelude::Duration as PlDuration;
@@ -56,7 +55,7 @@ fn series() -> (Vec<i64>, Vec<f64>) {
         x ^= x >> 7;
         x ^= x << 17;
         i += 1;
-        if x % 50 == 0 {
+        if x.is_multiple_of(50) {
             continue;
         }
         let jitter = (x % 600) as i64 * 1_000_000 - 300_000_000;
@@ -97,18 +96,22 @@ fn dynamic_options(width: i64) -> DynamicGroupOptions {
     }
 }
 
-/// Polars' eager dynamic group-by with count, sum, min, max and mean of `v`.
+/// Polars' eager dynamic group-by: the window labels and the count, sum, min, max and mean of `v`.
 #[allow(deprecated)] // the eager GroupBy aggregations: Polars' safe eager path
-fn polars_buckets(df: &DataFrame, opts: &DynamicGroupOptions) -> [DataFrame; 5] {
+fn polars_buckets(df: &DataFrame, opts: &DynamicGroupOptions) -> (Column, [DataFrame; 5]) {
     let (keys, _, groups) = df.group_by_dynamic(None, opts).expect("group_by_dynamic");
-    let gb = GroupBy::new(df, vec![keys], groups, Some(vec!["v".into()]));
-    [
+    // The window labels (`keys`, one per group) stay beside the aggregates: `GroupBy`'s key
+    // columns must be row-aligned with the frame (it takes each group's first row from them),
+    // and passing the per-group labels there reads out of bounds.
+    let gb = GroupBy::new(df, vec![], groups, Some(vec!["v".into()]));
+    let aggregates = [
         gb.count().expect("count"),
         gb.sum().expect("sum"),
         gb.min().expect("min"),
         gb.max().expect("max"),
         gb.mean().expect("mean"),
-    ]
+    ];
+    (keys, aggregates)
 }
 
 fn asof_options() -> JoinArgs {
@@ -173,7 +176,17 @@ fn locf() -> ResampleOptions {
 /// Both sides compute the same numbers (sums and means to rounding).
 fn check_agreement(inp: &Inputs) {
     let ours = time_buckets(&inp.ts, &inp.v, 0, MINUTE).expect("buckets");
-    let [count, sum, min, max, mean] = polars_buckets(&inp.df, &dynamic_options(MINUTE));
+    let (keys, [count, sum, min, max, mean]) = polars_buckets(&inp.df, &dynamic_options(MINUTE));
+    let starts: Vec<i64> = keys
+        .cast(&DataType::Int64)
+        .expect("keys as i64")
+        .i64()
+        .expect("i64")
+        .to_vec()
+        .into_iter()
+        .map(|t| t.unwrap_or(i64::MIN))
+        .collect();
+    assert_eq!(starts, ours.start(), "bucket starts");
     let counts: Vec<u64> = count
         .column("v_count")
         .and_then(|c| c.cast(&DataType::UInt64))
@@ -208,9 +221,7 @@ fn check_agreement(inp: &Inputs) {
     );
 }
 
-fn bench(c: &mut Criterion) {
-    let inp = inputs();
-    check_agreement(&inp);
+fn bench(c: &mut Criterion, inp: &Inputs) {
     let minute = dynamic_options(MINUTE);
 
     let mut g = c.benchmark_group("buckets_1min");
@@ -253,8 +264,7 @@ fn median<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
     times[runs / 2]
 }
 
-fn ratios() {
-    let inp = inputs();
+fn ratios(inp: &Inputs) {
     let minute = dynamic_options(MINUTE);
     let runs = 15;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -296,17 +306,19 @@ fn ratios() {
     }
 }
 
-criterion_group!(benches, bench);
-
 fn main() {
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    // One set of inputs for the check, criterion and the table.
+    let inp = inputs();
+    check_agreement(&inp);
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c, &inp);
+    c.final_summary();
     // Only a full `cargo bench` run prints the table: not a filtered one (`-- <filter>`), nor
     // `cargo test --benches`, which runs each benchmark once without `--bench`.
     let args: Vec<String> = std::env::args().skip(1).collect();
     let benching = args.iter().any(|a| a == "--bench");
     let filtered = args.iter().any(|a| !a.starts_with('-'));
     if benching && !filtered {
-        ratios();
+        ratios(&inp);
     }
 }

@@ -24,23 +24,45 @@ fn invalid(reason: String) -> StoreError {
     StoreError::new(StoreErrorKind::InvalidInput, reason)
 }
 
-/// Checks that `ts` and `values` have the same length and that `ts` is non-decreasing.
-fn check_columns(what: &str, ts: &[i64], values_len: usize) -> Result<(), StoreError> {
-    if ts.len() != values_len {
-        return Err(invalid(format!(
+/// Checks that `ts` and `values` have the same length.
+fn check_len(what: &str, ts: &[i64], values_len: usize) -> Result<(), StoreError> {
+    if ts.len() == values_len {
+        Ok(())
+    } else {
+        Err(invalid(format!(
             "{what}: {} timestamps but {values_len} values",
             ts.len()
-        )));
+        )))
     }
+}
+
+/// Checks that `ts` and `values` have the same length and that `ts` is non-decreasing.
+fn check_columns(what: &str, ts: &[i64], values_len: usize) -> Result<(), StoreError> {
+    check_len(what, ts, values_len)?;
     check_sorted(what, ts)
 }
 
 fn check_sorted(what: &str, ts: &[i64]) -> Result<(), StoreError> {
-    if ts.is_sorted() {
-        return Ok(());
+    match first_decrease(ts, 1) {
+        None => Ok(()),
+        Some(k) => Err(unsorted(what, ts, k)),
     }
-    let i = ts.windows(2).position(|w| w[0] > w[1]).unwrap_or(0) + 1;
-    Err(unsorted(what, ts, i))
+}
+
+/// The first `k >= from` with `ts[k] < ts[k - 1]`, if any.
+///
+/// The kernels check order as they walk the timestamps and use this for the parts they skip:
+/// the columns are large and memory-bound, so each is read once.
+fn first_decrease(ts: &[i64], from: usize) -> Option<usize> {
+    let lo = from.saturating_sub(1).min(ts.len());
+    let rest = &ts[lo..];
+    if rest.is_sorted() {
+        None
+    } else {
+        rest.windows(2)
+            .position(|w| w[0] > w[1])
+            .map(|i| lo + i + 1)
+    }
 }
 
 fn unsorted(what: &str, ts: &[i64], i: usize) -> StoreError {
@@ -81,6 +103,46 @@ fn lerp(a: i64, va: f64, b: i64, vb: f64, t: i64) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // Whole-range aggregate
 // ---------------------------------------------------------------------------------------------
+
+/// Sum, minimum and maximum of `v`, in interleaved lanes so that the additions pipeline and the
+/// comparisons vectorize. Minimum and maximum skip NaN (like [`f64::min`]) and are NaN only when
+/// every value is NaN (or `v` is empty); the sum is exact up to rounding in another order than
+/// left to right.
+fn reduce(v: &[f64]) -> (f64, f64, f64) {
+    const LANES: usize = 8;
+    // -0.0 is the identity of addition (0.0 would turn a lone -0.0 into 0.0). A comparison with
+    // NaN is false, so `x < lo` never takes a NaN, and lo = +inf, hi = -inf at the end means
+    // that no value was a number.
+    let mut sum = [-0.0f64; LANES];
+    let mut lo = [f64::INFINITY; LANES];
+    let mut hi = [f64::NEG_INFINITY; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..LANES {
+            sum[k] += c[k];
+            lo[k] = if c[k] < lo[k] { c[k] } else { lo[k] };
+            hi[k] = if c[k] > hi[k] { c[k] } else { hi[k] };
+        }
+    }
+    let mut s = sum.iter().fold(-0.0, |a, &b| a + b);
+    let mut min = lo
+        .iter()
+        .fold(f64::INFINITY, |a, &b| if b < a { b } else { a });
+    let mut max = hi
+        .iter()
+        .fold(f64::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    for &x in rest {
+        s += x;
+        min = if x < min { x } else { min };
+        max = if x > max { x } else { max };
+    }
+    if min == f64::INFINITY && max == f64::NEG_INFINITY {
+        (s, f64::NAN, f64::NAN)
+    } else {
+        (s, min, max)
+    }
+}
 
 /// Count, sum, extremes and the first and last samples of a run of samples: the summary a
 /// block or a bucket keeps, and that combines exactly with [`Aggregate::merge`].
@@ -161,25 +223,22 @@ impl Aggregate {
     /// ```
     pub fn of(ts: &[i64], values: &[f64]) -> Result<Option<Aggregate>, StoreError> {
         check_columns("aggregate", ts, values.len())?;
-        let (Some(&t0), Some(&v0)) = (ts.first(), values.first()) else {
-            return Ok(None);
-        };
-        let mut acc = Aggregate::sample(t0, v0);
-        for (&t, &v) in ts[1..].iter().zip(&values[1..]) {
-            acc.push(t, v);
-        }
-        Ok(Some(acc))
+        Ok((!ts.is_empty()).then(|| Aggregate::of_run(ts, values)))
     }
 
-    /// Adds a sample at or after `last_ts`.
-    #[inline]
-    fn push(&mut self, ts: i64, value: f64) {
-        self.count += 1;
-        self.sum += value;
-        self.min = self.min.min(value);
-        self.max = self.max.max(value);
-        self.last = value;
-        self.last_ts = ts;
+    /// The aggregate of sorted, non-empty columns of equal length.
+    fn of_run(ts: &[i64], values: &[f64]) -> Aggregate {
+        let (sum, min, max) = reduce(values);
+        Aggregate {
+            count: values.len() as u64,
+            sum,
+            min,
+            max,
+            first: values[0],
+            last: values[values.len() - 1],
+            first_ts: ts[0],
+            last_ts: ts[ts.len() - 1],
+        }
     }
 
     /// The mean value, `sum / count`.
@@ -697,36 +756,58 @@ pub fn time_buckets(
             values.len()
         )));
     }
-    let (Some(&t0), Some(&v0), Some(&tn)) = (ts.first(), values.first(), ts.last()) else {
+    let (Some(&t0), Some(&tn)) = (ts.first(), ts.last()) else {
         return Ok(out);
     };
+    let n = ts.len();
     let w = i128::from(width_ns);
-    // At most one bucket per sample; for sorted input at most one per width spanned.
+    // At most one bucket per sample, and one per width spanned.
     let spanned = (i128::from(tn) - i128::from(t0)) / w + 1;
-    out.reserve(usize::try_from(spanned).map_or(ts.len(), |s| s.min(ts.len())));
+    out.reserve(usize::try_from(spanned).map_or(n, |s| s.min(n)));
 
+    // Bucket [start, end) holds the samples i..j: found by comparing timestamps with `end`, then
+    // reduced as a run of values.
     let mut start = out.start_of_checked(t0)?;
-    let mut end = i128::from(start) + w;
-    let mut acc = Aggregate::sample(t0, v0);
-    for (k, (&t, &v)) in ts.iter().zip(values).enumerate().skip(1) {
-        if t < acc.last_ts {
-            return Err(unsorted("time_buckets", ts, k));
+    let mut i = 0;
+    while i < n {
+        let end = i128::from(start) + w;
+        let j = match i64::try_from(end) {
+            Ok(end) => {
+                // One read of the timestamps: the order check rides along.
+                let mut j = i + 1;
+                while j < n {
+                    let t = ts[j];
+                    if t < ts[j - 1] {
+                        return Err(unsorted("time_buckets", ts, j));
+                    }
+                    if t >= end {
+                        break;
+                    }
+                    j += 1;
+                }
+                j
+            }
+            // The bucket reaches past i64::MAX: it holds every remaining sample.
+            Err(_) => {
+                if let Some(k) = first_decrease(ts, i + 1) {
+                    return Err(unsorted("time_buckets", ts, k));
+                }
+                n
+            }
+        };
+        out.push_unchecked(start, &Aggregate::of_run(&ts[i..j], &values[i..j]));
+        if j == n {
+            break;
         }
-        if i128::from(t) < end {
-            acc.push(t, v);
-            continue;
-        }
-        out.push_unchecked(start, &acc);
-        // `end <= t`, so `end` fits an i64; the next bucket usually starts right there.
+        // `end <= ts[j]`, so `end` fits an i64; the next bucket usually starts right there.
+        let t = ts[j];
         start = if i128::from(t) < end + w {
             end as i64
         } else {
             out.start_of_checked(t)?
         };
-        end = i128::from(start) + w;
-        acc = Aggregate::sample(t, v);
+        i = j;
     }
-    out.push_unchecked(start, &acc);
     Ok(out)
 }
 
@@ -740,18 +821,25 @@ pub fn time_buckets(
 /// (last value wins): at a sample's instant its value; strictly between two samples no further
 /// apart than `max_gap_ns` the step or the line between them; NaN before the first sample, after
 /// the last and inside gaps. One binary search for the first point, then a merge walk.
+///
+/// Checks the order of `ts` on the way (each timestamp is read once) and returns the first `k`
+/// with `ts[k] < ts[k - 1]` as the error; `ts` and `values` have the same length.
 fn resample_into<'a>(
     ts: &[i64],
     values: &[f64],
     grid: &Grid,
     opts: &ResampleOptions,
     out: impl IntoIterator<Item = &'a mut f64>,
-) {
+) -> Result<(), usize> {
     let n = ts.len();
     let step = grid.step_ns();
     let mut t = grid.start().as_nanos();
-    // p: number of samples at or before t.
+    // p: number of samples at or before t. The samples the search skips are checked here, the
+    // walked ones as they are passed, the rest at the end.
     let mut p = ts.partition_point(|&x| x <= t);
+    if let Some(k) = first_decrease(&ts[..p], 1) {
+        return Err(k);
+    }
     // The last index of the run of samples at ts[p] (the right neighbour, last value wins).
     let mut right = (usize::MAX, usize::MAX);
     for (i, slot) in out.into_iter().enumerate() {
@@ -759,6 +847,9 @@ fn resample_into<'a>(
             // Every grid point is representable, so this cannot overflow.
             t += step;
             while p < n && ts[p] <= t {
+                if p > 0 && ts[p] < ts[p - 1] {
+                    return Err(p);
+                }
                 p += 1;
             }
         }
@@ -784,6 +875,7 @@ fn resample_into<'a>(
             }
         };
     }
+    first_decrease(ts, p).map_or(Ok(()), Err)
 }
 
 /// The value of one series at each point of `grid` (see [`resample_many`] for the semantics).
@@ -799,6 +891,9 @@ fn resample_into<'a>(
 /// let v = resample(&[0, 10, 20, 30], &[0.0, 10.0, 20.0, 30.0], &grid, &ResampleOptions::default())?;
 /// assert_eq!(&v.to_vec()[..3], [5.0, 15.0, 25.0]);
 /// assert!(v[3].is_nan(), "after the last sample");
+/// let locf = ResampleOptions::default().with_fill(Fill::Locf);
+/// let v = resample(&[0, 10, 20, 30], &[0.0, 10.0, 20.0, 30.0], &grid, &locf)?;
+/// assert_eq!(&v.to_vec()[..3], [0.0, 10.0, 20.0]);
 /// # Ok::<(), kelvin_store::StoreError>(())
 /// ```
 pub fn resample(
@@ -807,9 +902,10 @@ pub fn resample(
     grid: &Grid,
     opts: &ResampleOptions,
 ) -> Result<Array1<f64>, StoreError> {
-    check_columns("resample", ts, values.len())?;
+    check_len("resample", ts, values.len())?;
     let mut out = Array1::from_elem(grid.len(), f64::NAN);
-    resample_into(ts, values, grid, opts, out.iter_mut());
+    resample_into(ts, values, grid, opts, out.iter_mut())
+        .map_err(|k| unsorted("resample", ts, k))?;
     Ok(out)
 }
 
@@ -848,12 +944,14 @@ pub fn resample_many(
     grid: &Grid,
     opts: &ResampleOptions,
 ) -> Result<Array2<f64>, StoreError> {
+    let what = |j| format!("resample_many: series {j}");
     for (j, (ts, values)) in series.iter().enumerate() {
-        check_columns(&format!("resample_many: series {j}"), ts, values.len())?;
+        check_len(&what(j), ts, values.len())?;
     }
     let mut out = Array2::from_elem((grid.len(), series.len()), f64::NAN);
     for (j, (ts, values)) in series.iter().enumerate() {
-        resample_into(ts, values, grid, opts, out.column_mut(j));
+        resample_into(ts, values, grid, opts, out.column_mut(j))
+            .map_err(|k| unsorted(&what(j), ts, k))?;
     }
     Ok(out)
 }
@@ -863,17 +961,23 @@ pub fn resample_many(
 // ---------------------------------------------------------------------------------------------
 
 /// Writes, for each left timestamp, the right value at the latest right timestamp at or before it.
+///
+/// Checks the order of `right_ts` on the way (each timestamp is read once) and returns the first
+/// `k` with `right_ts[k] < right_ts[k - 1]` as the error.
 fn asof_into<'a>(
     left_ts: &[i64],
     right_ts: &[i64],
     right_values: &[f64],
     tolerance_ns: Option<i64>,
     out: impl IntoIterator<Item = &'a mut f64>,
-) {
+) -> Result<(), usize> {
     let n = right_ts.len();
     let mut p = 0;
     for (slot, &t) in out.into_iter().zip(left_ts) {
         while p < n && right_ts[p] <= t {
+            if p > 0 && right_ts[p] < right_ts[p - 1] {
+                return Err(p);
+            }
             p += 1;
         }
         *slot = match p.checked_sub(1) {
@@ -883,6 +987,7 @@ fn asof_into<'a>(
             _ => f64::NAN,
         };
     }
+    first_decrease(right_ts, p).map_or(Ok(()), Err)
 }
 
 fn check_tolerance(tolerance_ns: Option<i64>) -> Result<(), StoreError> {
@@ -928,9 +1033,10 @@ pub fn asof_join(
 ) -> Result<Vec<f64>, StoreError> {
     check_tolerance(tolerance_ns)?;
     check_sorted("asof_join: left", left_ts)?;
-    check_columns("asof_join: right", right_ts, right_values.len())?;
+    check_len("asof_join: right", right_ts, right_values.len())?;
     let mut out = vec![f64::NAN; left_ts.len()];
-    asof_into(left_ts, right_ts, right_values, tolerance_ns, &mut out);
+    asof_into(left_ts, right_ts, right_values, tolerance_ns, &mut out)
+        .map_err(|k| unsorted("asof_join: right", right_ts, k))?;
     Ok(out)
 }
 
@@ -958,16 +1064,14 @@ pub fn asof_join_many(
 ) -> Result<Array2<f64>, StoreError> {
     check_tolerance(tolerance_ns)?;
     check_sorted("asof_join_many: left", left_ts)?;
+    let what = |j| format!("asof_join_many: right series {j}");
     for (j, (ts, values)) in right.iter().enumerate() {
-        check_columns(
-            &format!("asof_join_many: right series {j}"),
-            ts,
-            values.len(),
-        )?;
+        check_len(&what(j), ts, values.len())?;
     }
     let mut out = Array2::from_elem((left_ts.len(), right.len()), f64::NAN);
     for (j, (ts, values)) in right.iter().enumerate() {
-        asof_into(left_ts, ts, values, tolerance_ns, out.column_mut(j));
+        asof_into(left_ts, ts, values, tolerance_ns, out.column_mut(j))
+            .map_err(|k| unsorted(&what(j), ts, k))?;
     }
     Ok(out)
 }
@@ -1688,6 +1792,18 @@ mod tests {
 
     fn bits(v: &[f64]) -> Vec<u64> {
         v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn reduce_skips_nan_in_extremes_and_keeps_signed_zero() {
+        let (s, lo, hi) = reduce(&[f64::NAN; 6]);
+        assert!(s.is_nan() && lo.is_nan() && hi.is_nan());
+        let (s, lo, hi) = reduce(&[3.0, f64::NAN, -1.0, 7.0, f64::NAN, 2.0, 0.5]);
+        assert!(s.is_nan());
+        assert_eq!((lo, hi), (-1.0, 7.0));
+        assert_eq!(reduce(&[-0.0]).0.to_bits(), (-0.0f64).to_bits());
+        let v: Vec<f64> = (1..=103).map(f64::from).collect();
+        assert_eq!(reduce(&v), (5356.0, 1.0, 103.0));
     }
 
     proptest! {
