@@ -245,12 +245,18 @@ pub struct OpenReport {
     pub set_aside: Vec<SetAside>,
     /// Blocks listed as live by the newest block file but found in no readable file.
     pub lost_blocks: Vec<u64>,
+    /// Series ids whose definition was lost with a set-aside file; their samples (if any
+    /// survive in the log) are kept under the placeholder key `lost-series-N/lost`.
+    pub lost_series: Vec<u32>,
 }
 
 impl OpenReport {
     /// Whether recovery found nothing wrong.
     pub fn is_clean(&self) -> bool {
-        self.torn.is_empty() && self.set_aside.is_empty() && self.lost_blocks.is_empty()
+        self.torn.is_empty()
+            && self.set_aside.is_empty()
+            && self.lost_blocks.is_empty()
+            && self.lost_series.is_empty()
     }
 }
 
@@ -613,7 +619,7 @@ impl Store {
         &mut self,
         id: u32,
         key: SeriesKey,
-        _report: &mut OpenReport,
+        report: &mut OpenReport,
     ) -> Result<(), StoreError> {
         let idx = id as usize;
         if idx < self.series.len() {
@@ -628,6 +634,7 @@ impl Store {
                 "lost",
                 SensorKind::Power,
             );
+            report.lost_series.push(n as u32);
             self.index.insert(placeholder.clone(), SeriesId(n as u32));
             self.series.push(Series::new(placeholder));
         }
