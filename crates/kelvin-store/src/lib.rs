@@ -41,6 +41,7 @@
 //! Bad arguments are a [`StoreError`] with an inspectable [`StoreErrorKind`]; missing data is
 //! NaN; the only documented panic is [`Grid::point`] out of range. See [`StoreError`].
 
+mod bytes;
 mod codec;
 mod csv_series;
 mod db;

@@ -145,65 +145,6 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-/// Reads bytes from a slice, remembering the offset for error messages.
-#[derive(Debug, Clone)]
-pub(crate) struct ByteReader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> ByteReader<'a> {
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        ByteReader { bytes, pos: 0 }
-    }
-
-    /// Offset of the next byte.
-    pub(crate) fn pos(&self) -> usize {
-        self.pos
-    }
-
-    /// Bytes not yet read.
-    pub(crate) fn remaining(&self) -> usize {
-        self.bytes.len() - self.pos
-    }
-
-    /// The next `n` bytes, or `None` (nothing consumed) when fewer remain.
-    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let s = self.bytes.get(self.pos..end)?;
-        self.pos = end;
-        Some(s)
-    }
-
-    pub(crate) fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-
-    pub(crate) fn u64_le(&mut self) -> Option<u64> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Some(u64::from_le_bytes(a))
-    }
-
-    /// An unsigned LEB128 varint; `None` when truncated, longer than 10 bytes or over 64 bits.
-    pub(crate) fn varint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for i in 0..10u32 {
-            let b = self.u8()?;
-            let payload = u64::from(b & 0x7f);
-            if i == 9 && payload > 1 {
-                return None;
-            }
-            v |= payload << (7 * i);
-            if b & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,10 +172,10 @@ mod tests {
         for v in [0u64, 1, 127, 128, 300, u64::MAX / 3, u64::MAX] {
             let mut out = Vec::new();
             put_varint(&mut out, v);
-            assert_eq!(ByteReader::new(&out).varint(), Some(v));
+            assert_eq!(crate::bytes::Get::new(&out).varint(), Some(v));
         }
-        assert_eq!(ByteReader::new(&[0xff; 11]).varint(), None);
-        assert_eq!(ByteReader::new(&[0x80]).varint(), None);
+        assert_eq!(crate::bytes::Get::new(&[0xff; 11]).varint(), None);
+        assert_eq!(crate::bytes::Get::new(&[0x80]).varint(), None);
         for v in [0i64, 1, -1, i64::MIN, i64::MAX, 12345, -98765] {
             assert_eq!(unzigzag(zigzag(v)), v);
         }

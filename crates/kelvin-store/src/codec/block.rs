@@ -5,7 +5,8 @@
 use pco::ChunkConfig;
 use pco::standalone::{simple_compress, simple_decompress_into};
 
-use super::bits::{ByteReader, put_varint, unzigzag, zigzag};
+use super::bits::{put_varint, unzigzag, zigzag};
+use crate::bytes::Get;
 use crate::{StoreError, StoreErrorKind};
 
 /// The format version written as the first byte of every block.
@@ -267,7 +268,7 @@ fn decode_checked(
             &format!("checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"),
         ));
     }
-    let mut r = ByteReader::new(body);
+    let mut r = Get::new(body);
     let version = r.u8().ok_or_else(|| corrupt(0, "missing version"))?;
     if version != BLOCK_FORMAT_VERSION {
         return Err(StoreError::new(
@@ -303,7 +304,7 @@ fn decode_checked(
 }
 
 /// A varint length and that many bytes.
-fn sized<'a>(r: &mut ByteReader<'a>, what: &str) -> Result<&'a [u8], StoreError> {
+fn sized<'a>(r: &mut Get<'a>, what: &str) -> Result<&'a [u8], StoreError> {
     let at = r.pos();
     let len = r
         .varint()
@@ -338,17 +339,12 @@ fn pco_into<T: pco::data_types::Number>(
     }
 }
 
-fn decode_ts(
-    r: &mut ByteReader<'_>,
-    tag: u8,
-    n: usize,
-    ts: &mut Vec<i64>,
-) -> Result<(), StoreError> {
+fn decode_ts(r: &mut Get<'_>, tag: u8, n: usize, ts: &mut Vec<i64>) -> Result<(), StoreError> {
     let at = r.pos();
     match tag {
         TS_REGULAR => {
             let first = r
-                .u64_le()
+                .u64()
                 .ok_or_else(|| corrupt(at, "truncated first timestamp"))?
                 as i64;
             let at = r.pos();
@@ -373,7 +369,7 @@ fn decode_ts(
 }
 
 fn decode_values(
-    r: &mut ByteReader<'_>,
+    r: &mut Get<'_>,
     tag: u8,
     n: usize,
     values: &mut Vec<f64>,
@@ -382,7 +378,7 @@ fn decode_values(
     match tag {
         VAL_CONST => {
             let bits = r
-                .u64_le()
+                .u64()
                 .ok_or_else(|| corrupt(at, "truncated constant value"))?;
             values.resize(values.len() + n, f64::from_bits(bits));
             Ok(())

@@ -18,8 +18,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use crate::bytes::{Get, Put};
 use crate::codec::BlockStats;
-use crate::db::bytes::{Get, Put};
 use crate::db::wal::{io_err, sync_dir};
 use crate::{SeriesKey, StoreError, StoreErrorKind};
 

@@ -2,7 +2,6 @@
 //! series, sealed pco blocks with per-block statistics, out-of-order handling, and (when opened
 //! on a directory) a write-ahead log, checkpoints to checksummed block files and recovery.
 
-mod bytes;
 mod files;
 mod wal;
 

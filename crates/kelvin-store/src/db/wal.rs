@@ -17,7 +17,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::db::bytes::{Get, Put};
+use crate::bytes::{Get, Put};
 use crate::{SeriesKey, StoreError, StoreErrorKind};
 
 pub(crate) const WAL_MAGIC: &[u8; 8] = b"KLVWAL01";

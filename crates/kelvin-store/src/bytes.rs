@@ -1,4 +1,5 @@
-//! Little-endian byte writing and bounds-checked reading for the store's files.
+//! Little-endian byte writing and bounds-checked reading, shared by the codec blocks and the
+//! store's files.
 //!
 //! Every read returns `None` past the end instead of panicking; callers turn that into a
 //! [`crate::StoreErrorKind::Corrupt`] error naming the file and offset.
@@ -102,6 +103,23 @@ impl<'a> Get<'a> {
     }
     pub(crate) fn i64(&mut self) -> Option<i64> {
         Some(i64::from_le_bytes(self.array()?))
+    }
+
+    /// An unsigned LEB128 varint; `None` when truncated, longer than 10 bytes or over 64 bits.
+    pub(crate) fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for i in 0..10u32 {
+            let b = self.u8()?;
+            let payload = u64::from(b & 0x7f);
+            if i == 9 && payload > 1 {
+                return None;
+            }
+            v |= payload << (7 * i);
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
     }
     pub(crate) fn str(&mut self) -> Option<&'a str> {
         let n = usize::from(self.u16()?);
