@@ -126,6 +126,27 @@ impl BlockStats {
         Ok(s)
     }
 
+    /// Adds one sample at or after every sample summarized so far (the head's running
+    /// statistics).
+    #[inline]
+    pub(crate) fn push_in_order(&mut self, ts: i64, value: f64) {
+        if self.count == 0 {
+            self.min_ts = ts;
+            self.first = value;
+        }
+        self.count += 1;
+        self.max_ts = ts;
+        self.last = value;
+        if value.is_nan() {
+            self.nan_count += 1;
+        } else {
+            // f64::min/max ignore a NaN operand, so the NaN start gives way to value.
+            self.min = self.min.min(value);
+            self.max = self.max.max(value);
+            self.sum += value;
+        }
+    }
+
     /// The summary of the samples of both. `first` comes from the one with the earlier
     /// `min_ts` (`self` on a tie), `last` from the one with the later `max_ts` (`other` on a
     /// tie), which is right for adjacent blocks merged in time order. `sum` is `self.sum +

@@ -997,21 +997,7 @@ impl Store {
             }
             s.head.push(ts, value)?;
             s.newest = ts;
-            let st = &mut s.head_stats;
-            if st.count == 0 {
-                st.min_ts = ts;
-                st.first = value;
-            }
-            st.count += 1;
-            st.max_ts = ts;
-            st.last = value;
-            if value.is_nan() {
-                st.nan_count += 1;
-            } else {
-                st.min = st.min.min(value);
-                st.max = st.max.max(value);
-                st.sum += value;
-            }
+            s.head_stats.push_in_order(ts, value);
             self.stats.in_order += 1;
             Appended::InOrder
         } else if ts >= s.newest.saturating_sub(self.opts.late_window_ns) {
