@@ -9,7 +9,7 @@ use kelvin_model::Place;
 use crate::prometheus::Prometheus;
 use crate::{
     Context, Decode, Format, IngestBatch, IngestError, IngestErrorKind, Quarantined, Reason, csv,
-    ipmi, nvidia, redfish, snmp, synse, sysfs,
+    ipmi, nvidia, nvml, redfish, snmp, synse, sysfs,
 };
 
 static PROMETHEUS: std::sync::OnceLock<Prometheus> = std::sync::OnceLock::new();
@@ -19,7 +19,10 @@ static PROMETHEUS: std::sync::OnceLock<Prometheus> = std::sync::OnceLock::new();
 pub fn decoders() -> Vec<&'static dyn Decode> {
     let mut v: Vec<&'static dyn Decode> = ipmi::decoders().to_vec();
     v.extend([
-        &nvidia::NvidiaSmiQuery as &'static dyn Decode,
+        // exact headers, before the looser nvidia-smi query sniffer
+        &nvml::NvmlDeviceCsv as &'static dyn Decode,
+        &nvml::NvmlProcessCsv,
+        &nvidia::NvidiaSmiQuery,
         &nvidia::NvidiaSmiPmon,
         &nvidia::NvidiaSmiDmon,
         &csv::KelvinCsv,

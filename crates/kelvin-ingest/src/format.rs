@@ -38,6 +38,11 @@ pub enum Format {
     NvidiaSmiPmon,
     /// `nvidia-smi dmon`.
     NvidiaSmiDmon,
+    /// An NVML sampler's device CSV (`t_unix_ns,power_mw,…`; see [`crate::nvml`]).
+    NvmlDeviceCsv,
+    /// An NVML sampler's per-process utilization CSV (`t_unix_ns,pid,sample_ts_us,…`; see
+    /// [`crate::nvml`]).
+    NvmlProcessCsv,
     /// Kelvin's own CSV column layout.
     KelvinCsv,
     /// Kelvin's own layout in Parquet (binary; read from files by [`crate::decode_path`]).
@@ -48,7 +53,7 @@ pub enum Format {
 
 impl Format {
     /// Every format, in declaration order.
-    pub const ALL: [Format; 17] = [
+    pub const ALL: [Format; 19] = [
         Format::Prometheus,
         Format::IpmitoolSensor,
         Format::IpmitoolSdr,
@@ -63,6 +68,8 @@ impl Format {
         Format::NvidiaSmiQuery,
         Format::NvidiaSmiPmon,
         Format::NvidiaSmiDmon,
+        Format::NvmlDeviceCsv,
+        Format::NvmlProcessCsv,
         Format::KelvinCsv,
         Format::KelvinParquet,
         Format::Sysfs,
@@ -85,6 +92,8 @@ impl Format {
             Format::NvidiaSmiQuery => "nvidia_smi_query",
             Format::NvidiaSmiPmon => "nvidia_smi_pmon",
             Format::NvidiaSmiDmon => "nvidia_smi_dmon",
+            Format::NvmlDeviceCsv => "nvml_device_csv",
+            Format::NvmlProcessCsv => "nvml_process_csv",
             Format::KelvinCsv => "kelvin_csv",
             Format::KelvinParquet => "kelvin_parquet",
             Format::Sysfs => "sysfs",

@@ -4,9 +4,20 @@
 //! [`IngestBatch::readings`] or a [`Quarantined`] entry with its [`Place`] (source and line) and
 //! a counted [`Reason`]. [`IngestStats`] always satisfies `seen == accepted + quarantined`.
 //!
-//! Formats in this version: Prometheus exposition text (format 0.0.4, as served by
-//! node_exporter, the IPMI exporter, cAdvisor and Kepler), mapped to canonical sensors by a
-//! [`RuleSet`] that is plain data (JSON) and can be extended by embedders.
+//! Formats in this version, each a [`Format`] whose snake_case name `--format` takes (without
+//! it, [`decode_path`] and [`detect`] recognize the input by content):
+//!
+//! | module | formats |
+//! |---|---|
+//! | [`prometheus`] | `prometheus`: exposition text (format 0.0.4, as served by node_exporter, the IPMI exporter, cAdvisor and Kepler), mapped to canonical sensors by a [`RuleSet`] that is plain data (JSON) and can be extended by embedders |
+//! | [`ipmi`] | `ipmitool_sensor`, `ipmitool_sdr`, `ipmitool_sdr_elist`, `ipmitool_sdr_verbose`, `ipmitool_dcmi`, `freeipmi_sensors`, `freeipmi_dcmi` |
+//! | [`redfish`] | `redfish`: resources, mockups and service dumps |
+//! | [`snmp`] | `snmp_walk`: net-snmp walks and snmpsim `.snmprec` files |
+//! | [`synse`] | `synse`: Synse / Open DCRE read responses |
+//! | [`nvidia`] | `nvidia_smi_query`, `nvidia_smi_pmon`, `nvidia_smi_dmon`: nvidia-smi captures |
+//! | [`nvml`] | `nvml_device_csv`, `nvml_process_csv`: the CSV files of an NVML (pynvml) sampler — device power, energy counter, utilization, temperature; per-process SM and memory utilization |
+//! | [`csv`], [`parquet`] | `kelvin_csv`, `kelvin_parquet`: Kelvin's own recording layout |
+//! | [`sysfs`] | `sysfs`: sysfs/procfs trees (hwmon, RAPL, cgroups, `/proc`) |
 //!
 //! ```
 //! use kelvin_ingest::{prometheus, RuleSet, ParseOptions};
@@ -35,6 +46,7 @@ mod format;
 pub mod ipmi;
 mod normalize;
 pub mod nvidia;
+pub mod nvml;
 pub mod parquet;
 pub mod prometheus;
 pub mod redfish;

@@ -192,13 +192,13 @@ const DMON_READINGS: &[(&str, &str, SensorKind, Unit)] = &[
 ];
 
 /// Counts records against [`crate::Limits::max_records`].
-struct Budget {
+pub(crate) struct Budget {
     left: usize,
     exhausted: bool,
 }
 
 impl Budget {
-    fn new(ctx: &Context<'_>) -> Self {
+    pub(crate) fn new(ctx: &Context<'_>) -> Self {
         Budget {
             left: ctx.limits.max_records,
             exhausted: false,
@@ -206,7 +206,13 @@ impl Budget {
     }
 
     /// Whether one more record may be emitted; the first refusal quarantines the rest.
-    fn admit(&mut self, ctx: &Context<'_>, line: u64, text: &str, out: &mut IngestBatch) -> bool {
+    pub(crate) fn admit(
+        &mut self,
+        ctx: &Context<'_>,
+        line: u64,
+        text: &str,
+        out: &mut IngestBatch,
+    ) -> bool {
         if self.exhausted {
             return false;
         }
@@ -236,9 +242,9 @@ fn lines(input: &str) -> impl Iterator<Item = (u64, &str)> {
         .map(|(i, l)| (i as u64 + 1, l.strip_suffix('\r').unwrap_or(l)))
 }
 
-/// The line loop every nvidia-smi decoder shares: refuses an oversized input, then hands each
+/// The line loop every nvidia-smi (and [`crate::nvml`]) decoder shares: refuses an oversized input, then hands each
 /// non-blank line that is within the line limit to `f`, until the record budget runs out.
-fn each_line(
+pub(crate) fn each_line(
     input: &str,
     ctx: &Context<'_>,
     out: &mut IngestBatch,
@@ -281,7 +287,7 @@ fn too_long(
 }
 
 /// `<host>/` when the context names the host.
-fn host_prefix(ctx: &Context<'_>) -> String {
+pub(crate) fn host_prefix(ctx: &Context<'_>) -> String {
     ctx.entity
         .as_ref()
         .map(|e| format!("{e}/"))
@@ -289,7 +295,7 @@ fn host_prefix(ctx: &Context<'_>) -> String {
 }
 
 /// Whether a cell means "no value": `-`, `[N/A]`, `[Not Supported]`, the normalizer's texts.
-fn is_absent(ctx: &Context<'_>, text: &str) -> bool {
+pub(crate) fn is_absent(ctx: &Context<'_>, text: &str) -> bool {
     let t = text.trim();
     (t.starts_with('[') && t.ends_with(']')) || t == "-" || ctx.normalizer.is_absent(t)
 }

@@ -66,6 +66,8 @@ mod every_decoder {
                 Just("ts_ns,entity,sensor,kind,unit,value,quality,status\n"), Just("# gpu pid type sm mem\n"),
                 Just(".1.3.6.1.2.1.33.1.2.3.0 = INTEGER: "), Just("usage_usec "), Just("# TYPE x gauge\n"),
                 Just("Instantaneous power reading: "),
+                Just("t_unix_ns,power_mw,power_limit_mw,total_energy_mj,gpu_util_pct,mem_util_pct,temp_gpu_c,clock_sm_mhz,clock_mem_mhz,mem_used_bytes,pstate,throttle_reasons\n"),
+                Just("t_unix_ns,pid,sample_ts_us,sm_util_pct,mem_util_pct\n"),
             ],
         ) {
             let text = format!("{prefix}{body}");

@@ -8,6 +8,8 @@
 //! - `ipmi_sim`: the real tools against OpenIPMI's simulated BMC (skipped when not installed).
 //! - `redfish`: DMTF mockups and vendor responses, resources and whole trees.
 //! - `misc`: SNMP walks, Synse/Open DCRE, nvidia-smi, Kelvin CSV (with round-trips).
+//! - `nvml`: the CSV files of an NVML sampler, from a real H100 recording in
+//!   `../shared/recordings` (skipped, saying so, when it is absent).
 //! - `sysfs`: sysfs/procfs trees (hwmon, RAPL, cgroups, /proc) and counters.
 //! - `scrape`: live HTTP sources (loopback servers, a real node exporter when installed).
 //! - `hostile`: property tests feeding arbitrary and adversarial bytes to every decoder.
@@ -17,6 +19,7 @@ mod hostile;
 mod ipmi;
 mod ipmi_sim;
 mod misc;
+mod nvml;
 mod prometheus;
 mod redfish;
 mod scrape;

@@ -6,37 +6,24 @@ use std::path::{Path, PathBuf};
 
 use kelvin_ingest::csv::{KelvinCsv, write_csv};
 use kelvin_ingest::nvidia::{NvidiaSmiDmon, NvidiaSmiPmon, NvidiaSmiQuery};
+use kelvin_ingest::nvml::{NvmlDeviceCsv, NvmlProcessCsv};
 use kelvin_ingest::snmp::SnmpWalk;
 use kelvin_ingest::synse::Synse;
 use kelvin_ingest::{Context, Decode, IngestBatch, Limits, Normalizer, Reason};
 use kelvin_model::{EntityId, Quality, Reading, SensorKind, Timestamp};
 use proptest::prelude::*;
 
-use crate::support::corpus;
+use crate::support::{corpus, recording};
 
-/// A path under `../shared/recordings`, or `None` (after printing why) when it is absent.
-fn recording(rel: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/recordings")
-        .join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIP: {} not found (the shared recordings are not beside the project)",
-            p.display()
-        );
-        None
-    }
-}
-
-fn decoders() -> [&'static dyn Decode; 6] {
+fn decoders() -> [&'static dyn Decode; 8] {
     [
         &SnmpWalk,
         &Synse,
         &NvidiaSmiQuery,
         &NvidiaSmiPmon,
         &NvidiaSmiDmon,
+        &NvmlDeviceCsv,
+        &NvmlProcessCsv,
         &KelvinCsv,
     ]
 }
@@ -573,6 +560,10 @@ fn fragment() -> impl Strategy<Value = String> {
         ("[0-9/: .]{0,24}", "[0-9N/A\\[\\] .W%-]{0,10}").prop_map(|(t, v)| format!("{t}, 0, {v}, {v}")),
         Just("# gpu pid type sm mem enc dec command".to_string()),
         Just("# gpu pwr gtemp sm".to_string()),
+        Just(kelvin_ingest::nvml::DEVICE_HEADER.to_string()),
+        Just(kelvin_ingest::nvml::PROCESS_HEADER.to_string()),
+        ("[-0-9x]{0,20}", "[-0-9.a-zN/A]{0,8}").prop_map(|(t, v)| format!("{t},{v},700000,{v},{v},0,{v},345,2619,0,0,1")),
+        ("[-0-9]{0,20}", "[-0-9x]{0,6}", "[-0-9.e]{0,5}").prop_map(|(t, p, v)| format!("{t},{p},{t},{v},{v}")),
         "[0-9 -]{0,30}",
         Just("ts_ns,entity,sensor,kind,unit,value,quality,status".to_string()),
         ("[-0-9]{0,5}", "[a-z_]{0,12}", "[-0-9.e]{0,6}").prop_map(|(t, k, v)| format!("{t},h1,s,{k},,{v},,")),
@@ -660,6 +651,8 @@ fn auto_detection_picks_these_decoders() {
     if let Some(d) = recording("gpu-h100-2026-11-26") {
         cases.push((d.join("nvidia-smi-query.csv"), Format::NvidiaSmiQuery));
         cases.push((d.join("nvidia-smi-pmon.txt"), Format::NvidiaSmiPmon));
+        cases.push((d.join("nvml_device.csv"), Format::NvmlDeviceCsv));
+        cases.push((d.join("nvml_process_util.csv"), Format::NvmlProcessCsv));
     }
     for (path, want) in cases {
         let text = std::fs::read_to_string(&path).unwrap();

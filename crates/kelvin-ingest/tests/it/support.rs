@@ -17,3 +17,19 @@ pub(crate) fn corpus(rel: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// A path under `../shared/recordings`, or `None` (after printing why) when it is absent.
+pub(crate) fn recording(rel: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/recordings")
+        .join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "SKIP: {} not found (the shared recordings are not beside the project)",
+            p.display()
+        );
+        None
+    }
+}
