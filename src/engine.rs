@@ -421,7 +421,19 @@ impl Engine {
     /// [`Error::Store`] for a window shorter than one interval; [`Error::Attribution`] for
     /// inconsistent data.
     pub fn attribute(&self, window: TimeRange) -> Result<Bill, Error> {
-        Ok(attribute(&self.aligned(window)?.input, Policy::CpuShare)?)
+        self.attribute_with(window, Policy::CpuShare)
+    }
+
+    /// Attributes `window` under any [`Policy`]: the two-part tariff (idle floor calibrated
+    /// per host from its quiet intervals, billed to nobody since these workloads reserve
+    /// nothing; dynamic energy by CPU use), full absorption, or the Kepler- and
+    /// Scaphandre-like policies for comparison. Named accounts are summed into
+    /// [`kelvin_attribution::HostBalance::unattributed_uj`].
+    ///
+    /// # Errors
+    /// As [`Engine::attribute`].
+    pub fn attribute_with(&self, window: TimeRange, policy: Policy) -> Result<Bill, Error> {
+        Ok(attribute(&self.aligned(window)?.input, policy)?)
     }
 
     /// Per-host linear power models fitted on everything ingested (cached until the next

@@ -3,7 +3,11 @@ use std::collections::{BTreeMap, HashSet};
 use kelvin_model::{EntityId, TimeRange, Timestamp};
 use serde::Serialize;
 
-use crate::{AttributionError, largest_remainder};
+use crate::AttributionError;
+use crate::ledger::{
+    Consumer, KeyCurve, LedgerInput, LedgerOptions, MeterInput, MeterResource, Policy, settle,
+};
+use crate::power::{IdleOptions, Resource, calibrate_idle};
 
 /// One host's aligned data: interval energies and its workloads' CPU seconds on the same grid.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,17 +39,6 @@ impl AlignedInput {
     pub fn intervals(&self) -> usize {
         self.hosts.first().map_or(0, |h| h.energy_j.len())
     }
-}
-
-/// How measured energy is split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Policy {
-    /// Full absorption by CPU-time share: each interval's whole measured energy, idle floor
-    /// included, is split among the host's workloads in proportion to the CPU seconds they
-    /// used in it. Intervals where no workload used CPU go to the host's unattributed account.
-    CpuShare,
 }
 
 /// One workload's share of a host's energy.
@@ -128,25 +121,20 @@ impl Bill {
     }
 }
 
-fn to_uj(j: f64) -> u64 {
-    // Callers pass finite, non-negative joules well inside range (checked before).
-    (j * 1e6).round() as u64
-}
-
-/// Attributes every host's measured energy to its workloads.
+/// Attributes every host's measured energy to its workloads: the facade's entry point for
+/// hosts whose workloads are described by CPU seconds alone. It builds a [`LedgerInput`]
+/// (one meter per host, one consumer per workload, CPU as the only resource) and settles it
+/// with [`settle`]; see [`crate::ledger`] for the policies.
+///
+/// For policies with an idle floor, the floor is calibrated per host from its quiet
+/// intervals ([`crate::power::calibrate_idle`]); [`Policy::CpuShare`] and
+/// [`Policy::FullAbsorption`] need none.
 ///
 /// # Errors
 /// [`crate::AttributionErrorKind::InvalidInput`] for a non-positive interval, series whose
 /// lengths differ, negative or infinite energy or CPU time, or duplicate ids;
 /// [`crate::AttributionErrorKind::Overflow`] when a total exceeds `u64` microjoules.
 pub fn attribute(input: &AlignedInput, policy: Policy) -> Result<Bill, AttributionError> {
-    let Policy::CpuShare = policy;
-    if input.interval_ns <= 0 {
-        return Err(AttributionError::invalid(
-            "input",
-            format!("interval_ns must be positive, got {}", input.interval_ns),
-        ));
-    }
     let n = input.intervals();
     if n == 0 {
         return Err(AttributionError::invalid(
@@ -154,46 +142,22 @@ pub fn attribute(input: &AlignedInput, policy: Policy) -> Result<Bill, Attributi
             "no intervals to attribute",
         ));
     }
-    let end = input
-        .start
-        .as_nanos()
-        .checked_add(input.interval_ns.saturating_mul(n as i64))
-        .ok_or_else(|| {
-            AttributionError::invalid("input", "window end overflows the timestamp range")
-        })?;
-    let window = TimeRange::try_new(input.start, Timestamp::from_nanos(end))
-        .map_err(|e| AttributionError::invalid("input", e.reason()))?;
-
-    let mut seen_hosts = HashSet::new();
     let mut seen_workloads = HashSet::new();
-    let mut hosts = Vec::with_capacity(input.hosts.len());
+    let mut workloads = Vec::new();
+    let mut meters = Vec::with_capacity(input.hosts.len());
+    let secs = input.interval_ns as f64 / 1e9;
     for h in &input.hosts {
-        let place = format!("host {}", h.host);
-        if !seen_hosts.insert(&h.host) {
-            return Err(AttributionError::invalid(place, "host listed twice"));
-        }
-        if h.energy_j.len() != n {
-            return Err(AttributionError::invalid(
-                place,
-                format!("{} energy intervals, expected {n}", h.energy_j.len()),
-            ));
-        }
-        for (i, e) in h.energy_j.iter().enumerate() {
-            if e.is_infinite() || *e < 0.0 || *e > 1e12 {
-                return Err(AttributionError::invalid(
-                    format!("{place}, interval {i}"),
-                    format!("energy {e} J is not a plausible measurement"),
-                ));
-            }
-        }
+        let mut consumers = Vec::with_capacity(h.workloads.len());
         for (w, cpu) in &h.workloads {
-            let place = format!("{place}, workload {w}");
             if !seen_workloads.insert(w) {
-                return Err(AttributionError::invalid(place, "workload listed twice"));
+                return Err(AttributionError::invalid(
+                    format!("host {}, workload {w}", h.host),
+                    "workload listed twice",
+                ));
             }
             if cpu.len() != n {
                 return Err(AttributionError::invalid(
-                    place,
+                    format!("host {}, workload {w}", h.host),
                     format!("{} CPU intervals, expected {n}", cpu.len()),
                 ));
             }
@@ -203,78 +167,101 @@ pub fn attribute(input: &AlignedInput, policy: Policy) -> Result<Bill, Attributi
                 .find(|(_, c)| c.is_infinite() || **c < 0.0)
             {
                 return Err(AttributionError::invalid(
-                    format!("{place}, interval {i}"),
+                    format!("host {}, workload {w}, interval {i}", h.host),
                     format!("CPU time {c} s is negative or infinite"),
                 ));
             }
+            consumers.push(Consumer {
+                workload: workloads.len(),
+                reservation: 0.0,
+                usage: vec![cpu.clone()],
+                signature: None,
+            });
+            workloads.push(w.clone());
         }
-        hosts.push(balance(h, n)?);
+        let cores = if h.cores.is_finite() && h.cores > 0.0 {
+            h.cores
+        } else {
+            1.0
+        };
+        let idle_w = match policy {
+            Policy::CpuShare | Policy::FullAbsorption => vec![0.0; h.energy_j.len()],
+            _ if secs > 0.0 => host_floor(h, n, secs, cores)?,
+            _ => vec![0.0; h.energy_j.len()],
+        };
+        meters.push(MeterInput {
+            meter: h.host.clone(),
+            energy_j: h.energy_j.clone(),
+            sigma_j: None,
+            rel_sigma: 0.0,
+            idle_w,
+            idle_sigma_w: 0.0,
+            resources: vec![MeterResource {
+                resource: Resource::Cpu,
+                capacity: cores,
+                curve: KeyCurve::Linear { watts_at_full: 1.0 },
+            }],
+            consumers,
+            system: None,
+            key_rel_sigma: 0.0,
+        });
     }
+    let ledger = settle(
+        &LedgerInput {
+            start: input.start,
+            interval_ns: input.interval_ns,
+            workloads,
+            meters,
+        },
+        &LedgerOptions::default().with_policy(policy),
+    )?;
+    let hosts = ledger
+        .meters
+        .iter()
+        .map(|m| HostBalance {
+            host: m.meter.clone(),
+            measured_uj: m.measured.uj,
+            workloads: m
+                .lines
+                .iter()
+                .map(|l| WorkloadShare {
+                    workload: ledger.workloads[l.workload].clone(),
+                    energy_uj: l.energy.uj,
+                })
+                .collect(),
+            unattributed_uj: m.accounts.iter().map(|a| a.uj).sum(),
+            intervals: m.intervals,
+            unmeasured_intervals: m.unmeasured_intervals,
+            cpu_gaps: m.usage_gaps,
+        })
+        .collect();
     Ok(Bill {
-        window,
+        window: ledger.window,
         policy,
         hosts,
     })
 }
 
-fn balance(h: &HostSeries, n: usize) -> Result<HostBalance, AttributionError> {
-    let place = || format!("host {}", h.host);
-    let mut shares = vec![0u64; h.workloads.len()];
-    let mut measured: u64 = 0;
-    let mut unattributed: u64 = 0;
-    let mut unmeasured = 0;
-    let mut cpu_gaps = 0;
-    let mut weights = vec![0.0; h.workloads.len()];
-    for i in 0..n {
-        let e = h.energy_j[i];
-        if e.is_nan() {
-            unmeasured += 1;
-            continue;
-        }
-        let e_uj = to_uj(e);
-        measured = measured
-            .checked_add(e_uj)
-            .ok_or_else(|| AttributionError::overflow(place()))?;
-        for (k, (_, cpu)) in h.workloads.iter().enumerate() {
-            weights[k] = if cpu[i].is_nan() {
-                cpu_gaps += 1;
-                0.0
-            } else {
-                cpu[i]
-            };
-        }
-        match largest_remainder(e_uj, &weights) {
-            Some(parts) => {
-                for (s, p) in shares.iter_mut().zip(parts) {
-                    *s = s
-                        .checked_add(p)
-                        .ok_or_else(|| AttributionError::overflow(place()))?;
-                }
-            }
-            None => {
-                unattributed = unattributed
-                    .checked_add(e_uj)
-                    .ok_or_else(|| AttributionError::overflow(place()))?;
-            }
-        }
-    }
-    Ok(HostBalance {
-        host: h.host.clone(),
-        measured_uj: measured,
-        workloads: h
-            .workloads
-            .iter()
-            .zip(shares)
-            .map(|((w, _), energy_uj)| WorkloadShare {
-                workload: w.clone(),
-                energy_uj,
-            })
-            .collect(),
-        unattributed_uj: unattributed,
-        intervals: n,
-        unmeasured_intervals: unmeasured,
-        cpu_gaps,
-    })
+/// The calibrated idle floor of a host, from its power and CPU utilization.
+fn host_floor(
+    h: &HostSeries,
+    n: usize,
+    secs: f64,
+    cores: f64,
+) -> Result<Vec<f64>, AttributionError> {
+    let power: Vec<f64> = h.energy_j.iter().map(|e| e / secs).collect();
+    let activity: Vec<f64> = (0..n)
+        .map(|i| {
+            h.workloads
+                .iter()
+                .map(|(_, c)| c.get(i).copied().filter(|x| !x.is_nan()).unwrap_or(0.0))
+                .sum::<f64>()
+                / (secs * cores)
+        })
+        .collect();
+    let floor = calibrate_idle(&power, &activity, &IdleOptions::default())
+        .map_err(|e| AttributionError::invalid(format!("host {}", h.host), e.reason()))?;
+    Ok(floor.floor_w)
 }
 
 #[cfg(test)]
@@ -331,7 +318,7 @@ mod tests {
         assert_eq!(e.kind(), crate::AttributionErrorKind::InvalidInput);
         assert_eq!(e.place(), "host h1, workload a");
         let e = attribute(&input(vec![1.0, -2.0], vec![]), Policy::CpuShare).unwrap_err();
-        assert_eq!(e.place(), "host h1, interval 1");
+        assert_eq!(e.place(), "meter h1, interval 1");
         let e =
             attribute(&input(vec![1.0], vec![("a", vec![-1.0])]), Policy::CpuShare).unwrap_err();
         assert!(e.reason().contains("negative"));

@@ -44,7 +44,15 @@ mod error;
 mod model;
 mod split;
 
-pub use bill::{AlignedInput, Bill, HostBalance, HostSeries, Policy, WorkloadShare, attribute};
+pub mod facility;
+pub mod lattice;
+pub mod ledger;
+pub mod nnls;
+pub mod power;
+pub mod shapley;
+
+pub use bill::{AlignedInput, Bill, HostBalance, HostSeries, WorkloadShare, attribute};
 pub use error::{AttributionError, AttributionErrorKind};
-pub use model::{LinearPowerModel, PowerModels};
-pub use split::largest_remainder;
+pub use ledger::{Account, Ledger, LedgerInput, LedgerOptions, Policy, settle};
+pub use model::{HostCurve, LinearPowerModel, PowerModels, WakeCost};
+pub use split::{largest_remainder, largest_remainder_into};

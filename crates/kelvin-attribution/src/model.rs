@@ -1,9 +1,10 @@
 use std::collections::BTreeMap;
 
-use kelvin_model::{EntityId, MarginalPower, Resources};
+use kelvin_model::{EntityId, HostLoad, MarginalPower, Resources};
 use serde::Serialize;
 
 use crate::AlignedInput;
+use crate::power::SpecCurve;
 
 /// `P(u) = idle_w + slope_w · u` for CPU utilization `u ∈ [0, 1]`, fitted by least squares
 /// with the slope constrained non-negative (a two-parameter non-negative least squares).
@@ -65,10 +66,101 @@ impl LinearPowerModel {
     }
 }
 
+/// What waking a sleeping host costs, for marginal-energy estimates.
+///
+/// Defaults are engineering assumptions, not measurements (docs/attribution.md): a host in
+/// soft-off or suspend draws 5 % of its idle power, and boots in 120 s at idle power.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct WakeCost {
+    /// Power while asleep, as a fraction of the idle floor; default 0.05.
+    pub sleep_fraction: f64,
+    /// Seconds from wake-up to running work, drawn at idle power; default 120.
+    pub boot_s: f64,
+}
+
+impl Default for WakeCost {
+    fn default() -> Self {
+        WakeCost {
+            sleep_fraction: 0.05,
+            boot_s: 120.0,
+        }
+    }
+}
+
+impl WakeCost {
+    /// Sets the sleep power fraction.
+    pub fn with_sleep_fraction(mut self, f: f64) -> Self {
+        self.sleep_fraction = f;
+        self
+    }
+    /// Sets the boot time, seconds.
+    pub fn with_boot_s(mut self, s: f64) -> Self {
+        self.boot_s = s;
+        self
+    }
+}
+
+/// A host's calibrated power curve, for marginal energy: `ΔE = [P(u₀ + Δu) − P(u₀)] · T`,
+/// plus, for a sleeping host, its idle floor over `T` (less its sleep power) and the boot.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HostCurve {
+    /// Power against CPU utilization.
+    pub curve: SpecCurve,
+    /// Allocatable cores utilization is relative to.
+    pub cores: f64,
+    /// The cost of waking the host.
+    pub wake: WakeCost,
+}
+
+impl HostCurve {
+    /// Joules added by running `added` on the host for `duration_s` from `load` (utilization
+    /// saturates at 1; a non-positive or non-finite duration adds nothing but the boot).
+    ///
+    /// ```
+    /// use kelvin_attribution::{HostCurve, WakeCost};
+    /// use kelvin_attribution::power::SpecCurve;
+    /// use kelvin_model::{HostLoad, Resources};
+    /// let c = HostCurve {
+    ///     curve: SpecCurve::try_new([60.0, 84.0, 95.0, 104.0, 113.0, 122.0, 132.0, 143.0, 156.0, 171.0, 190.0])?,
+    ///     cores: 10.0,
+    ///     wake: WakeCost::default(),
+    /// };
+    /// // One more busy core for an hour on a host at 40 %: P(0.5) − P(0.4) = 9 W.
+    /// let awake = c.delta_energy_j(&HostLoad::awake(Resources::new(4.0, 0)), &Resources::new(1.0, 0), 3600.0);
+    /// assert!((awake - 9.0 * 3600.0).abs() < 1e-6);
+    /// // Waking a sleeping host costs its idle floor too, and the boot.
+    /// let asleep = c.delta_energy_j(&HostLoad::asleep(), &Resources::new(1.0, 0), 3600.0);
+    /// assert!(asleep > awake + 0.95 * 60.0 * 3600.0);
+    /// # Ok::<(), kelvin_attribution::AttributionError>(())
+    /// ```
+    pub fn delta_energy_j(&self, load: &HostLoad, added: &Resources, duration_s: f64) -> f64 {
+        let t = if duration_s.is_finite() {
+            duration_s.max(0.0)
+        } else {
+            0.0
+        };
+        let cores = self.cores.max(f64::MIN_POSITIVE);
+        let u0 = if load.awake {
+            (load.busy.cpu_cores / cores).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let u1 = (u0 + added.cpu_cores.max(0.0) / cores).clamp(0.0, 1.0);
+        let mut de = (self.curve.power_w(u1) - self.curve.power_w(u0)) * t;
+        if !load.awake {
+            let idle = self.curve.idle_w();
+            de += idle * (1.0 - self.wake.sleep_fraction) * t + idle * self.wake.boot_s;
+        }
+        de
+    }
+}
+
 /// Per-host power models, fitted from aligned data; implements [`MarginalPower`].
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PowerModels {
     models: BTreeMap<EntityId, LinearPowerModel>,
+    curves: BTreeMap<EntityId, HostCurve>,
 }
 
 impl PowerModels {
@@ -78,8 +170,9 @@ impl PowerModels {
     pub fn fit(input: &AlignedInput) -> PowerModels {
         let secs = input.interval_ns as f64 / 1e9;
         let mut models = BTreeMap::new();
+        let mut curves = BTreeMap::new();
         if secs <= 0.0 {
-            return PowerModels { models };
+            return PowerModels { models, curves };
         }
         for h in &input.hosts {
             if h.cores.is_nan() || h.cores <= 0.0 {
@@ -99,8 +192,29 @@ impl PowerModels {
             if let Some(m) = LinearPowerModel::fit(&pts, h.cores) {
                 models.insert(h.host.clone(), m);
             }
+            let (u, p): (Vec<f64>, Vec<f64>) = pts.iter().copied().unzip();
+            if let Ok(curve) = SpecCurve::fit(&u, &p) {
+                curves.insert(
+                    h.host.clone(),
+                    HostCurve {
+                        curve,
+                        cores: h.cores,
+                        wake: WakeCost::default(),
+                    },
+                );
+            }
         }
-        PowerModels { models }
+        PowerModels { models, curves }
+    }
+
+    /// Sets (or replaces) a host's curve, e.g. from its SPECpower result.
+    pub fn set_curve(&mut self, host: EntityId, curve: HostCurve) {
+        self.curves.insert(host, curve);
+    }
+
+    /// The calibrated curve of a host.
+    pub fn curve(&self, host: &EntityId) -> Option<&HostCurve> {
+        self.curves.get(host)
     }
 
     /// The model of a host.
@@ -120,6 +234,21 @@ impl MarginalPower for PowerModels {
     fn marginal_power_w(&self, host: &EntityId, added: &Resources) -> Option<f64> {
         let m = self.models.get(host)?;
         Some(m.slope_w * (added.cpu_cores / m.cores).min(1.0))
+    }
+
+    /// From the host's calibrated curve when there is one (load-dependent, with the cost of
+    /// waking a sleeping host), else the linear model's `marginal_power_w · duration_s`.
+    fn marginal_energy_j(
+        &self,
+        host: &EntityId,
+        load: &HostLoad,
+        added: &Resources,
+        duration_s: f64,
+    ) -> Option<f64> {
+        if let Some(c) = self.curves.get(host) {
+            return Some(c.delta_energy_j(load, added, duration_s));
+        }
+        self.marginal_power_w(host, added).map(|w| w * duration_s)
     }
 }
 

@@ -12,37 +12,67 @@
 /// assert_eq!(largest_remainder(7, &[0.0, 0.0]), None);
 /// ```
 pub fn largest_remainder(total: u64, weights: &[f64]) -> Option<Vec<u64>> {
-    if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
-        return None;
+    let mut parts = vec![0; weights.len()];
+    let mut scratch = Vec::new();
+    largest_remainder_into(total, weights, &mut parts, &mut scratch).then_some(parts)
+}
+
+/// [`largest_remainder`] without allocating: writes the parts into `out` (same length as
+/// `weights`) and uses `scratch` for the remainders. Returns `false`, leaving `out`
+/// unspecified, where [`largest_remainder`] returns `None`.
+///
+/// ```
+/// use kelvin_attribution::largest_remainder_into;
+/// let (mut out, mut scratch) = ([0u64; 3], Vec::new());
+/// assert!(largest_remainder_into(10, &[1.0, 1.0, 1.0], &mut out, &mut scratch));
+/// assert_eq!(out, [4, 3, 3]);
+/// ```
+///
+/// # Panics
+/// If `out.len() != weights.len()` (a caller bug, not a data error).
+pub fn largest_remainder_into(
+    total: u64,
+    weights: &[f64],
+    out: &mut [u64],
+    scratch: &mut Vec<(f64, usize)>,
+) -> bool {
+    assert_eq!(out.len(), weights.len(), "one output per weight");
+    let mut sum = 0.0;
+    for &w in weights {
+        if !(w.is_finite() && w >= 0.0) {
+            return false;
+        }
+        sum += w;
     }
-    let sum: f64 = weights.iter().sum();
     if sum.is_nan() || sum <= 0.0 || !sum.is_finite() {
-        return None;
+        return false;
     }
-    let mut parts = Vec::with_capacity(weights.len());
-    let mut fracs = Vec::with_capacity(weights.len());
+    scratch.clear();
     let mut assigned: u64 = 0;
+    let t = total as f64;
     for (i, &w) in weights.iter().enumerate() {
-        let quota = total as f64 * (w / sum);
-        let floor = quota.floor().clamp(0.0, total as f64) as u64;
-        parts.push(floor);
+        let quota = t * (w / sum);
+        let floor = quota.floor().clamp(0.0, t) as u64;
+        out[i] = floor;
         assigned = assigned.saturating_add(floor);
-        fracs.push((quota - quota.floor(), i));
+        let frac = quota - quota.floor();
+        if frac > 0.0 || w > 0.0 {
+            scratch.push((frac, i));
+        }
+    }
+    if assigned == total {
+        return true;
     }
     // Largest fractional part first; ties to the lower index.
-    fracs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    if assigned <= total {
+    scratch.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    if assigned < total {
         // Float error can make the remainder exceed the number of parts by a few units, so
         // cycle; units only go to parts with positive weight.
         let mut rest = total - assigned;
-        let eligible: Vec<usize> = fracs
-            .iter()
-            .map(|f| f.1)
-            .filter(|&i| weights[i] > 0.0)
-            .collect();
+        scratch.retain(|f| weights[f.1] > 0.0);
         let mut k = 0;
         while rest > 0 {
-            parts[eligible[k % eligible.len()]] += 1;
+            out[scratch[k % scratch.len()].1] += 1;
             rest -= 1;
             k += 1;
         }
@@ -51,15 +81,15 @@ pub fn largest_remainder(total: u64, weights: &[f64]) -> Option<Vec<u64>> {
         let mut excess = assigned - total;
         let mut k = 0;
         while excess > 0 {
-            let i = fracs[fracs.len() - 1 - (k % fracs.len())].1;
-            if parts[i] > 0 {
-                parts[i] -= 1;
+            let i = scratch[scratch.len() - 1 - (k % scratch.len())].1;
+            if out[i] > 0 {
+                out[i] -= 1;
                 excess -= 1;
             }
             k += 1;
         }
     }
-    Some(parts)
+    true
 }
 
 #[cfg(test)]

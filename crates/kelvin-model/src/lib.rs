@@ -36,7 +36,7 @@ mod reading;
 mod time;
 mod units;
 
-pub use capability::MarginalPower;
+pub use capability::{HostLoad, MarginalPower};
 pub use entity::{
     Circuit, Component, ComponentKind, EntityId, EntityKind, Host, Inventory, Pdu, Rack, Resources,
     Room, Site, Workload,

@@ -3,6 +3,11 @@
 //! - `properties`: proptest invariants of every policy that claims them: exact conservation,
 //!   non-negativity, null player, symmetry.
 
+mod facility;
+mod ledger;
+mod power;
+mod shapley;
+
 mod properties {
     use kelvin_attribution::{AlignedInput, HostSeries, Policy, attribute};
     use kelvin_model::{EntityId, Timestamp};
@@ -78,3 +83,4 @@ mod properties {
         }
     }
 }
+mod validation;
