@@ -4,7 +4,7 @@
 //! (facade → domain crates → model):
 //!
 //! - `kelvin` (this crate): [`Engine`], the embedder's handle; [`replay`], recorded datasets
-//!   and the report of the `replay` example.
+//!   and the report of the `replay` example; [`gpu`], attribution of a recorded NVML capture.
 //! - [`kelvin_model`]: entities, sensor kinds and canonical units, readings, time, errors, and
 //!   the [`MarginalPower`](kelvin_model::MarginalPower) capability trait.
 //! - [`kelvin_ingest`]: vendor formats → canonical readings, with a counted quarantine.
@@ -45,6 +45,7 @@ pub struct ReadmeDoctests;
 
 mod engine;
 mod error;
+pub mod gpu;
 pub mod replay;
 
 pub use engine::{Aligned, Batch, Engine, EngineBuilder, IngestReport, PlaceOptions};

@@ -5,8 +5,11 @@
 //! - `datasets`: committed datasets are exactly what `kelvin-sim` regenerates.
 //! - `architecture`: dependency direction (facade → domain crates → model) holds.
 //! - `engine`: embedder-facing behaviour of `Engine` on small hand-made inputs.
+//! - `gpu`: the real H100 recording through `kelvin::gpu`: exact per-phase balance, and the
+//!   shared phases against the exclusive runs under every policy.
 
 mod architecture;
 mod datasets;
 mod engine;
+mod gpu;
 mod replay;

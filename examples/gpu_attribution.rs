@@ -1,0 +1,133 @@
+//! Attributes a recorded GPU's measured energy to the workloads that ran on it, per phase.
+//!
+//! ```text
+//! cargo run --release --example gpu_attribution -- RECORDING_DIR [--policy NAME] [--step-s S] [--check]
+//! ```
+//!
+//! `RECORDING_DIR` holds an NVML capture (`nvml_device.csv`, `nvml_process_util.csv`), the
+//! schedule (`events.csv`) and optionally the work counts (`work_*.csv`), e.g.
+//! `../shared/recordings/gpu-h100-2026-11-26`. The telemetry is decoded by `kelvin-ingest`,
+//! aligned by the store and settled by `kelvin::gpu` (see its documentation). Stdout is CSV:
+//!
+//! ```text
+//! phase,account,energy_j,lo_j,hi_j
+//! ```
+//!
+//! one row per workload (`A`, `B`, `C`: the process labels up to `_`) and per named account
+//! (`idle`, `system`, `unexplained`) for every phase of `events.csv`, in schedule order.
+//! `energy_j` has six decimals (exact microjoules), so each phase's rows sum to the energy the
+//! device's counter measured over the phase; `lo_j`/`hi_j` bound it at 95 % confidence.
+//! The processes reserve nothing, so the device's idle floor is in `idle`.
+//!
+//! Stderr: ingest counts, the calibrated floor, the fitted per-workload signatures and, with
+//! `--check`, the comparison of the shared phases with the exclusive runs. `--policy` is one of
+//! `two_part_tariff` (default), `full_absorption`, `cpu_share`, `kepler_like`,
+//! `scaphandre_like`. Exit codes: 2 for a usage error, 1 for an input error.
+
+use std::process::ExitCode;
+
+use kelvin::Policy;
+use kelvin::gpu::{GpuOptions, GpuRecording};
+
+const USAGE: &str = "usage: gpu_attribution RECORDING_DIR [--policy NAME] [--step-s S] [--check]";
+
+fn main() -> ExitCode {
+    let mut dir = None;
+    let mut opts = GpuOptions::default();
+    let mut check = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--policy" => {
+                let name = args.next().unwrap_or_default();
+                match Policy::ALL.into_iter().find(|p| p.name() == name) {
+                    Some(p) => opts = opts.with_policy(p),
+                    None => {
+                        eprintln!("unknown policy {name:?}\n{USAGE}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            "--step-s" => match args.next().and_then(|s| s.parse::<f64>().ok()) {
+                Some(s) if s > 0.0 => opts = opts.with_step_s(s),
+                _ => {
+                    eprintln!("--step-s needs a positive number\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            "--check" => check = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            _ if dir.is_none() && !a.starts_with("--") => dir = Some(a),
+            _ => {
+                eprintln!("unexpected argument {a:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(dir) = dir else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    match run(&dir, &opts, check) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gpu_attribution: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(dir: &str, opts: &GpuOptions, check: bool) -> Result<(), kelvin::Error> {
+    let rec = GpuRecording::load(dir)?;
+    eprintln!(
+        "ingest: accepted {} quarantined {} ({} phases, {} processes)",
+        rec.ingest.accepted,
+        rec.ingest.quarantined,
+        rec.phases.len(),
+        rec.processes.len()
+    );
+    for q in rec.quarantine.iter().take(5) {
+        eprintln!("  quarantined {q}");
+    }
+    let att = rec.attribute(opts)?;
+    print!("{}", att.to_csv());
+    let f = &att.floor.floor_w;
+    let (lo, hi) = f
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(*x), b.max(*x))
+        });
+    eprintln!(
+        "idle floor: {lo:.1}..{hi:.1} W ({:?}, {} quiet intervals, σ {:.2} W)",
+        att.floor.method, att.floor.quiet_intervals, att.floor.sigma_w
+    );
+    let sig: Vec<String> = att
+        .columns
+        .iter()
+        .zip(&att.model.coef_w)
+        .map(|((w, r), c)| format!("{w}/{} {c:.1} W", r.name()))
+        .collect();
+    eprintln!(
+        "signatures (W at full activity): {} (rmse {:.1} W)",
+        sig.join(", "),
+        att.model.rmse_w
+    );
+    if check {
+        eprintln!("shared phases vs exclusive runs (dynamic energy):");
+        eprintln!("phase,workload,attributed_j,predicted_j,error_pct");
+        for c in att.validate(&rec)? {
+            eprintln!(
+                "{},{},{:.1},{:.1},{:+.1}",
+                c.phase,
+                c.workload,
+                c.attributed_j,
+                c.predicted_j,
+                c.error() * 100.0
+            );
+        }
+    }
+    Ok(())
+}
