@@ -77,15 +77,15 @@ fn csv_balances_every_phase_exactly() {
     // The measured total is the energy counter's increase: 110,097 J over the recording
     // (within rounding of the phase grids and the gaps between phases).
     let total: u64 = sums.values().sum();
-    assert!(
-        (total as f64 / 1e6 - 110_096.9).abs() < 200.0,
-        "{total} µJ"
-    );
+    assert!((total as f64 / 1e6 - 110_096.9).abs() < 200.0, "{total} µJ");
     // The calibrated floor follows the device: about 72 W cold, higher after load.
     let f = &att.floor.floor_w;
     let lo = f.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = f.iter().copied().fold(0.0, f64::max);
-    assert!((70.0..75.0).contains(&lo) && (80.0..100.0).contains(&hi), "{lo}..{hi}");
+    assert!(
+        (70.0..75.0).contains(&lo) && (80.0..100.0).contains(&hi),
+        "{lo}..{hi}"
+    );
 }
 
 #[test]
@@ -146,7 +146,9 @@ fn shared_phases_against_exclusive_runs() {
         }
     }
     println!();
-    println!("| policy | shared-phase rows within 10 % | mean abs error | over all shared phases |");
+    println!(
+        "| policy | shared-phase rows within 10 % | mean abs error | over all shared phases |"
+    );
     println!("|---|---|---|---|");
     for s in summary {
         println!("{s}");

@@ -503,7 +503,7 @@ fn run(
     };
     let mut weights = vec![0.0f64; n_accounts];
     let mut parts = vec![0u64; n_accounts];
-    let mut scratch = Vec::new();
+    let mut scratch = crate::SplitScratch::default();
 
     for (k, row) in it_uj.rows().into_iter().enumerate() {
         // start ≤ a < b ≤ grid_end ≤ i64::MAX (checked above); the product alone may not fit

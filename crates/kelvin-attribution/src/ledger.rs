@@ -657,7 +657,7 @@ fn settle_meter(
     let mut stat_part = vec![0u64; nc + 1];
     let mut line_dyn = vec![0u64; nl + na];
     let mut line_stat = vec![0u64; nl + na];
-    let mut scratch = Vec::with_capacity(nc + 1);
+    let mut scratch = crate::SplitScratch::default();
     let mut util = vec![0.0; nr];
     let mut price = vec![0.0; nr];
     let reserved: f64 = m.consumers.iter().map(|c| c.reservation).sum();
@@ -670,6 +670,26 @@ fn settle_meter(
     let system = nl + Account::System as usize;
     let unexplained = nl + Account::Unexplained as usize;
 
+    let absorb = matches!(policy, Policy::FullAbsorption | Policy::CpuShare);
+    let raw = policy.raw_key();
+    // Usage columns and signatures, resource-major: `cols[r * nc + k]` is consumer k's use
+    // of resource r.
+    let cols: Vec<&[f64]> = (0..nr)
+        .flat_map(|r| m.consumers.iter().map(move |c| c.usage[r].as_slice()))
+        .collect();
+    let sigs: Vec<f64> = (0..nr)
+        .flat_map(|r| {
+            m.consumers
+                .iter()
+                .map(move |c| c.signature.as_ref().map_or(1.0, |s| s[r]))
+        })
+        .collect();
+    // The two-part tariff's static weights never change: memoize the last split.
+    let mut last_static: Option<u64> = None;
+    let key_var = m.key_rel_sigma * m.key_rel_sigma;
+    // Uniform misalignment of up to `alignment_s`: variance (a·Δ)²/3 per interval.
+    let align = (opts.alignment_s / dt).min(1.0);
+    let align_var = align * align / 3.0;
     for i in 0..n {
         let e = m.energy_j[i];
         if e.is_nan() {
@@ -692,8 +712,8 @@ fn settle_meter(
         // Utilization of each resource (for the curve prices) and gaps.
         for r in 0..nr {
             let mut x = 0.0;
-            for c in &m.consumers {
-                let u = c.usage[r][i];
+            for col in cols[r * nc..(r + 1) * nc].iter() {
+                let u = col[i];
                 if u.is_nan() {
                     gaps += 1;
                 } else {
@@ -710,26 +730,39 @@ fn settle_meter(
             util[r] = x / cap;
             price[r] = m.resources[r].curve.unit_price(util[r]) / cap;
         }
-        // Dynamic weights.
-        let key = |usage: &[Vec<f64>], sig: Option<&Vec<f64>>| -> f64 {
-            if policy.raw_key() {
-                let u = usage[0][i];
-                if u.is_nan() { 0.0 } else { u }
-            } else {
-                let mut k = 0.0;
-                for r in 0..nr {
-                    let u = usage[r][i];
+        // Dynamic weights: raw usage of the first resource, or the priced model key.
+        if raw {
+            for (w, col) in dyn_w.iter_mut().zip(&cols[..nc]) {
+                let u = col[i];
+                *w = if u.is_nan() { 0.0 } else { u };
+            }
+        } else {
+            dyn_w[..nc].iter_mut().for_each(|w| *w = 0.0);
+            for r in 0..nr {
+                let p = price[r];
+                let col_r = &cols[r * nc..(r + 1) * nc];
+                let sig_r = &sigs[r * nc..(r + 1) * nc];
+                for k in 0..nc {
+                    let u = col_r[k][i];
                     if !u.is_nan() {
-                        k += u * price[r] * sig.map_or(1.0, |s| s[r]);
+                        dyn_w[k] += u * p * sig_r[k];
                     }
                 }
-                k
             }
-        };
-        for (k, c) in m.consumers.iter().enumerate() {
-            dyn_w[k] = key(&c.usage, c.signature.as_ref());
         }
-        dyn_w[nc] = m.system.as_ref().map_or(0.0, |s| key(s, None));
+        dyn_w[nc] = match &m.system {
+            None => 0.0,
+            Some(s) if raw => {
+                let u = s[0][i];
+                if u.is_nan() { 0.0 } else { u }
+            }
+            Some(s) => (0..nr)
+                .map(|r| {
+                    let u = s[r][i];
+                    if u.is_nan() { 0.0 } else { u * price[r] }
+                })
+                .sum(),
+        };
 
         line_dyn.iter_mut().for_each(|x| *x = 0);
         line_stat.iter_mut().for_each(|x| *x = 0);
@@ -751,11 +784,19 @@ fn settle_meter(
         // The static part.
         match policy {
             Policy::TwoPartTariff if reserved > 0.0 => {
-                for (k, c) in m.consumers.iter().enumerate() {
-                    stat_w[k] = c.reservation;
-                }
-                stat_w[nc] = (1.0 - reserved).max(0.0);
-                if largest_remainder_into(stat_total, &stat_w, &mut stat_part, &mut scratch) {
+                let ok = if last_static == Some(stat_total) {
+                    true
+                } else {
+                    for (k, c) in m.consumers.iter().enumerate() {
+                        stat_w[k] = c.reservation;
+                    }
+                    stat_w[nc] = (1.0 - reserved).max(0.0);
+                    let ok =
+                        largest_remainder_into(stat_total, &stat_w, &mut stat_part, &mut scratch);
+                    last_static = ok.then_some(stat_total);
+                    ok
+                };
+                if ok {
                     for k in 0..nc {
                         line_stat[line_of[k]] += stat_part[k];
                     }
@@ -785,42 +826,47 @@ fn settle_meter(
             _ => line_stat[idle] += stat_total,
         }
 
-        // Accumulate, with the uncertainty terms.
-        let e_j = e_uj as f64 / 1e6;
-        let f_j = f_uj as f64 / 1e6;
-        let d_j = d_uj as f64 / 1e6;
-        let dyn_sum: f64 = dyn_w.iter().sum();
-        let sigma_floor_j = (m.idle_sigma_w * dt).min(e_j);
-        let align = (opts.alignment_s / dt).min(1.0);
+        // Accumulate, with the uncertainty terms (per-interval factors hoisted; lines with
+        // nothing now and nothing before add nothing and are skipped).
+        let e_j = e_uj as f64 * 1e-6;
+        let f_j = f_uj as f64 * 1e-6;
+        let d_j = d_uj as f64 * 1e-6;
+        let meas_per_j = if e_j > 0.0 { sigma_e / e_j } else { 0.0 };
+        let sigma_floor_j = if absorb {
+            0.0
+        } else {
+            (m.idle_sigma_w * dt).min(e_j)
+        };
+        // A higher floor moves energy from dynamic lines to static ones.
+        let floor_stat = if f_j > 0.0 { sigma_floor_j / f_j } else { 0.0 };
+        let floor_dyn = if d_j > 0.0 { sigma_floor_j / d_j } else { 0.0 };
+        let keyed = dyn_w.iter().any(|w| *w > 0.0);
+        let inv_dyn_total = 1.0 / dyn_total.max(1) as f64;
         for (l, a) in acc.iter_mut().enumerate() {
             let s = line_stat[l];
             let d = line_dyn[l];
             let tot = s + d;
+            if tot == 0 && a.last_j == 0.0 {
+                continue;
+            }
             a.static_uj += s;
             a.dynamic_uj += d;
             if let Some(p) = per_interval.as_mut() {
                 p[[i, l]] = tot;
             }
-            let tot_j = tot as f64 / 1e6;
-            if e_j > 0.0 {
-                // The meter's error scales every line with its share.
-                a.meas_j += sigma_e * tot_j / e_j;
-            }
-            // A higher floor moves energy from dynamic lines to static ones.
-            let stat_share = if f_j > 0.0 { s as f64 / 1e6 / f_j } else { 0.0 };
-            let dyn_share = if d_j > 0.0 { d as f64 / 1e6 / d_j } else { 0.0 };
-            if !matches!(policy, Policy::FullAbsorption | Policy::CpuShare) {
-                a.floor_j += sigma_floor_j * (stat_share - dyn_share);
-            }
+            let tot_j = tot as f64 * 1e-6;
+            let d_line_j = d as f64 * 1e-6;
+            // The meter's error scales every line with its share.
+            a.meas_j += meas_per_j * tot_j;
+            a.floor_j += floor_stat * (s as f64 * 1e-6) - floor_dyn * d_line_j;
             // Key error: independent per interval, zero when a line holds all of it.
-            if dyn_sum > 0.0 && d > 0 {
-                let share = d as f64 / dyn_total.max(1) as f64;
-                let sd = m.key_rel_sigma * (d as f64 / 1e6) * (1.0 - share).max(0.0).sqrt();
-                a.var_j2 += sd * sd;
+            if keyed && d > 0 {
+                let share = d as f64 * inv_dyn_total;
+                a.var_j2 += key_var * d_line_j * d_line_j * (1.0 - share).max(0.0);
             }
-            if align > 0.0 {
-                let sd = align * (tot_j - a.last_j).abs() / 3f64.sqrt();
-                a.var_j2 += sd * sd;
+            if align_var > 0.0 {
+                let x = tot_j - a.last_j;
+                a.var_j2 += align_var * x * x;
             }
             a.last_j = tot_j;
         }

@@ -55,4 +55,4 @@ pub use bill::{AlignedInput, Bill, HostBalance, HostSeries, WorkloadShare, attri
 pub use error::{AttributionError, AttributionErrorKind};
 pub use ledger::{Account, Ledger, LedgerInput, LedgerOptions, Policy, settle};
 pub use model::{HostCurve, LinearPowerModel, PowerModels, WakeCost};
-pub use split::{largest_remainder, largest_remainder_into};
+pub use split::{SplitScratch, largest_remainder, largest_remainder_into};

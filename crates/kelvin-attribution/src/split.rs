@@ -13,17 +13,26 @@
 /// ```
 pub fn largest_remainder(total: u64, weights: &[f64]) -> Option<Vec<u64>> {
     let mut parts = vec![0; weights.len()];
-    let mut scratch = Vec::new();
+    let mut scratch = SplitScratch::default();
     largest_remainder_into(total, weights, &mut parts, &mut scratch).then_some(parts)
 }
 
+/// Reusable scratch space for [`largest_remainder_into`].
+#[derive(Debug, Clone, Default)]
+pub struct SplitScratch {
+    /// Remainder of each weight (`-1` once it got its extra unit, or for zero weights).
+    fracs: Vec<f64>,
+    /// Sort keys for the rare slow path.
+    keys: Vec<u128>,
+}
+
 /// [`largest_remainder`] without allocating: writes the parts into `out` (same length as
-/// `weights`) and uses `scratch` for the remainders. Returns `false`, leaving `out`
+/// `weights`), using `scratch` (reuse it across calls). Returns `false`, leaving `out`
 /// unspecified, where [`largest_remainder`] returns `None`.
 ///
 /// ```
-/// use kelvin_attribution::largest_remainder_into;
-/// let (mut out, mut scratch) = ([0u64; 3], Vec::new());
+/// use kelvin_attribution::{SplitScratch, largest_remainder_into};
+/// let (mut out, mut scratch) = ([0u64; 3], SplitScratch::default());
 /// assert!(largest_remainder_into(10, &[1.0, 1.0, 1.0], &mut out, &mut scratch));
 /// assert_eq!(out, [4, 3, 3]);
 /// ```
@@ -34,7 +43,7 @@ pub fn largest_remainder_into(
     total: u64,
     weights: &[f64],
     out: &mut [u64],
-    scratch: &mut Vec<(f64, usize)>,
+    scratch: &mut SplitScratch,
 ) -> bool {
     assert_eq!(out.len(), weights.len(), "one output per weight");
     let mut sum = 0.0;
@@ -47,41 +56,72 @@ pub fn largest_remainder_into(
     if sum.is_nan() || sum <= 0.0 || !sum.is_finite() {
         return false;
     }
-    scratch.clear();
+    let fracs = &mut scratch.fracs;
+    fracs.clear();
     let mut assigned: u64 = 0;
+    let mut eligible = 0usize;
     let t = total as f64;
+    let scale = t / sum;
     for (i, &w) in weights.iter().enumerate() {
-        let quota = t * (w / sum);
-        let floor = quota.floor().clamp(0.0, t) as u64;
+        let quota = if w == sum { t } else { w * scale };
+        // Non-negative, so the saturating cast is the floor (and needs no libm call).
+        let floor = (quota as u64).min(total);
         out[i] = floor;
         assigned = assigned.saturating_add(floor);
-        let frac = quota - quota.floor();
-        if frac > 0.0 || w > 0.0 {
-            scratch.push((frac, i));
-        }
+        // Only positive weights may receive a leftover unit.
+        fracs.push(if w > 0.0 {
+            eligible += 1;
+            (quota - floor as f64).max(0.0)
+        } else {
+            -1.0
+        });
     }
     if assigned == total {
         return true;
     }
-    // Largest fractional part first; ties to the lower index.
-    scratch.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    if assigned < total && total - assigned <= eligible as u64 && (total - assigned) <= 16 {
+        // The usual case: a few leftover units, one each to the largest remainders, ties
+        // to the lower index (a strict `>` scan in index order keeps the first maximum).
+        for _ in 0..total - assigned {
+            let mut best = 0;
+            let mut best_frac = -1.0;
+            for (i, &f) in fracs.iter().enumerate() {
+                if f > best_frac {
+                    best = i;
+                    best_frac = f;
+                }
+            }
+            out[best] += 1;
+            fracs[best] = -1.0;
+        }
+        return true;
+    }
+    // Many leftover units or float error: order by remainder (largest first, then lower
+    // index) with explicit keys. The complement of a non-negative float's bits sorts it
+    // descending.
+    let keys = &mut scratch.keys;
+    keys.clear();
+    for (i, &f) in fracs.iter().enumerate() {
+        if f >= 0.0 {
+            keys.push(((!f.to_bits() as u128) << 64) | i as u128);
+        }
+    }
+    keys.sort_unstable();
+    let index = |k: u128| k as u64 as usize;
     if assigned < total {
-        // Float error can make the remainder exceed the number of parts by a few units, so
-        // cycle; units only go to parts with positive weight.
         let mut rest = total - assigned;
-        scratch.retain(|f| weights[f.1] > 0.0);
         let mut k = 0;
         while rest > 0 {
-            out[scratch[k % scratch.len()].1] += 1;
+            out[index(keys[k % keys.len()])] += 1;
             rest -= 1;
             k += 1;
         }
     } else {
-        // Floors overshot through float error: take units back from the smallest fractions.
+        // Floors overshot: take units back from the smallest remainders.
         let mut excess = assigned - total;
         let mut k = 0;
         while excess > 0 {
-            let i = scratch[scratch.len() - 1 - (k % scratch.len())].1;
+            let i = index(keys[keys.len() - 1 - (k % keys.len())]);
             if out[i] > 0 {
                 out[i] -= 1;
                 excess -= 1;
