@@ -213,3 +213,38 @@ P1-DIMMA3 TEMP   | na         |            | na    | na        | na        | na 
         Some(&3)
     );
 }
+
+#[test]
+fn every_policy_balances_the_edge_dataset() {
+    use kelvin::Policy;
+    use kelvin::replay::RecordedDataset;
+    let ds =
+        RecordedDataset::load(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/edge-small")).unwrap();
+    let mut engine = Engine::builder()
+        .inventory(ds.inventory.clone())
+        .workloads(ds.workloads.iter().filter(|w| w.host.is_some()).cloned())
+        .build()
+        .unwrap();
+    engine
+        .ingest(Batch::prometheus("metrics.prom", ds.metrics.clone()))
+        .unwrap();
+    let span = engine.data_span().unwrap();
+    let cpu = engine.attribute(span).unwrap();
+    let mut unbilled = Vec::new();
+    for p in Policy::ALL {
+        let bill = engine.attribute_with(span, p).unwrap();
+        assert_eq!(bill.measured_uj(), cpu.measured_uj(), "{p:?}");
+        assert_eq!(
+            bill.measured_uj(),
+            bill.attributed_uj() + bill.unattributed_uj(),
+            "{p:?}"
+        );
+        unbilled.push((p, bill.unattributed_uj()));
+    }
+    // These workloads reserve nothing, so the tariff and the Scaphandre-like policy leave
+    // the calibrated floor unbilled, while full absorption bills (almost) everything.
+    let get = |p: Policy| unbilled.iter().find(|(q, _)| *q == p).unwrap().1;
+    assert!(get(Policy::TwoPartTariff) > cpu.measured_uj() / 10);
+    assert!(get(Policy::FullAbsorption) < get(Policy::TwoPartTariff));
+    assert_eq!(get(Policy::FullAbsorption), get(Policy::CpuShare));
+}

@@ -303,4 +303,68 @@ mod tests {
                 .is_none()
         );
     }
+
+    #[test]
+    fn marginal_energy_follows_the_fitted_curve_and_wakes_hosts() {
+        // 10 s intervals, 8 cores, a concave curve P = 60 + 130·√u.
+        let cpu: Vec<f64> = (0..66).map(|i| 80.0 * (i % 11) as f64 / 10.0).collect();
+        let energy: Vec<f64> = cpu
+            .iter()
+            .map(|c| (60.0 + 130.0 * (c / 80.0f64).sqrt()) * 10.0)
+            .collect();
+        let h = EntityId::new("h").unwrap();
+        let input = AlignedInput {
+            start: Timestamp::from_secs(0),
+            interval_ns: 10_000_000_000,
+            hosts: vec![HostSeries {
+                host: h.clone(),
+                cores: 8.0,
+                energy_j: energy,
+                workloads: vec![(EntityId::new("w").unwrap(), cpu)],
+            }],
+        };
+        let models = PowerModels::fit(&input);
+        let curve = models.curve(&h).expect("a curve is fitted");
+        assert!((curve.curve.idle_w() - 60.0).abs() < 1.0);
+        let one_core = Resources::new(1.0, 0);
+        let at = |busy: f64| {
+            models
+                .marginal_energy_j(
+                    &h,
+                    &HostLoad::awake(Resources::new(busy, 0)),
+                    &one_core,
+                    3600.0,
+                )
+                .unwrap()
+        };
+        // Concave: the same core costs more on an idle host than on a busy one.
+        assert!(
+            at(0.0) > at(6.0) && at(6.0) > 0.0,
+            "{} {}",
+            at(0.0),
+            at(6.0)
+        );
+        // From the curve: P(1/8) − P(0) over an hour, within the fit's knot error.
+        let exact = 130.0 * (0.125f64).sqrt() * 3600.0;
+        assert!(
+            (at(0.0) - exact).abs() < 0.1 * exact,
+            "{} vs {exact}",
+            at(0.0)
+        );
+        // Waking a sleeping host adds its floor and the boot.
+        let asleep = models
+            .marginal_energy_j(&h, &HostLoad::asleep(), &one_core, 3600.0)
+            .unwrap();
+        assert!(asleep > at(0.0) + 0.9 * 60.0 * 3600.0);
+        assert!(
+            models
+                .marginal_energy_j(
+                    &EntityId::new("x").unwrap(),
+                    &HostLoad::asleep(),
+                    &one_core,
+                    1.0
+                )
+                .is_none()
+        );
+    }
 }

@@ -65,24 +65,30 @@ pub(crate) fn gauss(rng: &mut ChaCha8Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-#[test]
-fn spec_curve_fit_recovers_published_specpower_curves() {
-    let Some((header, rows)) = read_csv(SPEC, "spec_curve_fit_recovers_published_specpower_curves")
-    else {
-        return;
-    };
+/// The published SPECpower curves (active idle, 10 % … 100 %) of the corpus, or `None` (after
+/// saying so) when it is missing.
+pub(crate) fn spec_curves(test: &str) -> Option<Vec<[f64; 11]>> {
+    let (header, rows) = read_csv(SPEC, test)?;
     let mut cols = vec![col(&header, "ActiveIdle")];
     cols.extend((1..=10).map(|k| col(&header, &format!("{}_AvgPower", 10 * k))));
-    let curves: Vec<[f64; 11]> = rows
-        .iter()
-        .filter_map(|r| {
-            let v: Vec<f64> = cols
-                .iter()
-                .map(|&c| r.get(c)?.trim().parse().ok())
-                .collect::<Option<_>>()?;
-            v.try_into().ok()
-        })
-        .collect();
+    Some(
+        rows.iter()
+            .filter_map(|r| {
+                let v: Vec<f64> = cols
+                    .iter()
+                    .map(|&c| r.get(c)?.trim().parse().ok())
+                    .collect::<Option<_>>()?;
+                v.try_into().ok()
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn spec_curve_fit_recovers_published_specpower_curves() {
+    let Some(curves) = spec_curves("spec_curve_fit_recovers_published_specpower_curves") else {
+        return;
+    };
     assert!(curves.len() >= 600, "{} curves parsed", curves.len());
 
     let mut rng = ChaCha8Rng::seed_from_u64(42);

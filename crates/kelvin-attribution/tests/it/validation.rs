@@ -13,7 +13,7 @@ use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::power::{SPEC, col, gauss, read_csv};
+use super::power::{gauss, spec_curves};
 
 const N: usize = 600;
 const WORKLOADS: usize = 4;
@@ -191,23 +191,14 @@ fn error(k: &[f64; WORKLOADS], r: &[f64; WORKLOADS]) -> f64 {
 
 #[test]
 fn specpower_ground_truth_within_one_percent_of_aumann_shapley() {
-    let Some((header, rows)) = read_csv(
-        SPEC,
-        "specpower_ground_truth_within_one_percent_of_aumann_shapley",
-    ) else {
+    let Some(published) =
+        spec_curves("specpower_ground_truth_within_one_percent_of_aumann_shapley")
+    else {
         return;
     };
-    let mut cols = vec![col(&header, "ActiveIdle")];
-    cols.extend((1..=10).map(|k| col(&header, &format!("{}_AvgPower", 10 * k))));
-    let curves: Vec<SpecCurve> = rows
-        .iter()
-        .filter_map(|r| {
-            let v: Vec<f64> = cols
-                .iter()
-                .map(|&c| r.get(c)?.trim().parse().ok())
-                .collect::<Option<_>>()?;
-            SpecCurve::try_new(v.try_into().ok()?).ok()
-        })
+    let curves: Vec<SpecCurve> = published
+        .into_iter()
+        .filter_map(|w| SpecCurve::try_new(w).ok())
         .filter(|c| c.max_w() > c.idle_w())
         .collect();
     assert!(curves.len() >= 600, "{} curves", curves.len());
