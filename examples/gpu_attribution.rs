@@ -22,11 +22,14 @@
 //! Stderr: ingest counts, the calibrated floor, the fitted per-workload signatures and, with
 //! `--check`, the comparison of the shared phases with the exclusive runs. `--policy` is one of
 //! `two_part_tariff` (default), `full_absorption`, `cpu_share`, `kepler_like`,
-//! `scaphandre_like`. Exit codes: 2 for a usage error, 1 for an input error.
+//! `scaphandre_like`. `--pue`, `--carbon-g-per-kwh` and `--price-per-kwh` (constants) add, on
+//! stderr, each account's facility overhead, grams CO2e and cost over the recording. Exit
+//! codes: 2 for a usage error, 1 for an input error.
 
 use std::process::ExitCode;
 
 use kelvin::Policy;
+use kelvin::attribution::facility::{FacilityInputs, StepSeries};
 use kelvin::gpu::{GpuOptions, GpuRecording};
 
 const USAGE: &str = "usage: gpu_attribution RECORDING_DIR [--policy NAME] [--step-s S] [--check]";
@@ -35,6 +38,8 @@ fn main() -> ExitCode {
     let mut dir = None;
     let mut opts = GpuOptions::default();
     let mut check = false;
+    let mut facility = FacilityInputs::default();
+    let mut priced = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -56,6 +61,19 @@ fn main() -> ExitCode {
                 }
             },
             "--check" => check = true,
+            flag @ ("--pue" | "--carbon-g-per-kwh" | "--price-per-kwh") => {
+                let Some(v) = args.next().and_then(|s| s.parse::<f64>().ok()) else {
+                    eprintln!("{flag} needs a number\n{USAGE}");
+                    return ExitCode::from(2);
+                };
+                let series = StepSeries::constant(v);
+                facility = match flag {
+                    "--pue" => facility.with_pue(series),
+                    "--carbon-g-per-kwh" => facility.with_carbon_g_per_kwh(series),
+                    _ => facility.with_price_per_kwh(series),
+                };
+                priced = true;
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -71,7 +89,8 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    match run(&dir, &opts, check) {
+    let facility = priced.then_some(facility);
+    match run(&dir, &opts, check, facility.as_ref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gpu_attribution: {e}");
@@ -80,7 +99,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(dir: &str, opts: &GpuOptions, check: bool) -> Result<(), kelvin::Error> {
+fn run(
+    dir: &str,
+    opts: &GpuOptions,
+    check: bool,
+    facility: Option<&FacilityInputs>,
+) -> Result<(), kelvin::Error> {
     let rec = GpuRecording::load(dir)?;
     eprintln!(
         "ingest: accepted {} quarantined {} ({} phases, {} processes)",
@@ -115,6 +139,18 @@ fn run(dir: &str, opts: &GpuOptions, check: bool) -> Result<(), kelvin::Error> {
         sig.join(", "),
         att.model.rmse_w
     );
+    if let Some(f) = facility {
+        eprintln!("facility (whole recording): account,it_j,overhead_j,co2e_g,cost");
+        for (name, share) in att.facility(f)? {
+            eprintln!(
+                "{name},{:.1},{:.1},{:.3},{:.5}",
+                share.it_uj as f64 / 1e6,
+                share.overhead_uj as f64 / 1e6,
+                share.co2e_g,
+                share.cost
+            );
+        }
+    }
     if check {
         eprintln!("shared phases vs exclusive runs (dynamic energy):");
         eprintln!("phase,workload,attributed_j,predicted_j,error_pct");

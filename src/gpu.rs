@@ -25,6 +25,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use kelvin_attribution::facility::{FacilityInputs, FacilityShare, apportion};
 use kelvin_attribution::ledger::{
     Account, Consumer, KeyCurve, Ledger, LedgerInput, LedgerOptions, MeterInput, MeterResource,
     Policy, settle,
@@ -441,7 +442,8 @@ impl GpuRecording {
                 &LedgerOptions::default()
                     .with_policy(opts.policy)
                     .with_confidence(opts.confidence)
-                    .with_alignment_s(opts.step_s),
+                    .with_alignment_s(opts.step_s)
+                    .with_keep_intervals(true),
             )?;
             phases.push(GpuPhaseSheet {
                 phase: ph.name.clone(),
@@ -516,6 +518,63 @@ impl GpuAttribution {
             }
         }
         out
+    }
+
+    /// Facility overhead, carbon and cost of every workload and named account over the whole
+    /// recording: each phase's per-interval split is apportioned with
+    /// [`kelvin_attribution::facility::apportion`] (overhead split by IT share, exact per
+    /// interval) and the phases are summed. Rows: the workloads, then the accounts, with
+    /// their names.
+    ///
+    /// # Errors
+    /// [`Error::Attribution`] for invalid facility series (a PUE below 1, negative prices).
+    pub fn facility(&self, inputs: &FacilityInputs) -> Result<Vec<(String, FacilityShare)>, Error> {
+        let names: Vec<String> = self
+            .workloads
+            .iter()
+            .cloned()
+            .chain(Account::ALL.iter().map(|a| a.name().to_string()))
+            .collect();
+        let mut rows: Vec<(String, FacilityShare)> = names
+            .into_iter()
+            .map(|n| {
+                (
+                    n,
+                    FacilityShare {
+                        it_uj: 0,
+                        overhead_uj: 0,
+                        co2e_g: 0.0,
+                        cost: 0.0,
+                    },
+                )
+            })
+            .collect();
+        for p in &self.phases {
+            let sheet = &p.ledger.meters[0];
+            let Some(matrix) = sheet.per_interval.as_ref() else {
+                continue;
+            };
+            let bill = apportion(
+                p.ledger.window.start(),
+                p.ledger.window.len_nanos() / matrix.nrows().max(1) as i64,
+                matrix.view(),
+                inputs,
+            )?;
+            // Columns: the sheet's lines (by workload), then the accounts.
+            let cols = sheet
+                .lines
+                .iter()
+                .map(|l| l.workload)
+                .chain((0..Account::ALL.len()).map(|a| self.workloads.len() + a));
+            for (share, row) in bill.accounts.iter().zip(cols) {
+                let r = &mut rows[row].1;
+                r.it_uj += share.it_uj;
+                r.overhead_uj += share.overhead_uj;
+                r.co2e_g += share.co2e_g;
+                r.cost += share.cost;
+            }
+        }
+        Ok(rows)
     }
 
     /// The measured energy of a phase, µJ.

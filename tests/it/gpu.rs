@@ -154,3 +154,40 @@ fn shared_phases_against_exclusive_runs() {
         println!("{s}");
     }
 }
+
+#[test]
+fn facility_overhead_carbon_and_cost_per_workload() {
+    use kelvin::attribution::facility::{FacilityInputs, StepSeries};
+    let Some(rec) = recording("facility_overhead_carbon_and_cost_per_workload") else {
+        return;
+    };
+    let att = rec.attribute(&GpuOptions::default()).unwrap();
+    let inputs = FacilityInputs::default()
+        .with_pue(StepSeries::constant(1.3))
+        .with_carbon_g_per_kwh(StepSeries::constant(350.0))
+        .with_price_per_kwh(StepSeries::constant(0.12));
+    let rows = att.facility(&inputs).unwrap();
+    let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["A", "B", "C", "idle", "system", "unexplained"]);
+    let it: u64 = rows.iter().map(|(_, s)| s.it_uj).sum();
+    let measured: u64 = rec
+        .phases
+        .iter()
+        .map(|p| att.measured_uj(&p.name).unwrap())
+        .sum();
+    assert_eq!(it, measured);
+    for (name, s) in &rows {
+        // PUE 1.3: 30 % overhead on every account, to rounding (1 µJ per interval).
+        let want = 0.3 * s.it_uj as f64;
+        assert!((s.overhead_uj as f64 - want).abs() <= 300.0, "{name}");
+        let kwh = (s.it_uj + s.overhead_uj) as f64 / 3.6e12;
+        assert!(
+            (s.co2e_g - 350.0 * kwh).abs() < 1e-9 * (1.0 + s.co2e_g),
+            "{name}"
+        );
+        assert!(
+            (s.cost - 0.12 * kwh).abs() < 1e-12 + 1e-9 * s.cost,
+            "{name}"
+        );
+    }
+}
