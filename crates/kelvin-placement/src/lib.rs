@@ -70,6 +70,7 @@
 //! [`PlacementError`] with an inspectable [`PlacementErrorKind`], the workload or host concerned
 //! and the reason. A workload that fits nowhere is a result ([`Plan::unplaced`]), not an error.
 
+pub mod binpack;
 mod error;
 mod ffd;
 mod host;

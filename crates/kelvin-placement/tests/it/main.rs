@@ -15,3 +15,7 @@ mod properties;
 // without a power model, and the explanations (`Display` of unplaced workloads, `Serialize`
 // of the plan) a caller would show.
 mod scenarios;
+
+// Bin packing on the published BPPLIB sets (skipped without `../shared`): feasibility,
+// bounds never above the known optimum, and the FFD baseline's published gaps.
+mod binpack;

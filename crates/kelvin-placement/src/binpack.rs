@@ -1,0 +1,393 @@
+//! Vector bin packing: the combinatorial core of placement, on its own so it can be measured
+//! against published benchmark instances with known optima.
+//!
+//! - [`BinPacking::parse`] reads BPPLIB one-dimensional instances (`.txt`/`.bpp`: item count,
+//!   capacity, one weight per line) and VPSolver-style vector instances (`.vbp`: dimensions,
+//!   capacities, item types, then `w_1 … w_d demand` per type).
+//! - [`BinPacking::lower_bound`] is the best of the continuous bound per dimension and the
+//!   Martello–Toth L2 bound per dimension (Martello & Toth, "Lower bounds and reduction
+//!   procedures for the bin packing problem", Discrete Applied Mathematics 28, 1990).
+//! - [`BinPacking::first_fit_decreasing`] and [`BinPacking::best_fit_decreasing`] order items
+//!   by their size summed over dimensions relative to capacity, the baselines of the
+//!   literature; [`BinPacking::pack`] returns the better of the two, checked.
+
+use std::time::Instant;
+
+use crate::PlacementError;
+
+/// A bin-packing instance: identical bins with a capacity per dimension, and items with a
+/// size per dimension (integers, as the benchmark files give them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinPacking {
+    capacity: Vec<u64>,
+    items: Vec<Vec<u64>>,
+}
+
+/// A packing: the bin of every item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packing {
+    /// `bin_of[i]` is the bin item `i` is in (`0..bins`).
+    pub bin_of: Vec<usize>,
+    /// Number of bins used.
+    pub bins: usize,
+}
+
+/// What [`BinPacking::pack`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackReport {
+    /// The best packing found.
+    pub packing: Packing,
+    /// The lower bound it is compared with.
+    pub lower_bound: usize,
+    /// Wall time, milliseconds.
+    pub time_ms: f64,
+}
+
+impl PackReport {
+    /// `(bins − lower bound) / lower bound`: an upper bound on the relative gap to the
+    /// optimum.
+    pub fn gap(&self) -> f64 {
+        if self.lower_bound == 0 {
+            return 0.0;
+        }
+        (self.packing.bins as f64 - self.lower_bound as f64) / self.lower_bound as f64
+    }
+}
+
+fn bad(line: usize, reason: impl std::fmt::Display) -> PlacementError {
+    PlacementError::for_call(format!("line {line}: {reason}"))
+}
+
+impl BinPacking {
+    /// An instance from capacities and item sizes.
+    ///
+    /// ```
+    /// use kelvin_placement::binpack::BinPacking;
+    /// let p = BinPacking::try_new(vec![10], vec![vec![6], vec![5], vec![4], vec![3], vec![2]])?;
+    /// assert_eq!(p.lower_bound(), 2);
+    /// assert_eq!(p.pack().packing.bins, 2);
+    /// # Ok::<(), kelvin_placement::PlacementError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::PlacementErrorKind::InvalidInput`] for no dimensions, a zero capacity, an item
+    /// with the wrong number of dimensions, or an item larger than a bin in some dimension
+    /// (it could never be packed).
+    pub fn try_new(capacity: Vec<u64>, items: Vec<Vec<u64>>) -> Result<BinPacking, PlacementError> {
+        if capacity.is_empty() || capacity.contains(&0) {
+            return Err(PlacementError::for_call(
+                "capacities must be given and positive",
+            ));
+        }
+        for (i, it) in items.iter().enumerate() {
+            if it.len() != capacity.len() {
+                return Err(PlacementError::for_call(format!(
+                    "item {i} has {} dimensions, bins have {}",
+                    it.len(),
+                    capacity.len()
+                )));
+            }
+            if it.iter().zip(&capacity).any(|(w, c)| w > c) {
+                return Err(PlacementError::for_call(format!(
+                    "item {i} is larger than a bin"
+                )));
+            }
+        }
+        Ok(BinPacking { capacity, items })
+    }
+
+    /// Parses a BPPLIB (`.txt`, `.bpp`) or `.vbp` instance; the format is told by its shape
+    /// (a `.vbp` file's second line holds one capacity per dimension).
+    ///
+    /// # Errors
+    /// [`crate::PlacementErrorKind::InvalidInput`] naming the line for a missing or
+    /// non-integer number, a count that does not match the lines that follow, or an item
+    /// larger than a bin.
+    pub fn parse(text: &str) -> Result<BinPacking, PlacementError> {
+        let lines: Vec<(usize, Vec<&str>)> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.split_whitespace().collect::<Vec<_>>()))
+            .filter(|(_, f)| !f.is_empty())
+            .collect();
+        let num = |line: usize, s: &str| -> Result<u64, PlacementError> {
+            s.parse::<u64>()
+                .map_err(|_| bad(line, format!("{s:?} is not a non-negative integer")))
+        };
+        let (l1, f1) = lines.first().ok_or_else(|| bad(1, "empty instance"))?;
+        let (l2, f2) = lines.get(1).ok_or_else(|| bad(l1 + 1, "missing line 2"))?;
+        let first = num(*l1, f1[0])?;
+        // `.vbp` lines after the third hold sizes and a demand; BPPLIB lines one weight.
+        let vbp = f2.len() > 1 || lines.get(3).is_some_and(|(_, f)| f.len() >= 2);
+        if !vbp {
+            // BPPLIB: n, C, then n weights.
+            let n = first as usize;
+            let c = num(*l2, f2[0])?;
+            let mut items = Vec::with_capacity(n);
+            for (line, f) in &lines[2..] {
+                items.push(vec![num(*line, f[0])?]);
+            }
+            if items.len() != n {
+                return Err(bad(
+                    *l1,
+                    format!("{n} items announced, {} given", items.len()),
+                ));
+            }
+            return BinPacking::try_new(vec![c], items);
+        }
+        let d = first as usize;
+        if f2.len() != d {
+            return Err(bad(
+                *l2,
+                format!("{} capacities for {d} dimensions", f2.len()),
+            ));
+        }
+        let capacity = f2
+            .iter()
+            .map(|s| num(*l2, s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (l3, f3) = lines
+            .get(2)
+            .ok_or_else(|| bad(l2 + 1, "missing item-type count"))?;
+        let m = num(*l3, f3[0])? as usize;
+        let mut items = Vec::new();
+        for (line, f) in lines.iter().skip(3) {
+            if f.len() != d + 1 {
+                return Err(bad(
+                    *line,
+                    format!("{} numbers, expected {d} sizes and a demand", f.len()),
+                ));
+            }
+            let w = f[..d]
+                .iter()
+                .map(|s| num(*line, s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let demand = num(*line, f[d])?;
+            if demand > 10_000_000 {
+                return Err(bad(*line, "demand above 10^7"));
+            }
+            for _ in 0..demand {
+                items.push(w.clone());
+            }
+        }
+        if lines.len() - 3 != m {
+            return Err(bad(
+                *l3,
+                format!("{m} item types announced, {} given", lines.len() - 3),
+            ));
+        }
+        BinPacking::try_new(capacity, items)
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are no items.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Number of dimensions.
+    pub fn dims(&self) -> usize {
+        self.capacity.len()
+    }
+
+    /// The best of the continuous and Martello–Toth L2 bounds over every dimension: no
+    /// packing uses fewer bins.
+    pub fn lower_bound(&self) -> usize {
+        (0..self.dims())
+            .map(|d| {
+                let w: Vec<u64> = self.items.iter().map(|it| it[d]).collect();
+                l2(&w, self.capacity[d])
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Items in decreasing order of their size relative to capacity, summed over dimensions
+    /// (ties by index, so the order is deterministic).
+    fn decreasing(&self) -> Vec<usize> {
+        let size: Vec<f64> = self
+            .items
+            .iter()
+            .map(|it| {
+                it.iter()
+                    .zip(&self.capacity)
+                    .map(|(w, c)| *w as f64 / *c as f64)
+                    .sum()
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..self.items.len()).collect();
+        order.sort_by(|&a, &b| size[b].total_cmp(&size[a]).then(a.cmp(&b)));
+        order
+    }
+
+    fn fits(&self, load: &[u64], item: &[u64]) -> bool {
+        load.iter()
+            .zip(item)
+            .zip(&self.capacity)
+            .all(|((l, w), c)| l + w <= *c)
+    }
+
+    /// First fit decreasing: each item into the first open bin it fits.
+    pub fn first_fit_decreasing(&self) -> Packing {
+        let d = self.dims();
+        let mut loads: Vec<u64> = Vec::new();
+        let mut bin_of = vec![0; self.items.len()];
+        for i in self.decreasing() {
+            let it = &self.items[i];
+            let b = (0..loads.len() / d)
+                .find(|&b| self.fits(&loads[b * d..(b + 1) * d], it))
+                .unwrap_or_else(|| {
+                    loads.extend(std::iter::repeat_n(0, d));
+                    loads.len() / d - 1
+                });
+            for (k, w) in it.iter().enumerate() {
+                loads[b * d + k] += w;
+            }
+            bin_of[i] = b;
+        }
+        Packing {
+            bins: loads.len() / d,
+            bin_of,
+        }
+    }
+
+    /// Best fit decreasing: each item into the open bin it leaves with the least room
+    /// (summed relative to capacity over dimensions).
+    pub fn best_fit_decreasing(&self) -> Packing {
+        let d = self.dims();
+        let mut loads: Vec<u64> = Vec::new();
+        let mut bin_of = vec![0; self.items.len()];
+        for i in self.decreasing() {
+            let it = &self.items[i];
+            let mut best: Option<(f64, usize)> = None;
+            for b in 0..loads.len() / d {
+                let load = &loads[b * d..(b + 1) * d];
+                if !self.fits(load, it) {
+                    continue;
+                }
+                let room: f64 = (0..d)
+                    .map(|k| (self.capacity[k] - load[k] - it[k]) as f64 / self.capacity[k] as f64)
+                    .sum();
+                if best.is_none_or(|(r, _)| room < r) {
+                    best = Some((room, b));
+                }
+            }
+            let b = match best {
+                Some((_, b)) => b,
+                None => {
+                    loads.extend(std::iter::repeat_n(0, d));
+                    loads.len() / d - 1
+                }
+            };
+            for (k, w) in it.iter().enumerate() {
+                loads[b * d + k] += w;
+            }
+            bin_of[i] = b;
+        }
+        Packing {
+            bins: loads.len() / d,
+            bin_of,
+        }
+    }
+
+    /// Whether `p` puts every item in a bin and no bin over capacity in any dimension.
+    pub fn is_feasible(&self, p: &Packing) -> bool {
+        if p.bin_of.len() != self.items.len() {
+            return false;
+        }
+        let d = self.dims();
+        let mut loads = vec![0u64; p.bins * d];
+        for (i, &b) in p.bin_of.iter().enumerate() {
+            if b >= p.bins {
+                return false;
+            }
+            for k in 0..d {
+                loads[b * d + k] += self.items[i][k];
+            }
+        }
+        loads
+            .chunks(d.max(1))
+            .all(|l| l.iter().zip(&self.capacity).all(|(x, c)| x <= c))
+    }
+
+    /// The better of first- and best-fit decreasing, with the lower bound and the time taken.
+    pub fn pack(&self) -> PackReport {
+        let t = Instant::now();
+        let a = self.first_fit_decreasing();
+        let b = self.best_fit_decreasing();
+        let packing = if b.bins < a.bins { b } else { a };
+        debug_assert!(self.is_feasible(&packing));
+        PackReport {
+            packing,
+            lower_bound: self.lower_bound(),
+            time_ms: t.elapsed().as_secs_f64() * 1e3,
+        }
+    }
+}
+
+/// Martello–Toth L2 for one dimension (which dominates the continuous bound).
+fn l2(w: &[u64], c: u64) -> usize {
+    let continuous = w.iter().sum::<u64>().div_ceil(c) as usize;
+    let mut alphas: Vec<u64> = w.iter().copied().filter(|&x| 2 * x <= c).collect();
+    alphas.push(0);
+    alphas.sort_unstable();
+    alphas.dedup();
+    let mut best = continuous;
+    for &a in &alphas {
+        let (mut n1, mut n2, mut s2, mut s3) = (0usize, 0usize, 0u64, 0u64);
+        for &x in w {
+            if x > c - a {
+                n1 += 1;
+            } else if 2 * x > c {
+                n2 += 1;
+                s2 += x;
+            } else if x >= a {
+                s3 += x;
+            }
+        }
+        let free = n2 as u64 * c - s2;
+        let extra = s3.saturating_sub(free).div_ceil(c) as usize;
+        best = best.max(n1 + n2 + extra);
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_formats_and_names_bad_lines() {
+        let p = BinPacking::parse("3\n10\n6\n5\n4\n").unwrap();
+        assert_eq!((p.len(), p.dims()), (3, 1));
+        let v = BinPacking::parse("2\n10 10\n2\n6 1 2\n3 9 1\n").unwrap();
+        assert_eq!((v.len(), v.dims()), (3, 2));
+        let e = BinPacking::parse("3\n10\n6\nx\n4\n").unwrap_err();
+        assert!(e.reason().contains("line 4"), "{e}");
+        let e = BinPacking::parse("3\n10\n6\n5\n").unwrap_err();
+        assert!(e.reason().contains("3 items announced"), "{e}");
+        assert!(BinPacking::parse("2\n10\n11\n1\n").is_err());
+        assert!(BinPacking::parse("").is_err());
+    }
+
+    #[test]
+    fn l2_beats_the_continuous_bound() {
+        // Three items of 51 on capacity 100: continuous says 2, L2 says 3.
+        let p = BinPacking::try_new(vec![100], vec![vec![51]; 3]).unwrap();
+        assert_eq!(p.lower_bound(), 3);
+        assert_eq!(p.pack().packing.bins, 3);
+    }
+
+    #[test]
+    fn packings_are_feasible() {
+        let v = BinPacking::parse("2\n10 10\n3\n6 1 2\n3 9 1\n5 5 3\n").unwrap();
+        for p in [v.first_fit_decreasing(), v.best_fit_decreasing()] {
+            assert!(v.is_feasible(&p));
+            assert!(p.bins >= v.lower_bound());
+        }
+    }
+}
