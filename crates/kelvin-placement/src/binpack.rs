@@ -233,56 +233,43 @@ impl BinPacking {
 
     /// First fit decreasing: each item into the first open bin it fits.
     pub fn first_fit_decreasing(&self) -> Packing {
-        let d = self.dims();
-        let mut loads: Vec<u64> = Vec::new();
-        let mut bin_of = vec![0; self.items.len()];
-        for i in self.decreasing() {
-            let it = &self.items[i];
-            let b = (0..loads.len() / d)
-                .find(|&b| self.fits(&loads[b * d..(b + 1) * d], it))
-                .unwrap_or_else(|| {
-                    loads.extend(std::iter::repeat_n(0, d));
-                    loads.len() / d - 1
-                });
-            for (k, w) in it.iter().enumerate() {
-                loads[b * d + k] += w;
-            }
-            bin_of[i] = b;
-        }
-        Packing {
-            bins: loads.len() / d,
-            bin_of,
-        }
+        self.decreasing_fit(|_, _, _| 0.0)
     }
 
     /// Best fit decreasing: each item into the open bin it leaves with the least room
     /// (summed relative to capacity over dimensions).
     pub fn best_fit_decreasing(&self) -> Packing {
+        self.decreasing_fit(|p, load, it| {
+            (0..p.dims())
+                .map(|k| (p.capacity[k] - load[k] - it[k]) as f64 / p.capacity[k] as f64)
+                .sum()
+        })
+    }
+
+    /// Items in decreasing order, each into the open bin where it fits with the lowest
+    /// `cost(instance, load, item)` (the first such bin on ties), else into a new bin.
+    fn decreasing_fit(&self, cost: impl Fn(&BinPacking, &[u64], &[u64]) -> f64) -> Packing {
         let d = self.dims();
         let mut loads: Vec<u64> = Vec::new();
         let mut bin_of = vec![0; self.items.len()];
         for i in self.decreasing() {
             let it = &self.items[i];
             let mut best: Option<(f64, usize)> = None;
-            for b in 0..loads.len() / d {
-                let load = &loads[b * d..(b + 1) * d];
-                if !self.fits(load, it) {
-                    continue;
-                }
-                let room: f64 = (0..d)
-                    .map(|k| (self.capacity[k] - load[k] - it[k]) as f64 / self.capacity[k] as f64)
-                    .sum();
-                if best.is_none_or(|(r, _)| room < r) {
-                    best = Some((room, b));
+            for (b, load) in loads.chunks(d).enumerate() {
+                if self.fits(load, it) {
+                    let c = cost(self, load, it);
+                    if best.is_none_or(|(bc, _)| c < bc) {
+                        best = Some((c, b));
+                    }
                 }
             }
-            let b = match best {
-                Some((_, b)) => b,
-                None => {
+            let b = best.map_or_else(
+                || {
                     loads.extend(std::iter::repeat_n(0, d));
                     loads.len() / d - 1
-                }
-            };
+                },
+                |(_, b)| b,
+            );
             for (k, w) in it.iter().enumerate() {
                 loads[b * d + k] += w;
             }
