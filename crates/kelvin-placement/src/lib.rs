@@ -5,6 +5,7 @@
 //! - [`place`] packs pending workloads onto them with first-fit-decreasing on CPU and memory,
 //!   trying hosts in a [`HostOrder`] — by default the most energy-efficient first when a
 //!   [`MarginalPower`](kelvin_model::MarginalPower) model is given.
+//! - [`fleet`] models power caps, heat and cooling, and optimizes placements of whole fleets.
 //! - The [`Plan`] explains itself: every [`Assignment`] carries a [`ScoreBreakdown`] of the
 //!   chosen host, every [`Unplaced`] workload lists the [`Constraint`]s that blocked it and on
 //!   how many hosts, and [`Plan::lower_bound_hosts`] against [`Plan::hosts_used`] tells how far
@@ -60,9 +61,13 @@
 //!
 //! First-fit-decreasing is the foundation: simple, fast (`O(workloads × hosts)`, plus a sort of
 //! the hosts per workload when ordering by power) and within 11/9 OPT + 6/9 bins for
-//! one-dimensional packing. Power caps, thermal limits and local search will come as new
-//! [`Constraint`] variants, [`PlaceOptions`] fields and [`ScoreBreakdown`] fields, which is
-//! why those types are `#[non_exhaustive]`.
+//! one-dimensional packing. [`place`] is what `kelvin::Engine::place` runs on an inventory.
+//!
+//! Power caps, heat and everything else a data center imposes live in [`fleet`]: a problem
+//! model with power curves, percentile PDU caps, recirculation and cooling, a
+//! Kubernetes-like filter/score [`fleet::Placer`] for one workload at a time, and
+//! [`fleet::solve`], a parallel large-neighbourhood search with a lower bound.
+//! [`binpack`] is the combinatorial core on its own, measured on published instances.
 //!
 //! # Panics and errors
 //!
@@ -73,6 +78,7 @@
 pub mod binpack;
 mod error;
 mod ffd;
+pub mod fleet;
 mod host;
 mod options;
 mod plan;

@@ -19,3 +19,8 @@ mod scenarios;
 // Bin packing on the published BPPLIB sets (skipped without `../shared`): feasibility,
 // bounds never above the known optimum, and the FFD baseline's published gaps.
 mod binpack;
+
+// The power- and heat-aware optimizer: proptests of hard constraints, seed determinism and
+// relaxation monotonicity, brute force on small instances, and a scenario per constraint,
+// objective and explanation.
+mod fleet;

@@ -1,0 +1,548 @@
+//! The filter/score path: one workload at a time.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+use super::objective::{Key, Objective, cmp_keys};
+use super::state::{Delta, Index, State};
+use super::synthetic::Rng;
+use super::{Check, Evaluation, Problem};
+use crate::PlacementError;
+
+/// How a host is chosen among the feasible ones.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Policy {
+    /// Kelvin: the smallest increase of the objective; power caps and redlines are hard.
+    Kelvin(Objective),
+    /// The next feasible host after the previous choice.
+    RoundRobin,
+    /// Kubernetes `LeastAllocated`: the host least allocated after placing (spreads load).
+    Spread,
+    /// Kubernetes `MostAllocated`: the host most allocated after placing (packs load).
+    Pack,
+}
+
+impl Policy {
+    /// The short name used in reports (`kelvin`, `round-robin`, `spread`, `pack`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Policy::Kelvin(_) => "kelvin",
+            Policy::RoundRobin => "round-robin",
+            Policy::Spread => "spread",
+            Policy::Pack => "pack",
+        }
+    }
+}
+
+/// How many hosts are scored per decision on a large fleet.
+///
+/// Like the Kubernetes scheduler's `percentageOfNodesToScore`, scanning stops once enough
+/// feasible hosts are found: `max(min_candidates, percent × hosts)`, where the adaptive
+/// percentage is `max(5, 50 − hosts/125)` %. Kelvin scans hosts that already run work first
+/// (from a rotating start), then adds up to `wake_candidates` empty hosts, most efficient first
+/// and spread over racks, so waking a host is always weighed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// Lower limit on the feasible hosts scored. Default 100.
+    pub min_candidates: usize,
+    /// Fixed percentage of hosts to score instead of the adaptive one.
+    pub percent: Option<f64>,
+    /// Empty hosts Kelvin scores besides the running ones. Default 8.
+    pub wake_candidates: usize,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling {
+            min_candidates: 100,
+            percent: None,
+            wake_candidates: 8,
+        }
+    }
+}
+
+impl Sampling {
+    /// Score every feasible host.
+    pub fn exhaustive() -> Self {
+        Sampling {
+            min_candidates: usize::MAX,
+            percent: Some(100.0),
+            wake_candidates: usize::MAX,
+        }
+    }
+
+    /// Feasible hosts to score on a fleet of `n` hosts.
+    pub fn target(&self, n: usize) -> usize {
+        let pct = self
+            .percent
+            .unwrap_or_else(|| (50.0 - n as f64 / 125.0).max(5.0));
+        let k = (n as f64 * pct / 100.0).ceil() as usize;
+        k.max(self.min_candidates).min(n).max(1)
+    }
+}
+
+/// The facts behind a choice: what placing the workload there changes, and the score.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Breakdown {
+    /// IT watts added (waking an empty host adds its idle floor).
+    pub it_w: f64,
+    /// Cooling watts added (more heat, and a lower supply temperature if it heats the
+    /// critical rack).
+    pub cooling_w: f64,
+    /// gCO2e per hour added.
+    pub carbon_g_per_h: f64,
+    /// Stranded capacity added, host equivalents.
+    pub stranded: f64,
+    /// Rise added to the critical rack's inlet, °C.
+    pub recirculation_c: f64,
+    /// Migration cost incurred (negative when returning a workload to its current host).
+    pub migration: f64,
+    /// The policy's score (lower is better): the objective's increase for Kelvin, the mean
+    /// allocated fraction after placing for spread, minus it for pack, the scan position for
+    /// round-robin.
+    pub score: f64,
+}
+
+impl Breakdown {
+    pub(crate) fn from_delta(d: &Delta, score: f64) -> Self {
+        Breakdown {
+            it_w: d.it_w,
+            cooling_w: d.cooling_w,
+            carbon_g_per_h: d.carbon_g_per_h,
+            stranded: d.stranded,
+            recirculation_c: d.recirculation_c,
+            migration: d.migration,
+            score,
+        }
+    }
+
+    /// IT plus cooling watts added.
+    pub fn facility_w(&self) -> f64 {
+        self.it_w + self.cooling_w
+    }
+}
+
+/// One placement and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The workload (index into [`Problem::tasks`]).
+    pub task: usize,
+    /// The chosen host (index into [`Problem::hosts`]).
+    pub host: usize,
+    /// What choosing it changes.
+    pub breakdown: Breakdown,
+    /// Feasible hosts scored.
+    pub scored: usize,
+    /// Hosts filtered out during the scan, per constraint (the first one each broke).
+    pub rejected: Vec<(Check, usize)>,
+    /// The second-best host and its score, when there was one.
+    pub runner_up: Option<(usize, f64)>,
+}
+
+/// A workload that fits on no host, and what blocked it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Blocked {
+    /// The workload (index into [`Problem::tasks`]).
+    pub task: usize,
+    /// Hosts tried: all of them (or all its allowed hosts).
+    pub hosts_considered: usize,
+    /// Each constraint that blocked it with the number of hosts it blocked on; a host can
+    /// break several, so counts may add up to more than `hosts_considered`.
+    pub blocked_by: Vec<(Check, usize)>,
+}
+
+impl Blocked {
+    /// A sentence naming the workload and the constraints, e.g.
+    /// `"batch-7 fits on none of 40 hosts: cpu capacity on 12, power cap of pdu-r2 on 8"`.
+    pub fn describe(&self, p: &Problem) -> String {
+        let mut s = format!(
+            "{} fits on none of {} hosts",
+            p.tasks[self.task].id, self.hosts_considered
+        );
+        for (i, (c, n)) in self.blocked_by.iter().enumerate() {
+            s.push_str(if i == 0 { ": " } else { ", " });
+            s.push_str(&format!("{} on {n}", c.describe(p)));
+        }
+        s
+    }
+}
+
+impl fmt::Display for Blocked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "task #{} fits on none of {} hosts",
+            self.task, self.hosts_considered
+        )?;
+        for (c, n) in &self.blocked_by {
+            write!(f, "; {c} on {n}")?;
+        }
+        Ok(())
+    }
+}
+
+fn bump(counts: &mut Vec<(Check, usize)>, c: Check) {
+    match counts.iter_mut().find(|(k, _)| *k == c) {
+        Some((_, n)) => *n += 1,
+        None => counts.push((c, 1)),
+    }
+}
+
+/// Scan state carried between decisions.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Cursor {
+    pub(crate) next: usize,
+    /// For the search's repairs: skip each feasible host after the first with this
+    /// probability ("blinks"), so that repeated repairs do not all make the same choices.
+    pub(crate) blink: Option<(Rng, f64)>,
+    /// For the search's repairs: perturb each score by up to this fraction of its size
+    /// (noise, as in adaptive large-neighbourhood search), so that a repair sometimes opens
+    /// a host a greedy choice would not.
+    pub(crate) noise: f64,
+}
+
+/// What a scan found.
+pub(crate) struct Choice {
+    pub(crate) host: usize,
+    pub(crate) delta: Delta,
+    pub(crate) score: f64,
+    pub(crate) scored: usize,
+    pub(crate) runner_up: Option<(usize, f64)>,
+}
+
+struct Best {
+    key: Key,
+    host: usize,
+    delta: Delta,
+    score: f64,
+    second: Option<(Key, usize, f64)>,
+}
+
+/// Filters and scores hosts for task `t` under `policy`; `None` when no scanned host is
+/// feasible (with exhaustive scanning: none at all).
+pub(crate) fn choose(
+    s: &mut State<'_>,
+    t: usize,
+    policy: &Policy,
+    sampling: &Sampling,
+    cursor: &mut Cursor,
+    mut rejected: Option<&mut Vec<(Check, usize)>>,
+) -> Option<Choice> {
+    let p = s.p;
+    let n = p.hosts.len();
+    if n == 0 {
+        return None;
+    }
+    let target = sampling.target(n);
+    let mut best: Option<Best> = None;
+    let mut scored = 0usize;
+    let task = &p.tasks[t];
+    let mut blink = cursor.blink.take();
+    let noise = cursor.noise;
+    let mut consider =
+        |s: &mut State<'_>, h: usize, order: usize, best: &mut Option<Best>| -> bool {
+            match s.try_add(t, h, None) {
+                Ok(_)
+                    if best.is_some() && blink.as_mut().is_some_and(|(rng, p)| rng.unit() < *p) =>
+                {
+                    true
+                }
+                Err(c) => {
+                    if let Some(r) = rejected.as_deref_mut() {
+                        bump(r, c);
+                    }
+                    false
+                }
+                Ok(delta) => {
+                    let (key, score) = match policy {
+                        Policy::Kelvin(obj) => {
+                            let mut key = obj.delta_key(&delta);
+                            if noise > 0.0
+                                && let Some((rng, _)) = blink.as_mut()
+                            {
+                                key[1] += noise * key[1].abs().max(1.0) * (2.0 * rng.unit() - 1.0);
+                            }
+                            (key, obj.scalar(&delta))
+                        }
+                        Policy::RoundRobin => {
+                            let k = order as f64;
+                            ([k, 0.0, 0.0, 0.0, 0.0, 0.0], k)
+                        }
+                        Policy::Spread => {
+                            let f = s.load_fraction(h, Some(&task.demand));
+                            ([f, 0.0, 0.0, 0.0, 0.0, 0.0], f)
+                        }
+                        Policy::Pack => {
+                            let f = -s.load_fraction(h, Some(&task.demand));
+                            ([f, 0.0, 0.0, 0.0, 0.0, 0.0], f)
+                        }
+                    };
+                    match best {
+                        Some(b) if cmp_keys(&key, &b.key) != Ordering::Less => {
+                            if b.second
+                                .as_ref()
+                                .is_none_or(|(k2, _, _)| cmp_keys(&key, k2) == Ordering::Less)
+                            {
+                                b.second = Some((key, h, score));
+                            }
+                        }
+                        _ => {
+                            let old = best.take();
+                            *best = Some(Best {
+                                key,
+                                host: h,
+                                delta,
+                                score,
+                                second: old.map(|o| (o.key, o.host, o.score)),
+                            });
+                        }
+                    }
+                    true
+                }
+            }
+        };
+    if let Some(allowed) = &task.allowed_hosts {
+        for (i, &h) in allowed.iter().enumerate() {
+            if consider(s, h, i, &mut best) {
+                scored += 1;
+            }
+        }
+    } else if matches!(policy, Policy::Kelvin(_)) {
+        if let Some(c) = task.current
+            && consider(s, c, 0, &mut best)
+        {
+            scored += 1;
+        }
+        // Hosts with work, from a rotating start.
+        let open = s.open.len();
+        if open > 0 {
+            let start = cursor.next % open;
+            let mut i = 0;
+            while i < open && scored < target {
+                let h = s.open[(start + i) % open] as usize;
+                if Some(h) != task.current && consider(s, h, i, &mut best) {
+                    scored += 1;
+                }
+                i += 1;
+            }
+            cursor.next = start + i;
+        }
+        // Empty hosts, most efficient first.
+        let ix = Arc::clone(&s.ix);
+        let want = sampling.wake_candidates.max(target.saturating_sub(scored));
+        let mut found = 0;
+        let mut pos = s.empty_cursor;
+        let mut leading = true;
+        while pos < n && found < want {
+            let h = ix.efficient_hosts[pos] as usize;
+            if s.count[h] > 0 {
+                if leading {
+                    s.empty_cursor = pos + 1;
+                }
+            } else {
+                leading = false;
+                if Some(h) != task.current && consider(s, h, n + found, &mut best) {
+                    scored += 1;
+                    found += 1;
+                }
+            }
+            pos += 1;
+        }
+    } else {
+        let start = cursor.next % n;
+        let mut i = 0;
+        while i < n && scored < target {
+            let h = (start + i) % n;
+            if consider(s, h, i, &mut best) {
+                scored += 1;
+                if matches!(policy, Policy::RoundRobin) {
+                    i += 1;
+                    break;
+                }
+            }
+            i += 1;
+        }
+        cursor.next = start + i;
+    }
+    cursor.blink = blink;
+    best.map(|b| Choice {
+        host: b.host,
+        delta: b.delta,
+        score: b.score,
+        scored,
+        runner_up: b.second.map(|(_, h, sc)| (h, sc)),
+    })
+}
+
+/// Every constraint that keeps task `t` off each host (or each allowed host).
+pub(crate) fn blockers(s: &mut State<'_>, t: usize) -> Blocked {
+    let p = s.p;
+    let hosts: Vec<usize> = match &p.tasks[t].allowed_hosts {
+        Some(a) => a.clone(),
+        None => (0..p.hosts.len()).collect(),
+    };
+    let mut counts = Vec::new();
+    let mut all = Vec::new();
+    for &h in &hosts {
+        all.clear();
+        if s.try_add(t, h, Some(&mut all)).is_err() {
+            all.sort_unstable();
+            all.dedup();
+            for c in &all {
+                bump(&mut counts, *c);
+            }
+        }
+    }
+    counts.sort_unstable();
+    Blocked {
+        task: t,
+        hosts_considered: hosts.len(),
+        blocked_by: counts,
+    }
+}
+
+/// Places workloads one at a time onto a running fleet: the scheduler's hot path.
+///
+/// Workloads with a [`Task::current`](super::Task::current) host start there, as they run
+/// now (even if that breaks a constraint: the placer reflects reality; [`solve`](super::solve)
+/// is the one that moves them).
+///
+/// ```
+/// use kelvin_model::EntityId;
+/// use kelvin_placement::fleet::{Check, Host, Placer, Policy, PowerCurve, PowerDomain, Problem, Rack, Task};
+///
+/// let id = |s: &str| EntityId::new(s).unwrap();
+/// let curve = PowerCurve::try_new([50.0, 110.0, 130.0, 160.0, 176.0, 198.0, 228.0, 265.0, 305.0, 374.0, 454.0])?;
+/// let mut p = Problem::new(vec!["cpu".into()]);
+/// p.racks.push(Rack::new(id("r1")));
+/// p.hosts.push(Host::new(id("h0"), 0, vec![112.0], curve));
+/// p.hosts.push(Host::new(id("h1"), 0, vec![112.0], curve));
+/// p.domains.push(PowerDomain { id: id("pdu"), cap_w: 420.0, hosts: vec![0, 1] });
+/// p.tasks.push(Task::new(id("web"), vec![40.0]).running_on(0));
+/// p.tasks.push(Task::new(id("batch"), vec![40.0]));
+/// p.tasks.push(Task::new(id("big"), vec![100.0]));
+///
+/// let mut placer = Placer::new(&p, Policy::Kelvin(Default::default()))?;
+/// // batch joins web on h0 rather than waking h1.
+/// let d = placer.place(1).unwrap();
+/// assert_eq!(d.host, 0);
+/// // big would take the PDU past 420 W on either host, and h0 lacks room too.
+/// let blocked = placer.place(2).unwrap_err();
+/// assert_eq!(
+///     blocked.describe(&p),
+///     "big fits on none of 2 hosts: cpu capacity on 1, power cap of pdu on 2",
+/// );
+/// assert!(blocked.blocked_by.iter().any(|(c, _)| *c == Check::PowerCap(0)));
+/// # Ok::<(), kelvin_placement::PlacementError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Placer<'p> {
+    state: State<'p>,
+    policy: Policy,
+    sampling: Sampling,
+    cursor: Cursor,
+}
+
+impl<'p> Placer<'p> {
+    /// A placer over `problem` (validated) with its running workloads in place.
+    pub fn new(problem: &'p Problem, policy: Policy) -> Result<Placer<'p>, PlacementError> {
+        problem.validate()?;
+        let aware = matches!(policy, Policy::Kelvin(_));
+        let mut state = State::empty(problem, Arc::new(Index::new(problem)), aware);
+        for (t, task) in problem.tasks.iter().enumerate() {
+            if let Some(h) = task.current {
+                state.add(t, h);
+            }
+        }
+        Ok(Placer {
+            state,
+            policy,
+            sampling: Sampling::default(),
+            cursor: Cursor::default(),
+        })
+    }
+
+    /// The same placer with another [`Sampling`].
+    pub fn with_sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = sampling;
+        self
+    }
+
+    /// Places task `t` (moving it if it is placed already) and commits the choice; a task that
+    /// fits nowhere stays unplaced and the error says why (the scan behind the explanation
+    /// covers every host).
+    pub fn place(&mut self, t: usize) -> Result<Decision, Blocked> {
+        if t >= self.state.p.tasks.len() {
+            return Err(Blocked {
+                task: t,
+                hosts_considered: 0,
+                blocked_by: Vec::new(),
+            });
+        }
+        let previous = self.state.remove(t);
+        let mut rejected = Vec::new();
+        let choice = choose(
+            &mut self.state,
+            t,
+            &self.policy,
+            &self.sampling,
+            &mut self.cursor,
+            Some(&mut rejected),
+        );
+        match choice {
+            Some(c) => {
+                self.state.add(t, c.host);
+                rejected.sort_unstable();
+                Ok(Decision {
+                    task: t,
+                    host: c.host,
+                    breakdown: Breakdown::from_delta(&c.delta, c.score),
+                    scored: c.scored,
+                    rejected,
+                    runner_up: c.runner_up,
+                })
+            }
+            None => {
+                let blocked = blockers(&mut self.state, t);
+                if let Some(h) = previous {
+                    self.state.add(t, h);
+                }
+                Err(blocked)
+            }
+        }
+    }
+
+    /// Takes task `t` off its host (it finished or was evicted); returns the host.
+    pub fn remove(&mut self, t: usize) -> Option<usize> {
+        if t >= self.state.p.tasks.len() {
+            return None;
+        }
+        self.state.remove(t)
+    }
+
+    /// Task `t`'s host.
+    pub fn host_of(&self, t: usize) -> Option<usize> {
+        self.state
+            .host_of
+            .get(t)
+            .copied()
+            .flatten()
+            .map(|h| h as usize)
+    }
+
+    /// The cost of the current placement (violations are listed by
+    /// [`evaluate`](super::evaluate)).
+    pub fn evaluation(&self) -> Evaluation {
+        self.state.evaluation()
+    }
+
+    /// Every task's host.
+    pub fn assignment(&self) -> Vec<Option<usize>> {
+        self.state
+            .host_of
+            .iter()
+            .map(|h| h.map(|h| h as usize))
+            .collect()
+    }
+}

@@ -1,0 +1,679 @@
+//! Incremental state of a placement: loads, power, thermal and rule counts, with exact
+//! add/remove so that the greedy and the local search can try moves cheaply.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::Check;
+use super::objective::Evaluation;
+use super::problem::{Problem, RuleKind, Scope};
+
+/// Relative slack on capacity and cap comparisons (sums of fractional demands pick up
+/// rounding).
+pub(crate) const EPS: f64 = 1e-9;
+
+/// What never changes while solving one problem: adjacency lists and thresholds.
+#[derive(Debug, Clone)]
+pub(crate) struct Index {
+    pub(crate) dims: usize,
+    /// Standard-normal quantile of the cap percentile.
+    pub(crate) z: f64,
+    pub(crate) host_domains: Vec<Vec<u32>>,
+    pub(crate) task_rules: Vec<Vec<u32>>,
+    /// `redline − offset − min supply` per rack: the recirculated rise each rack tolerates.
+    pub(crate) thermal_budget_c: Vec<f64>,
+    /// `redline − offset` per rack (the supply temperature is at most this minus the rise).
+    pub(crate) supply_room_c: Vec<f64>,
+    /// Column-major copy of the recirculation matrix: `col[j·R + i]` = rise of `i` per kW in
+    /// `j`; empty without recirculation.
+    pub(crate) recirc_col: Vec<f64>,
+    /// Hosts, most efficient first (full-load watts per unit of dimension-0 capacity), ties
+    /// interleaved across racks.
+    pub(crate) efficient_hosts: Vec<u32>,
+    /// Position of each host in `efficient_hosts`.
+    pub(crate) efficient_pos: Vec<u32>,
+    /// Per dimension, the smallest non-zero demand of any task (a host with less free is
+    /// closed to new work).
+    pub(crate) min_demand: Vec<f64>,
+}
+
+impl Index {
+    pub(crate) fn new(p: &Problem) -> Index {
+        let normal = statrs::distribution::Normal::standard();
+        let z = statrs::distribution::ContinuousCDF::inverse_cdf(&normal, p.cap_percentile);
+        let mut host_domains = vec![Vec::new(); p.hosts.len()];
+        for (k, d) in p.domains.iter().enumerate() {
+            for &h in &d.hosts {
+                if !host_domains[h].contains(&(k as u32)) {
+                    host_domains[h].push(k as u32);
+                }
+            }
+        }
+        let mut task_rules = vec![Vec::new(); p.tasks.len()];
+        for (k, r) in p.rules.iter().enumerate() {
+            for &t in &r.tasks {
+                if !task_rules[t].contains(&(k as u32)) {
+                    task_rules[t].push(k as u32);
+                }
+            }
+        }
+        let n_racks = p.racks.len();
+        let mut recirc_col = Vec::new();
+        if !p.recirculation.is_empty() {
+            recirc_col = vec![0.0; n_racks * n_racks];
+            for i in 0..n_racks {
+                for j in 0..n_racks {
+                    recirc_col[j * n_racks + i] = p.recirculation[i * n_racks + j];
+                }
+            }
+        }
+        let mut in_rack = vec![0u32; n_racks];
+        let slot: Vec<u32> = p
+            .hosts
+            .iter()
+            .map(|h| {
+                in_rack[h.rack] += 1;
+                in_rack[h.rack] - 1
+            })
+            .collect();
+        let eff = |h: usize| {
+            let host = &p.hosts[h];
+            host.power.max_w() / host.capacity[0].max(1e-12)
+        };
+        let mut efficient_hosts: Vec<u32> = (0..p.hosts.len() as u32).collect();
+        efficient_hosts.sort_by(|a, b| {
+            let (a, b) = (*a as usize, *b as usize);
+            eff(a)
+                .total_cmp(&eff(b))
+                .then(slot[a].cmp(&slot[b]))
+                .then(p.hosts[a].rack.cmp(&p.hosts[b].rack))
+                .then(a.cmp(&b))
+        });
+        let mut efficient_pos = vec![0u32; p.hosts.len()];
+        for (i, h) in efficient_hosts.iter().enumerate() {
+            efficient_pos[*h as usize] = i as u32;
+        }
+        let min_demand = (0..p.dims.len())
+            .map(|d| {
+                p.tasks
+                    .iter()
+                    .map(|t| t.demand[d])
+                    .filter(|v| *v > 0.0)
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect();
+        Index {
+            dims: p.dims.len(),
+            z,
+            host_domains,
+            task_rules,
+            thermal_budget_c: p
+                .racks
+                .iter()
+                .map(|r| r.redline_c - r.inlet_offset_c - p.cooling.min_supply_c)
+                .collect(),
+            supply_room_c: p
+                .racks
+                .iter()
+                .map(|r| r.redline_c - r.inlet_offset_c)
+                .collect(),
+            recirc_col,
+            efficient_hosts,
+            efficient_pos,
+            min_demand,
+        }
+    }
+}
+
+/// The effect of adding a task to a host, computed by [`State::try_add`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct Delta {
+    pub(crate) it_w: f64,
+    pub(crate) cooling_w: f64,
+    pub(crate) carbon_g_per_h: f64,
+    pub(crate) stranded: f64,
+    pub(crate) recirculation_c: f64,
+    pub(crate) migration: f64,
+}
+
+/// The placement being built or searched.
+#[derive(Debug, Clone)]
+pub(crate) struct State<'p> {
+    pub(crate) p: &'p Problem,
+    pub(crate) ix: Arc<Index>,
+    /// Whether power caps and redlines are hard constraints (Kelvin) or only reported
+    /// (the Kubernetes-like baselines, which do not know them).
+    pub(crate) power_aware: bool,
+    pub(crate) host_of: Vec<Option<u32>>,
+    used: Vec<f64>,
+    busy: Vec<f64>,
+    var: Vec<f64>,
+    pub(crate) count: Vec<u32>,
+    host_power: Vec<f64>,
+    host_stranded: Vec<f64>,
+    stranded_sum: f64,
+    rack_power: Vec<f64>,
+    recirc: Vec<f64>,
+    dom_mean: Vec<f64>,
+    dom_var: Vec<f64>,
+    rule_counts: HashMap<(u32, u32), u32>,
+    rule_placed: Vec<u32>,
+    /// Hosts with work and room for more (candidates before empty hosts).
+    pub(crate) open: Vec<u32>,
+    open_pos: Vec<u32>,
+    /// Every position of `ix.efficient_hosts` before this one holds an awake host.
+    pub(crate) empty_cursor: usize,
+    thermal_epoch: u64,
+    allow_cache: Vec<(u64, f64)>,
+    supply_c: f64,
+    /// The racks with the least inlet slack (`redline − offset − rise`), least first: the
+    /// ones that set the supply temperature now or after a small change.
+    critical: Vec<(f64, u32)>,
+    /// The rack with the largest recirculated rise.
+    hottest: Option<usize>,
+    unplaced: usize,
+    unplaced_priority: f64,
+    migrations: f64,
+    moved: usize,
+}
+
+const NOT_OPEN: u32 = u32::MAX;
+
+/// The weight of leaving a task unplaced: `1 + max(priority, 0)`, plus one half for a task
+/// that runs now (evicting running work is worse than not starting new work of the same
+/// priority, but not worse than not starting higher-priority work).
+fn priority_weight(task: &super::problem::Task) -> f64 {
+    1.0 + f64::from(task.priority.max(0)) + if task.current.is_some() { 0.5 } else { 0.0 }
+}
+
+impl<'p> State<'p> {
+    /// An empty placement: every host asleep (or idle when it cannot sleep).
+    pub(crate) fn empty(p: &'p Problem, ix: Arc<Index>, power_aware: bool) -> State<'p> {
+        let n = p.hosts.len();
+        let dims = ix.dims;
+        let mut s = State {
+            p,
+            ix,
+            power_aware,
+            host_of: vec![None; p.tasks.len()],
+            used: vec![0.0; n * dims],
+            busy: vec![0.0; n],
+            var: vec![0.0; n],
+            count: vec![0; n],
+            host_power: vec![0.0; n],
+            host_stranded: vec![0.0; n],
+            stranded_sum: 0.0,
+            rack_power: vec![0.0; p.racks.len()],
+            recirc: vec![0.0; p.racks.len()],
+            dom_mean: vec![0.0; p.domains.len()],
+            dom_var: vec![0.0; p.domains.len()],
+            rule_counts: HashMap::new(),
+            rule_placed: vec![0; p.rules.len()],
+            open: Vec::new(),
+            open_pos: vec![NOT_OPEN; n],
+            empty_cursor: 0,
+            thermal_epoch: 1,
+            allow_cache: vec![(0, 0.0); p.racks.len()],
+            supply_c: p.cooling.max_supply_c,
+            critical: Vec::new(),
+            hottest: None,
+            unplaced: p.tasks.len(),
+            unplaced_priority: p.tasks.iter().map(priority_weight).sum(),
+            migrations: p
+                .tasks
+                .iter()
+                .filter(|t| t.current.is_some())
+                .map(|t| t.migration_cost)
+                .sum(),
+            moved: p.tasks.iter().filter(|t| t.current.is_some()).count(),
+        };
+        for h in 0..n {
+            let w = s.power_of(h, 0.0, 0);
+            s.set_host_power(h, w);
+        }
+        s.refresh_supply();
+        s
+    }
+
+    /// A placement with every task at `host_of` (valid indices; not checked against the
+    /// constraints).
+    pub(crate) fn from_assignment(
+        p: &'p Problem,
+        ix: Arc<Index>,
+        power_aware: bool,
+        host_of: &[Option<u32>],
+    ) -> State<'p> {
+        let mut s = State::empty(p, ix, power_aware);
+        for (t, h) in host_of.iter().enumerate() {
+            if let Some(h) = h {
+                s.add(t, *h as usize);
+            }
+        }
+        s
+    }
+
+    fn used(&self, h: usize, d: usize) -> f64 {
+        self.used[h * self.ix.dims + d]
+    }
+
+    /// Mean wall power of host `h` with `busy` cores busy and `count` tasks.
+    fn power_of(&self, h: usize, busy: f64, count: u32) -> f64 {
+        let host = &self.p.hosts[h];
+        if count == 0 && host.can_sleep {
+            return host.sleep_w;
+        }
+        let cap = host.capacity[0];
+        let u = if cap > 0.0 { busy / cap } else { 0.0 };
+        host.power.power_w(u)
+    }
+
+    /// Variance of host `h`'s power, W²: (chord slope / capacity)² · Σ (demand·sd)². A
+    /// constant slope keeps it monotone in the host's tasks.
+    fn power_var(&self, h: usize, var: f64) -> f64 {
+        let host = &self.p.hosts[h];
+        let cap = host.capacity[0];
+        if cap <= 0.0 {
+            return 0.0;
+        }
+        let s = host.power.dynamic_range_w() / cap;
+        s * s * var
+    }
+
+    fn stranded_of(&self, h: usize, extra: Option<&[f64]>, count: u32) -> f64 {
+        if count == 0 {
+            return 0.0;
+        }
+        let cap = &self.p.hosts[h].capacity;
+        let mut lo = f64::INFINITY;
+        let mut hi = f64::NEG_INFINITY;
+        for (d, c) in cap.iter().enumerate() {
+            if *c <= 0.0 {
+                continue;
+            }
+            let u = self.used(h, d) + extra.map_or(0.0, |e| e[d]);
+            let f = ((c - u) / c).max(0.0);
+            lo = lo.min(f);
+            hi = hi.max(f);
+        }
+        if hi >= lo { hi - lo } else { 0.0 }
+    }
+
+    fn set_host_power(&mut self, h: usize, w: f64) {
+        let r = self.p.hosts[h].rack;
+        let dw = w - self.host_power[h];
+        self.host_power[h] = w;
+        self.rack_power[r] += dw;
+        for &k in &self.ix.host_domains[h] {
+            self.dom_mean[k as usize] += dw;
+        }
+        if dw != 0.0 && !self.ix.recirc_col.is_empty() {
+            let n = self.p.racks.len();
+            let col = &self.ix.recirc_col[r * n..(r + 1) * n];
+            for (x, c) in self.recirc.iter_mut().zip(col) {
+                *x += c * dw / 1000.0;
+            }
+            self.thermal_epoch += 1;
+        }
+    }
+
+    fn refresh_supply(&mut self) {
+        const K: usize = 8;
+        self.critical.clear();
+        let mut hottest: Option<(f64, usize)> = None;
+        for (r, room) in self.ix.supply_room_c.iter().enumerate() {
+            let slack = room - self.recirc[r];
+            if self.critical.len() < K || slack < self.critical[K - 1].0 {
+                let at = self.critical.partition_point(|(x, _)| *x <= slack);
+                self.critical.insert(at, (slack, r as u32));
+                self.critical.truncate(K);
+            }
+            if hottest.is_none_or(|(x, _)| self.recirc[r] > x) {
+                hottest = Some((self.recirc[r], r));
+            }
+        }
+        self.supply_c = self
+            .critical
+            .first()
+            .map_or(self.p.cooling.max_supply_c, |(x, _)| {
+                x.min(self.p.cooling.max_supply_c)
+            });
+        self.hottest = hottest.map(|(_, r)| r);
+    }
+
+    /// The supply temperature the plant runs at: as high as the hottest inlet allows, within
+    /// the plant's range.
+    pub(crate) fn supply_c(&self) -> f64 {
+        self.supply_c.max(self.p.cooling.min_supply_c)
+    }
+
+    /// The largest power increase (W) rack `j` can take before some inlet passes redline at
+    /// the lowest supply temperature; cached until the thermal state changes.
+    fn thermal_allowance_w(&mut self, j: usize) -> f64 {
+        if self.ix.recirc_col.is_empty() {
+            return f64::INFINITY;
+        }
+        let (epoch, v) = self.allow_cache[j];
+        if epoch == self.thermal_epoch {
+            return v;
+        }
+        let n = self.p.racks.len();
+        let col = &self.ix.recirc_col[j * n..(j + 1) * n];
+        let mut allow = f64::INFINITY;
+        for (i, c) in col.iter().enumerate() {
+            if *c > 0.0 {
+                let room = self.ix.thermal_budget_c[i] - self.recirc[i];
+                allow = allow.min(room / c * 1000.0);
+            }
+        }
+        self.allow_cache[j] = (self.thermal_epoch, allow);
+        allow
+    }
+
+    fn rule_scope(&self, scope: Scope, h: usize) -> u32 {
+        match scope {
+            Scope::Host => h as u32,
+            Scope::Rack => self.p.hosts[h].rack as u32,
+        }
+    }
+
+    /// The effect of adding task `t` to host `h`, or the first hard constraint that forbids
+    /// it. With `all`, every broken constraint is pushed there (the result is then the first).
+    pub(crate) fn try_add(
+        &mut self,
+        t: usize,
+        h: usize,
+        mut all: Option<&mut Vec<Check>>,
+    ) -> Result<Delta, Check> {
+        let mut first: Option<Check> = None;
+        macro_rules! fail {
+            ($c:expr) => {{
+                let c = $c;
+                match all.as_deref_mut() {
+                    Some(v) => {
+                        v.push(c);
+                        first.get_or_insert(c);
+                    }
+                    None => return Err(c),
+                }
+            }};
+        }
+        let p = self.p;
+        let task = &p.tasks[t];
+        let host = &p.hosts[h];
+        if let Some(allowed) = &task.allowed_hosts
+            && !allowed.contains(&h)
+        {
+            fail!(Check::Pinned);
+        }
+        for (d, cap) in host.capacity.iter().enumerate() {
+            if self.used(h, d) + task.demand[d] > cap + EPS * cap.max(1.0) {
+                fail!(Check::Capacity(d as u32));
+            }
+        }
+        for &k in &self.ix.task_rules[t] {
+            let rule = &p.rules[k as usize];
+            let here = self.rule_count(k, self.rule_scope(rule.scope, h));
+            match rule.kind {
+                RuleKind::Spread(n) => {
+                    if here >= n {
+                        fail!(Check::Rule(k));
+                    }
+                }
+                RuleKind::Together => {
+                    // Every placed member must already be in this scope.
+                    if self.rule_placed[k as usize] > here {
+                        fail!(Check::Rule(k));
+                    }
+                }
+            }
+        }
+        let busy = self.busy[h] + task.demand[0] * task.utilization;
+        let sd = task.demand[0] * task.utilization_sd;
+        let dvar = self.power_var(h, sd * sd);
+        let count = self.count[h] + 1;
+        let dw = self.power_of(h, busy, count) - self.host_power[h];
+        if self.power_aware {
+            for &k in &self.ix.host_domains[h] {
+                let k = k as usize;
+                let mean = self.dom_mean[k] + dw;
+                let v = (self.dom_var[k] + dvar).max(0.0);
+                let cap = p.domains[k].cap_w;
+                if mean + self.ix.z * v.sqrt() > cap + EPS * cap.max(1.0) {
+                    fail!(Check::PowerCap(k as u32));
+                }
+            }
+            if dw > 0.0 {
+                let allow = self.thermal_allowance_w(host.rack);
+                if dw > allow + EPS {
+                    fail!(Check::Redline(self.first_to_redline(host.rack) as u32));
+                }
+            }
+        }
+        if let Some(c) = first {
+            return Err(c);
+        }
+        // The objective's deltas. The new supply temperature is exact unless a rack outside
+        // the few with the least slack becomes critical; the thermal term follows the rack
+        // with the largest rise.
+        let n = p.racks.len();
+        let (new_supply, rise_c) = if self.ix.recirc_col.is_empty() || dw == 0.0 {
+            (self.supply_c, 0.0)
+        } else {
+            let col = &self.ix.recirc_col[host.rack * n..(host.rack + 1) * n];
+            let req = self
+                .critical
+                .iter()
+                .map(|(slack, r)| slack - col[*r as usize] * dw / 1000.0)
+                .fold(p.cooling.max_supply_c, f64::min);
+            let rise = self.hottest.map_or(0.0, |r| col[r] * dw / 1000.0);
+            (req, rise)
+        };
+        let cop_before = p.cooling.cop(self.supply_c());
+        let cop_after = p.cooling.cop(new_supply.max(p.cooling.min_supply_c));
+        let it = self.it_w();
+        let carbon_it = self.carbon_it();
+        let ci = p.racks[host.rack].carbon_g_per_kwh;
+        let migration = match task.current {
+            Some(c) if c != h => task.migration_cost,
+            Some(_) => -task.migration_cost,
+            None => 0.0,
+        };
+        Ok(Delta {
+            it_w: dw,
+            cooling_w: (it + dw) / cop_after - it / cop_before,
+            carbon_g_per_h: ((carbon_it + dw * ci) * (1.0 + 1.0 / cop_after)
+                - carbon_it * (1.0 + 1.0 / cop_before))
+                / 1000.0,
+            stranded: self.stranded_of(h, Some(&task.demand), count) - self.host_stranded[h],
+            recirculation_c: rise_c,
+            migration,
+        })
+    }
+
+    /// The rack whose inlet would pass redline first when rack `j` draws more.
+    fn first_to_redline(&self, j: usize) -> usize {
+        let n = self.p.racks.len();
+        let col = &self.ix.recirc_col[j * n..(j + 1) * n];
+        (0..n)
+            .filter(|i| col[*i] > 0.0)
+            .min_by(|a, b| {
+                let ra = (self.ix.thermal_budget_c[*a] - self.recirc[*a]) / col[*a];
+                let rb = (self.ix.thermal_budget_c[*b] - self.recirc[*b]) / col[*b];
+                ra.total_cmp(&rb)
+            })
+            .unwrap_or(j)
+    }
+
+    /// Σ over racks of rack power × carbon intensity, W·g/kWh.
+    fn carbon_it(&self) -> f64 {
+        self.rack_power
+            .iter()
+            .zip(&self.p.racks)
+            .map(|(w, r)| w * r.carbon_g_per_kwh)
+            .sum()
+    }
+
+    /// Σ host power, watts.
+    pub(crate) fn it_w(&self) -> f64 {
+        self.rack_power.iter().sum()
+    }
+
+    fn update_rules(&mut self, t: usize, h: usize, add: bool) {
+        let ix = Arc::clone(&self.ix);
+        for &k in &ix.task_rules[t] {
+            let scope = self.rule_scope(self.p.rules[k as usize].scope, h);
+            if add {
+                *self.rule_counts.entry((k, scope)).or_insert(0) += 1;
+                self.rule_placed[k as usize] += 1;
+            } else {
+                self.rule_placed[k as usize] -= 1;
+                if let Some(c) = self.rule_counts.get_mut(&(k, scope)) {
+                    *c -= 1;
+                    if *c == 0 {
+                        self.rule_counts.remove(&(k, scope));
+                    }
+                }
+            }
+        }
+    }
+
+    fn reopen(&mut self, h: usize) {
+        let has_room = self.count[h] > 0
+            && (0..self.ix.dims).all(|d| {
+                let need = self.ix.min_demand[d];
+                !need.is_finite() || self.p.hosts[h].capacity[d] - self.used(h, d) + EPS >= need
+            });
+        let pos = self.open_pos[h];
+        if has_room && pos == NOT_OPEN {
+            self.open_pos[h] = self.open.len() as u32;
+            self.open.push(h as u32);
+        } else if !has_room && pos != NOT_OPEN {
+            self.open.swap_remove(pos as usize);
+            if let Some(moved) = self.open.get(pos as usize) {
+                self.open_pos[*moved as usize] = pos;
+            }
+            self.open_pos[h] = NOT_OPEN;
+        }
+        if self.count[h] == 0 {
+            self.empty_cursor = self.empty_cursor.min(self.ix.efficient_pos[h] as usize);
+        }
+    }
+
+    fn apply(&mut self, t: usize, h: usize, sign: f64) {
+        let task = &self.p.tasks[t];
+        let dims = self.ix.dims;
+        for (d, v) in task.demand.iter().enumerate() {
+            self.used[h * dims + d] += sign * v;
+        }
+        self.busy[h] += sign * task.demand[0] * task.utilization;
+        let sd = task.demand[0] * task.utilization_sd;
+        self.var[h] += sign * sd * sd;
+        let dvar = sign * self.power_var(h, sd * sd);
+        if sign > 0.0 {
+            self.count[h] += 1;
+        } else {
+            self.count[h] -= 1;
+        }
+        if self.count[h] == 0 {
+            // An empty host holds nothing: drop accumulated rounding.
+            self.used[h * dims..(h + 1) * dims].fill(0.0);
+            self.busy[h] = 0.0;
+            self.var[h] = 0.0;
+        }
+        for &k in &self.ix.host_domains[h] {
+            self.dom_var[k as usize] += dvar;
+        }
+        let w = self.power_of(h, self.busy[h], self.count[h]);
+        self.set_host_power(h, w);
+        let s = self.stranded_of(h, None, self.count[h]);
+        self.stranded_sum += s - self.host_stranded[h];
+        self.host_stranded[h] = s;
+        self.reopen(h);
+        self.refresh_supply();
+    }
+
+    /// Puts task `t` on host `h` (no checks: call [`State::try_add`] first).
+    pub(crate) fn add(&mut self, t: usize, h: usize) {
+        debug_assert!(self.host_of[t].is_none());
+        self.apply(t, h, 1.0);
+        self.update_rules(t, h, true);
+        self.host_of[t] = Some(h as u32);
+        let task = &self.p.tasks[t];
+        self.unplaced -= 1;
+        self.unplaced_priority -= priority_weight(task);
+        if task.current == Some(h) {
+            self.migrations -= task.migration_cost;
+            self.moved -= 1;
+        }
+    }
+
+    /// Takes task `t` off its host; returns the host.
+    pub(crate) fn remove(&mut self, t: usize) -> Option<usize> {
+        let h = self.host_of[t]? as usize;
+        self.host_of[t] = None;
+        self.update_rules(t, h, false);
+        self.apply(t, h, -1.0);
+        let task = &self.p.tasks[t];
+        self.unplaced += 1;
+        self.unplaced_priority += priority_weight(task);
+        if task.current == Some(h) {
+            self.migrations += task.migration_cost;
+            self.moved += 1;
+        }
+        Some(h)
+    }
+
+    /// The objective terms of the current placement (no violations: see
+    /// [`evaluate`](super::evaluate)).
+    pub(crate) fn evaluation(&self) -> Evaluation {
+        let it = self.it_w();
+        let cop = self.p.cooling.cop(self.supply_c());
+        Evaluation {
+            unplaced: self.unplaced,
+            unplaced_priority: self.unplaced_priority.max(0.0),
+            it_w: it,
+            cooling_w: it / cop,
+            carbon_g_per_h: self.carbon_it() * (1.0 + 1.0 / cop) / 1000.0,
+            stranded: self.stranded_sum.max(0.0),
+            max_recirculation_c: self.recirc.iter().copied().fold(0.0, f64::max),
+            migrations: self.migrations.max(0.0),
+            moved: self.moved,
+            supply_c: self.supply_c(),
+            hosts_awake: self.count.iter().filter(|c| **c > 0).count(),
+            violations: Vec::new(),
+        }
+    }
+
+    /// A domain's power at the cap percentile, watts.
+    pub(crate) fn domain_percentile_w(&self, k: usize) -> f64 {
+        self.dom_mean[k] + self.ix.z * self.dom_var[k].max(0.0).sqrt()
+    }
+
+    /// Rise of each rack's inlet from recirculated heat, °C.
+    pub(crate) fn recirculation_c(&self) -> &[f64] {
+        &self.recirc
+    }
+
+    /// Members of rule `rule` in scope `scope`.
+    pub(crate) fn rule_count(&self, rule: u32, scope: u32) -> u32 {
+        self.rule_counts.get(&(rule, scope)).copied().unwrap_or(0)
+    }
+
+    /// Used amount of dimension `d` on host `h`.
+    pub(crate) fn used_of(&self, h: usize, d: usize) -> f64 {
+        self.used(h, d)
+    }
+
+    /// Fraction of the host's capacity in use, averaged over the dimensions it has.
+    pub(crate) fn load_fraction(&self, h: usize, extra: Option<&[f64]>) -> f64 {
+        let cap = &self.p.hosts[h].capacity;
+        let (mut sum, mut n) = (0.0, 0.0);
+        for (d, c) in cap.iter().enumerate() {
+            if *c > 0.0 {
+                sum += (self.used(h, d) + extra.map_or(0.0, |e| e[d])) / c;
+                n += 1.0;
+            }
+        }
+        if n > 0.0 { sum / n } else { 0.0 }
+    }
+}
