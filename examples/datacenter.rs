@@ -3,12 +3,13 @@
 //!
 //! ```text
 //! cargo run --release --example datacenter -- [--seed N] [--racks R] [--hosts-per-rack H]
-//!     [--tasks T] [--load F] [--time-limit-ms MS] [--rounds N]
+//!     [--tasks T] [--load F] [--model NAME] [--time-limit-ms MS] [--rounds N]
 //! ```
 //!
 //! The fleet ([`kelvin::placement::fleet::Synthetic`], defaults 8 racks × 16 hosts, 600
 //! workloads filling 55 % of the CPU) racks the simulator's SPECpower_ssj2008 server curves,
-//! one model per rack, with a PDU per rack capped at 65 % of nameplate on the 99th percentile
+//! one model per rack (all three, or only `--model x3400-m3|rh2288-v2|nf5280-m5`), hosts
+//! sleeping at 10 W when empty, with a PDU per rack capped at 65 % of nameplate on the 99th percentile
 //! of predicted power, a heat-recirculation matrix and a CRAC whose supply temperature rises
 //! as far as the hottest inlet allows (27 °C redline). Output, one row per policy:
 //!
@@ -23,12 +24,11 @@
 use std::process::ExitCode;
 
 use kelvin::placement::fleet::{
-    Policy, PowerCurve, Problem, Sampling, ServerModel, Solution, SolveOptions, Synthetic,
-    baseline, solve,
+    Policy, Problem, Sampling, ServerModel, Solution, SolveOptions, Synthetic, baseline, solve,
 };
 
 const USAGE: &str = "usage: datacenter [--seed N] [--racks R] [--hosts-per-rack H] [--tasks T] \
-                     [--load F] [--time-limit-ms MS] [--rounds N]";
+                     [--load F] [--model NAME] [--time-limit-ms MS] [--rounds N]";
 
 struct Args {
     seed: u64,
@@ -38,6 +38,7 @@ struct Args {
     load: f64,
     time_ms: u64,
     rounds: u64,
+    model: Option<String>,
 }
 
 fn parse() -> Result<Option<Args>, String> {
@@ -49,6 +50,7 @@ fn parse() -> Result<Option<Args>, String> {
         load: 0.55,
         time_ms: 5_000,
         rounds: 20_000,
+        model: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -69,7 +71,17 @@ fn parse() -> Result<Option<Args>, String> {
             }
             "--time-limit-ms" => a.time_ms = value.parse().map_err(bad)?,
             "--rounds" => a.rounds = value.parse().map_err(bad)?,
+            "--model" => a.model = Some(value),
             _ => return Err(format!("unexpected argument {flag:?}")),
+        }
+    }
+    if let Some(name) = &a.model {
+        let names: Vec<&str> = kelvin_sim::archetypes().iter().map(|m| m.name).collect();
+        if !names.contains(&name.as_str()) {
+            return Err(format!(
+                "unknown --model {name:?}; one of {}",
+                names.join(", ")
+            ));
         }
     }
     if a.racks == 0 || a.hosts == 0 || !(a.load > 0.0 && a.load <= 1.0) {
@@ -78,17 +90,11 @@ fn parse() -> Result<Option<Args>, String> {
     Ok(Some(a))
 }
 
-fn models() -> Result<Vec<ServerModel>, kelvin::placement::PlacementError> {
-    kelvin_sim::archetypes()
+fn models(only: Option<&str>) -> Result<Vec<ServerModel>, kelvin::placement::PlacementError> {
+    Ok(kelvin::fleet::server_models()?
         .into_iter()
-        .map(|a| {
-            Ok(ServerModel {
-                name: a.name.to_string(),
-                capacity: [f64::from(a.threads), a.memory_gib as f64],
-                curve: PowerCurve::try_new(a.curve.points_w)?,
-            })
-        })
-        .collect()
+        .filter(|m| only.is_none_or(|n| n == m.name))
+        .collect())
 }
 
 fn row(s: &Solution, spread_w: f64) {
@@ -109,7 +115,7 @@ fn row(s: &Solution, spread_w: f64) {
 }
 
 fn run(a: &Args) -> Result<bool, kelvin::placement::PlacementError> {
-    let p: Problem = Synthetic::new(models()?)
+    let p: Problem = Synthetic::new(models(a.model.as_deref())?)
         .racks(a.racks)
         .hosts_per_rack(a.hosts)
         .tasks(a.tasks)
@@ -153,12 +159,13 @@ fn run(a: &Args) -> Result<bool, kelvin::placement::PlacementError> {
         row(s, spread_w);
     }
     println!(
-        "kelvin: lower_bound_kw {:.2} gap {:.2} % rounds {} time_ms {:.0} construction_kw {:.2}",
+        "kelvin: lower_bound_kw {:.2} gap {:.2} % rounds {} time_ms {:.0} construction_kw {:.2} construction_ms {:.0}",
         kelvin.bound.facility_w / 1e3,
         kelvin.gap() * 100.0,
         kelvin.rounds,
         kelvin.time_ms,
-        kelvin.construction.facility_w() / 1e3
+        kelvin.construction.facility_w() / 1e3,
+        kelvin.construction_ms
     );
     for s in &baselines {
         for v in s.evaluation.violations.iter().take(5) {

@@ -4,7 +4,8 @@
 //! (facade → domain crates → model):
 //!
 //! - `kelvin` (this crate): [`Engine`], the embedder's handle; [`replay`], recorded datasets
-//!   and the report of the `replay` example; [`gpu`], attribution of a recorded NVML capture.
+//!   and the report of the `replay` example; [`gpu`], attribution of a recorded NVML capture;
+//!   [`fleet`], the simulator's server curves as placement inputs.
 //! - [`kelvin_model`]: entities, sensor kinds and canonical units, readings, time, errors, and
 //!   the [`MarginalPower`](kelvin_model::MarginalPower) capability trait.
 //! - [`kelvin_ingest`]: vendor formats → canonical readings, with a counted quarantine.
@@ -12,9 +13,10 @@
 //!   on a common grid.
 //! - [`kelvin_attribution`]: measured energy → per-workload bills, conserved to the µJ; power
 //!   models that answer marginal-power questions.
-//! - [`kelvin_placement`]: pending workloads → hosts, explained.
-//! - `kelvin-sim` (not linked here): the simulator that writes recorded datasets with ground
-//!   truth.
+//! - [`kelvin_placement`]: pending workloads → hosts, explained; power-, heat- and
+//!   carbon-aware optimization of whole fleets.
+//! - `kelvin-sim`: the simulator that writes recorded datasets with ground truth (linked for
+//!   its published server curves).
 //!
 //! # Quick start
 //!
@@ -45,6 +47,7 @@ pub struct ReadmeDoctests;
 
 mod engine;
 mod error;
+pub mod fleet;
 pub mod gpu;
 pub mod replay;
 

@@ -5,10 +5,13 @@
 //! - `datasets`: committed datasets are exactly what `kelvin-sim` regenerates.
 //! - `architecture`: dependency direction (facade → domain crates → model) holds.
 //! - `engine`: embedder-facing behaviour of `Engine` on small hand-made inputs.
+//! - `datacenter`: the simulated fleet of the `datacenter` example: Kelvin at least 10 % below
+//!   the spread baseline in facility power, with nothing unplaced and no violation.
 //! - `gpu`: the real H100 recording through `kelvin::gpu`: exact per-phase balance, and the
 //!   shared phases against the exclusive runs under every policy.
 
 mod architecture;
+mod datacenter;
 mod datasets;
 mod engine;
 mod gpu;

@@ -63,6 +63,16 @@ impl Default for Sampling {
 }
 
 impl Sampling {
+    /// The batch optimizer's default: 48 feasible hosts per decision (plus 8 empty ones), a
+    /// fixed number however large the fleet, since the search revisits every decision.
+    pub fn batch() -> Self {
+        Sampling {
+            min_candidates: 48,
+            percent: Some(0.0),
+            wake_candidates: 8,
+        }
+    }
+
     /// Score every feasible host.
     pub fn exhaustive() -> Self {
         Sampling {

@@ -27,7 +27,8 @@ pub struct SolveOptions {
     /// What to minimise. Default: [`Objective::default`] (facility watts, with small prices on
     /// stranded capacity and migrations).
     pub objective: Objective,
-    /// Candidate sampling, for the construction and for every repair.
+    /// Candidate sampling, for the construction and for every repair. Default
+    /// [`Sampling::batch`].
     pub sampling: Sampling,
     /// Stop searching after this long (the result is the best found; not reproducible when the
     /// limit is what stops it). Default 10 s.
@@ -48,7 +49,7 @@ impl Default for SolveOptions {
     fn default() -> Self {
         SolveOptions {
             objective: Objective::default(),
-            sampling: Sampling::default(),
+            sampling: Sampling::batch(),
             time_limit_ms: Some(10_000),
             max_rounds: 20_000,
             chains: 4,
@@ -116,6 +117,8 @@ pub struct Solution {
     pub bound: Bound,
     /// Search rounds run (0 for baselines).
     pub rounds: u64,
+    /// Wall time of the greedy construction, milliseconds.
+    pub construction_ms: f64,
     /// Wall time, milliseconds.
     pub time_ms: f64,
 }
@@ -201,10 +204,11 @@ fn finish(
     p: &Problem,
     mut s: State<'_>,
     policy: &Policy,
-    construction: Evaluation,
+    construction: (Evaluation, f64),
     rounds: u64,
     start: Instant,
 ) -> Result<Solution, PlacementError> {
+    let (construction, construction_ms) = construction;
     let host_of: Vec<Option<usize>> = s.host_of.iter().map(|h| h.map(|h| h as usize)).collect();
     let evaluation = evaluate(p, &host_of)?;
     let objective = match policy {
@@ -247,6 +251,7 @@ fn finish(
         unplaced,
         bound: lower_bound(p),
         rounds,
+        construction_ms,
         time_ms: start.elapsed().as_secs_f64() * 1e3,
     })
 }
@@ -264,7 +269,7 @@ pub fn baseline(
     problem.validate()?;
     let ix = Arc::new(Index::new(problem));
     let s = construct(problem, ix, &policy, &sampling);
-    let construction = s.evaluation();
+    let construction = (s.evaluation(), start.elapsed().as_secs_f64() * 1e3);
     finish(problem, s, &policy, construction, 0, start)
 }
 
@@ -470,7 +475,7 @@ pub fn solve(problem: &Problem, opts: &SolveOptions) -> Result<Solution, Placeme
     let ix = Arc::new(Index::new(problem));
     let policy = Policy::Kelvin(opts.objective.clone());
     let state = construct(problem, Arc::clone(&ix), &policy, &opts.sampling);
-    let construction = state.evaluation();
+    let construction = (state.evaluation(), start.elapsed().as_secs_f64() * 1e3);
     let bound = lower_bound(problem);
     let n = problem.hosts.len().max(1) as f64;
     let mean_cap: Vec<f64> = (0..problem.dims.len())

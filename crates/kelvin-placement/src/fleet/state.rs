@@ -27,6 +27,8 @@ pub(crate) struct Index {
     /// Column-major copy of the recirculation matrix: `col[j·R + i]` = rise of `i` per kW in
     /// `j`; empty without recirculation.
     pub(crate) recirc_col: Vec<f64>,
+    /// Largest coefficient of each column of the recirculation matrix.
+    pub(crate) recirc_col_max: Vec<f64>,
     /// Hosts, most efficient first (full-load watts per unit of dimension-0 capacity), ties
     /// interleaved across racks.
     pub(crate) efficient_hosts: Vec<u32>,
@@ -67,6 +69,14 @@ impl Index {
                 }
             }
         }
+        let recirc_col_max = if recirc_col.is_empty() {
+            Vec::new()
+        } else {
+            recirc_col
+                .chunks(n_racks)
+                .map(|c| c.iter().copied().fold(0.0, f64::max))
+                .collect()
+        };
         let mut in_rack = vec![0u32; n_racks];
         let slot: Vec<u32> = p
             .hosts
@@ -118,6 +128,7 @@ impl Index {
                 .map(|r| r.redline_c - r.inlet_offset_c)
                 .collect(),
             recirc_col,
+            recirc_col_max,
             efficient_hosts,
             efficient_pos,
             min_demand,
@@ -153,6 +164,8 @@ pub(crate) struct State<'p> {
     host_stranded: Vec<f64>,
     stranded_sum: f64,
     rack_power: Vec<f64>,
+    it_sum: f64,
+    carbon_sum: f64,
     recirc: Vec<f64>,
     dom_mean: Vec<f64>,
     dom_var: Vec<f64>,
@@ -204,6 +217,8 @@ impl<'p> State<'p> {
             host_stranded: vec![0.0; n],
             stranded_sum: 0.0,
             rack_power: vec![0.0; p.racks.len()],
+            it_sum: 0.0,
+            carbon_sum: 0.0,
             recirc: vec![0.0; p.racks.len()],
             dom_mean: vec![0.0; p.domains.len()],
             dom_var: vec![0.0; p.domains.len()],
@@ -303,6 +318,8 @@ impl<'p> State<'p> {
         let dw = w - self.host_power[h];
         self.host_power[h] = w;
         self.rack_power[r] += dw;
+        self.it_sum += dw;
+        self.carbon_sum += dw * self.p.racks[r].carbon_g_per_kwh;
         for &k in &self.ix.host_domains[h] {
             self.dom_mean[k as usize] += dw;
         }
@@ -442,7 +459,15 @@ impl<'p> State<'p> {
                     fail!(Check::PowerCap(k as u32));
                 }
             }
-            if dw > 0.0 {
+            // Fast path: even the largest coefficient of this rack's column times the
+            // increase stays within the smallest slack of any inlet.
+            let least_slack = self
+                .critical
+                .first()
+                .map_or(f64::INFINITY, |(x, _)| x - p.cooling.min_supply_c);
+            let sure = self.ix.recirc_col_max.is_empty()
+                || dw * self.ix.recirc_col_max[host.rack] / 1000.0 <= least_slack;
+            if dw > 0.0 && !sure {
                 let allow = self.thermal_allowance_w(host.rack);
                 if dw > allow + EPS {
                     fail!(Check::Redline(self.first_to_redline(host.rack) as u32));
@@ -504,18 +529,14 @@ impl<'p> State<'p> {
             .unwrap_or(j)
     }
 
-    /// Σ over racks of rack power × carbon intensity, W·g/kWh.
+    /// Σ over racks of rack power × carbon intensity, W·g/kWh (kept incrementally).
     fn carbon_it(&self) -> f64 {
-        self.rack_power
-            .iter()
-            .zip(&self.p.racks)
-            .map(|(w, r)| w * r.carbon_g_per_kwh)
-            .sum()
+        self.carbon_sum
     }
 
-    /// Σ host power, watts.
+    /// Σ host power, watts (kept incrementally; rebuilt with the state each search epoch).
     pub(crate) fn it_w(&self) -> f64 {
-        self.rack_power.iter().sum()
+        self.it_sum
     }
 
     fn update_rules(&mut self, t: usize, h: usize, add: bool) {

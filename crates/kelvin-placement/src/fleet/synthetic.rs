@@ -29,6 +29,10 @@ impl Rng {
     }
 }
 
+/// Watts an empty, powered-down host still draws (BMC, standby rails): an assumption of the
+/// synthetic fleet, in the 5–15 W range of server standby power.
+const STANDBY_W: f64 = 10.0;
+
 /// A server model to rack: name, capacity per dimension (`[cores, GiB]`) and power curve.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerModel {
@@ -41,7 +45,7 @@ pub struct ServerModel {
 }
 
 /// The shape of a synthetic data center: one row of racks, each of one server model
-/// (round-robin over `models`), a PDU per rack, a heat-recirculation matrix that is strongest
+/// (round-robin over `models`), hosts that sleep at 10 W when empty, a PDU per rack, a heat-recirculation matrix that is strongest
 /// at the ends of the row, and a batch of workloads.
 ///
 /// Recirculation follows the abstract heat-flow model of Tang, Gupta and Varsamopoulos (IEEE
@@ -157,12 +161,15 @@ impl Synthetic {
             let m = &self.models[i % self.models.len()];
             let first = p.hosts.len();
             for k in 0..self.hosts_per_rack {
-                p.hosts.push(Host::new(
-                    id(format!("{}-r{i:02}-{k:02}", m.name))?,
-                    i,
-                    m.capacity.to_vec(),
-                    m.curve,
-                ));
+                p.hosts.push(
+                    Host::new(
+                        id(format!("{}-r{i:02}-{k:02}", m.name))?,
+                        i,
+                        m.capacity.to_vec(),
+                        m.curve,
+                    )
+                    .with_sleep(true, STANDBY_W.min(m.curve.idle_w())),
+                );
                 cpu_total += m.capacity[0];
             }
             let nameplate = self.hosts_per_rack as f64 * m.curve.max_w();
