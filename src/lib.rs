@@ -49,6 +49,7 @@ mod engine;
 mod error;
 pub mod fleet;
 pub mod gpu;
+mod optimize;
 pub mod replay;
 
 pub use engine::{Aligned, Batch, Engine, EngineBuilder, IngestReport, PlaceOptions};
@@ -60,3 +61,4 @@ pub use kelvin_model as model;
 pub use kelvin_placement as placement;
 pub use kelvin_placement::Plan;
 pub use kelvin_store as store;
+pub use optimize::Optimized;

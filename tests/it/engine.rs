@@ -248,3 +248,77 @@ fn every_policy_balances_the_edge_dataset() {
     assert!(get(Policy::FullAbsorption) < get(Policy::TwoPartTariff));
     assert_eq!(get(Policy::FullAbsorption), get(Policy::CpuShare));
 }
+
+/// The engine's fleet optimizer on the embedded dataset: every pending workload placed, no
+/// violation, and no more facility power than the first-fit plan of `Engine::place`, both
+/// judged by the same independent evaluator.
+#[test]
+fn optimize_beats_first_fit_on_the_edge_dataset() {
+    use kelvin::placement::fleet::{SolveOptions, evaluate};
+    use kelvin::replay::RecordedDataset;
+
+    let ds =
+        RecordedDataset::load(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/edge-small")).unwrap();
+    let mut engine = Engine::builder()
+        .inventory(ds.inventory.clone())
+        .workloads(ds.workloads.iter().filter(|w| w.host.is_some()).cloned())
+        .build()
+        .unwrap();
+    engine
+        .ingest(Batch::prometheus("metrics.prom", ds.metrics.clone()))
+        .unwrap();
+    let pending: Vec<_> = ds
+        .workloads
+        .iter()
+        .filter(|w| w.host.is_none())
+        .cloned()
+        .collect();
+    assert!(!pending.is_empty());
+    let opts = SolveOptions::default()
+        .with_rounds(500)
+        .with_time_limit_ms(None);
+    let out = engine.optimize(&pending, &opts).unwrap();
+    let p = &out.problem;
+    // Curves came from the fitted models: every host has a non-zero floor or slope.
+    assert!(p.hosts.iter().all(|h| h.power.max_w() > 0.0));
+    // Running workloads carry their measured utilization.
+    assert!(
+        p.tasks
+            .iter()
+            .any(|t| t.current.is_some() && t.utilization < 1.0)
+    );
+    let sol = &out.solution;
+    assert!(sol.evaluation.violations.is_empty());
+    assert_eq!(sol.evaluation.unplaced, 0, "{:?}", sol.unplaced);
+    for w in &pending {
+        assert!(out.host_of(&w.id).is_some(), "{} placed", w.id);
+    }
+
+    let plan = engine.place(&pending, &PlaceOptions::default()).unwrap();
+    let ffd: Vec<Option<usize>> = p
+        .tasks
+        .iter()
+        .map(|t| match t.current {
+            Some(h) => Some(h),
+            None => plan
+                .host_of(&t.id)
+                .and_then(|h| p.hosts.iter().position(|x| &x.id == h)),
+        })
+        .collect();
+    let ffd_eval = evaluate(p, &ffd).unwrap();
+    println!(
+        "edge-small: optimize {:.1} W ({} moved), first fit {:.1} W, bound {:.1} W",
+        sol.evaluation.facility_w(),
+        sol.evaluation.moved,
+        ffd_eval.facility_w(),
+        sol.bound.facility_w
+    );
+    assert!(sol.evaluation.facility_w() <= ffd_eval.facility_w() + 1e-6);
+
+    let placed = engine.place(&pending, &PlaceOptions::default()).unwrap();
+    assert_eq!(placed, plan, "place is unchanged by optimize");
+    let mut bad = pending.clone();
+    bad[0].host = Some(ds.inventory.hosts[0].id.clone());
+    let err = engine.optimize(&bad, &opts).unwrap_err();
+    assert!(err.to_string().contains("already names a host"), "{err}");
+}

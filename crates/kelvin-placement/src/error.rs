@@ -44,8 +44,9 @@ pub struct PlacementError {
 }
 
 impl PlacementError {
-    /// An invalid-input error about a workload.
-    pub(crate) fn for_workload(id: &EntityId, reason: impl Into<String>) -> Self {
+    /// An invalid-input error about a workload (for callers that build placement inputs, like
+    /// the facade, and reject a workload before placement sees it).
+    pub fn for_workload(id: &EntityId, reason: impl Into<String>) -> Self {
         PlacementError {
             kind: PlacementErrorKind::InvalidInput,
             workload: Some(id.clone()),
