@@ -387,7 +387,22 @@ impl Problem {
         {
             return Err(call("cooling supply range is not a finite interval".into()));
         }
-        if c.cop(c.min_supply_c) <= 0.0 || !c.cop.iter().all(|x| x.is_finite()) {
+        // A quadratic's minimum over an interval is at an end or at its vertex.
+        let [a, b, _] = c.cop;
+        let vertex = if a != 0.0 {
+            -b / (2.0 * a)
+        } else {
+            c.min_supply_c
+        };
+        let lowest = [
+            c.min_supply_c,
+            c.max_supply_c,
+            vertex.clamp(c.min_supply_c, c.max_supply_c),
+        ]
+        .map(|t| c.cop(t))
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
+        if !c.cop.iter().all(|x| x.is_finite()) || lowest.is_nan() || lowest <= 0.0 {
             return Err(call(
                 "cooling CoP is not positive over the supply range".into(),
             ));

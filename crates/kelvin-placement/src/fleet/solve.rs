@@ -489,7 +489,11 @@ pub fn solve(problem: &Problem, opts: &SolveOptions) -> Result<Solution, Placeme
     let mut rounds = 0u64;
     let mut epoch = 0u64;
     let out_of_time = || deadline.is_some_and(|d| Instant::now() >= d);
-    while rounds < opts.max_rounds && !problem.tasks.is_empty() && !out_of_time() {
+    while rounds < opts.max_rounds
+        && !problem.tasks.is_empty()
+        && !problem.hosts.is_empty()
+        && !out_of_time()
+    {
         let e = best.evaluation();
         if e.unplaced == 0 && e.facility_w() <= bound.facility_w * (1.0 + 1e-9) {
             break;

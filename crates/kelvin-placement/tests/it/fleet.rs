@@ -591,3 +591,38 @@ fn lower_bound_is_tight_on_a_trivial_fleet() {
     assert!(sol.gap().abs() < 1e-9);
     assert_eq!(b.hosts, 1);
 }
+
+#[test]
+fn empty_fleets_and_empty_batches_are_answered_not_panicked() {
+    let mut p = Problem::new(vec!["cpu".into()]);
+    p.racks.push(Rack::new(id("r")));
+    p.tasks.push(Task::new(id("lonely"), vec![1.0]));
+    let sol = solve(&p, &deterministic()).unwrap();
+    assert_eq!(sol.host_of, vec![None]);
+    assert_eq!(
+        sol.unplaced[0].describe(&p),
+        "lonely fits on none of 0 hosts"
+    );
+    let mut placer = Placer::new(&p, Policy::Kelvin(Objective::default())).unwrap();
+    assert_eq!(placer.place(0).unwrap_err().hosts_considered, 0);
+    assert!(
+        placer.place(7).is_err(),
+        "an index out of range is blocked, not a panic"
+    );
+
+    let mut q = room();
+    q.tasks.clear();
+    let sol = solve(&q, &deterministic()).unwrap();
+    assert_eq!((sol.rounds, sol.evaluation.hosts_awake), (0, 0));
+    assert!(sol.gap().abs() < 1e-12);
+
+    // A CoP polynomial that goes non-positive inside the supply range is refused.
+    let mut r = room();
+    r.cooling.cop = [-0.01, 0.3, -1.5];
+    assert!(
+        solve(&r, &deterministic())
+            .unwrap_err()
+            .reason()
+            .contains("CoP")
+    );
+}
