@@ -214,12 +214,13 @@ P1-DIMMA3 TEMP   | na         |            | na    | na        | na        | na 
     );
 }
 
-#[test]
-fn every_policy_balances_the_edge_dataset() {
-    use kelvin::Policy;
-    use kelvin::replay::RecordedDataset;
-    let ds =
-        RecordedDataset::load(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/edge-small")).unwrap();
+/// The embedded edge dataset ingested into an engine that knows its running workloads.
+fn edge_engine() -> (kelvin::replay::RecordedDataset, Engine) {
+    let ds = kelvin::replay::RecordedDataset::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/datasets/edge-small"
+    ))
+    .unwrap();
     let mut engine = Engine::builder()
         .inventory(ds.inventory.clone())
         .workloads(ds.workloads.iter().filter(|w| w.host.is_some()).cloned())
@@ -228,6 +229,13 @@ fn every_policy_balances_the_edge_dataset() {
     engine
         .ingest(Batch::prometheus("metrics.prom", ds.metrics.clone()))
         .unwrap();
+    (ds, engine)
+}
+
+#[test]
+fn every_policy_balances_the_edge_dataset() {
+    use kelvin::Policy;
+    let (_, engine) = edge_engine();
     let span = engine.data_span().unwrap();
     let cpu = engine.attribute(span).unwrap();
     let mut unbilled = Vec::new();
@@ -255,18 +263,7 @@ fn every_policy_balances_the_edge_dataset() {
 #[test]
 fn optimize_beats_first_fit_on_the_edge_dataset() {
     use kelvin::placement::fleet::{SolveOptions, evaluate};
-    use kelvin::replay::RecordedDataset;
-
-    let ds =
-        RecordedDataset::load(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/edge-small")).unwrap();
-    let mut engine = Engine::builder()
-        .inventory(ds.inventory.clone())
-        .workloads(ds.workloads.iter().filter(|w| w.host.is_some()).cloned())
-        .build()
-        .unwrap();
-    engine
-        .ingest(Batch::prometheus("metrics.prom", ds.metrics.clone()))
-        .unwrap();
+    let (ds, engine) = edge_engine();
     let pending: Vec<_> = ds
         .workloads
         .iter()

@@ -30,21 +30,22 @@ fn x3550() -> PowerCurve {
     .unwrap()
 }
 
-/// SplitMix64 for the random instances (the seed comes from proptest).
-struct Rng(u64);
+/// The random instances' generator: proptest's ChaCha `TestRng`, seeded by the case.
+struct Rng(proptest::test_runner::TestRng);
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+    fn new(seed: u64) -> Self {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        Rng(proptest::test_runner::TestRng::from_seed(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+            &bytes,
+        ))
     }
     fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.0.next_u64() % n as u64) as usize
     }
     fn chance(&mut self, p: f64) -> bool {
         self.unit() < p
@@ -63,7 +64,7 @@ fn random_curve(rng: &mut Rng) -> PowerCurve {
 
 /// A small random instance where every kind of constraint can bind.
 fn random_problem(seed: u64, max_hosts: usize, max_tasks: usize) -> Problem {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut p = Problem::new(vec!["cpu".into(), "memory_gib".into()]);
     let n_racks = 1 + rng.below(2);
     for r in 0..n_racks {
