@@ -10,10 +10,23 @@
 //! - [`BinPacking::first_fit_decreasing`] and [`BinPacking::best_fit_decreasing`] order items
 //!   by their size summed over dimensions relative to capacity, the baselines of the
 //!   literature; [`BinPacking::pack`] returns the better of the two, checked.
+//! - [`BinPacking::improve`] and [`BinPacking::pack_with`] then remove bins by consistent
+//!   neighbourhood search (Buljubašić & Vasquez, Computers & Operations Research 76, 2016):
+//!   a tabu search over partial packings into fewer bins, with subset-sum refills of bins in
+//!   one dimension, anytime within a [`SearchLimit`].
 
 use std::time::Instant;
 
 use crate::PlacementError;
+
+mod cns;
+
+/// Largest capacity accepted (2^40): with at most [`MAX_ITEMS`] items, every sum of sizes
+/// stays below 2^62, so no arithmetic on sizes can overflow.
+const MAX_CAPACITY: u64 = 1 << 40;
+
+/// Most items accepted (2^22).
+const MAX_ITEMS: usize = 1 << 22;
 
 /// A bin-packing instance: identical bins with a capacity per dimension, and items with a
 /// size per dimension (integers, as the benchmark files give them).
@@ -78,6 +91,13 @@ impl BinPacking {
             return Err(PlacementError::for_call(
                 "capacities must be given and positive",
             ));
+        }
+        // Sums of sizes over every item must stay far from u64::MAX.
+        if capacity.iter().any(|c| *c > MAX_CAPACITY) || items.len() > MAX_ITEMS {
+            return Err(PlacementError::for_call(format!(
+                "instances are limited to capacities of 2^40 and 2^22 items, got {} items",
+                items.len()
+            )));
         }
         for (i, it) in items.iter().enumerate() {
             if it.len() != capacity.len() {
@@ -163,8 +183,8 @@ impl BinPacking {
                 .map(|s| num(*line, s))
                 .collect::<Result<Vec<_>, _>>()?;
             let demand = num(*line, f[d])?;
-            if demand > 10_000_000 {
-                return Err(bad(*line, "demand above 10^7"));
+            if items.len() as u64 + demand > MAX_ITEMS as u64 {
+                return Err(bad(*line, "more than 2^22 items in all"));
             }
             for _ in 0..demand {
                 items.push(w.clone());
@@ -322,10 +342,12 @@ impl BinPacking {
 pub struct SearchLimit {
     /// Wall-clock budget, milliseconds (default 1,000).
     pub time_ms: u64,
-    /// Attempts to empty a bin (default unlimited); set it for results that do not depend
-    /// on the machine's speed.
+    /// Rounds of the search (default unlimited): one round is a descent and up to 200 tabu
+    /// moves. Set it (with a generous `time_ms`) for results that do not depend on the
+    /// machine's speed.
     pub attempts: u64,
-    /// Seed of the perturbations (default 0): same seed and attempts, same result.
+    /// Seed of the search's random choices (default 0): same seed and attempts, same
+    /// result.
     pub seed: u64,
 }
 
@@ -345,7 +367,7 @@ impl SearchLimit {
         self.time_ms = ms;
         self
     }
-    /// Sets the attempt budget.
+    /// Sets the round budget ([`SearchLimit::attempts`]).
     pub fn with_attempts(mut self, n: u64) -> Self {
         self.attempts = n;
         self
@@ -357,212 +379,20 @@ impl SearchLimit {
     }
 }
 
-/// The working state of the bin-elimination search.
-struct Search<'a> {
-    p: &'a BinPacking,
-    /// Items per bin.
-    bins: Vec<Vec<usize>>,
-    /// Load per bin and dimension.
-    loads: Vec<Vec<u64>>,
-    /// Relative size of each item (Σ_d w_d / C_d).
-    size: Vec<f64>,
-}
-
-impl Search<'_> {
-    fn fill(&self, b: usize) -> f64 {
-        self.bins[b].iter().map(|&i| self.size[i]).sum()
-    }
-
-    /// Whether bin `b` without `out` and with `inn` fits.
-    fn fits_swap(&self, b: usize, out: &[usize], inn: &[usize]) -> bool {
-        (0..self.p.dims()).all(|d| {
-            let mut l = self.loads[b][d];
-            for &i in out {
-                l -= self.p.items[i][d];
-            }
-            for &i in inn {
-                l += self.p.items[i][d];
-            }
-            l <= self.p.capacity[d]
-        })
-    }
-
-    fn apply(&mut self, b: usize, out: &[usize], inn: &[usize]) {
-        for &i in out {
-            let pos = self.bins[b].iter().position(|&x| x == i).unwrap_or(0);
-            self.bins[b].swap_remove(pos);
-            for d in 0..self.p.dims() {
-                self.loads[b][d] -= self.p.items[i][d];
-            }
-        }
-        for &i in inn {
-            self.bins[b].push(i);
-            for d in 0..self.p.dims() {
-                self.loads[b][d] += self.p.items[i][d];
-            }
-        }
-    }
-
-    /// One dominance pass (Martello & Toth; Levine & Ducatelle 2004): in every bin, trade up
-    /// to two packed items for up to two free ones of larger total size that fit, so bins
-    /// fill up and the free items get smaller. Returns whether anything changed.
-    fn dominance_pass(&mut self, free: &mut Vec<usize>) -> bool {
-        let mut changed = false;
-        for b in 0..self.bins.len() {
-            loop {
-                let mut best: Option<(f64, Vec<usize>, Vec<usize>)> = None;
-                let packed = self.bins[b].clone();
-                let mut outs: Vec<Vec<usize>> = vec![vec![]];
-                for (x, &i) in packed.iter().enumerate() {
-                    outs.push(vec![i]);
-                    for &j in &packed[x + 1..] {
-                        outs.push(vec![i, j]);
-                    }
-                }
-                let mut inns: Vec<Vec<usize>> = Vec::new();
-                for (x, &i) in free.iter().enumerate() {
-                    inns.push(vec![i]);
-                    for &j in &free[x + 1..] {
-                        inns.push(vec![i, j]);
-                    }
-                }
-                for out in &outs {
-                    let so: f64 = out.iter().map(|&i| self.size[i]).sum();
-                    for inn in &inns {
-                        let si: f64 = inn.iter().map(|&i| self.size[i]).sum();
-                        let gain = si - so;
-                        if gain > 1e-12
-                            && best.as_ref().is_none_or(|(g, _, _)| gain > *g)
-                            && self.fits_swap(b, out, inn)
-                        {
-                            best = Some((gain, out.clone(), inn.clone()));
-                        }
-                    }
-                }
-                let Some((_, out, inn)) = best else { break };
-                self.apply(b, &out, &inn);
-                free.retain(|i| !inn.contains(i));
-                free.extend(out);
-                changed = true;
-                if free.is_empty() {
-                    return true;
-                }
-            }
-        }
-        changed
-    }
-
-    fn packing(&self) -> Packing {
-        let mut bin_of = vec![0; self.p.items.len()];
-        let mut bins = 0;
-        for items in self.bins.iter().filter(|b| !b.is_empty()) {
-            for &i in items {
-                bin_of[i] = bins;
-            }
-            bins += 1;
-        }
-        Packing { bin_of, bins }
-    }
-}
-
 impl BinPacking {
-    /// Improves a packing by bin elimination: empty the least-filled bin(s), then trade its
-    /// items into the other bins by dominance swaps; when they all find a place, the packing
-    /// has one bin fewer. Between attempts, a seeded perturbation moves a few items between
-    /// bins. Stops at the lower bound or the limit. Never returns a worse packing.
+    /// Improves a packing by consistent neighbourhood search (see the module
+    /// documentation): from a packing
+    /// with `m` bins, drop the lightest bin and search for a packing of the rest into `m − 1`
+    /// bins, then `m − 2`, and so on. Stops at the lower bound or the limit and returns the
+    /// best complete packing found, so never a worse one than `start`. Same instance, start
+    /// and seed with a round budget ([`SearchLimit::attempts`]): same result.
+    ///
+    /// A `start` that is not a feasible packing of this instance is returned unchanged.
     pub fn improve(&self, start: &Packing, limit: &SearchLimit) -> Packing {
-        let t0 = Instant::now();
-        let lb = self.lower_bound();
-        let size: Vec<f64> = self
-            .items
-            .iter()
-            .map(|it| {
-                it.iter()
-                    .zip(&self.capacity)
-                    .map(|(w, c)| *w as f64 / *c as f64)
-                    .sum()
-            })
-            .collect();
-        let mut best = start.clone();
-        let mut rng = limit.seed ^ 0x9E37_79B9_7F4A_7C15;
-        let mut next = move || {
-            // splitmix64: a small deterministic generator for the perturbations.
-            rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = rng;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
-        let mut attempts = 0u64;
-        while best.bins > lb
-            && attempts < limit.attempts
-            && t0.elapsed().as_millis() < u128::from(limit.time_ms)
-        {
-            attempts += 1;
-            let mut s = Search {
-                p: self,
-                bins: vec![Vec::new(); best.bins],
-                loads: vec![vec![0; self.dims()]; best.bins],
-                size: size.clone(),
-            };
-            for (i, &b) in best.bin_of.iter().enumerate() {
-                s.apply(b, &[], &[i]);
-            }
-            // Perturb after the first attempt: move a few random items to random bins
-            // where they fit.
-            if attempts > 1 {
-                for _ in 0..3 {
-                    let i = (next() % self.items.len() as u64) as usize;
-                    let from = s.bins.iter().position(|b| b.contains(&i)).unwrap_or(0);
-                    let to = (next() % s.bins.len() as u64) as usize;
-                    if to != from && s.fits_swap(to, &[], &[i]) {
-                        s.apply(from, &[i], &[]);
-                        s.apply(to, &[], &[i]);
-                    }
-                }
-            }
-            // Empty one to three of the least-filled bins (how many, and which of the
-            // lightest, varies with the attempt).
-            let k = 1 + (next() % 3) as usize;
-            let mut free = Vec::new();
-            for _ in 0..k.min(s.bins.len().saturating_sub(1)) {
-                let mut order: Vec<usize> = (0..s.bins.len()).collect();
-                order.sort_by(|&a, &b| s.fill(a).total_cmp(&s.fill(b)).then(a.cmp(&b)));
-                let victim = order[(next() % 2.min(order.len() as u64)) as usize];
-                free.extend(std::mem::take(&mut s.bins[victim]));
-                s.bins.swap_remove(victim);
-                s.loads.swap_remove(victim);
-            }
-            for _ in 0..50 {
-                if free.is_empty() || !s.dominance_pass(&mut free) {
-                    break;
-                }
-            }
-            // Whatever is still free goes first fit (decreasing); if that opens no new bin,
-            // the attempt removed one.
-            free.sort_by(|&a, &b| size[b].total_cmp(&size[a]).then(a.cmp(&b)));
-            let mut opened = false;
-            for &i in &free {
-                match (0..s.bins.len()).find(|&b| s.fits_swap(b, &[], &[i])) {
-                    Some(b) => s.apply(b, &[], &[i]),
-                    None => {
-                        s.bins.push(Vec::new());
-                        s.loads.push(vec![0; self.dims()]);
-                        let b = s.bins.len() - 1;
-                        s.apply(b, &[], &[i]);
-                        opened = true;
-                    }
-                }
-            }
-            let candidate = s.packing();
-            if candidate.bins < best.bins || (!opened && candidate.bins <= best.bins) {
-                debug_assert!(self.is_feasible(&candidate));
-                if self.is_feasible(&candidate) {
-                    best = candidate;
-                }
-            }
+        if !self.is_feasible(start) {
+            return start.clone();
         }
-        best
+        cns::improve(self, start, limit)
     }
 
     /// [`BinPacking::pack`] followed by [`BinPacking::improve`] within `limit`.
@@ -621,6 +451,14 @@ mod tests {
         assert!(e.reason().contains("3 items announced"), "{e}");
         assert!(BinPacking::parse("2\n10\n11\n1\n").is_err());
         assert!(BinPacking::parse("").is_err());
+        // Sizes and counts that could overflow sums, or exhaust memory, are refused.
+        let e = BinPacking::parse("1\n2000000000000\n5\n").unwrap_err();
+        assert!(e.reason().contains("2^40"), "{e}");
+        let e = BinPacking::parse("1\n10\n2\n1 3000000\n2 3000000\n").unwrap_err();
+        assert!(
+            e.reason().contains("line 5") && e.reason().contains("2^22"),
+            "{e}"
+        );
     }
 
     #[test]
