@@ -82,6 +82,7 @@ pub mod fleet;
 mod host;
 mod options;
 mod plan;
+mod rng;
 
 pub use error::{PlacementError, PlacementErrorKind};
 pub use ffd::place;

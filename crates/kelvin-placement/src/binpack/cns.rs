@@ -24,6 +24,7 @@
 use std::time::Instant;
 
 use super::{BinPacking, Packing, SearchLimit};
+use crate::rng::Rng;
 
 /// Least tabu tenure, in moves (drawn from `TENURE..2 * TENURE`).
 const TENURE: u64 = 7;
@@ -31,30 +32,6 @@ const TENURE: u64 = 7;
 const ROUND_MOVES: u64 = 200;
 /// The subset-sum refill is skipped when the table would exceed this many cells.
 const DP_CELLS: usize = 4_000_000;
-
-/// splitmix64: a small deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`; `n` must be positive.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            v.swap(i, self.below(i + 1));
-        }
-    }
-}
 
 /// A move between bin `bin` and the free set (`out` leaves the bin, `inn` enters it), or
 /// between two bins (`out` goes from the other bin to `bin`, `inn` the other way).

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use super::objective::{Key, Objective, cmp_keys};
 use super::state::{Delta, Index, State};
-use super::synthetic::Rng;
 use super::{Check, Evaluation, Problem};
 use crate::PlacementError;
+use crate::rng::Rng;
 
 /// How a host is chosen among the feasible ones.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,9 +10,9 @@ use super::bound::{Bound, lower_bound};
 use super::objective::{Key, Objective, cmp_keys};
 use super::placer::{Blocked, Breakdown, Cursor, Policy, Sampling, blockers, choose};
 use super::state::{Index, State};
-use super::synthetic::Rng;
 use super::{Evaluation, Problem, evaluate};
 use crate::PlacementError;
+use crate::rng::Rng;
 
 /// Options for [`solve`].
 ///

@@ -4,30 +4,7 @@ use kelvin_model::EntityId;
 
 use super::problem::{Host, PowerCurve, PowerDomain, Problem, Rack, Rule, RuleKind, Scope, Task};
 use crate::PlacementError;
-
-/// SplitMix64 (Steele, Lea and Flood, OOPSLA 2014): small, fast, seedable.
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-    pub(crate) fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use crate::rng::Rng;
 
 /// Watts an empty, powered-down host still draws (BMC, standby rails): an assumption of the
 /// synthetic fleet, in the 5–15 W range of server standby power.
