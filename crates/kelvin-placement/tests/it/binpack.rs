@@ -191,7 +191,7 @@ proptest::proptest! {
     /// Random instances, edge cases included (items of size 0 and of a whole bin, one item,
     /// one to three dimensions), need no `../shared`: the search returns a feasible packing
     /// no worse than the decreasing fits and never below the lower bound, and the same seed
-    /// gives the same packing.
+    /// gives the same packing. The dot-product and L2-norm packings are feasible too.
     #[test]
     fn random_instances_are_packed_feasibly_and_reproducibly(
         dims in 1usize..=3,
@@ -204,6 +204,10 @@ proptest::proptest! {
         let report = p.pack_with(&limit(3, seed));
         proptest::prop_assert!(p.is_feasible(&report.packing));
         proptest::prop_assert!(report.packing.bins >= report.lower_bound);
+        for heuristic in [p.dot_product(), p.norm_l2()] {
+            proptest::prop_assert!(p.is_feasible(&heuristic));
+            proptest::prop_assert!(heuristic.bins >= report.lower_bound);
+        }
         let greedy = p.first_fit_decreasing().bins.min(p.best_fit_decreasing().bins);
         proptest::prop_assert!(report.packing.bins <= greedy);
         proptest::prop_assert_eq!(&p.pack_with(&limit(3, seed)).packing, &report.packing);
