@@ -14,9 +14,10 @@
 //!
 //! `N` is the number of bins of the best packing found (checked feasible), `L` the best of the
 //! continuous and Martello–Toth L2 bounds over every dimension, `T` the wall time of packing
-//! with three decimals. The packing starts from the better of first- and best-fit decreasing
-//! and is improved by consistent neighbourhood search (one bin fewer at a time) until it meets
-//! the lower bound or `--time-limit-ms` (default 10,000) runs out. Exit codes: 2 for a usage error, 1 for an
+//! with three decimals. The packing starts from the best of first- and best-fit decreasing
+//! (and, for vectors, the dot-product and L2-norm heuristics) and is improved by consistent
+//! neighbourhood search (one bin fewer at a time) until it meets the lower bound or
+//! `--time-limit-ms` (default 10,000) runs out. Exit codes: 2 for a usage error, 1 for an
 //! unreadable or malformed instance.
 
 use std::process::ExitCode;
