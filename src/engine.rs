@@ -306,6 +306,11 @@ impl Engine {
                 decoded
             }
         };
+        self.absorb(parsed)
+    }
+
+    /// Stores what a decoder produced and keeps its counts and quarantine.
+    fn absorb(&mut self, parsed: IngestBatch) -> Result<IngestReport, Error> {
         let inserted = self.store.extend(&parsed.readings)?;
         self.stats.merge(&parsed.stats);
         let room = self.quarantine_log.saturating_sub(self.quarantine.len());
@@ -317,6 +322,81 @@ impl Engine {
             duplicates: inserted.overwritten as usize,
             absent: inserted.unusable as usize,
         })
+    }
+
+    /// Ingests Prometheus exposition text from a reader in bounded memory: the text is decoded
+    /// as it streams and stored every few megabytes, so a recording larger than memory can be
+    /// replayed. `progress` is called after each chunk with the bytes read and the records
+    /// seen so far. Line numbers in quarantine places count from the start of the stream, as
+    /// with [`Engine::ingest`].
+    ///
+    /// ```
+    /// use kelvin::Engine;
+    /// use kelvin::model::{EntityId, Host, Inventory, Rack, Resources, Room, Site};
+    ///
+    /// let id = |s: &str| EntityId::new(s);
+    /// let inv = Inventory {
+    ///     sites: vec![Site { id: id("s")?, name: "lab".into() }],
+    ///     rooms: vec![Room { id: id("room")?, site: id("s")? }],
+    ///     racks: vec![Rack { id: id("r1")?, room: id("room")?, row: None }],
+    ///     hosts: vec![Host { id: id("h1")?, rack: id("r1")?, capacity: Resources::new(8.0, 32 << 30), pdu: None }],
+    ///     ..Inventory::default()
+    /// };
+    /// let mut engine = Engine::builder().inventory(inv).build()?;
+    /// let text = "ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 150 1700000000000\n\
+    ///             ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} N/A 1700000015000\n";
+    /// let mut calls = 0;
+    /// let report = engine.ingest_prometheus_reader("scrape.prom", text.as_bytes(), |_, _| calls += 1)?;
+    /// assert_eq!((report.stats.accepted, report.stats.quarantined), (1, 1));
+    /// assert_eq!(engine.quarantine()[0].place.to_string(), "scrape.prom:2");
+    /// assert!(calls >= 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Dataset`] when reading fails (what was stored before stays stored);
+    /// [`Error::Store`] as for [`Engine::ingest`].
+    pub fn ingest_prometheus_reader(
+        &mut self,
+        source: &str,
+        mut input: impl std::io::BufRead,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<IngestReport, Error> {
+        const CHUNK: u64 = 8 << 20;
+        let rules = self.rules.clone();
+        let opts = ParseOptions::default().with_known_entities(self.known.clone());
+        let mut decoder = prometheus::Decoder::new(source, &rules, opts);
+        let mut total = IngestReport::default();
+        let (mut bytes, mut since) = (0u64, 0u64);
+        let add = |total: &mut IngestReport, r: IngestReport| {
+            total.stats.merge(&r.stats);
+            total.duplicates += r.duplicates;
+            total.absent += r.absent;
+        };
+        loop {
+            let buf = input.fill_buf().map_err(|e| Error::Dataset {
+                path: source.to_string(),
+                reason: format!("reading failed at byte {bytes}: {e}"),
+            })?;
+            if buf.is_empty() {
+                break;
+            }
+            let n = buf.len();
+            decoder.push(buf);
+            input.consume(n);
+            bytes += n as u64;
+            since += n as u64;
+            if since >= CHUNK {
+                since = 0;
+                let r = self.absorb(decoder.drain())?;
+                add(&mut total, r);
+                progress(bytes, total.stats.seen);
+            }
+        }
+        let r = self.absorb(decoder.finish())?;
+        add(&mut total, r);
+        progress(bytes, total.stats.seen);
+        Ok(total)
     }
 
     /// Accepts readings that can be stored: a known time and an entity of the inventory;

@@ -45,8 +45,11 @@ pub struct RecordedDataset {
     pub inventory: Inventory,
     /// Running and pending workloads.
     pub workloads: Vec<Workload>,
-    /// The metrics text.
+    /// The metrics text (empty when [`RecordedDataset::metrics_file`] is set).
     pub metrics: String,
+    /// The metrics file to stream instead of `metrics`, for datasets opened with
+    /// [`RecordedDataset::open`].
+    pub metrics_file: Option<std::path::PathBuf>,
     /// Ground truth, when the dataset has it.
     pub truth: Vec<TruthRow>,
 }
@@ -93,6 +96,47 @@ impl RecordedDataset {
         )
     }
 
+    /// Opens a dataset directory without reading `metrics.prom` into memory: the replay
+    /// streams it, so recordings larger than memory replay in bounded memory.
+    ///
+    /// # Errors
+    /// As [`RecordedDataset::load`]; a missing `metrics.prom` is reported here.
+    pub fn open(dir: impl AsRef<Path>) -> Result<RecordedDataset, Error> {
+        let dir = dir.as_ref();
+        let metrics = dir.join("metrics.prom");
+        if let Err(e) = std::fs::metadata(&metrics) {
+            return Err(dataset_err(&metrics.display().to_string(), e.to_string()));
+        }
+        let read = |name: &str| {
+            let p = dir.join(name);
+            std::fs::read_to_string(&p)
+                .map_err(|e| dataset_err(&p.display().to_string(), e.to_string()))
+        };
+        let truth = match std::fs::read_to_string(dir.join("ground_truth.csv")) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(dataset_err(
+                    &dir.join("ground_truth.csv").display().to_string(),
+                    e.to_string(),
+                ));
+            }
+        };
+        let name = dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let mut ds = RecordedDataset::from_texts(
+            &name,
+            &read("inventory.json")?,
+            &read("workloads.json")?,
+            String::new(),
+            truth.as_deref(),
+        )?;
+        ds.metrics_file = Some(metrics);
+        Ok(ds)
+    }
+
     /// Builds a dataset from the files' contents (for datasets embedded with `include_str!`).
     ///
     /// # Errors
@@ -114,6 +158,7 @@ impl RecordedDataset {
             inventory,
             workloads,
             metrics,
+            metrics_file: None,
             truth,
         })
     }
@@ -174,6 +219,10 @@ pub struct WorkloadLine {
     pub host: EntityId,
     /// Attributed energy, µJ.
     pub energy_uj: u64,
+    /// Lower end of its 95 % interval, µJ.
+    pub lo_uj: u64,
+    /// Upper end of its 95 % interval, µJ.
+    pub hi_uj: u64,
     /// Attributed / the host's measured energy.
     pub share_of_host: f64,
     /// Ground truth for this workload, when the dataset has it.
@@ -204,6 +253,145 @@ impl WorkloadLine {
     }
 }
 
+/// Options of [`replay_with`]; [`ReplayOptions::default`] is what [`replay`] uses.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ReplayOptions {
+    /// PUE for the facility overhead when the dataset measures none: default 1.58, the mean
+    /// annual PUE reported by the Uptime Institute's 2023 global data-center survey.
+    pub pue: f64,
+    /// Grid carbon intensity, gCO2e per kWh; `None` (the default) prints no carbon figure.
+    pub carbon_g_per_kwh: Option<f64>,
+    /// Inlet temperature above which a host is a hot spot, °C: default 27, the top of ASHRAE's
+    /// recommended envelope.
+    pub redline_c: f64,
+    /// Search rounds behind the placement recommendation: a round limit (default 2,000), not
+    /// a time limit, so the report is the same on every machine.
+    pub optimize_rounds: u64,
+    /// Relative standard uncertainty of the power meters, for the intervals: default 0.02 (a
+    /// BMC reading good to about ±2 %, an assumption).
+    pub meter_rel_sigma: f64,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            pue: 1.58,
+            carbon_g_per_kwh: None,
+            redline_c: 27.0,
+            optimize_rounds: 2_000,
+            meter_rel_sigma: 0.02,
+        }
+    }
+}
+
+impl ReplayOptions {
+    /// Sets [`ReplayOptions::pue`].
+    pub fn with_pue(mut self, pue: f64) -> Self {
+        self.pue = pue;
+        self
+    }
+    /// Sets [`ReplayOptions::carbon_g_per_kwh`].
+    pub fn with_carbon_g_per_kwh(mut self, g: Option<f64>) -> Self {
+        self.carbon_g_per_kwh = g;
+        self
+    }
+}
+
+/// Energy of a group of workloads (a tenant, or the workloads of a rack's hosts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupLine {
+    /// The tenant or rack.
+    pub name: String,
+    /// Attributed IT energy, µJ.
+    pub energy_uj: u128,
+    /// Sum of the members' lower bounds, µJ (a conservative 95 % bound).
+    pub lo_uj: u128,
+    /// Sum of the members' upper bounds, µJ.
+    pub hi_uj: u128,
+    /// Its share of the facility overhead, joules (IT × (PUE − 1)).
+    pub overhead_j: f64,
+    /// gCO2e of IT plus overhead, when an intensity is known.
+    pub carbon_g: Option<f64>,
+}
+
+/// The facility around the IT load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FacilityLine {
+    /// Measured IT energy, joules.
+    pub it_j: f64,
+    /// PUE applied.
+    pub pue: f64,
+    /// Cooling, distribution and other overhead, joules.
+    pub overhead_j: f64,
+    /// gCO2e of the whole, when an intensity is known.
+    pub carbon_g: Option<f64>,
+}
+
+/// A host's inlet temperature over the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HotSpot {
+    /// The host.
+    pub host: EntityId,
+    /// Its rack.
+    pub rack: EntityId,
+    /// Mean inlet temperature, °C.
+    pub mean_c: f64,
+    /// Highest inlet temperature, °C.
+    pub max_c: f64,
+}
+
+/// One change the optimizer recommends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Move {
+    /// The workload.
+    pub workload: EntityId,
+    /// Where it runs now (`None` for a pending workload).
+    pub from: Option<EntityId>,
+    /// Where it should run.
+    pub to: EntityId,
+}
+
+/// What moving workloads would save, from [`Engine::optimize`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommendation {
+    /// The changes, running workloads first.
+    pub moves: Vec<Move>,
+    /// Facility watts predicted for today's placement plus first fit for the pending ones.
+    pub before_w: f64,
+    /// Facility watts predicted after the recommended changes.
+    pub after_w: f64,
+    /// The lower bound on facility watts for this load.
+    pub bound_w: f64,
+    /// Hosts running work before and after.
+    pub hosts_before: usize,
+    /// Hosts running work after.
+    pub hosts_after: usize,
+    /// Pending workloads that fit nowhere.
+    pub unplaced: usize,
+}
+
+impl Recommendation {
+    /// Watts saved.
+    pub fn saving_w(&self) -> f64 {
+        self.before_w - self.after_w
+    }
+}
+
+/// Time series behind the charts, on the attribution grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportSeries {
+    /// Start of the first interval.
+    pub start: kelvin_model::Timestamp,
+    /// Interval length, seconds.
+    pub interval_s: f64,
+    /// Per workload, its share of the host's measured power per interval (CPU-time share),
+    /// watts; NaN where the host was not measured.
+    pub workload_w: Vec<(EntityId, Vec<f64>)>,
+    /// Per rack, the mean inlet temperature per interval, °C; NaN where no sample fell.
+    pub rack_inlet_c: Vec<(EntityId, Vec<f64>)>,
+}
+
 /// Everything the replay found, ready to print.
 #[derive(Debug, Clone)]
 pub struct ReplayReport {
@@ -229,6 +417,20 @@ pub struct ReplayReport {
     pub pending: Vec<Workload>,
     /// The placement plan for them.
     pub plan: Plan,
+    /// Energy by tenant.
+    pub tenants: Vec<GroupLine>,
+    /// Energy by rack.
+    pub racks: Vec<GroupLine>,
+    /// Facility overhead and carbon.
+    pub facility: FacilityLine,
+    /// Hosts by highest inlet temperature (hosts with an inlet sensor).
+    pub hot_spots: Vec<HotSpot>,
+    /// The inlet redline the hot spots are judged against, °C.
+    pub redline_c: f64,
+    /// The optimizer's recommendation (`None` when the engine could not build a problem).
+    pub recommendation: Option<Recommendation>,
+    /// Series for charts.
+    pub series: ReportSeries,
 }
 
 /// Replays a dataset: ingest, attribute over the whole recording, place the pending workloads.
@@ -236,18 +438,64 @@ pub struct ReplayReport {
 /// # Errors
 /// [`Error::NoData`] when nothing usable was ingested; otherwise the engine's errors.
 pub fn replay(ds: &RecordedDataset) -> Result<ReplayReport, Error> {
+    replay_with(ds, &ReplayOptions::default())
+}
+
+/// [`replay`] with options: facility PUE, carbon intensity, redline, search rounds and meter
+/// uncertainty.
+///
+/// # Errors
+/// As [`replay`].
+pub fn replay_with(ds: &RecordedDataset, opts: &ReplayOptions) -> Result<ReplayReport, Error> {
+    replay_with_progress(ds, opts, &mut |_, _| {})
+}
+
+/// [`replay_with`], calling `progress(bytes_read, records_seen)` as a streamed metrics file
+/// is ingested (see [`RecordedDataset::open`]).
+///
+/// # Errors
+/// As [`replay`].
+pub fn replay_with_progress(
+    ds: &RecordedDataset,
+    opts: &ReplayOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ReplayReport, Error> {
     let (running, pending): (Vec<Workload>, Vec<Workload>) =
         ds.workloads.iter().cloned().partition(|w| w.host.is_some());
     let mut engine = Engine::builder()
         .inventory(ds.inventory.clone())
         .workloads(running)
         .build()?;
-    engine.ingest(Batch::prometheus("metrics.prom", ds.metrics.clone()))?;
+    match &ds.metrics_file {
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .map_err(|e| dataset_err(&path.display().to_string(), e.to_string()))?;
+            let reader = std::io::BufReader::with_capacity(1 << 20, file);
+            engine.ingest_prometheus_reader("metrics.prom", reader, &mut *progress)?;
+        }
+        None => {
+            engine.ingest(Batch::prometheus("metrics.prom", ds.metrics.clone()))?;
+        }
+    }
     let window = engine.data_span().ok_or(Error::NoData {
         what: "readings in metrics.prom",
     })?;
     let aligned = engine.aligned(window)?;
     let bill = kelvin_attribution::attribute(&aligned.input, crate::Policy::CpuShare)?;
+    let ledger = kelvin_attribution::attribute_ledger(
+        &aligned.input,
+        crate::Policy::CpuShare,
+        opts.meter_rel_sigma,
+    )?;
+    let mut bounds: BTreeMap<&EntityId, (u64, u64)> = BTreeMap::new();
+    for m in &ledger.meters {
+        for l in &m.lines {
+            bounds.insert(
+                &ledger.workloads[l.workload],
+                (l.energy.lo_uj, l.energy.hi_uj),
+            );
+        }
+    }
     let plan = engine.place(&pending, &PlaceOptions::default())?;
 
     let mut quarantine_examples = BTreeMap::new();
@@ -265,11 +513,17 @@ pub fn replay(ds: &RecordedDataset) -> Result<ReplayReport, Error> {
                 .workload(&s.workload)
                 .map(|w| w.tenant.clone())
                 .unwrap_or_default();
+            let (lo_uj, hi_uj) = bounds
+                .get(&s.workload)
+                .copied()
+                .unwrap_or((s.energy_uj, s.energy_uj));
             workloads.push(WorkloadLine {
                 workload: s.workload.clone(),
                 tenant,
                 host: h.host.clone(),
                 energy_uj: s.energy_uj,
+                lo_uj,
+                hi_uj,
                 share_of_host: if h.measured_uj > 0 {
                     s.energy_uj as f64 / h.measured_uj as f64
                 } else {
@@ -279,6 +533,45 @@ pub fn replay(ds: &RecordedDataset) -> Result<ReplayReport, Error> {
             });
         }
     }
+    let it_j = j(bill.measured_uj());
+    let facility = FacilityLine {
+        it_j,
+        pue: opts.pue,
+        overhead_j: it_j * (opts.pue - 1.0),
+        carbon_g: opts.carbon_g_per_kwh.map(|g| it_j * opts.pue / 3.6e6 * g),
+    };
+    let group = |name: String, members: &[&WorkloadLine]| {
+        let energy_uj: u128 = members.iter().map(|w| w.energy_uj as u128).sum();
+        let e_j = j(energy_uj);
+        GroupLine {
+            name,
+            energy_uj,
+            lo_uj: members.iter().map(|w| w.lo_uj as u128).sum(),
+            hi_uj: members.iter().map(|w| w.hi_uj as u128).sum(),
+            overhead_j: e_j * (opts.pue - 1.0),
+            carbon_g: opts.carbon_g_per_kwh.map(|g| e_j * opts.pue / 3.6e6 * g),
+        }
+    };
+    let mut by_tenant: BTreeMap<&str, Vec<&WorkloadLine>> = BTreeMap::new();
+    let mut by_rack: BTreeMap<String, Vec<&WorkloadLine>> = BTreeMap::new();
+    for w in &workloads {
+        by_tenant.entry(w.tenant.as_str()).or_default().push(w);
+        let rack = engine
+            .inventory()
+            .hosts
+            .iter()
+            .find(|h| h.id == w.host)
+            .map_or_else(|| "?".to_string(), |h| h.rack.to_string());
+        by_rack.entry(rack).or_default().push(w);
+    }
+    let tenants = by_tenant
+        .iter()
+        .map(|(t, m)| group((*t).to_string(), m))
+        .collect();
+    let racks = by_rack.iter().map(|(r, m)| group(r.clone(), m)).collect();
+    let hot_spots = hot_spots(&engine, window)?;
+    let series = report_series(&engine, &aligned.input)?;
+    let recommendation = recommend(&engine, &pending, opts.optimize_rounds).ok();
     Ok(ReplayReport {
         dataset: ds.name.clone(),
         hosts: ds.inventory.hosts.len(),
@@ -291,6 +584,303 @@ pub fn replay(ds: &RecordedDataset) -> Result<ReplayReport, Error> {
         workloads,
         pending,
         plan,
+        tenants,
+        racks,
+        facility,
+        hot_spots,
+        redline_c: opts.redline_c,
+        recommendation,
+        series,
+    })
+}
+
+/// Per-workload power and per-rack inlet temperature on the attribution grid.
+fn report_series(
+    engine: &Engine,
+    input: &kelvin_attribution::AlignedInput,
+) -> Result<ReportSeries, Error> {
+    let n = input.intervals();
+    let dt = input.interval_ns as f64 / 1e9;
+    let mut workload_w = Vec::new();
+    for h in &input.hosts {
+        for (w, cpu) in &h.workloads {
+            let watts = (0..n)
+                .map(|i| {
+                    let total: f64 = h
+                        .workloads
+                        .iter()
+                        .map(|(_, c)| c[i])
+                        .filter(|c| c.is_finite())
+                        .sum();
+                    let mine = if cpu[i].is_finite() { cpu[i] } else { 0.0 };
+                    let share = if total > 0.0 { mine / total } else { 0.0 };
+                    h.energy_j[i] * share / dt
+                })
+                .collect();
+            workload_w.push((w.clone(), watts));
+        }
+    }
+    let store = engine.store();
+    let start_ns = input.start.as_nanos();
+    let end_ns = start_ns + input.interval_ns * n as i64;
+    let mut rack_inlet_c = Vec::new();
+    for rack in &engine.inventory().racks {
+        let (mut sum, mut count) = (vec![0.0; n], vec![0u32; n]);
+        for (id, k) in store.series() {
+            let in_rack = engine
+                .inventory()
+                .hosts
+                .iter()
+                .any(|h| h.id == k.entity && h.rack == rack.id);
+            if !in_rack
+                || k.kind != kelvin_model::SensorKind::Temperature
+                || !k.sensor.as_str().to_ascii_lowercase().contains("inlet")
+            {
+                continue;
+            }
+            let data = store.scan(id, start_ns, end_ns)?;
+            for (t, v) in data.ts.iter().zip(&data.values) {
+                let i = ((t - start_ns) / input.interval_ns) as usize;
+                if i < n && v.is_finite() {
+                    sum[i] += v;
+                    count[i] += 1;
+                }
+            }
+        }
+        if count.iter().any(|c| *c > 0) {
+            let mean = sum
+                .iter()
+                .zip(&count)
+                .map(|(s, c)| if *c > 0 { s / f64::from(*c) } else { f64::NAN })
+                .collect();
+            rack_inlet_c.push((rack.id.clone(), mean));
+        }
+    }
+    Ok(ReportSeries {
+        start: input.start,
+        interval_s: dt,
+        workload_w,
+        rack_inlet_c,
+    })
+}
+
+fn finite(x: f64) -> serde_json::Value {
+    if x.is_finite() {
+        serde_json::json!(x)
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+impl ReplayReport {
+    /// The report as JSON: every figure of the text report, machine-readable (energies in
+    /// joules, powers in watts, temperatures in °C; `null` where a value is unknown).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let r = self;
+        let workloads: Vec<_> = r
+            .workloads
+            .iter()
+            .map(|w| {
+                json!({
+                    "workload": w.workload.as_str(),
+                    "tenant": w.tenant,
+                    "host": w.host.as_str(),
+                    "energy_j": w.energy_j(),
+                    "lo_j": w.lo_uj as f64 / 1e6,
+                    "hi_j": w.hi_uj as f64 / 1e6,
+                    "share_of_host": w.share_of_host,
+                    "truth_cpu_share_j": w.truth.as_ref().and_then(|t| t.cpu_share_j),
+                    "truth_two_part_j": w.truth.as_ref().map(|t| t.energy_j),
+                    "measurement_error": w.measurement_error(),
+                    "policy_gap": w.policy_gap(),
+                })
+            })
+            .collect();
+        let group = |g: &GroupLine| {
+            json!({
+                "name": g.name,
+                "energy_j": j(g.energy_uj),
+                "lo_j": j(g.lo_uj),
+                "hi_j": j(g.hi_uj),
+                "overhead_j": g.overhead_j,
+                "carbon_g": g.carbon_g,
+            })
+        };
+        let hosts: Vec<_> = r
+            .bill
+            .hosts
+            .iter()
+            .map(|h| {
+                json!({
+                    "host": h.host.as_str(),
+                    "measured_j": j(h.measured_uj.into()),
+                    "attributed_j": j(h.attributed_uj().into()),
+                    "unattributed_j": j(h.unattributed_uj.into()),
+                    "balanced": h.is_balanced(),
+                    "intervals": h.intervals,
+                    "unmeasured_intervals": h.unmeasured_intervals,
+                })
+            })
+            .collect();
+        let quarantine: serde_json::Map<String, serde_json::Value> = r
+            .ingest
+            .by_reason
+            .iter()
+            .map(|(reason, n)| {
+                let ex = r.quarantine_examples.get(reason);
+                (
+                    reason.to_string(),
+                    json!({
+                        "count": n,
+                        "example_place": ex.map(|q| q.place.to_string()),
+                        "example_detail": ex.map(|q| q.detail.to_string()),
+                    }),
+                )
+            })
+            .collect();
+        json!({
+            "dataset": r.dataset,
+            "window": {
+                "start": r.window.start().to_rfc3339(),
+                "end": r.window.end().to_rfc3339(),
+                "interval_s": r.interval_s,
+            },
+            "hosts": r.hosts,
+            "ingest": {
+                "seen": r.ingest.seen,
+                "accepted": r.ingest.accepted,
+                "quarantined": r.ingest.quarantined,
+                "by_reason": quarantine,
+                "counter_resets": r.counter_resets,
+            },
+            "balance": {
+                "measured_j": j(r.bill.measured_uj()),
+                "attributed_j": j(r.bill.attributed_uj()),
+                "unattributed_j": j(r.bill.unattributed_uj()),
+                "conserved": r.bill.measured_uj() == r.bill.attributed_uj() + r.bill.unattributed_uj(),
+                "hosts": hosts,
+            },
+            "workloads": workloads,
+            "tenants": r.tenants.iter().map(group).collect::<Vec<_>>(),
+            "racks": r.racks.iter().map(group).collect::<Vec<_>>(),
+            "facility": {
+                "it_j": r.facility.it_j,
+                "pue": r.facility.pue,
+                "overhead_j": r.facility.overhead_j,
+                "carbon_g": r.facility.carbon_g,
+            },
+            "thermal": {
+                "redline_c": r.redline_c,
+                "hosts": r.hot_spots.iter().map(|h| json!({
+                    "host": h.host.as_str(),
+                    "rack": h.rack.as_str(),
+                    "max_c": finite(h.max_c),
+                    "mean_c": finite(h.mean_c),
+                })).collect::<Vec<_>>(),
+            },
+            "placement": {
+                "assignments": r.plan.assignments.iter().map(|a| json!({
+                    "workload": a.workload.as_str(),
+                    "host": a.host.as_str(),
+                    "marginal_power_w": a.score.marginal_power_w,
+                })).collect::<Vec<_>>(),
+                "unplaced": r.plan.unplaced.iter().map(|u| u.to_string()).collect::<Vec<_>>(),
+            },
+            "recommendation": r.recommendation.as_ref().map(|rec| json!({
+                "moves": rec.moves.iter().map(|m| json!({
+                    "workload": m.workload.as_str(),
+                    "from": m.from.as_ref().map(|h| h.as_str()),
+                    "to": m.to.as_str(),
+                })).collect::<Vec<_>>(),
+                "before_w": rec.before_w,
+                "after_w": rec.after_w,
+                "saving_w": rec.saving_w(),
+                "bound_w": rec.bound_w,
+                "hosts_before": rec.hosts_before,
+                "hosts_after": rec.hosts_after,
+                "unplaced": rec.unplaced,
+            })),
+        })
+    }
+}
+
+/// Inlet temperatures per host: every temperature series whose sensor name says "inlet".
+fn hot_spots(engine: &Engine, window: TimeRange) -> Result<Vec<HotSpot>, Error> {
+    let store = engine.store();
+    let mut out = Vec::new();
+    for h in &engine.inventory().hosts {
+        let mut mean_sum = 0.0;
+        let mut count = 0u64;
+        let mut max_c = f64::NEG_INFINITY;
+        let inlets = store.series().filter(|(_, k)| {
+            k.entity == h.id
+                && k.kind == kelvin_model::SensorKind::Temperature
+                && k.sensor.as_str().to_ascii_lowercase().contains("inlet")
+        });
+        for (id, _) in inlets {
+            let a = store.aggregate(id, window.start().as_nanos(), window.end().as_nanos())?;
+            if a.count > 0 && a.max.is_finite() {
+                mean_sum += a.sum;
+                count += a.count;
+                max_c = max_c.max(a.max);
+            }
+        }
+        if count > 0 {
+            out.push(HotSpot {
+                host: h.id.clone(),
+                rack: h.rack.clone(),
+                mean_c: mean_sum / count as f64,
+                max_c,
+            });
+        }
+    }
+    out.sort_by(|a, b| b.max_c.total_cmp(&a.max_c).then(a.host.cmp(&b.host)));
+    Ok(out)
+}
+
+/// The fleet optimizer's recommendation, against today's placement plus first fit.
+fn recommend(engine: &Engine, pending: &[Workload], rounds: u64) -> Result<Recommendation, Error> {
+    use kelvin_placement::fleet::{SolveOptions, evaluate};
+    let opts = SolveOptions::default()
+        .with_rounds(rounds)
+        .with_time_limit_ms(None);
+    let out = engine.optimize(pending, &opts)?;
+    let p = &out.problem;
+    let plan = engine.place(pending, &PlaceOptions::default())?;
+    let before: Vec<Option<usize>> = p
+        .tasks
+        .iter()
+        .map(|t| match t.current {
+            Some(h) => Some(h),
+            None => plan
+                .host_of(&t.id)
+                .and_then(|h| p.hosts.iter().position(|x| &x.id == h)),
+        })
+        .collect();
+    let before_eval = evaluate(p, &before)?;
+    let sol = &out.solution;
+    let mut moves: Vec<Move> = Vec::new();
+    for (t, task) in p.tasks.iter().enumerate() {
+        let to = sol.host_of[t];
+        if to != task.current
+            && let Some(to) = to
+        {
+            moves.push(Move {
+                workload: task.id.clone(),
+                from: task.current.map(|h| p.hosts[h].id.clone()),
+                to: p.hosts[to].id.clone(),
+            });
+        }
+    }
+    Ok(Recommendation {
+        moves,
+        before_w: before_eval.facility_w(),
+        after_w: sol.evaluation.facility_w(),
+        bound_w: sol.bound.facility_w,
+        hosts_before: before_eval.hosts_awake,
+        hosts_after: sol.evaluation.hosts_awake,
+        unplaced: sol.evaluation.unplaced,
     })
 }
 
@@ -332,7 +922,7 @@ impl fmt::Display for ReplayReport {
         )?;
         writeln!(
             f,
-            "{:<12} {:<10} {:<12} {:>12} {:>8} {:>7} {:>12} {:>8} {:>12} {:>8}",
+            "{:<12} {:<10} {:<12} {:>12} {:>8} {:>7} {:>12} {:>8} {:>12} {:>8}  95%_J",
             "workload",
             "tenant",
             "host",
@@ -342,7 +932,7 @@ impl fmt::Display for ReplayReport {
             "truth_cs_J",
             "error",
             "two_part_J",
-            "gap"
+            "gap",
         )?;
         let pct =
             |x: Option<f64>| x.map_or_else(|| "-".to_string(), |x| format!("{:+.1}%", 100.0 * x));
@@ -351,7 +941,7 @@ impl fmt::Display for ReplayReport {
             let e = w.energy_j();
             writeln!(
                 f,
-                "{:<12} {:<10} {:<12} {:>12.1} {:>8.2} {:>6.1}% {:>12} {:>8} {:>12} {:>8}",
+                "{:<12} {:<10} {:<12} {:>12.1} {:>8.2} {:>6.1}% {:>12} {:>8} {:>12} {:>8}  {:.0}..{:.0}",
                 w.workload.as_str(),
                 w.tenant,
                 w.host.as_str(),
@@ -362,6 +952,8 @@ impl fmt::Display for ReplayReport {
                 pct(w.measurement_error()),
                 num(w.truth.as_ref().map(|t| t.energy_j)),
                 pct(w.policy_gap()),
+                w.lo_uj as f64 / 1e6,
+                w.hi_uj as f64 / 1e6,
             )?;
         }
         let mut tenants: BTreeMap<&str, u128> = BTreeMap::new();
@@ -487,6 +1079,136 @@ impl fmt::Display for ReplayReport {
             "estimated added power {added:.1} W; hosts in use {} (lower bound {})",
             r.plan.hosts_used, r.plan.lower_bound_hosts
         )?;
+        r.fmt_groups(f)?;
+        r.fmt_thermal(f)?;
+        r.fmt_recommendation(f)
+    }
+}
+
+fn wh(uj: u128) -> f64 {
+    j(uj) / 3600.0
+}
+
+impl ReplayReport {
+    fn fmt_groups(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "Energy by tenant and rack (IT energy with 95 % intervals, meters ±{:.0} %; overhead at PUE {:.2})",
+            100.0 * ReplayOptions::default().meter_rel_sigma,
+            r.facility.pue
+        )?;
+        writeln!(
+            f,
+            "{:<7} {:<12} {:>10} {:>19} {:>12} {:>10}",
+            "group", "name", "IT_Wh", "95%_Wh", "overhead_Wh", "gCO2e"
+        )?;
+        for (kind, lines) in [("tenant", &r.tenants), ("rack", &r.racks)] {
+            for g in lines {
+                writeln!(
+                    f,
+                    "{:<7} {:<12} {:>10.2} {:>19} {:>12.2} {:>10}",
+                    kind,
+                    g.name,
+                    wh(g.energy_uj),
+                    format!("{:.2}..{:.2}", wh(g.lo_uj), wh(g.hi_uj)),
+                    g.overhead_j / 3600.0,
+                    g.carbon_g
+                        .map_or_else(|| "-".to_string(), |c| format!("{c:.1}"))
+                )?;
+            }
+        }
+        let fac = &r.facility;
+        writeln!(
+            f,
+            "facility: IT {:.2} Wh + overhead {:.2} Wh = {:.2} Wh (PUE {:.2}, assumed: the dataset has no facility meter); {}",
+            fac.it_j / 3600.0,
+            fac.overhead_j / 3600.0,
+            (fac.it_j + fac.overhead_j) / 3600.0,
+            fac.pue,
+            fac.carbon_g.map_or_else(
+                || "carbon: no grid intensity given (--carbon-g-per-kwh)".to_string(),
+                |c| format!("carbon {c:.1} gCO2e")
+            )
+        )
+    }
+
+    fn fmt_thermal(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self;
+        writeln!(f)?;
+        if r.hot_spots.is_empty() {
+            return writeln!(f, "Thermal: no inlet temperature sensors in the dataset");
+        }
+        let over = r.hot_spots.iter().filter(|h| h.max_c > r.redline_c).count();
+        writeln!(
+            f,
+            "Thermal: inlet temperatures of {} hosts against a {:.0} °C redline: {} over; hottest first",
+            r.hot_spots.len(),
+            r.redline_c,
+            over
+        )?;
+        writeln!(
+            f,
+            "{:<12} {:<10} {:>8} {:>8} {:>10}",
+            "host", "rack", "max_C", "mean_C", "headroom_C"
+        )?;
+        for h in r.hot_spots.iter().take(5) {
+            writeln!(
+                f,
+                "{:<12} {:<10} {:>8.1} {:>8.1} {:>10.1}",
+                h.host.as_str(),
+                h.rack.as_str(),
+                h.max_c,
+                h.mean_c,
+                r.redline_c - h.max_c
+            )?;
+        }
         Ok(())
+    }
+
+    fn fmt_recommendation(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f)?;
+        let Some(rec) = &self.recommendation else {
+            return writeln!(f, "Recommendations: none (no fleet problem could be built)");
+        };
+        let moved = rec.moves.iter().filter(|m| m.from.is_some()).count();
+        writeln!(
+            f,
+            "Recommendations (fleet optimizer: fitted power curves, measured utilization, {} search rounds): move {} running workloads, place {} pending",
+            ReplayOptions::default().optimize_rounds,
+            moved,
+            rec.moves.len() - moved
+        )?;
+        for m in &rec.moves {
+            writeln!(
+                f,
+                "  {:<12} {:<12} -> {}",
+                m.workload.as_str(),
+                m.from.as_ref().map_or("(pending)", |h| h.as_str()),
+                m.to.as_str()
+            )?;
+        }
+        let pct = if rec.before_w > 0.0 {
+            100.0 * rec.saving_w() / rec.before_w
+        } else {
+            0.0
+        };
+        writeln!(
+            f,
+            "predicted facility power {:.1} W (today + first fit) -> {:.1} W: saves {:.1} W ({pct:.1} %, {:.2} kWh/day); hosts running {} -> {}; lower bound {:.1} W{}",
+            rec.before_w,
+            rec.after_w,
+            rec.saving_w(),
+            rec.saving_w() * 24.0 / 1000.0,
+            rec.hosts_before,
+            rec.hosts_after,
+            rec.bound_w,
+            if rec.unplaced > 0 {
+                format!("; {} pending fit nowhere", rec.unplaced)
+            } else {
+                String::new()
+            }
+        )
     }
 }

@@ -123,3 +123,68 @@ fn broken_datasets_are_typed_errors() {
     let ds = RecordedDataset::from_texts("x", "{}", "[]", "# nothing\n".into(), None).unwrap();
     assert!(matches!(replay(&ds), Err(kelvin::Error::NoData { .. })));
 }
+
+/// The report's new parts on edge-small: intervals that contain the estimate (and mostly the
+/// truth), groups that add up to the bill, facility arithmetic, hot spots from the inlet
+/// sensors, a recommendation that saves power without going below the bound, and JSON that
+/// carries the same figures.
+#[test]
+fn groups_facility_thermal_and_recommendation_hold_together() {
+    use kelvin::replay::{ReplayOptions, replay_with};
+    let opts = ReplayOptions::default().with_carbon_g_per_kwh(Some(300.0));
+    let r = replay_with(&dataset(), &opts).unwrap();
+    let mut covered = 0;
+    for w in &r.workloads {
+        assert!(
+            w.lo_uj <= w.energy_uj && w.energy_uj <= w.hi_uj,
+            "{}",
+            w.workload
+        );
+        let t = w.truth.as_ref().unwrap().cpu_share_j.unwrap() * 1e6;
+        if (w.lo_uj as f64) <= t && t <= w.hi_uj as f64 {
+            covered += 1;
+        }
+    }
+    println!("95 % intervals cover the same-policy truth for {covered}/16 workloads");
+    assert!(covered >= 12, "{covered}/16");
+    let attributed = r.bill.attributed_uj();
+    assert_eq!(
+        r.tenants.iter().map(|g| g.energy_uj).sum::<u128>(),
+        attributed
+    );
+    assert_eq!(
+        r.racks.iter().map(|g| g.energy_uj).sum::<u128>(),
+        attributed
+    );
+    let it_j = r.bill.measured_uj() as f64 / 1e6;
+    assert!((r.facility.overhead_j - it_j * 0.58).abs() < 1e-6);
+    let carbon = r.facility.carbon_g.unwrap();
+    assert!((carbon - it_j * 1.58 / 3.6e6 * 300.0).abs() < 1e-6);
+    assert_eq!(r.hot_spots.len(), 6, "every host has an inlet sensor");
+    assert!(r.hot_spots.windows(2).all(|w| w[0].max_c >= w[1].max_c));
+    assert!(
+        r.hot_spots
+            .iter()
+            .all(|h| h.mean_c <= h.max_c && h.max_c < r.redline_c)
+    );
+    let rec = r.recommendation.as_ref().unwrap();
+    assert!(rec.saving_w() > 0.0 && rec.after_w >= rec.bound_w);
+    assert_eq!(rec.unplaced, 0);
+    assert_eq!(
+        rec.moves.iter().filter(|m| m.from.is_none()).count(),
+        r.pending.len()
+    );
+    assert_eq!(r.series.workload_w.len(), 16);
+    assert_eq!(r.series.rack_inlet_c.len(), 2);
+
+    let json = r.to_json();
+    assert_eq!(json["balance"]["conserved"], true);
+    assert_eq!(json["workloads"].as_array().unwrap().len(), 16);
+    assert_eq!(json["ingest"]["by_reason"]["bad_value"]["count"], 1);
+    assert_eq!(
+        json["ingest"]["by_reason"]["bad_value"]["example_place"],
+        "metrics.prom:1441"
+    );
+    assert!((json["recommendation"]["saving_w"].as_f64().unwrap() - rec.saving_w()).abs() < 1e-9);
+    assert!((json["facility"]["carbon_g"].as_f64().unwrap() - carbon).abs() < 1e-9);
+}

@@ -135,6 +135,46 @@ impl Bill {
 /// lengths differ, negative or infinite energy or CPU time, or duplicate ids;
 /// [`crate::AttributionErrorKind::Overflow`] when a total exceeds `u64` microjoules.
 pub fn attribute(input: &AlignedInput, policy: Policy) -> Result<Bill, AttributionError> {
+    let ledger = attribute_ledger(input, policy, 0.0)?;
+    let hosts = ledger
+        .meters
+        .iter()
+        .map(|m| HostBalance {
+            host: m.meter.clone(),
+            measured_uj: m.measured.uj,
+            workloads: m
+                .lines
+                .iter()
+                .map(|l| WorkloadShare {
+                    workload: ledger.workloads[l.workload].clone(),
+                    energy_uj: l.energy.uj,
+                })
+                .collect(),
+            unattributed_uj: m.accounts.iter().map(|a| a.uj).sum(),
+            intervals: m.intervals,
+            unmeasured_intervals: m.unmeasured_intervals,
+            cpu_gaps: m.usage_gaps,
+        })
+        .collect();
+    Ok(Bill {
+        window: ledger.window,
+        policy,
+        hosts,
+    })
+}
+
+/// What [`attribute`] settles, as the full [`Ledger`](crate::Ledger): every line with its
+/// static and dynamic parts and its interval. `meter_rel_sigma` is the meters' relative
+/// standard uncertainty (e.g. 0.02 for a BMC reading good to ±2 %); it widens the intervals
+/// and never changes the split.
+///
+/// # Errors
+/// As [`attribute`].
+pub fn attribute_ledger(
+    input: &AlignedInput,
+    policy: Policy,
+    meter_rel_sigma: f64,
+) -> Result<crate::Ledger, AttributionError> {
     let n = input.intervals();
     if n == 0 {
         return Err(AttributionError::invalid(
@@ -193,7 +233,7 @@ pub fn attribute(input: &AlignedInput, policy: Policy) -> Result<Bill, Attributi
             meter: h.host.clone(),
             energy_j: h.energy_j.clone(),
             sigma_j: None,
-            rel_sigma: 0.0,
+            rel_sigma: meter_rel_sigma,
             idle_w,
             idle_sigma_w: 0.0,
             resources: vec![MeterResource {
@@ -206,7 +246,7 @@ pub fn attribute(input: &AlignedInput, policy: Policy) -> Result<Bill, Attributi
             key_rel_sigma: 0.0,
         });
     }
-    let ledger = settle(
+    settle(
         &LedgerInput {
             start: input.start,
             interval_ns: input.interval_ns,
@@ -214,32 +254,7 @@ pub fn attribute(input: &AlignedInput, policy: Policy) -> Result<Bill, Attributi
             meters,
         },
         &LedgerOptions::default().with_policy(policy),
-    )?;
-    let hosts = ledger
-        .meters
-        .iter()
-        .map(|m| HostBalance {
-            host: m.meter.clone(),
-            measured_uj: m.measured.uj,
-            workloads: m
-                .lines
-                .iter()
-                .map(|l| WorkloadShare {
-                    workload: ledger.workloads[l.workload].clone(),
-                    energy_uj: l.energy.uj,
-                })
-                .collect(),
-            unattributed_uj: m.accounts.iter().map(|a| a.uj).sum(),
-            intervals: m.intervals,
-            unmeasured_intervals: m.unmeasured_intervals,
-            cpu_gaps: m.usage_gaps,
-        })
-        .collect();
-    Ok(Bill {
-        window: ledger.window,
-        policy,
-        hosts,
-    })
+    )
 }
 
 /// The calibrated idle floor of a host, from its power and CPU utilization.

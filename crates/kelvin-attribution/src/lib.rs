@@ -51,7 +51,9 @@ pub mod nnls;
 pub mod power;
 pub mod shapley;
 
-pub use bill::{AlignedInput, Bill, HostBalance, HostSeries, WorkloadShare, attribute};
+pub use bill::{
+    AlignedInput, Bill, HostBalance, HostSeries, WorkloadShare, attribute, attribute_ledger,
+};
 pub use error::{AttributionError, AttributionErrorKind};
 pub use ledger::{Account, Ledger, LedgerInput, LedgerOptions, Policy, settle};
 pub use model::{HostCurve, LinearPowerModel, PowerModels, WakeCost};
