@@ -7,6 +7,9 @@
 //! - `engine`: embedder-facing behaviour of `Engine` on small hand-made inputs.
 //! - `datacenter`: the simulated fleet of the `datacenter` example: Kelvin at least 10 % below
 //!   the spread baseline in facility power, with nothing unplaced and no violation.
+//! - `sim_conformance`: every file the simulator writes, for every preset, decodes with
+//!   Kelvin's ingest (only the deliberate faults quarantined, counted exactly), and the
+//!   committed datasets regenerate byte for byte.
 //! - `gpu`: the real H100 recording through `kelvin::gpu`: exact per-phase balance, and the
 //!   shared phases against the exclusive runs under every policy.
 
@@ -16,3 +19,4 @@ mod datasets;
 mod engine;
 mod gpu;
 mod replay;
+mod sim_conformance;

@@ -13,6 +13,13 @@
 //! too (a `system` account). For a curve of total utilization this equals the Aumann–Shapley
 //! value of the dynamic part.
 //!
+//! Besides that edge recording ([`SimConfig::edge`], unchanged), the *room model* presets
+//! ([`SimConfig::enterprise`], [`SimConfig::gpu`], [`SimConfig::scale`]) simulate component
+//! physics ([`physics`]: CPU package, DRAM, fans, GPUs, PSU losses), heat recirculation and CRAC
+//! cooling, and write what vendors emit — `ipmitool` and FreeIPMI text, Redfish JSON, Sentry4
+//! SNMP walks, NVML CSVs, DCGM metrics — with per-host, per-component and facility ground
+//! truth. [`simulate_to`] streams them to disk.
+//!
 //! Deterministic: the same [`SimConfig`] gives byte-identical files.
 //!
 //! ```
@@ -29,7 +36,15 @@
 //! ```
 
 mod curve;
+pub mod physics;
+mod room;
 mod sim;
+mod vendor;
 
 pub use curve::{HostArchetype, PowerCurve, archetypes};
-pub use sim::{Dataset, HostTruth, Pattern, SimConfig, SimError, WorkloadTruth, simulate};
+pub use room::{ComponentTruth, DCGM_RULES_JSON};
+pub use sim::{
+    Dataset, HostTruth, Pattern, Preset, SimConfig, SimError, Summary, WorkloadTruth, simulate,
+    simulate_to,
+};
+pub use vendor::Bmc;

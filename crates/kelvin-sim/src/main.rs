@@ -1,15 +1,18 @@
 //! `kelvin-sim`: writes a recorded dataset with ground truth.
 //!
 //! ```text
-//! kelvin-sim [--preset edge] [--seed N] [--duration-s N] --out DIR
+//! kelvin-sim [--preset edge|enterprise|gpu|scale] [--hosts N] [--seed N] [--duration-s N] --out DIR
 //! ```
+//!
+//! Options apply in order, after the preset: `--preset` resets the others' effect except
+//! `--seed` and `--duration-s` given before it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kelvin_sim::{SimConfig, simulate};
+use kelvin_sim::{SimConfig, simulate_to};
 
-const USAGE: &str = "usage: kelvin-sim [--preset edge] [--seed N] [--duration-s N] --out DIR";
+const USAGE: &str = "usage: kelvin-sim [--preset edge|enterprise|gpu|scale] [--hosts N] [--seed N] [--duration-s N] --out DIR";
 
 fn run() -> Result<(), String> {
     let mut cfg = SimConfig::edge();
@@ -21,14 +24,34 @@ fn run() -> Result<(), String> {
                 .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
         };
         match a.as_str() {
-            "--preset" => match value("--preset")?.as_str() {
-                "edge" => {
-                    cfg = SimConfig::edge()
-                        .with_seed(cfg.seed)
-                        .with_duration_s(cfg.duration_s)
+            "--preset" => {
+                let p = value("--preset")?;
+                let fresh = SimConfig::preset(&p).ok_or_else(|| {
+                    format!("unknown preset {p:?} (known: edge, enterprise, gpu, scale)")
+                })?;
+                let base = SimConfig::edge();
+                // Keep a seed or duration given before --preset.
+                let seed = if cfg.seed != base.seed {
+                    cfg.seed
+                } else {
+                    fresh.seed
+                };
+                let dur = if cfg.duration_s != base.duration_s {
+                    cfg.duration_s
+                } else {
+                    fresh.duration_s
+                };
+                cfg = fresh.with_seed(seed).with_duration_s(dur);
+            }
+            "--hosts" => {
+                let n: usize = value("--hosts")?
+                    .parse()
+                    .map_err(|e| format!("--hosts: {e}"))?;
+                if n == 0 {
+                    return Err("--hosts: at least 1".into());
                 }
-                p => return Err(format!("unknown preset {p:?} (known: edge)")),
-            },
+                cfg = cfg.with_hosts(n);
+            }
             "--seed" => {
                 cfg = cfg.with_seed(
                     value("--seed")?
@@ -52,14 +75,14 @@ fn run() -> Result<(), String> {
         }
     }
     let out = out.ok_or_else(|| format!("--out is required\n{USAGE}"))?;
-    let ds = simulate(&cfg).map_err(|e| e.to_string())?;
-    ds.write_to(&out).map_err(|e| e.to_string())?;
+    let s = simulate_to(&cfg, &out).map_err(|e| e.to_string())?;
     println!(
-        "wrote {} ({} hosts, {} workloads, {} bytes of metrics)",
+        "wrote {} ({} hosts, {} workloads, {} metric samples, {} captures)",
         out.display(),
-        ds.inventory.hosts.len(),
-        ds.workloads.len(),
-        ds.metrics.len()
+        s.hosts,
+        s.workloads,
+        s.metrics_samples,
+        s.captures
     );
     Ok(())
 }

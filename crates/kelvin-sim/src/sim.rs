@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -8,6 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::room::{self, ComponentTruth, RoomOut, Sink};
 use crate::{HostArchetype, archetypes};
 
 const GIB: u64 = 1 << 30;
@@ -35,7 +37,7 @@ pub enum SimError {
     },
 }
 
-fn config_err(field: &'static str, reason: impl Into<String>) -> SimError {
+pub(crate) fn config_err(field: &'static str, reason: impl Into<String>) -> SimError {
     SimError::Config {
         field,
         reason: reason.into(),
@@ -73,6 +75,42 @@ pub enum Pattern {
     },
     /// Reserved but nearly unused (a forgotten dev VM).
     Idle,
+    /// Follows the users' day: a cosine over 24 h peaking at `peak_hour` (UTC).
+    Diurnal {
+        /// Mean level.
+        mean: f64,
+        /// Amplitude.
+        amplitude: f64,
+        /// Hour of the day (UTC, 0–24) of the peak.
+        peak_hour: f64,
+    },
+}
+
+/// Which generator a [`SimConfig`] drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Preset {
+    /// The original edge recording: Prometheus text only, one-second physics.
+    Edge,
+    /// A mixed-vendor enterprise room: component physics, thermal model, vendor captures.
+    Enterprise,
+    /// A small GPU cluster: the enterprise model plus GPUs, NVML CSVs and DCGM metrics.
+    Gpu,
+    /// The room model at fleet scale, streamed to disk.
+    Scale,
+}
+
+impl Preset {
+    /// The name the CLI's `--preset` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Edge => "edge",
+            Preset::Enterprise => "enterprise",
+            Preset::Gpu => "gpu",
+            Preset::Scale => "scale",
+        }
+    }
 }
 
 /// Simulation parameters. Start from a preset ([`SimConfig::edge`]) and adjust with the
@@ -106,6 +144,21 @@ pub struct SimConfig {
     pub corrupt_lines: usize,
     /// Whether one workload's container restarts mid-run (its CPU counter resets to zero).
     pub counter_reset: bool,
+    /// The generator ([`Preset::Edge`] for the original recording; the others use the room
+    /// model of component physics, heat recirculation and vendor captures).
+    pub preset: Preset,
+    /// Room model: physics step in seconds (divides `scrape_s` and `duration_s`).
+    pub step_s: u32,
+    /// Room model: seconds between vendor captures (BMC, PDU); 0 writes none. A multiple of
+    /// `scrape_s`.
+    pub capture_s: u32,
+    /// Room model: seconds per row of the interval ground truth (`host_power_truth.csv`,
+    /// `facility_truth.csv`); a multiple of `step_s`.
+    pub truth_interval_s: u32,
+    /// Room model: GPUs per host (0–16).
+    pub gpus_per_host: u32,
+    /// Room model: the hottest inlet temperature (°C, 15–40) the CRAC supply is set for.
+    pub redline_c: f64,
 }
 
 impl SimConfig {
@@ -126,7 +179,116 @@ impl SimConfig {
             dropout: 0.01,
             corrupt_lines: 2,
             counter_reset: true,
+            preset: Preset::Edge,
+            step_s: 1,
+            capture_s: 0,
+            truth_interval_s: 15,
+            gpus_per_host: 0,
+            redline_c: 25.0,
         }
+    }
+
+    /// The enterprise preset: a mixed-vendor room of 4 racks × 6 servers of the three
+    /// archetypes (ipmitool, FreeIPMI and Redfish BMCs), Sentry4 rack PDUs over SNMP, 40
+    /// running and 6 pending workloads of 3 tenants, one hour scraped every 60 s, captures
+    /// every 20 min.
+    pub fn enterprise() -> SimConfig {
+        SimConfig {
+            name: "ent".into(),
+            seed: 11,
+            racks: 4,
+            hosts_per_rack: 6,
+            workloads: 40,
+            pending: 6,
+            tenants: 3,
+            duration_s: 3600,
+            scrape_s: 60,
+            dropout: 0.01,
+            preset: Preset::Enterprise,
+            step_s: 5,
+            capture_s: 1200,
+            truth_interval_s: 60,
+            ..SimConfig::edge()
+        }
+    }
+
+    /// The GPU preset: 2 racks × 4 GPU servers with 4 H100-class GPUs each, 12 running and 3
+    /// pending workloads (training, inference, notebooks) of 3 tenants, 20 min scraped every
+    /// 30 s, NVML device CSVs per GPU, DCGM exporter metrics, captures every 10 min.
+    pub fn gpu() -> SimConfig {
+        SimConfig {
+            name: "gpu".into(),
+            seed: 13,
+            racks: 2,
+            hosts_per_rack: 4,
+            workloads: 12,
+            pending: 3,
+            tenants: 3,
+            duration_s: 1200,
+            scrape_s: 30,
+            dropout: 0.01,
+            preset: Preset::Gpu,
+            step_s: 5,
+            capture_s: 600,
+            truth_interval_s: 60,
+            gpus_per_host: 4,
+            ..SimConfig::edge()
+        }
+    }
+
+    /// The scale preset: the room model for a fleet (1,000 hosts in racks of 40 by default; see
+    /// [`SimConfig::with_hosts`]), three workloads per host, one day at a 60 s step and scrape,
+    /// interval truth every 15 min, no captures. Meant for [`crate::simulate_to`], which
+    /// streams the files.
+    pub fn scale() -> SimConfig {
+        SimConfig {
+            name: "scale".into(),
+            seed: 17,
+            racks: 25,
+            hosts_per_rack: 40,
+            workloads: 3000,
+            pending: 100,
+            tenants: 8,
+            duration_s: 86_400,
+            scrape_s: 60,
+            dropout: 0.005,
+            preset: Preset::Scale,
+            step_s: 60,
+            capture_s: 0,
+            truth_interval_s: 900,
+            ..SimConfig::edge()
+        }
+    }
+
+    /// The preset named `name` (`edge`, `enterprise`, `gpu`, `scale`).
+    pub fn preset(name: &str) -> Option<SimConfig> {
+        match name {
+            "edge" => Some(SimConfig::edge()),
+            "enterprise" => Some(SimConfig::enterprise()),
+            "gpu" => Some(SimConfig::gpu()),
+            "scale" => Some(SimConfig::scale()),
+            _ => None,
+        }
+    }
+
+    /// Sets the host count: racks of up to 40 (`hosts_per_rack` = min(n, 40), racks rounded
+    /// up, so the count is rounded up to whole racks), three running workloads per host for
+    /// the scale preset, the others keeping their workload count.
+    pub fn with_hosts(mut self, n: usize) -> Self {
+        let hpr = n.clamp(1, 40);
+        self.hosts_per_rack = hpr;
+        self.racks = n.div_ceil(hpr).max(1);
+        if self.preset == Preset::Scale {
+            self.workloads = 3 * self.racks * hpr;
+            self.pending = self.workloads / 30;
+        }
+        self
+    }
+
+    /// Sets the seconds between vendor captures (0: none).
+    pub fn with_capture_s(mut self, s: u32) -> Self {
+        self.capture_s = s;
+        self
     }
 
     /// Sets the seed.
@@ -155,7 +317,7 @@ impl SimConfig {
         self
     }
 
-    fn validate(&self) -> Result<(), SimError> {
+    pub(crate) fn validate(&self) -> Result<(), SimError> {
         // Entity ids are built from the name; the longest is "<name>-r<racks>-h<hosts>-pdu".
         if self.name.is_empty()
             || self.name.len() > 128
@@ -189,6 +351,9 @@ impl SimConfig {
         }
         if self.corrupt_lines > 2 {
             return Err(config_err("corrupt_lines", "at most 2"));
+        }
+        if self.preset != Preset::Edge {
+            crate::room::validate(self)?;
         }
         Ok(())
     }
@@ -242,6 +407,26 @@ pub struct Dataset {
     pub truth: Vec<WorkloadTruth>,
     /// Per-host ground truth.
     pub host_truth: Vec<HostTruth>,
+    /// Room-model presets: per-host energy by component (empty for [`Preset::Edge`]).
+    pub components: Vec<ComponentTruth>,
+    /// Room-model presets: every other file of the dataset by relative path (`README.md`,
+    /// `hosts_truth.csv`, `facility_truth.csv`, `host_power_truth.csv`, `captures/…`);
+    /// empty for [`Preset::Edge`].
+    pub files: BTreeMap<String, String>,
+}
+
+/// What [`simulate_to`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Summary {
+    /// Hosts simulated.
+    pub hosts: usize,
+    /// Workloads (running and pending).
+    pub workloads: usize,
+    /// Prometheus samples in `metrics.prom` (corrupt lines excluded).
+    pub metrics_samples: u64,
+    /// Capture files listed in `captures/index.csv` (NVML files excluded).
+    pub captures: u64,
 }
 
 fn id(s: String) -> EntityId {
@@ -320,6 +505,15 @@ impl SimWorkload {
                 }
             }
             Pattern::Idle => 0.01 + noise.abs() / 10.0,
+            Pattern::Diurnal {
+                mean,
+                amplitude,
+                peak_hour,
+            } => {
+                mean + amplitude
+                    * (std::f64::consts::TAU * (t as f64 / 3600.0 - peak_hour) / 24.0).cos()
+                    + noise
+            }
         };
         l.clamp(0.0, 1.0)
     }
@@ -332,6 +526,31 @@ impl SimWorkload {
 /// on the hosts.
 pub fn simulate(cfg: &SimConfig) -> Result<Dataset, SimError> {
     cfg.validate()?;
+    if cfg.preset != Preset::Edge {
+        let mut sink = Sink::Mem(BTreeMap::new());
+        let out = room::run(cfg, &mut sink)?;
+        let mut ds = Dataset {
+            config: cfg.clone(),
+            inventory: out.inventory.clone(),
+            workloads: out.workloads.clone(),
+            metrics: String::new(),
+            truth: out.truth.clone(),
+            host_truth: out.host_truth.clone(),
+            components: out.components.clone(),
+            files: BTreeMap::new(),
+        };
+        finish_room(cfg, &out, &mut sink)?;
+        let Sink::Mem(mut files) = sink else {
+            unreachable!("a memory sink stays one")
+        };
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap_or_default();
+        ds.metrics = files.remove("metrics.prom").map(text).unwrap_or_default();
+        for f in ["inventory.json", "workloads.json", "ground_truth.csv"] {
+            files.remove(f);
+        }
+        ds.files = files.into_iter().map(|(k, v)| (k, text(v))).collect();
+        return Ok(ds);
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let arch = archetypes();
     let site = id(format!("{}-site", cfg.name));
@@ -587,7 +806,223 @@ pub fn simulate(cfg: &SimConfig) -> Result<Dataset, SimError> {
         metrics,
         truth,
         host_truth,
+        components: Vec::new(),
+        files: BTreeMap::new(),
     })
+}
+
+/// Runs the simulation and writes the dataset into `dir` (created if missing). The room-model
+/// presets stream: `metrics.prom`, the interval truth and the NVML files go through buffered
+/// writers as the simulation advances, captures are written as they are taken, and only
+/// per-host and per-workload totals are held in memory. [`Preset::Edge`] is simulated in
+/// memory and written as [`Dataset::write_to`] does.
+///
+/// # Errors
+/// [`SimError::Config`] as [`simulate`]; [`SimError::Io`] naming the file that could not be
+/// written.
+pub fn simulate_to(cfg: &SimConfig, dir: &Path) -> Result<Summary, SimError> {
+    if cfg.preset == Preset::Edge {
+        let ds = simulate(cfg)?;
+        ds.write_to(dir)?;
+        return Ok(Summary {
+            hosts: ds.inventory.hosts.len(),
+            workloads: ds.workloads.len(),
+            metrics_samples: ds.metrics.lines().filter(|l| !l.starts_with('#')).count() as u64,
+            captures: 0,
+        });
+    }
+    cfg.validate()?;
+    let mut sink = Sink::dir(dir)?;
+    let out = room::run(cfg, &mut sink)?;
+    finish_room(cfg, &out, &mut sink)?;
+    sink.finish()?;
+    Ok(Summary {
+        hosts: out.inventory.hosts.len(),
+        workloads: out.workloads.len(),
+        metrics_samples: out.metrics_samples,
+        captures: out.captures,
+    })
+}
+
+/// Writes the end-of-run files of a room-model dataset.
+fn finish_room(cfg: &SimConfig, out: &RoomOut, sink: &mut Sink) -> Result<(), SimError> {
+    sink.put("inventory.json", &pretty(&out.inventory))?;
+    sink.put("workloads.json", &pretty(&out.workloads))?;
+    sink.put("ground_truth.csv", &truth_csv(cfg, &out.truth))?;
+    sink.put(
+        "hosts_truth.csv",
+        &component_csv(&out.host_truth, &out.components),
+    )?;
+    sink.put("README.md", &room_readme(cfg, out))?;
+    sink.finish()
+}
+
+fn truth_csv(cfg: &SimConfig, truth: &[WorkloadTruth]) -> String {
+    let mut s =
+        String::from("workload,host,energy_j,mean_power_w,idle_j,dynamic_j,cpu_share_j,cpu_s\n");
+    let secs = f64::from(cfg.duration_s);
+    for t in truth {
+        let _ = writeln!(
+            s,
+            "{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}",
+            t.workload,
+            t.host,
+            t.energy_j,
+            t.energy_j / secs,
+            t.idle_j,
+            t.dynamic_j,
+            t.cpu_share_j,
+            t.cpu_s
+        );
+    }
+    s
+}
+
+/// `hosts_truth.csv` of the room-model presets.
+fn component_csv(hosts: &[HostTruth], comps: &[ComponentTruth]) -> String {
+    let mut s = String::from(
+        "host,energy_j,unreserved_idle_j,system_j,cpu_pkg_j,dram_j,fans_j,gpu_j,platform_j,psu_loss_j,archetype,bmc\n",
+    );
+    for (h, c) in hosts.iter().zip(comps) {
+        let _ = writeln!(
+            s,
+            "{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{},{}",
+            h.host,
+            h.energy_j,
+            h.unreserved_idle_j,
+            h.system_j,
+            c.cpu_pkg_j,
+            c.dram_j,
+            c.fans_j,
+            c.gpu_j,
+            c.platform_j,
+            c.psu_loss_j,
+            c.archetype,
+            c.bmc.as_str()
+        );
+    }
+    s
+}
+
+fn room_readme(cfg: &SimConfig, out: &RoomOut) -> String {
+    let running = out.workloads.iter().filter(|w| w.host.is_some()).count();
+    let gpu = cfg.gpus_per_host > 0;
+    let mut bmcs: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in &out.components {
+        *bmcs.entry(c.bmc.as_str()).or_default() += 1;
+    }
+    let bmcs = bmcs
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut s = format!(
+        "# Dataset `{name}` (preset `{preset}`)\n\n\
+         Generated by `kelvin-sim` (seed {seed}): one room of {racks} racks × {hpr} servers \
+         ({hosts} hosts; BMCs: {bmcs}), {running} running and {pending} pending workloads of \
+         {tenants} tenants, {dur} s from {start} simulated in {step} s steps, exporters scraped \
+         every {scrape} s ({samples} samples){caps}. Physics, sources and layout: \
+         `docs/datasets.md` (section *Room-model datasets*).\n\n\
+         | file | content |\n|---|---|\n\
+         | `inventory.json` | site, room, racks, PDUs, hosts with capacity (`kelvin_model::Inventory`) |\n\
+         | `workloads.json` | workloads with tenant, requests and host (`null` = pending) |\n\
+         | `metrics.prom` | Prometheus text with millisecond timestamps, scrape by scrape: IPMI exporter \
+         `ipmi_dcmi_power_consumption_watts` (whole watts, ~{drop:.1}% missed) and \
+         `ipmi_temperature_celsius` (inlet, vendor names), node_exporter \
+         `node_rapl_package_joules_total` / `node_rapl_dram_joules_total` per socket (not on the \
+         x3400 M3, whose Westmere CPUs predate RAPL; wrap at \
+         {rapl} J){dcgm}, cAdvisor `container_cpu_usage_seconds_total`{reset}{corrupt1} |\n\
+         | `ground_truth.csv` | per workload: `workload,host,energy_j,mean_power_w,idle_j,dynamic_j,cpu_share_j,cpu_s` |\n\
+         | `hosts_truth.csv` | per host: `host,energy_j,unreserved_idle_j,system_j,cpu_pkg_j,dram_j,fans_j,gpu_j,platform_j,psu_loss_j,archetype,bmc`; `energy_j` (wall) = `cpu_pkg_j + dram_j + fans_j + gpu_j + platform_j + psu_loss_j` = workloads + `unreserved_idle_j` + `system_j` |\n\
+         | `host_power_truth.csv` | every {ti} s per host, mean watts over `[t_ms, t_ms + {ti} s)`: `t_ms,host,wall_w,cpu_pkg_w,dram_w,fans_w,gpu_w,platform_w,psu_loss_w,inlet_c` |\n\
+         | `facility_truth.csv` | every {ti} s: `t_ms,interval_s,it_w,cooling_w,pue,supply_c,cop,max_inlet_c` (CRAC power = IT / CoP(supply); PUE = (IT + cooling) / IT) |\n",
+        name = cfg.name,
+        preset = cfg.preset.as_str(),
+        seed = cfg.seed,
+        racks = cfg.racks,
+        hpr = cfg.hosts_per_rack,
+        hosts = out.inventory.hosts.len(),
+        pending = out.workloads.len() - running,
+        tenants = cfg.tenants,
+        dur = cfg.duration_s,
+        start = crate::vendor::rfc3339(cfg.start.as_nanos().div_euclid(1_000_000_000)),
+        step = cfg.step_s,
+        scrape = cfg.scrape_s,
+        samples = out.metrics_samples,
+        caps = if cfg.capture_s > 0 {
+            format!(
+                ", vendor captures every {} s ({} files)",
+                cfg.capture_s, out.captures
+            )
+        } else {
+            String::new()
+        },
+        drop = cfg.dropout * 100.0,
+        rapl = room::RAPL_RANGE_J,
+        dcgm = if gpu {
+            ", dcgm-exporter `DCGM_FI_DEV_POWER_USAGE`, `DCGM_FI_DEV_GPU_UTIL`, \
+             `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION` (mapped by `prometheus_rules.json`)"
+        } else {
+            ""
+        },
+        reset = if cfg.counter_reset {
+            "; one container restarts mid-run"
+        } else {
+            ""
+        },
+        corrupt1 = if cfg.corrupt_lines >= 1 {
+            "; one `N/A` power line (corrupt)"
+        } else {
+            ""
+        },
+        ti = cfg.truth_interval_s,
+    );
+    if cfg.capture_s > 0 || gpu {
+        let _ = writeln!(
+            s,
+            "| `captures/index.csv` | `file,entity,taken_at_ms`: every capture file, the entity it describes (host, PDU, GPU) and the collector's time (ms since the Unix epoch); the format is detected from the content |"
+        );
+    }
+    if cfg.capture_s > 0 {
+        let _ = write!(
+            s,
+            "| `captures/<host>/<t_s>-ipmitool-sensor.txt`, `-ipmitool-dcmi.txt` | `ipmitool sensor`, `ipmitool dcmi power reading` |\n\
+             | `captures/<host>/<t_s>-ipmi-sensors.txt`, `-ipmi-dcmi.txt` | FreeIPMI `ipmi-sensors`, `ipmi-dcmi --get-system-power-statistics` |\n\
+             | `captures/<host>/<t_s>-redfish-thermal.json`, `-redfish-power.json` | Redfish legacy `Chassis/<host>/Thermal` and `Power` |\n\
+             | `captures/<pdu>/<t_s>-snmpwalk.txt` | `snmpwalk -On` of a Sentry4 rack PDU: cord, phase, one outlet per host (power, current, voltage, W·h), inlet probe |\n"
+        );
+    }
+    if gpu {
+        let _ = write!(
+            s,
+            "| `captures/nvml/<host>-gpu<k>.csv` | NVML sampler device CSV per GPU, one row per scrape (entity `<host>-gpu<k>`) |\n\
+             | `prometheus_rules.json` | `kelvin_ingest::RuleSet` rules for the DCGM metrics |\n"
+        );
+    }
+    let _ = write!(
+        s,
+        "\nQuirks, on purpose: missed DCMI scrapes; fan sensors that do not answer (`na`, `N/A`, \
+         Redfish `Absent`) in ~1 % of captures; RAPL counters wrapping; vendor sensor names \
+         (`Ambient Temp`, `Inlet Temp`, `Inlet Temperature`){skew}{corrupt2}.\n\n\
+         Regenerate, from the repository root:\n\n\
+         ```sh\ncargo run --release -p kelvin-sim -- --preset {preset} --seed {seed} --duration-s {dur} --out datasets/<dir>\n```\n",
+        skew = match &out.skewed_host {
+            Some(h) if cfg.capture_s > 0 => format!(
+                "; the BMC clock of `{h}` runs {} s ahead (its DCMI time stamps)",
+                room::CLOCK_SKEW_S
+            ),
+            _ => String::new(),
+        },
+        corrupt2 = if cfg.corrupt_lines >= 2 && cfg.capture_s > 0 {
+            "; one corrupt inlet reading in the first `ipmitool sensor` capture"
+        } else {
+            ""
+        },
+        preset = cfg.preset.as_str(),
+        seed = cfg.seed,
+        dur = cfg.duration_s,
+    );
+    s
 }
 
 impl Dataset {
@@ -615,8 +1050,12 @@ impl Dataset {
         s
     }
 
-    /// `hosts_truth.csv`: `host,energy_j,unreserved_idle_j,system_j`.
+    /// `hosts_truth.csv`: `host,energy_j,unreserved_idle_j,system_j` (the room-model presets
+    /// add component columns: see their README).
     pub fn host_truth_csv(&self) -> String {
+        if !self.components.is_empty() {
+            return component_csv(&self.host_truth, &self.components);
+        }
         let mut s = String::from("host,energy_j,unreserved_idle_j,system_j\n");
         for h in &self.host_truth {
             let _ = writeln!(
@@ -630,6 +1069,9 @@ impl Dataset {
 
     /// The dataset's README: what it holds, how it was made, the command that remakes it.
     pub fn readme(&self) -> String {
+        if let Some(r) = self.files.get("README.md") {
+            return r.clone();
+        }
         let c = &self.config;
         let running = self.workloads.iter().filter(|w| w.host.is_some()).count();
         let lines = self.metrics.lines().filter(|l| !l.starts_with('#')).count();
@@ -698,6 +1140,13 @@ impl Dataset {
         ];
         for (name, body) in files {
             let p = dir.join(name);
+            std::fs::write(&p, body).map_err(io(&p))?;
+        }
+        for (name, body) in &self.files {
+            let p = dir.join(name);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
             std::fs::write(&p, body).map_err(io(&p))?;
         }
         Ok(())
