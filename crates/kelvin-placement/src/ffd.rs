@@ -68,8 +68,6 @@ const LOWER_BOUND_SLACK: f64 = 1e-6;
 /// - a workload is already placed (its `host` is `Some`): only pending workloads are placed;
 /// - two workloads, or two hosts, share an id;
 /// - a CPU amount (request, capacity or used) is negative, NaN or infinite;
-/// - a workload requests GPUs (GPU placement is not supported yet; rejecting beats placing a
-///   GPU job on a host without GPUs);
 /// - `opts.host_order` is [`HostOrder::MarginalPower`] and `power` is `None`.
 pub fn place(
     hosts: &[HostState],
@@ -231,15 +229,6 @@ fn validate_workloads(workloads: &[Workload]) -> Result<(), PlacementError> {
                 ),
             ));
         }
-        if w.requests.gpus > 0 {
-            return Err(PlacementError::for_workload(
-                id,
-                format!(
-                    "workload {id} requests {} GPUs; GPU placement is not supported yet",
-                    w.requests.gpus
-                ),
-            ));
-        }
     }
     Ok(())
 }
@@ -280,6 +269,16 @@ fn lower_bound(hosts: &[HostState], workloads: &[Workload], max_cpu: f64, max_me
     if max_mem > 0 {
         let mem = total_mem.div_ceil(u128::from(max_mem));
         bound = bound.max(usize::try_from(mem).unwrap_or(usize::MAX));
+    }
+    let max_gpus = hosts.iter().map(|h| h.capacity.gpus).max().unwrap_or(0);
+    if max_gpus > 0 {
+        let total_gpus: u64 = hosts.iter().map(|h| u64::from(h.used.gpus)).sum::<u64>()
+            + workloads
+                .iter()
+                .map(|w| u64::from(w.requests.gpus))
+                .sum::<u64>();
+        let gpus = total_gpus.div_ceil(u64::from(max_gpus));
+        bound = bound.max(usize::try_from(gpus).unwrap_or(usize::MAX));
     }
     bound
 }
@@ -708,12 +707,25 @@ mod tests {
             "inf",
             "workload inf: CPU request must be a finite non-negative number of cores, got inf",
         );
-        let mut gpu = pending("train", 8.0, 64);
-        gpu.requests.gpus = 2;
-        check_workloads(
-            &[gpu],
-            "train",
-            "workload train requests 2 GPUs; GPU placement is not supported yet",
+
+        // GPUs are a constraint: a GPU job goes to the host that has them, or nowhere.
+        let mut train = pending("train", 8.0, 64);
+        train.requests.gpus = 2;
+        let plain = host("plain", 64.0, 512);
+        let mut gpu_host = host("gpu", 64.0, 512);
+        gpu_host.capacity.gpus = 4;
+        let plan = place(
+            &[plain.clone(), gpu_host],
+            std::slice::from_ref(&train),
+            None,
+            &PlaceOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(plan.host_of(&train.id).map(EntityId::as_str), Some("gpu"));
+        let plan = place(&[plain], &[train], None, &PlaceOptions::default()).unwrap();
+        assert_eq!(
+            plan.unplaced[0].to_string(),
+            "train fits on none of 1 host: not enough gpu on 1 host"
         );
 
         let check_hosts = |hosts: &[HostState], culprit: &str, reason: &str| {

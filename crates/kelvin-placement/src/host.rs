@@ -24,17 +24,20 @@ pub enum Constraint {
     Cpu,
     /// Not enough free memory.
     Memory,
+    /// Not enough free GPUs.
+    Gpu,
 }
 
 impl Constraint {
     /// Every constraint, in reporting order.
-    pub(crate) const ALL: [Constraint; 2] = [Constraint::Cpu, Constraint::Memory];
+    pub(crate) const ALL: [Constraint; 3] = [Constraint::Cpu, Constraint::Memory, Constraint::Gpu];
 
-    /// The lowercase name used in messages and JSON (`cpu`, `memory`).
+    /// The lowercase name used in messages and JSON (`cpu`, `memory`, `gpu`).
     pub fn as_str(self) -> &'static str {
         match self {
             Constraint::Cpu => "cpu",
             Constraint::Memory => "memory",
+            Constraint::Gpu => "gpu",
         }
     }
 }
@@ -52,12 +55,13 @@ impl fmt::Display for Constraint {
 pub struct Fit {
     cpu_ok: bool,
     memory_ok: bool,
+    gpu_ok: bool,
 }
 
 impl Fit {
     /// `true` when no constraint is broken.
     pub fn is_fit(self) -> bool {
-        self.cpu_ok && self.memory_ok
+        self.cpu_ok && self.memory_ok && self.gpu_ok
     }
 
     /// `true` when `constraint` is broken.
@@ -65,6 +69,7 @@ impl Fit {
         match constraint {
             Constraint::Cpu => !self.cpu_ok,
             Constraint::Memory => !self.memory_ok,
+            Constraint::Gpu => !self.gpu_ok,
         }
     }
 
@@ -82,7 +87,7 @@ impl Fit {
 /// temperature) can add fields.
 ///
 /// `used` may exceed `capacity` (an overcommitted host); such a host has nothing free.
-/// GPUs are carried along but are not a placement constraint yet.
+/// Whole GPUs are a constraint like CPU and memory.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct HostState {
@@ -134,8 +139,7 @@ impl HostState {
 
     /// Whether `demand` fits in what is free, per constraint.
     ///
-    /// CPU is compared with a slack of [`CPU_EPSILON_CORES`]; memory exactly. GPUs are not
-    /// checked.
+    /// CPU is compared with a slack of [`CPU_EPSILON_CORES`]; memory and GPUs exactly.
     ///
     /// ```
     /// use kelvin_model::{EntityId, Resources};
@@ -152,6 +156,7 @@ impl HostState {
         Fit {
             cpu_ok: demand.cpu_cores <= free.cpu_cores + CPU_EPSILON_CORES,
             memory_ok: demand.memory_bytes <= free.memory_bytes,
+            gpu_ok: demand.gpus <= free.gpus,
         }
     }
 
