@@ -61,9 +61,13 @@ impl Engine {
     /// - **Hosts** come from the inventory with capacity in `cpu`, `memory_gib` and `gpus`;
     ///   their power curves are sampled from the fitted models through
     ///   [`MarginalPower`](kelvin_model::MarginalPower) (floor above sleep power plus the
-    ///   dynamic curve, so a sleeping host draws 0 W in the problem). A host without a model
-    ///   gets the mean per-core curve of the others; without data every curve is zero and the
-    ///   optimizer packs by stranded capacity and migrations only.
+    ///   dynamic curve, so a sleeping host draws 0 W in the problem). A curve whose dynamic
+    ///   range per core is more than 4× from the fleet's median (a host whose load never
+    ///   varied fits a flat line; a narrow range extrapolates to kilowatts) keeps its floor
+    ///   and takes the median host's dynamic shape; a floor under a quarter of the median
+    ///   floor is raised to it. A host without a model gets the mean
+    ///   per-core curve of the others; without data every curve is zero and the optimizer
+    ///   packs by stranded capacity and migrations only.
     /// - **Racks** keep their ids with a 27 °C redline; **PDUs** become power domains only once
     ///   given a cap (the inventory has none): edit [`Problem::domains`],
     ///   [`Problem::recirculation`] and the racks' redlines to add what the site knows.
@@ -90,6 +94,49 @@ impl Engine {
             .iter()
             .map(|h| models.and_then(|m| sampled_curve(m, &h.id, h.capacity.cpu_cores)))
             .collect();
+        // A fit is only as good as the load it saw: a host that never changed its load fits
+        // a flat line, one that saw a narrow range can extrapolate to kilowatts. Curves whose
+        // dynamic range per core is more than 4× from the fleet's median are not trusted:
+        // they keep their floor and take the median host's dynamic shape.
+        let per_core_range: Vec<Option<f64>> = sampled
+            .iter()
+            .zip(&inv.hosts)
+            .map(|(c, h)| {
+                c.filter(|_| h.capacity.cpu_cores > 0.0)
+                    .map(|c| (c[10] - c[0]) / h.capacity.cpu_cores)
+            })
+            .collect();
+        let mut ranges: Vec<f64> = per_core_range.iter().flatten().copied().collect();
+        ranges.sort_by(f64::total_cmp);
+        if let Some(&median) = ranges.get(ranges.len() / 2).filter(|m| **m > 0.0) {
+            let shape: Option<[f64; 11]> = sampled
+                .iter()
+                .zip(&per_core_range)
+                .zip(&inv.hosts)
+                .find(|((_, r), _)| **r == Some(median))
+                .and_then(|((c, _), h)| c.map(|c| c.map(|w| (w - c[0]) / h.capacity.cpu_cores)));
+            if let Some(shape) = shape {
+                for ((c, r), h) in sampled.iter_mut().zip(&per_core_range).zip(&inv.hosts) {
+                    if let (Some(curve), Some(r)) = (c.as_mut(), r)
+                        && (*r < median / 4.0 || *r > median * 4.0)
+                    {
+                        let floor = curve[0];
+                        *curve = shape.map(|d| floor + d * h.capacity.cpu_cores);
+                    }
+                }
+            }
+        }
+        // Likewise a floor under a quarter of the median floor (a fit with no quiet data).
+        let mut floors: Vec<f64> = sampled.iter().flatten().map(|c| c[0]).collect();
+        floors.sort_by(f64::total_cmp);
+        if let Some(&median) = floors.get(floors.len() / 2) {
+            for c in sampled.iter_mut().flatten() {
+                if c[0] < median / 4.0 {
+                    let lift = median - c[0];
+                    *c = c.map(|w| w + lift);
+                }
+            }
+        }
         // Hosts without a model: the mean per-core curve of those with one.
         let known: Vec<(usize, f64)> = sampled
             .iter()

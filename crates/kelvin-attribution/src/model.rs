@@ -237,7 +237,9 @@ impl MarginalPower for PowerModels {
     }
 
     /// From the host's calibrated curve when there is one (load-dependent, with the cost of
-    /// waking a sleeping host), else the linear model's `marginal_power_w · duration_s`.
+    /// waking a sleeping host), else the linear model's `marginal_power_w · duration_s`, plus
+    /// its fitted idle power over the duration when the host is asleep (waking it costs its
+    /// floor; the linear model knows no boot energy or sleep power).
     fn marginal_energy_j(
         &self,
         host: &EntityId,
@@ -248,7 +250,18 @@ impl MarginalPower for PowerModels {
         if let Some(c) = self.curves.get(host) {
             return Some(c.delta_energy_j(load, added, duration_s));
         }
-        self.marginal_power_w(host, added).map(|w| w * duration_s)
+        let m = self.models.get(host)?;
+        let t = if duration_s.is_finite() {
+            duration_s.max(0.0)
+        } else {
+            0.0
+        };
+        let floor = if load.awake {
+            0.0
+        } else {
+            m.idle_w.max(0.0) * t
+        };
+        self.marginal_power_w(host, added).map(|w| w * t + floor)
     }
 }
 
