@@ -9,7 +9,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use kelvin_model::{EntityId, Host, Inventory, Pdu, Rack, Resources, Room, Site, Workload};
+use kelvin_model::{
+    Component, ComponentKind, EntityId, Host, Inventory, Pdu, Rack, Resources, Room, Site, Workload,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -420,6 +422,15 @@ pub(crate) fn run(cfg: &SimConfig, sink: &mut Sink) -> Result<RoomOut, SimError>
                 pdu: Some(pdu.clone()),
             });
             let ng = phys.gpus as usize;
+            // Each GPU is a component of its host: NVML and DCGM readings name it.
+            let host_id = id(format!("{}-r{}-h{}", cfg.name, r + 1, h + 1));
+            for k in 0..ng {
+                inv.components.push(Component {
+                    id: id(format!("{host_id}-gpu{k}")),
+                    host: host_id.clone(),
+                    kind: ComponentKind::Gpu,
+                });
+            }
             hosts.push(RoomHost {
                 arch: a,
                 bmc,
