@@ -36,6 +36,19 @@ pub struct TruthRow {
     pub cpu_share_j: Option<f64>,
 }
 
+/// A vendor capture of a dataset: a snapshot file for one entity, taken at a known time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaptureFile {
+    /// The file as the index names it, relative to the dataset (quarantine places use it).
+    pub name: String,
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// The entity it describes (a host or a PDU).
+    pub entity: EntityId,
+    /// When it was taken.
+    pub taken_at: kelvin_model::Timestamp,
+}
+
 /// A recorded dataset, in memory.
 #[derive(Debug, Clone)]
 pub struct RecordedDataset {
@@ -52,6 +65,10 @@ pub struct RecordedDataset {
     pub metrics_file: Option<std::path::PathBuf>,
     /// Ground truth, when the dataset has it.
     pub truth: Vec<TruthRow>,
+    /// Vendor captures listed in `captures/index.csv`, in index order.
+    pub captures: Vec<CaptureFile>,
+    /// Extra metric rules from `prometheus_rules.json`.
+    pub rules_json: Option<String>,
 }
 
 fn dataset_err(path: &str, reason: impl Into<String>) -> Error {
@@ -87,13 +104,32 @@ impl RecordedDataset {
             || dir.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        RecordedDataset::from_texts(
+        let mut ds = RecordedDataset::from_texts(
             &name,
             &read("inventory.json")?,
             &read("workloads.json")?,
             read("metrics.prom")?,
             truth.as_deref(),
-        )
+        )?;
+        ds.read_extras(dir)?;
+        Ok(ds)
+    }
+
+    /// Reads the optional parts: the capture index and extra metric rules.
+    fn read_extras(&mut self, dir: &Path) -> Result<(), Error> {
+        let optional = |name: &str| match std::fs::read_to_string(dir.join(name)) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(dataset_err(
+                &dir.join(name).display().to_string(),
+                e.to_string(),
+            )),
+        };
+        self.rules_json = optional("prometheus_rules.json")?;
+        if let Some(index) = optional("captures/index.csv")? {
+            self.captures = parse_captures(dir, &index)?;
+        }
+        Ok(())
     }
 
     /// Opens a dataset directory without reading `metrics.prom` into memory: the replay
@@ -134,6 +170,7 @@ impl RecordedDataset {
             truth.as_deref(),
         )?;
         ds.metrics_file = Some(metrics);
+        ds.read_extras(dir)?;
         Ok(ds)
     }
 
@@ -160,8 +197,40 @@ impl RecordedDataset {
             metrics,
             metrics_file: None,
             truth,
+            captures: Vec::new(),
+            rules_json: None,
         })
     }
+}
+
+fn parse_captures(dir: &Path, csv: &str) -> Result<Vec<CaptureFile>, Error> {
+    let mut out = Vec::new();
+    for (i, line) in csv.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let place = format!("captures/index.csv:{}", i + 1);
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [file, entity, ms] = f[..] else {
+            return Err(dataset_err(&place, "expected file,entity,taken_at_ms"));
+        };
+        if file.split('/').any(|part| part == "..") || file.starts_with('/') {
+            return Err(dataset_err(
+                &place,
+                format!("{file:?} leaves the dataset directory"),
+            ));
+        }
+        let ms: i64 = ms
+            .parse()
+            .map_err(|_| dataset_err(&place, format!("taken_at_ms {ms:?} is not an integer")))?;
+        out.push(CaptureFile {
+            name: file.to_string(),
+            path: dir.join(file),
+            entity: EntityId::new(entity).map_err(|e| dataset_err(&place, e.reason()))?,
+            taken_at: kelvin_model::Timestamp::from_millis(ms),
+        });
+    }
+    Ok(out)
 }
 
 fn parse_truth(csv: &str) -> Result<Vec<TruthRow>, Error> {
@@ -462,9 +531,17 @@ pub fn replay_with_progress(
 ) -> Result<ReplayReport, Error> {
     let (running, pending): (Vec<Workload>, Vec<Workload>) =
         ds.workloads.iter().cloned().partition(|w| w.host.is_some());
+    let mut rules = kelvin_ingest::RuleSet::builtin();
+    if let Some(json) = &ds.rules_json {
+        let extra = kelvin_ingest::RuleSet::from_json(json)?;
+        for rule in extra.rules() {
+            rules.add(rule.clone())?;
+        }
+    }
     let mut engine = Engine::builder()
         .inventory(ds.inventory.clone())
         .workloads(running)
+        .rules(rules)
         .build()?;
     match &ds.metrics_file {
         Some(path) => {
@@ -476,6 +553,16 @@ pub fn replay_with_progress(
         None => {
             engine.ingest(Batch::prometheus("metrics.prom", ds.metrics.clone()))?;
         }
+    }
+    for c in &ds.captures {
+        let text = std::fs::read_to_string(&c.path)
+            .map_err(|e| dataset_err(&c.path.display().to_string(), e.to_string()))?;
+        engine.ingest(Batch::capture(
+            c.name.clone(),
+            text,
+            c.entity.clone(),
+            c.taken_at,
+        ))?;
     }
     let window = engine.data_span().ok_or(Error::NoData {
         what: "readings in metrics.prom",

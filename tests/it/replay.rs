@@ -87,19 +87,56 @@ fn placement_of_pending_workloads_is_feasible() {
     }
 }
 
-#[test]
-fn report_matches_snapshot() {
-    let text = replay(&dataset()).unwrap().to_string();
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots/replay_edge_small.txt");
+fn check_snapshot(text: &str, name: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/snapshots")
+        .join(name);
     if std::env::var_os("KELVIN_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, &text).unwrap();
+        std::fs::write(&path, text).unwrap();
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         text == expected,
-        "report changed; review and rerun with KELVIN_UPDATE_SNAPSHOTS=1 to accept.\n--- got ---\n{text}"
+        "{name}: report changed; review and rerun with KELVIN_UPDATE_SNAPSHOTS=1 to accept.\n--- got ---\n{text}"
     );
+}
+
+#[test]
+fn report_matches_snapshot() {
+    check_snapshot(
+        &replay(&dataset()).unwrap().to_string(),
+        "replay_edge_small.txt",
+    );
+}
+
+/// The two room datasets, streamed from disk with their vendor captures: golden reports, and
+/// every record accepted but the faults the simulator injected.
+#[test]
+fn room_datasets_replay_to_their_snapshots() {
+    for (dir, snapshot, quarantined) in [
+        ("enterprise-room", "replay_enterprise_room.txt", 5),
+        ("gpu-cluster", "replay_gpu_cluster.txt", 2),
+    ] {
+        let ds = RecordedDataset::open(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("datasets")
+                .join(dir),
+        )
+        .unwrap();
+        assert!(!ds.captures.is_empty(), "{dir} has captures");
+        let r = replay(&ds).unwrap();
+        assert_eq!(
+            r.ingest.quarantined, quarantined,
+            "{dir}: {:?}",
+            r.ingest.by_reason
+        );
+        assert_eq!(
+            r.bill.measured_uj(),
+            r.bill.attributed_uj() + r.bill.unattributed_uj(),
+            "{dir}"
+        );
+        check_snapshot(&r.to_string(), snapshot);
+    }
 }
 
 #[test]
