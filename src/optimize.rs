@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use kelvin_model::{EntityId, HostLoad, MarginalPower, Resources, Workload};
 use kelvin_placement::PlacementError;
 use kelvin_placement::fleet::{
-    Host, PowerCurve, Problem, Rack, Solution, SolveOptions, Task, solve,
+    Evaluation, Host, PowerCurve, Problem, Rack, Solution, SolveOptions, Task, evaluate, solve,
 };
 
 use crate::{Engine, Error};
@@ -20,6 +20,9 @@ pub struct Optimized {
     pub problem: Problem,
     /// Where everything should run, with explanations and the gap to the lower bound.
     pub solution: Solution,
+    /// The baseline it is compared with: running workloads where they are and the pending
+    /// ones where [`Engine::place`] (first fit) puts them, judged by the same evaluator.
+    pub first_fit: Evaluation,
 }
 
 impl Optimized {
@@ -237,7 +240,23 @@ impl Engine {
     pub fn optimize(&self, pending: &[Workload], opts: &SolveOptions) -> Result<Optimized, Error> {
         let problem = self.fleet_problem(pending)?;
         let solution = solve(&problem, opts)?;
-        Ok(Optimized { problem, solution })
+        let plan = self.place(pending, &crate::PlaceOptions::default())?;
+        let today: Vec<Option<usize>> = problem
+            .tasks
+            .iter()
+            .map(|t| match t.current {
+                Some(h) => Some(h),
+                None => plan
+                    .host_of(&t.id)
+                    .and_then(|h| problem.hosts.iter().position(|x| &x.id == h)),
+            })
+            .collect();
+        let first_fit = evaluate(&problem, &today)?;
+        Ok(Optimized {
+            problem,
+            solution,
+            first_fit,
+        })
     }
 
     /// Mean and standard deviation of each running workload's CPU use over its request,

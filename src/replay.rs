@@ -79,26 +79,39 @@ fn dataset_err(path: &str, reason: impl Into<String>) -> Error {
 }
 
 impl RecordedDataset {
-    /// Loads a dataset directory.
+    /// Loads a dataset directory, `metrics.prom` into memory.
     ///
     /// # Errors
     /// [`Error::Dataset`] naming the file that is missing or malformed.
     pub fn load(dir: impl AsRef<Path>) -> Result<RecordedDataset, Error> {
-        let dir = dir.as_ref();
-        let read = |name: &str| {
-            let p = dir.join(name);
-            std::fs::read_to_string(&p)
-                .map_err(|e| dataset_err(&p.display().to_string(), e.to_string()))
+        RecordedDataset::from_dir(dir.as_ref(), false)
+    }
+
+    /// Opens a dataset directory without reading `metrics.prom` into memory: the replay
+    /// streams it, so recordings larger than memory replay in bounded memory.
+    ///
+    /// # Errors
+    /// As [`RecordedDataset::load`]; a missing `metrics.prom` is reported here.
+    pub fn open(dir: impl AsRef<Path>) -> Result<RecordedDataset, Error> {
+        RecordedDataset::from_dir(dir.as_ref(), true)
+    }
+
+    fn from_dir(dir: &Path, stream: bool) -> Result<RecordedDataset, Error> {
+        let path_err = |name: &str, e: std::io::Error| {
+            dataset_err(&dir.join(name).display().to_string(), e.to_string())
         };
+        let read =
+            |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|e| path_err(name, e));
         let truth = match std::fs::read_to_string(dir.join("ground_truth.csv")) {
             Ok(t) => Some(t),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(dataset_err(
-                    &dir.join("ground_truth.csv").display().to_string(),
-                    e.to_string(),
-                ));
-            }
+            Err(e) => return Err(path_err("ground_truth.csv", e)),
+        };
+        let metrics = if stream {
+            std::fs::metadata(dir.join("metrics.prom")).map_err(|e| path_err("metrics.prom", e))?;
+            String::new()
+        } else {
+            read("metrics.prom")?
         };
         let name = dir.file_name().map_or_else(
             || dir.display().to_string(),
@@ -108,9 +121,12 @@ impl RecordedDataset {
             &name,
             &read("inventory.json")?,
             &read("workloads.json")?,
-            read("metrics.prom")?,
+            metrics,
             truth.as_deref(),
         )?;
+        if stream {
+            ds.metrics_file = Some(dir.join("metrics.prom"));
+        }
         ds.read_extras(dir)?;
         Ok(ds)
     }
@@ -130,48 +146,6 @@ impl RecordedDataset {
             self.captures = parse_captures(dir, &index)?;
         }
         Ok(())
-    }
-
-    /// Opens a dataset directory without reading `metrics.prom` into memory: the replay
-    /// streams it, so recordings larger than memory replay in bounded memory.
-    ///
-    /// # Errors
-    /// As [`RecordedDataset::load`]; a missing `metrics.prom` is reported here.
-    pub fn open(dir: impl AsRef<Path>) -> Result<RecordedDataset, Error> {
-        let dir = dir.as_ref();
-        let metrics = dir.join("metrics.prom");
-        if let Err(e) = std::fs::metadata(&metrics) {
-            return Err(dataset_err(&metrics.display().to_string(), e.to_string()));
-        }
-        let read = |name: &str| {
-            let p = dir.join(name);
-            std::fs::read_to_string(&p)
-                .map_err(|e| dataset_err(&p.display().to_string(), e.to_string()))
-        };
-        let truth = match std::fs::read_to_string(dir.join("ground_truth.csv")) {
-            Ok(t) => Some(t),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(dataset_err(
-                    &dir.join("ground_truth.csv").display().to_string(),
-                    e.to_string(),
-                ));
-            }
-        };
-        let name = dir.file_name().map_or_else(
-            || dir.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let mut ds = RecordedDataset::from_texts(
-            &name,
-            &read("inventory.json")?,
-            &read("workloads.json")?,
-            String::new(),
-            truth.as_deref(),
-        )?;
-        ds.metrics_file = Some(metrics);
-        ds.read_extras(dir)?;
-        Ok(ds)
     }
 
     /// Builds a dataset from the files' contents (for datasets embedded with `include_str!`).
@@ -928,24 +902,13 @@ fn hot_spots(engine: &Engine, window: TimeRange) -> Result<Vec<HotSpot>, Error> 
 
 /// The fleet optimizer's recommendation, against today's placement plus first fit.
 fn recommend(engine: &Engine, pending: &[Workload], rounds: u64) -> Result<Recommendation, Error> {
-    use kelvin_placement::fleet::{SolveOptions, evaluate};
+    use kelvin_placement::fleet::SolveOptions;
     let opts = SolveOptions::default()
         .with_rounds(rounds)
         .with_time_limit_ms(None);
     let out = engine.optimize(pending, &opts)?;
     let p = &out.problem;
-    let plan = engine.place(pending, &PlaceOptions::default())?;
-    let before: Vec<Option<usize>> = p
-        .tasks
-        .iter()
-        .map(|t| match t.current {
-            Some(h) => Some(h),
-            None => plan
-                .host_of(&t.id)
-                .and_then(|h| p.hosts.iter().position(|x| &x.id == h)),
-        })
-        .collect();
-    let before_eval = evaluate(p, &before)?;
+    let before_eval = &out.first_fit;
     let sol = &out.solution;
     let mut moves: Vec<Move> = Vec::new();
     for (t, task) in p.tasks.iter().enumerate() {

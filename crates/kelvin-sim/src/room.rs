@@ -17,7 +17,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::physics::{Components, HostPhysics, Recirculation, components, cop};
-use crate::sim::{HostTruth, Pattern, SimConfig, SimError, WorkloadTruth, config_err};
+use crate::sim::{
+    HostTruth, Pattern, SimConfig, SimError, SimWorkload, WorkloadTruth, config_err, gauss,
+};
 use crate::vendor::{self, Bmc, Outlet, Snapshot};
 use crate::{HostArchetype, archetypes};
 
@@ -191,12 +193,6 @@ fn id(s: String) -> EntityId {
     EntityId::new(s).unwrap_or_else(|_| unreachable!("SimConfig::validate checks the name"))
 }
 
-fn gauss(rng: &mut ChaCha8Rng) -> f64 {
-    let u1: f64 = 1.0 - rng.random::<f64>();
-    let u2: f64 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}
-
 struct RoomHost {
     arch: usize,
     phys: HostPhysics,
@@ -217,18 +213,6 @@ struct RoomHost {
     gpu_util: Vec<f64>,
     interval: Components,
     interval_inlet: f64,
-}
-
-struct RoomWorkload {
-    wl: Workload,
-    host: usize,
-    pattern: Pattern,
-    burst_left: u32,
-    counter: f64,
-    cpu_s: f64,
-    idle_j: f64,
-    dynamic_j: f64,
-    cpu_share_j: f64,
 }
 
 fn pick_pattern(rng: &mut ChaCha8Rng) -> Pattern {
@@ -256,9 +240,9 @@ fn pick_pattern(rng: &mut ChaCha8Rng) -> Pattern {
     }
 }
 
-impl RoomWorkload {
+impl SimWorkload {
     /// Fraction of the request in use during the step starting at absolute second `abs_s`.
-    fn level(&mut self, abs_s: i64, step: u32, rng: &mut ChaCha8Rng) -> f64 {
+    pub(crate) fn level_step(&mut self, abs_s: i64, step: u32, rng: &mut ChaCha8Rng) -> f64 {
         let noise = 0.03 * gauss(rng);
         let l = match self.pattern {
             Pattern::Steady { level } => level + noise,
@@ -277,7 +261,12 @@ impl RoomWorkload {
                 burst_rate,
                 burst_s,
             } => {
-                let p = 1.0 - (1.0 - burst_rate).powi(step as i32);
+                // Chance of a burst starting within the step (exactly the rate for one second).
+                let p = if step == 1 {
+                    burst_rate
+                } else {
+                    1.0 - (1.0 - burst_rate).powi(step as i32)
+                };
                 if self.burst_left == 0 && rng.random::<f64>() < p {
                     self.burst_left = burst_s;
                 }
@@ -470,7 +459,7 @@ pub(crate) fn run(cfg: &SimConfig, sink: &mut Sink) -> Result<RoomOut, SimError>
     let cpu_sizes = [1.0, 2.0, 2.0, 4.0, 4.0, 8.0, 8.0, 16.0];
     let nh = hosts.len();
     let mut used: Vec<Resources> = vec![Resources::default(); nh];
-    let mut sims: Vec<RoomWorkload> = Vec::new();
+    let mut sims: Vec<SimWorkload> = Vec::new();
     let mut pending = Vec::new();
     for i in 0..cfg.workloads + cfg.pending {
         let (cpu, mem, gpus, name, pattern) = if gpu {
@@ -545,7 +534,7 @@ pub(crate) fn run(cfg: &SimConfig, sink: &mut Sink) -> Result<RoomOut, SimError>
         hosts[h].wls.push(k);
         let mut wl = wl;
         wl.host = Some(inv.hosts[h].id.clone());
-        sims.push(RoomWorkload {
+        sims.push(SimWorkload {
             wl,
             host: h,
             pattern,
@@ -660,7 +649,7 @@ pub(crate) fn run(cfg: &SimConfig, sink: &mut Sink) -> Result<RoomOut, SimError>
         }
         // Usage this step.
         for (k, s) in sims.iter_mut().enumerate() {
-            rates[k] = s.level(abs_s, step, &mut rng);
+            rates[k] = s.level_step(abs_s, step, &mut rng);
         }
         if scrape {
             write_scrape(
@@ -872,18 +861,7 @@ pub(crate) fn run(cfg: &SimConfig, sink: &mut Sink) -> Result<RoomOut, SimError>
         }
     }
 
-    let truth = sims
-        .iter()
-        .map(|s| WorkloadTruth {
-            workload: s.wl.id.clone(),
-            host: inv.hosts[s.host].id.clone(),
-            energy_j: s.idle_j + s.dynamic_j,
-            idle_j: s.idle_j,
-            dynamic_j: s.dynamic_j,
-            cpu_share_j: s.cpu_share_j,
-            cpu_s: s.cpu_s,
-        })
-        .collect();
+    let truth = crate::sim::workload_truth(&sims, &inv.hosts);
     let mut workloads: Vec<Workload> = sims.into_iter().map(|s| s.wl).collect();
     workloads.extend(pending);
     let skewed_host = skewed.map(|h| inv.hosts[h].id.clone());
@@ -914,7 +892,7 @@ fn write_scrape(
     cfg: &SimConfig,
     inv: &Inventory,
     hosts: &mut [RoomHost],
-    sims: &[RoomWorkload],
+    sims: &[SimWorkload],
     inlets: &[f64],
     ms: i64,
     t: u32,

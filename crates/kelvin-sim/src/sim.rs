@@ -435,19 +435,37 @@ fn id(s: String) -> EntityId {
     EntityId::new(s).unwrap_or_else(|_| unreachable!("SimConfig::validate checks the name"))
 }
 
-struct SimWorkload {
-    wl: Workload,
-    host: usize,
-    pattern: Pattern,
-    burst_left: u32,
-    cpu_s: f64,
-    counter: f64,
-    idle_j: f64,
-    dynamic_j: f64,
-    cpu_share_j: f64,
+pub(crate) struct SimWorkload {
+    pub(crate) wl: Workload,
+    pub(crate) host: usize,
+    pub(crate) pattern: Pattern,
+    pub(crate) burst_left: u32,
+    pub(crate) cpu_s: f64,
+    pub(crate) counter: f64,
+    pub(crate) idle_j: f64,
+    pub(crate) dynamic_j: f64,
+    pub(crate) cpu_share_j: f64,
 }
 
-fn gauss(rng: &mut ChaCha8Rng) -> f64 {
+/// Each simulated workload's ground truth, in simulation order.
+pub(crate) fn workload_truth(
+    sims: &[SimWorkload],
+    hosts: &[kelvin_model::Host],
+) -> Vec<WorkloadTruth> {
+    sims.iter()
+        .map(|s| WorkloadTruth {
+            workload: s.wl.id.clone(),
+            host: hosts[s.host].id.clone(),
+            energy_j: s.idle_j + s.dynamic_j,
+            idle_j: s.idle_j,
+            dynamic_j: s.dynamic_j,
+            cpu_share_j: s.cpu_share_j,
+            cpu_s: s.cpu_s,
+        })
+        .collect()
+}
+
+pub(crate) fn gauss(rng: &mut ChaCha8Rng) -> f64 {
     // Box–Muller; 1 - u keeps the logarithm's argument in (0, 1].
     let u1: f64 = 1.0 - rng.random::<f64>();
     let u2: f64 = rng.random::<f64>();
@@ -475,47 +493,9 @@ fn pick_pattern(rng: &mut ChaCha8Rng) -> Pattern {
 }
 
 impl SimWorkload {
-    /// Fraction of the request in use during second `t`.
+    /// Fraction of the request in use during second `t` (one-second steps).
     fn level(&mut self, t: u32, rng: &mut ChaCha8Rng) -> f64 {
-        let noise = 0.03 * gauss(rng);
-        let l = match self.pattern {
-            Pattern::Steady { level } => level + noise,
-            Pattern::Periodic {
-                mean,
-                amplitude,
-                period_s,
-                phase_s,
-            } => {
-                mean + amplitude * (std::f64::consts::TAU * (t as f64 + phase_s) / period_s).sin()
-                    + noise
-            }
-            Pattern::Bursty {
-                base,
-                burst_rate,
-                burst_s,
-            } => {
-                if self.burst_left == 0 && rng.random::<f64>() < burst_rate {
-                    self.burst_left = burst_s;
-                }
-                if self.burst_left > 0 {
-                    self.burst_left -= 1;
-                    0.95 + noise / 3.0
-                } else {
-                    base + noise / 3.0
-                }
-            }
-            Pattern::Idle => 0.01 + noise.abs() / 10.0,
-            Pattern::Diurnal {
-                mean,
-                amplitude,
-                peak_hour,
-            } => {
-                mean + amplitude
-                    * (std::f64::consts::TAU * (t as f64 / 3600.0 - peak_hour) / 24.0).cos()
-                    + noise
-            }
-        };
-        l.clamp(0.0, 1.0)
+        self.level_step(i64::from(t), 1, rng)
     }
 }
 
@@ -785,18 +765,7 @@ pub fn simulate(cfg: &SimConfig) -> Result<Dataset, SimError> {
         }
     }
 
-    let truth = sims
-        .iter()
-        .map(|s| WorkloadTruth {
-            workload: s.wl.id.clone(),
-            host: inv.hosts[s.host].id.clone(),
-            energy_j: s.idle_j + s.dynamic_j,
-            idle_j: s.idle_j,
-            dynamic_j: s.dynamic_j,
-            cpu_share_j: s.cpu_share_j,
-            cpu_s: s.cpu_s,
-        })
-        .collect();
+    let truth = workload_truth(&sims, &inv.hosts);
     let mut workloads: Vec<Workload> = sims.into_iter().map(|s| s.wl).collect();
     workloads.extend(pending);
     Ok(Dataset {
@@ -1029,25 +998,7 @@ impl Dataset {
     /// `ground_truth.csv`:
     /// `workload,host,energy_j,mean_power_w,idle_j,dynamic_j,cpu_share_j,cpu_s`.
     pub fn truth_csv(&self) -> String {
-        let mut s = String::from(
-            "workload,host,energy_j,mean_power_w,idle_j,dynamic_j,cpu_share_j,cpu_s\n",
-        );
-        let secs = f64::from(self.config.duration_s);
-        for t in &self.truth {
-            let _ = writeln!(
-                s,
-                "{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}",
-                t.workload,
-                t.host,
-                t.energy_j,
-                t.energy_j / secs,
-                t.idle_j,
-                t.dynamic_j,
-                t.cpu_share_j,
-                t.cpu_s
-            );
-        }
-        s
+        truth_csv(&self.config, &self.truth)
     }
 
     /// `hosts_truth.csv`: `host,energy_j,unreserved_idle_j,system_j` (the room-model presets
