@@ -69,6 +69,22 @@ pub struct RecordedDataset {
     pub captures: Vec<CaptureFile>,
     /// Extra metric rules from `prometheus_rules.json`.
     pub rules_json: Option<String>,
+    /// The facility's IT and cooling power over time from `facility_truth.csv`
+    /// (`t_ms,interval_s,it_w,cooling_w,…`), when the dataset has it.
+    pub facility: Vec<FacilitySample>,
+}
+
+/// One interval of the facility's power.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FacilitySample {
+    /// Start of the interval.
+    pub start: kelvin_model::Timestamp,
+    /// Its length, seconds.
+    pub interval_s: f64,
+    /// IT power, watts.
+    pub it_w: f64,
+    /// Cooling (and other overhead) power, watts.
+    pub overhead_w: f64,
 }
 
 fn dataset_err(path: &str, reason: impl Into<String>) -> Error {
@@ -142,6 +158,9 @@ impl RecordedDataset {
             )),
         };
         self.rules_json = optional("prometheus_rules.json")?;
+        if let Some(csv) = optional("facility_truth.csv")? {
+            self.facility = parse_facility(&csv)?;
+        }
         if let Some(index) = optional("captures/index.csv")? {
             self.captures = parse_captures(dir, &index)?;
         }
@@ -173,8 +192,54 @@ impl RecordedDataset {
             truth,
             captures: Vec::new(),
             rules_json: None,
+            facility: Vec::new(),
         })
     }
+}
+
+fn parse_facility(csv: &str) -> Result<Vec<FacilitySample>, Error> {
+    let mut lines = csv.lines().enumerate();
+    let header: Vec<&str> = lines
+        .next()
+        .map(|(_, h)| h.split(',').map(str::trim).collect())
+        .unwrap_or_default();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| dataset_err("facility_truth.csv:1", format!("missing column {name:?}")))
+    };
+    let (ct, ci, cw, cc) = (
+        col("t_ms")?,
+        col("interval_s")?,
+        col("it_w")?,
+        col("cooling_w")?,
+    );
+    let mut out = Vec::new();
+    for (i, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let place = format!("facility_truth.csv:{}", i + 1);
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let num = |c: usize, name: &str| -> Result<f64, Error> {
+            f.get(c)
+                .and_then(|s| s.parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| dataset_err(&place, format!("{name} is not a non-negative number")))
+        };
+        let t_ms = f
+            .get(ct)
+            .and_then(|s| s.parse::<i64>().ok())
+            .ok_or_else(|| dataset_err(&place, "t_ms is not an integer"))?;
+        out.push(FacilitySample {
+            start: kelvin_model::Timestamp::from_millis(t_ms),
+            interval_s: num(ci, "interval_s")?,
+            it_w: num(cw, "it_w")?,
+            overhead_w: num(cc, "cooling_w")?,
+        });
+    }
+    Ok(out)
 }
 
 fn parse_captures(dir: &Path, csv: &str) -> Result<Vec<CaptureFile>, Error> {
@@ -365,6 +430,8 @@ pub struct FacilityLine {
     pub it_j: f64,
     /// PUE applied.
     pub pue: f64,
+    /// Whether it comes from the dataset's facility series (else it is assumed).
+    pub pue_measured: bool,
     /// Cooling, distribution and other overhead, joules.
     pub overhead_j: f64,
     /// gCO2e of the whole, when an intensity is known.
@@ -595,11 +662,26 @@ pub fn replay_with_progress(
         }
     }
     let it_j = j(bill.measured_uj());
+    // PUE from the dataset's facility series over the window when it has one (energy
+    // weighted), else the assumed one.
+    let (mut fac_it, mut fac_over) = (0.0, 0.0);
+    for f in &ds.facility {
+        if window.contains(f.start) {
+            fac_it += f.it_w * f.interval_s;
+            fac_over += f.overhead_w * f.interval_s;
+        }
+    }
+    let (pue, pue_measured) = if fac_it > 0.0 {
+        (1.0 + fac_over / fac_it, true)
+    } else {
+        (opts.pue, false)
+    };
     let facility = FacilityLine {
         it_j,
-        pue: opts.pue,
-        overhead_j: it_j * (opts.pue - 1.0),
-        carbon_g: opts.carbon_g_per_kwh.map(|g| it_j * opts.pue / 3.6e6 * g),
+        pue,
+        pue_measured,
+        overhead_j: it_j * (pue - 1.0),
+        carbon_g: opts.carbon_g_per_kwh.map(|g| it_j * pue / 3.6e6 * g),
     };
     let group = |name: String, members: &[&WorkloadLine]| {
         let energy_uj: u128 = members.iter().map(|w| w.energy_uj as u128).sum();
@@ -609,8 +691,8 @@ pub fn replay_with_progress(
             energy_uj,
             lo_uj: members.iter().map(|w| w.lo_uj as u128).sum(),
             hi_uj: members.iter().map(|w| w.hi_uj as u128).sum(),
-            overhead_j: e_j * (opts.pue - 1.0),
-            carbon_g: opts.carbon_g_per_kwh.map(|g| e_j * opts.pue / 3.6e6 * g),
+            overhead_j: e_j * (pue - 1.0),
+            carbon_g: opts.carbon_g_per_kwh.map(|g| e_j * pue / 3.6e6 * g),
         }
     };
     let mut by_tenant: BTreeMap<&str, Vec<&WorkloadLine>> = BTreeMap::new();
@@ -828,6 +910,7 @@ impl ReplayReport {
             "facility": {
                 "it_j": r.facility.it_j,
                 "pue": r.facility.pue,
+                "pue_measured": r.facility.pue_measured,
                 "overhead_j": r.facility.overhead_j,
                 "carbon_g": r.facility.carbon_g,
             },
@@ -1172,11 +1255,16 @@ impl ReplayReport {
         let fac = &r.facility;
         writeln!(
             f,
-            "facility: IT {:.2} Wh + overhead {:.2} Wh = {:.2} Wh (PUE {:.2}, assumed: the dataset has no facility meter); {}",
+            "facility: IT {:.2} Wh + overhead {:.2} Wh = {:.2} Wh (PUE {:.2}, {}); {}",
             fac.it_j / 3600.0,
             fac.overhead_j / 3600.0,
             (fac.it_j + fac.overhead_j) / 3600.0,
             fac.pue,
+            if fac.pue_measured {
+                "from the dataset's facility power series"
+            } else {
+                "assumed: the dataset has no facility meter"
+            },
             fac.carbon_g.map_or_else(
                 || "carbon: no grid intensity given (--carbon-g-per-kwh)".to_string(),
                 |c| format!("carbon {c:.1} gCO2e")

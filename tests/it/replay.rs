@@ -135,6 +135,13 @@ fn room_datasets_replay_to_their_snapshots() {
             r.bill.attributed_uj() + r.bill.unattributed_uj(),
             "{dir}"
         );
+        // The overhead comes from the dataset's facility series, not the assumed PUE.
+        assert!(r.facility.pue_measured, "{dir}");
+        assert!(
+            r.facility.pue > 1.1 && r.facility.pue < 1.5,
+            "{dir}: {}",
+            r.facility.pue
+        );
         check_snapshot(&r.to_string(), snapshot);
     }
 }
@@ -194,6 +201,10 @@ fn groups_facility_thermal_and_recommendation_hold_together() {
         attributed
     );
     let it_j = r.bill.measured_uj() as f64 / 1e6;
+    assert!(
+        !r.facility.pue_measured,
+        "edge-small has no facility series"
+    );
     assert!((r.facility.overhead_j - it_j * 0.58).abs() < 1e-6);
     let carbon = r.facility.carbon_g.unwrap();
     assert!((carbon - it_j * 1.58 / 3.6e6 * 300.0).abs() < 1e-6);
