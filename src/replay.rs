@@ -633,13 +633,18 @@ pub fn replay_with_progress(
             .or_insert_with(|| q.clone());
     }
     let truth: BTreeMap<&EntityId, &TruthRow> = ds.truth.iter().map(|t| (&t.workload, t)).collect();
+    let tenants_of: std::collections::HashMap<&EntityId, &str> = engine
+        .inventory()
+        .workloads
+        .iter()
+        .map(|w| (&w.id, w.tenant.as_str()))
+        .collect();
     let mut workloads = Vec::new();
     for h in &bill.hosts {
         for s in &h.workloads {
-            let tenant = engine
-                .inventory()
-                .workload(&s.workload)
-                .map(|w| w.tenant.clone())
+            let tenant = tenants_of
+                .get(&s.workload)
+                .map(|t| (*t).to_string())
                 .unwrap_or_default();
             let (lo_uj, hi_uj) = bounds
                 .get(&s.workload)
@@ -695,16 +700,19 @@ pub fn replay_with_progress(
             carbon_g: opts.carbon_g_per_kwh.map(|g| e_j * pue / 3.6e6 * g),
         }
     };
+    let rack_names: std::collections::HashMap<&EntityId, &EntityId> = engine
+        .inventory()
+        .hosts
+        .iter()
+        .map(|h| (&h.id, &h.rack))
+        .collect();
     let mut by_tenant: BTreeMap<&str, Vec<&WorkloadLine>> = BTreeMap::new();
     let mut by_rack: BTreeMap<String, Vec<&WorkloadLine>> = BTreeMap::new();
     for w in &workloads {
         by_tenant.entry(w.tenant.as_str()).or_default().push(w);
-        let rack = engine
-            .inventory()
-            .hosts
-            .iter()
-            .find(|h| h.id == w.host)
-            .map_or_else(|| "?".to_string(), |h| h.rack.to_string());
+        let rack = rack_names
+            .get(&w.host)
+            .map_or_else(|| "?".to_string(), |r| r.to_string());
         by_rack.entry(rack).or_default().push(w);
     }
     let tenants = by_tenant
@@ -766,34 +774,40 @@ fn report_series(
     let store = engine.store();
     let start_ns = input.start.as_nanos();
     let end_ns = start_ns + input.interval_ns * n as i64;
-    let mut rack_inlet_c = Vec::new();
-    for rack in &engine.inventory().racks {
-        let (mut sum, mut count) = (vec![0.0; n], vec![0u32; n]);
-        for (id, k) in store.series() {
-            let in_rack = engine
-                .inventory()
-                .hosts
-                .iter()
-                .any(|h| h.id == k.entity && h.rack == rack.id);
-            if !in_rack
-                || k.kind != kelvin_model::SensorKind::Temperature
-                || !k.sensor.as_str().to_ascii_lowercase().contains("inlet")
-            {
-                continue;
-            }
-            let data = store.scan(id, start_ns, end_ns)?;
-            for (t, v) in data.ts.iter().zip(&data.values) {
-                let i = ((t - start_ns) / input.interval_ns) as usize;
-                if i < n && v.is_finite() {
-                    sum[i] += v;
-                    count[i] += 1;
-                }
+    let rack_of: std::collections::HashMap<&EntityId, &EntityId> = engine
+        .inventory()
+        .hosts
+        .iter()
+        .map(|h| (&h.id, &h.rack))
+        .collect();
+    let mut sums: BTreeMap<&EntityId, (Vec<f64>, Vec<u32>)> = BTreeMap::new();
+    for (id, k) in store.series() {
+        let Some(rack) = rack_of.get(&k.entity) else {
+            continue;
+        };
+        if k.kind != kelvin_model::SensorKind::Temperature
+            || !k.sensor.as_str().to_ascii_lowercase().contains("inlet")
+        {
+            continue;
+        }
+        let (sum, count) = sums
+            .entry(*rack)
+            .or_insert_with(|| (vec![0.0; n], vec![0u32; n]));
+        let data = store.scan(id, start_ns, end_ns)?;
+        for (t, v) in data.ts.iter().zip(&data.values) {
+            let i = ((t - start_ns) / input.interval_ns) as usize;
+            if i < n && v.is_finite() {
+                sum[i] += v;
+                count[i] += 1;
             }
         }
-        if count.iter().any(|c| *c > 0) {
+    }
+    let mut rack_inlet_c = Vec::new();
+    for rack in &engine.inventory().racks {
+        if let Some((sum, count)) = sums.get(&rack.id) {
             let mean = sum
                 .iter()
-                .zip(&count)
+                .zip(count)
                 .map(|(s, c)| if *c > 0 { s / f64::from(*c) } else { f64::NAN })
                 .collect();
             rack_inlet_c.push((rack.id.clone(), mean));
@@ -952,33 +966,36 @@ impl ReplayReport {
 /// Inlet temperatures per host: every temperature series whose sensor name says "inlet".
 fn hot_spots(engine: &Engine, window: TimeRange) -> Result<Vec<HotSpot>, Error> {
     let store = engine.store();
-    let mut out = Vec::new();
-    for h in &engine.inventory().hosts {
-        let mut mean_sum = 0.0;
-        let mut count = 0u64;
-        let mut max_c = f64::NEG_INFINITY;
-        let inlets = store.series().filter(|(_, k)| {
-            k.entity == h.id
-                && k.kind == kelvin_model::SensorKind::Temperature
-                && k.sensor.as_str().to_ascii_lowercase().contains("inlet")
-        });
-        for (id, _) in inlets {
-            let a = store.aggregate(id, window.start().as_nanos(), window.end().as_nanos())?;
-            if a.count > 0 && a.max.is_finite() {
-                mean_sum += a.sum;
-                count += a.count;
-                max_c = max_c.max(a.max);
-            }
+    // One pass over the series: (Σ, n, max) per host with an inlet sensor.
+    let mut acc: BTreeMap<&EntityId, (f64, u64, f64)> = BTreeMap::new();
+    for (id, k) in store.series() {
+        if k.kind != kelvin_model::SensorKind::Temperature
+            || !k.sensor.as_str().to_ascii_lowercase().contains("inlet")
+        {
+            continue;
         }
-        if count > 0 {
-            out.push(HotSpot {
-                host: h.id.clone(),
-                rack: h.rack.clone(),
-                mean_c: mean_sum / count as f64,
-                max_c,
-            });
+        let a = store.aggregate(id, window.start().as_nanos(), window.end().as_nanos())?;
+        if a.count > 0 && a.max.is_finite() {
+            let e = acc.entry(&k.entity).or_insert((0.0, 0, f64::NEG_INFINITY));
+            e.0 += a.sum;
+            e.1 += a.count;
+            e.2 = e.2.max(a.max);
         }
     }
+    let mut out: Vec<HotSpot> = engine
+        .inventory()
+        .hosts
+        .iter()
+        .filter_map(|h| {
+            let (sum, n, max_c) = acc.get(&h.id)?;
+            Some(HotSpot {
+                host: h.id.clone(),
+                rack: h.rack.clone(),
+                mean_c: sum / *n as f64,
+                max_c: *max_c,
+            })
+        })
+        .collect();
     out.sort_by(|a, b| b.max_c.total_cmp(&a.max_c).then(a.host.cmp(&b.host)));
     Ok(out)
 }

@@ -415,6 +415,8 @@ pub struct Store {
     opts: StoreOptions,
     series: Vec<Series>,
     index: HashMap<SeriesKey, SeriesId, FxBuildHasher>,
+    /// Series ids per entity, so that selecting one entity's series does not scan them all.
+    by_entity: HashMap<kelvin_model::EntityId, Vec<SeriesId>, FxBuildHasher>,
     stats: StoreStats,
     durable: Option<Durable>,
     next_block: u64,
@@ -456,6 +458,7 @@ impl Store {
             opts,
             series: Vec::new(),
             index: HashMap::default(),
+            by_entity: HashMap::default(),
             stats: StoreStats::default(),
             durable: None,
             next_block: 0,
@@ -635,9 +638,17 @@ impl Store {
             );
             report.lost_series.push(n as u32);
             self.index.insert(placeholder.clone(), SeriesId(n as u32));
+            self.by_entity
+                .entry(placeholder.entity.clone())
+                .or_default()
+                .push(SeriesId(n as u32));
             self.series.push(Series::new(placeholder));
         }
         self.index.insert(key.clone(), SeriesId(id));
+        self.by_entity
+            .entry(key.entity.clone())
+            .or_default()
+            .push(SeriesId(id));
         self.series.push(Series::new(key));
         Ok(())
     }
@@ -689,6 +700,10 @@ impl Store {
             d.wal.log_series(id.0, key);
         }
         self.index.insert(key.clone(), id);
+        self.by_entity
+            .entry(key.entity.clone())
+            .or_default()
+            .push(id);
         self.series.push(s);
         self.mem_estimate += self.series[id.0 as usize].heap_bytes()
             + (self.series.capacity() - cap_s) * std::mem::size_of::<Series>()
@@ -721,13 +736,24 @@ impl Store {
         entity: Option<&kelvin_model::EntityId>,
         kind: Option<SensorKind>,
     ) -> Vec<SeriesId> {
-        let mut v: Vec<SeriesId> = self
-            .series()
-            .filter(|(_, k)| {
-                entity.is_none_or(|e| &k.entity == e) && kind.is_none_or(|x| k.kind == x)
-            })
-            .map(|(id, _)| id)
-            .collect();
+        let mut v: Vec<SeriesId> = match entity {
+            // The entity's own series only: O(its series), not O(all series).
+            Some(e) => self
+                .by_entity
+                .get(e)
+                .map(|ids| {
+                    ids.iter()
+                        .copied()
+                        .filter(|id| kind.is_none_or(|x| self.series[id.0 as usize].key.kind == x))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => self
+                .series()
+                .filter(|(_, k)| kind.is_none_or(|x| k.kind == x))
+                .map(|(id, _)| id)
+                .collect(),
+        };
         v.sort_by(|a, b| {
             self.series[a.0 as usize]
                 .key

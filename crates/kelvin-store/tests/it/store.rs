@@ -178,6 +178,23 @@ fn a_durable_store_reopens_with_everything_committed() {
     assert_eq!(d.ts.len(), 5_761);
     assert_eq!(&d.ts[..5_760], &ts[..]);
     assert_eq!(&d.values[..5_760], &vs[..]);
+    // Selecting by entity after recovery finds the recovered series (the per-entity index is
+    // rebuilt with them), and nothing of other entities.
+    let host = EntityId::new("host-01").unwrap();
+    let by_entity = store.select(Some(&host), None);
+    let scanned: Vec<_> = store
+        .series()
+        .filter(|(_, k)| k.entity == host)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(!by_entity.is_empty());
+    assert_eq!(by_entity.len(), scanned.len());
+    assert!(by_entity.iter().all(|id| scanned.contains(id)));
+    assert!(
+        store
+            .select(Some(&EntityId::new("host-99").unwrap()), None)
+            .is_empty()
+    );
     let _ = fs::remove_dir_all(&dir);
 }
 
