@@ -145,6 +145,17 @@ pub struct Components {
 }
 
 impl Components {
+    /// Adds `c` scaled by `k` (e.g. watts × seconds into an interval's accumulator).
+    pub fn add_scaled(&mut self, c: &Components, k: f64) {
+        self.wall_w += c.wall_w * k;
+        self.cpu_pkg_w += c.cpu_pkg_w * k;
+        self.dram_w += c.dram_w * k;
+        self.fans_w += c.fans_w * k;
+        self.gpu_w += c.gpu_w * k;
+        self.platform_w += c.platform_w * k;
+        self.psu_loss_w += c.psu_loss_w * k;
+    }
+
     /// DC power: the sum of the DC components.
     pub fn dc_w(&self) -> f64 {
         self.cpu_pkg_w + self.dram_w + self.fans_w + self.gpu_w + self.platform_w

@@ -18,7 +18,8 @@ use serde::Serialize;
 
 use crate::physics::{Components, HostPhysics, Recirculation, components, cop};
 use crate::sim::{
-    HostTruth, Pattern, SimConfig, SimError, SimWorkload, WorkloadTruth, config_err, gauss,
+    HostTruth, Pattern, PatternMix, SimConfig, SimError, SimWorkload, WorkloadTruth, config_err,
+    gauss, pick_pattern,
 };
 use crate::vendor::{self, Bmc, Outlet, Snapshot};
 use crate::{HostArchetype, archetypes};
@@ -215,30 +216,16 @@ struct RoomHost {
     interval_inlet: f64,
 }
 
-fn pick_pattern(rng: &mut ChaCha8Rng) -> Pattern {
-    match rng.random_range(0..10) {
-        0..=1 => Pattern::Steady {
-            level: rng.random_range(0.3..0.8),
-        },
-        2..=3 => Pattern::Periodic {
-            mean: rng.random_range(0.3..0.6),
-            amplitude: rng.random_range(0.15..0.35),
-            period_s: rng.random_range(600.0..1800.0),
-            phase_s: rng.random_range(0.0..1800.0),
-        },
-        4..=5 => Pattern::Bursty {
-            base: rng.random_range(0.03..0.1),
-            burst_rate: 1.0 / 600.0,
-            burst_s: rng.random_range(60..600),
-        },
-        6..=8 => Pattern::Diurnal {
-            mean: rng.random_range(0.3..0.55),
-            amplitude: rng.random_range(0.15..0.4),
-            peak_hour: rng.random_range(13.0..20.0),
-        },
-        _ => Pattern::Idle,
-    }
-}
+/// The room presets' mix: 2 steady, 2 periodic, 2 bursty (rarer, longer bursts than the
+/// edge's), 3 diurnal, 1 idle in ten.
+const ROOM_MIX: PatternMix = PatternMix {
+    steady: 2,
+    periodic: 4,
+    bursty: 6,
+    diurnal: 9,
+    burst_rate: 1.0 / 600.0,
+    burst_s: 60..600,
+};
 
 impl SimWorkload {
     /// Fraction of the request in use during the step starting at absolute second `abs_s`.
@@ -490,7 +477,13 @@ pub(crate) fn run(cfg: &SimConfig, sink: &mut Sink) -> Result<RoomOut, SimError>
         } else {
             let cpu = cpu_sizes[rng.random_range(0..cpu_sizes.len())];
             let mem = (cpu as u64) * rng.random_range(2..=6) * GIB;
-            (cpu, mem, 0, names[i % names.len()], pick_pattern(&mut rng))
+            (
+                cpu,
+                mem,
+                0,
+                names[i % names.len()],
+                pick_pattern(&mut rng, &ROOM_MIX),
+            )
         };
         let mut req = Resources::new(cpu, mem);
         req.gpus = gpus;
@@ -797,14 +790,7 @@ pub(crate) fn run(cfg: &SimConfig, sink: &mut Sink) -> Result<RoomOut, SimError>
                 inlet,
                 u.max(rh.gpu_util.iter().copied().fold(0.0, f64::max)),
             );
-            let iv = &mut rh.interval;
-            iv.wall_w += c.wall_w * dt;
-            iv.cpu_pkg_w += c.cpu_pkg_w * dt;
-            iv.dram_w += c.dram_w * dt;
-            iv.fans_w += c.fans_w * dt;
-            iv.gpu_w += c.gpu_w * dt;
-            iv.platform_w += c.platform_w * dt;
-            iv.psu_loss_w += c.psu_loss_w * dt;
+            rh.interval.add_scaled(&c, dt);
             rh.interval_inlet += inlet * dt;
             it_w += c.wall_w;
             rack_kw[rh.rack] += c.wall_w / 1000.0;

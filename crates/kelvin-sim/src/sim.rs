@@ -472,23 +472,55 @@ pub(crate) fn gauss(rng: &mut ChaCha8Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-fn pick_pattern(rng: &mut ChaCha8Rng) -> Pattern {
-    match rng.random_range(0..10) {
-        0..=2 => Pattern::Steady {
+/// How a preset's workloads divide among usage patterns: of ten draws, the first `steady`
+/// are steady, up to `periodic` periodic, up to `bursty` bursty, up to `diurnal` diurnal, the
+/// rest idle (cumulative bounds); and how bursty ones burst.
+pub(crate) struct PatternMix {
+    pub(crate) steady: i32,
+    pub(crate) periodic: i32,
+    pub(crate) bursty: i32,
+    pub(crate) diurnal: i32,
+    pub(crate) burst_rate: f64,
+    pub(crate) burst_s: std::ops::Range<u32>,
+}
+
+/// The edge preset's mix: 3 steady, 3 periodic, 3 bursty, 1 idle in ten.
+const EDGE_MIX: PatternMix = PatternMix {
+    steady: 3,
+    periodic: 6,
+    bursty: 9,
+    diurnal: 9,
+    burst_rate: 1.0 / 300.0,
+    burst_s: 60..240,
+};
+
+pub(crate) fn pick_pattern(rng: &mut ChaCha8Rng, mix: &PatternMix) -> Pattern {
+    let k: i32 = rng.random_range(0..10);
+    if k < mix.steady {
+        Pattern::Steady {
             level: rng.random_range(0.3..0.8),
-        },
-        3..=5 => Pattern::Periodic {
+        }
+    } else if k < mix.periodic {
+        Pattern::Periodic {
             mean: rng.random_range(0.3..0.6),
             amplitude: rng.random_range(0.15..0.35),
             period_s: rng.random_range(600.0..1800.0),
             phase_s: rng.random_range(0.0..1800.0),
-        },
-        6..=8 => Pattern::Bursty {
+        }
+    } else if k < mix.bursty {
+        Pattern::Bursty {
             base: rng.random_range(0.03..0.1),
-            burst_rate: 1.0 / 300.0,
-            burst_s: rng.random_range(60..240),
-        },
-        _ => Pattern::Idle,
+            burst_rate: mix.burst_rate,
+            burst_s: rng.random_range(mix.burst_s.clone()),
+        }
+    } else if k < mix.diurnal {
+        Pattern::Diurnal {
+            mean: rng.random_range(0.3..0.55),
+            amplitude: rng.random_range(0.15..0.4),
+            peak_hour: rng.random_range(13.0..20.0),
+        }
+    } else {
+        Pattern::Idle
     }
 }
 
@@ -590,7 +622,7 @@ pub fn simulate(cfg: &SimConfig) -> Result<Dataset, SimError> {
             requests: Resources::new(cpu, mem),
             host: None,
         };
-        let pattern = pick_pattern(&mut rng);
+        let pattern = pick_pattern(&mut rng, &EDGE_MIX);
         if i >= cfg.workloads {
             pending.push(wl);
             continue;
