@@ -754,17 +754,21 @@ fn report_series(
     let dt = input.interval_ns as f64 / 1e9;
     let mut workload_w = Vec::new();
     for h in &input.hosts {
+        // The host's known CPU use per interval, summed once: each workload's share divides by
+        // it, so the work is linear in the workloads on a host.
+        let mut total = vec![0.0; n];
+        for (_, cpu) in &h.workloads {
+            for (t, c) in total.iter_mut().zip(cpu) {
+                if c.is_finite() {
+                    *t += c;
+                }
+            }
+        }
         for (w, cpu) in &h.workloads {
             let watts = (0..n)
                 .map(|i| {
-                    let total: f64 = h
-                        .workloads
-                        .iter()
-                        .map(|(_, c)| c[i])
-                        .filter(|c| c.is_finite())
-                        .sum();
                     let mine = if cpu[i].is_finite() { cpu[i] } else { 0.0 };
-                    let share = if total > 0.0 { mine / total } else { 0.0 };
+                    let share = if total[i] > 0.0 { mine / total[i] } else { 0.0 };
                     h.energy_j[i] * share / dt
                 })
                 .collect();

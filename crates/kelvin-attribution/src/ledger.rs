@@ -13,7 +13,7 @@
 //! for linear ones — optionally scaled per consumer by a calibrated signature (a GPU workload
 //! whose kernels draw more watts per SM-second than another's).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use kelvin_model::{EntityId, TimeRange, Timestamp};
 use rayon::prelude::*;
@@ -629,16 +629,15 @@ fn settle_meter(
     let place = || format!("meter {}", m.meter);
     let policy = opts.policy;
     // Lines: one per distinct workload, in order of first appearance.
+    // (A map, not a scan of the lines so far: a host may run tens of thousands of workloads.)
     let mut line_of = Vec::with_capacity(m.consumers.len());
     let mut lines: Vec<usize> = Vec::new();
+    let mut line_at: HashMap<usize, usize> = HashMap::with_capacity(m.consumers.len());
     for c in &m.consumers {
-        let at = match lines.iter().position(|&w| w == c.workload) {
-            Some(p) => p,
-            None => {
-                lines.push(c.workload);
-                lines.len() - 1
-            }
-        };
+        let at = *line_at.entry(c.workload).or_insert_with(|| {
+            lines.push(c.workload);
+            lines.len() - 1
+        });
         line_of.push(at);
     }
     let nl = lines.len();
