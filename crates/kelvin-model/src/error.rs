@@ -5,8 +5,12 @@ use std::sync::Arc;
 ///
 /// Every error and every quarantined record carries one, so an operator can go straight to the
 /// offending byte: a line of a text file, a JSON pointer, or a field of an in-memory structure.
+///
+/// In JSON it is an object tagged by `at`: `{"at":"line","source":"a.prom","line":3}`,
+/// `{"at":"field","path":"hosts[3].rack"}`, `{"at":"json_pointer",…}`, `{"at":"source",…}`,
+/// `{"at":"unknown"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case", tag = "at")]
+#[serde(from = "PlaceRepr", into = "PlaceRepr")]
 #[non_exhaustive]
 pub enum Place {
     /// No particular place (the whole input, or an API argument).
@@ -28,6 +32,44 @@ pub enum Place {
         /// The pointer, e.g. `/Temperatures/2/ReadingCelsius`.
         pointer: String,
     },
+    /// A named source as a whole: a record judged after decoding, when its line is no longer
+    /// known (the excerpt then names the record: its series and time).
+    Source(Arc<str>),
+}
+
+/// The JSON form of [`Place`]: every variant an object, so the `at` tag has a place to go.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "at")]
+enum PlaceRepr {
+    Unknown,
+    Line { source: Arc<str>, line: u64 },
+    Field { path: String },
+    JsonPointer { source: Arc<str>, pointer: String },
+    Source { source: Arc<str> },
+}
+
+impl From<PlaceRepr> for Place {
+    fn from(r: PlaceRepr) -> Place {
+        match r {
+            PlaceRepr::Unknown => Place::Unknown,
+            PlaceRepr::Line { source, line } => Place::Line { source, line },
+            PlaceRepr::Field { path } => Place::Field(path),
+            PlaceRepr::JsonPointer { source, pointer } => Place::JsonPointer { source, pointer },
+            PlaceRepr::Source { source } => Place::Source(source),
+        }
+    }
+}
+
+impl From<Place> for PlaceRepr {
+    fn from(p: Place) -> PlaceRepr {
+        match p {
+            Place::Unknown => PlaceRepr::Unknown,
+            Place::Line { source, line } => PlaceRepr::Line { source, line },
+            Place::Field(path) => PlaceRepr::Field { path },
+            Place::JsonPointer { source, pointer } => PlaceRepr::JsonPointer { source, pointer },
+            Place::Source(source) => PlaceRepr::Source { source },
+        }
+    }
 }
 
 impl Place {
@@ -47,6 +89,11 @@ impl Place {
         }
     }
 
+    /// A whole named source.
+    pub fn source(source: impl Into<Arc<str>>) -> Self {
+        Place::Source(source.into())
+    }
+
     /// A field path.
     pub fn field(path: impl Into<String>) -> Self {
         Place::Field(path.into())
@@ -60,6 +107,7 @@ impl fmt::Display for Place {
             Place::Line { source, line } => write!(f, "{source}:{line}"),
             Place::Field(path) => f.write_str(path),
             Place::JsonPointer { source, pointer } => write!(f, "{source}#{pointer}"),
+            Place::Source(source) => f.write_str(source),
         }
     }
 }
@@ -118,5 +166,25 @@ impl ModelError {
     pub fn at(mut self, place: Place) -> Self {
         self.place = place;
         self
+    }
+}
+
+#[cfg(test)]
+mod serde_tests {
+    use super::*;
+
+    #[test]
+    fn every_place_serializes() {
+        for p in [
+            Place::Unknown,
+            Place::line("a.prom", 3),
+            Place::field("hosts[0].rack"),
+            Place::pointer("r.json", "/A/0"),
+            Place::source("metrics.prom"),
+        ] {
+            let json = serde_json::to_string(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+            let back: Place = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, p, "{json}");
+        }
     }
 }
