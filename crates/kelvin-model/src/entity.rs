@@ -116,18 +116,105 @@ impl Resources {
         }
     }
 
+    /// Most logical CPUs one host may have: 8,192, the largest `NR_CPUS` a Linux x86-64 kernel
+    /// can be built with (`MAXSMP`). More is a typo or a unit error (millicores given as cores).
+    pub const MAX_CPU_CORES: f64 = 8192.0;
+
+    /// Most memory one host may have: 2^52 bytes (4 PiB), the widest physical address space of
+    /// x86-64 (`MAXPHYADDR` = 52).
+    pub const MAX_MEMORY_BYTES: u64 = 1 << 52;
+
+    /// Most GPUs one host may have: 64, four times the densest accelerator chassis (16 GPUs).
+    pub const MAX_GPUS: u32 = 64;
+
+    /// Checks a value that can only be a request: finite, not negative, within the limits.
     fn validate(&self, place: &str) -> Result<(), ModelError> {
-        if !(self.cpu_cores.is_finite() && self.cpu_cores >= 0.0) {
-            return Err(ModelError::new(
+        let bad = |field: &str, reason: String| {
+            Err(ModelError::new(
                 ErrorKind::InvalidInput,
-                Place::field(format!("{place}.cpu_cores")),
+                Place::field(format!("{place}.{field}")),
+                reason,
+            ))
+        };
+        if !(self.cpu_cores.is_finite() && self.cpu_cores >= 0.0) {
+            return bad(
+                "cpu_cores",
                 format!(
                     "cpu_cores must be a finite non-negative number, got {}",
                     self.cpu_cores
                 ),
+            );
+        }
+        if self.cpu_cores > Self::MAX_CPU_CORES {
+            return bad(
+                "cpu_cores",
+                format!(
+                    "{} cores is more than any host has (at most {}); millicores given as cores?",
+                    compact(self.cpu_cores),
+                    Self::MAX_CPU_CORES
+                ),
+            );
+        }
+        if self.memory_bytes > Self::MAX_MEMORY_BYTES {
+            return bad(
+                "memory_bytes",
+                format!(
+                    "{} bytes is more than any host has (at most 2^52, 4 PiB)",
+                    self.memory_bytes
+                ),
+            );
+        }
+        if self.gpus > Self::MAX_GPUS {
+            return bad(
+                "gpus",
+                format!(
+                    "{} GPUs is more than any host has (at most {})",
+                    self.gpus,
+                    Self::MAX_GPUS
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks a host's capacity: a plausible request, with at least some CPU.
+    fn validate_capacity(&self, place: &str) -> Result<(), ModelError> {
+        self.validate(place)?;
+        if self.cpu_cores <= 0.0 {
+            return Err(ModelError::new(
+                ErrorKind::InvalidInput,
+                Place::field(format!("{place}.cpu_cores")),
+                "a host needs at least some CPU to run anything; got 0 cores",
             ));
         }
         Ok(())
+    }
+
+    /// The first dimension in which `self` exceeds `capacity`, as (field, requested, available).
+    fn first_excess(&self, capacity: &Resources) -> Option<(&'static str, f64, f64)> {
+        if self.cpu_cores > capacity.cpu_cores {
+            return Some(("cpu_cores", self.cpu_cores, capacity.cpu_cores));
+        }
+        if self.memory_bytes > capacity.memory_bytes {
+            return Some((
+                "memory_bytes",
+                self.memory_bytes as f64,
+                capacity.memory_bytes as f64,
+            ));
+        }
+        if self.gpus > capacity.gpus {
+            return Some(("gpus", f64::from(self.gpus), f64::from(capacity.gpus)));
+        }
+        None
+    }
+}
+
+/// A number for a message: plain when it reads well, in exponent form when it is huge.
+fn compact(x: f64) -> String {
+    if x.abs() >= 1e9 {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
     }
 }
 
@@ -392,16 +479,43 @@ impl Inventory {
             if let Some(p) = &h.pdu {
                 check(format!("hosts[{i}].pdu"), p, EntityKind::Pdu)?;
             }
-            h.capacity.validate(&format!("hosts[{i}].capacity"))?;
+            h.capacity
+                .validate_capacity(&format!("hosts[{i}].capacity"))?;
         }
         for (i, c) in self.components.iter().enumerate() {
             check(format!("components[{i}].host"), &c.host, EntityKind::Host)?;
         }
+        let capacity: HashMap<&EntityId, &Resources> =
+            self.hosts.iter().map(|h| (&h.id, &h.capacity)).collect();
         for (i, w) in self.workloads.iter().enumerate() {
-            if let Some(h) = &w.host {
-                check(format!("workloads[{i}].host"), h, EntityKind::Host)?;
-            }
             w.requests.validate(&format!("workloads[{i}].requests"))?;
+            let Some(h) = &w.host else { continue };
+            if self.hosts.is_empty() {
+                return Err(ModelError::new(
+                    ErrorKind::DanglingReference,
+                    Place::field(format!("workloads[{i}].host")),
+                    format!(
+                        "{} runs on host {h}, but the inventory lists no hosts",
+                        w.id
+                    ),
+                ));
+            }
+            check(format!("workloads[{i}].host"), h, EntityKind::Host)?;
+            if let Some((field, want, have)) =
+                capacity.get(h).and_then(|c| w.requests.first_excess(c))
+            {
+                return Err(ModelError::new(
+                    ErrorKind::InvalidInput,
+                    Place::field(format!("workloads[{i}].requests.{field}")),
+                    format!(
+                        "{} requests {} {field} on host {h}, which has {}: no scheduler \
+                         placed it there",
+                        w.id,
+                        compact(want),
+                        compact(have)
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -509,6 +623,53 @@ mod tests {
         assert!(EntityId::new("x".repeat(257)).is_err());
         assert!(serde_json::from_str::<EntityId>("\"tab\\there\"").is_err());
         assert_eq!(EntityId::new("host-01").unwrap().as_str(), "host-01");
+    }
+
+    /// The error of `small()` after `edit`, as `(place, reason)`.
+    fn refused(edit: impl FnOnce(&mut Inventory)) -> (String, String) {
+        let mut inv = small();
+        edit(&mut inv);
+        let e = inv.validate().unwrap_err();
+        (e.place().to_string(), e.reason().to_string())
+    }
+
+    #[test]
+    fn implausible_capacities_and_requests_are_refused() {
+        let (place, why) = refused(|i| i.hosts[0].capacity.cpu_cores = 0.0);
+        assert_eq!(place, "hosts[0].capacity.cpu_cores");
+        assert!(why.contains("0 cores"), "{why}");
+        let (place, why) = refused(|i| i.hosts[0].capacity.cpu_cores = 1e308);
+        assert_eq!(place, "hosts[0].capacity.cpu_cores");
+        assert!(why.contains("millicores"), "{why}");
+        let (place, _) = refused(|i| i.hosts[0].capacity.memory_bytes = u64::MAX);
+        assert_eq!(place, "hosts[0].capacity.memory_bytes");
+        let (place, _) = refused(|i| i.hosts[0].capacity.gpus = 1000);
+        assert_eq!(place, "hosts[0].capacity.gpus");
+        let (place, why) = refused(|i| i.workloads[0].requests.cpu_cores = 1000.0);
+        assert_eq!(place, "workloads[0].requests.cpu_cores");
+        assert!(
+            why.contains("w1 requests 1000 cpu_cores on host h1, which has 32"),
+            "{why}"
+        );
+        let (place, _) = refused(|i| i.workloads[0].requests.cpu_cores = f64::NAN);
+        assert_eq!(place, "workloads[0].requests.cpu_cores");
+        let (place, _) = refused(|i| i.workloads[0].requests.gpus = 1);
+        assert_eq!(place, "workloads[0].requests.gpus");
+        // A pending workload larger than every host is the placer's to report, not an error.
+        let mut inv = small();
+        inv.workloads[0].host = None;
+        inv.workloads[0].requests.cpu_cores = 64.0;
+        inv.validate().unwrap();
+    }
+
+    #[test]
+    fn a_workload_on_a_host_of_an_empty_inventory_says_so() {
+        let (place, why) = refused(|i| {
+            i.hosts.clear();
+            i.components.clear();
+        });
+        assert_eq!(place, "workloads[0].host");
+        assert!(why.contains("lists no hosts"), "{why}");
     }
 
     #[test]
