@@ -6,7 +6,10 @@ use kelvin_ingest::{
     Context, Format, IngestBatch, IngestStats, Normalizer, ParseOptions, Quarantined, Reason,
     RuleSet, decode_str, prometheus,
 };
-use kelvin_model::{EntityId, Inventory, Reading, SensorKind, TimeRange, Timestamp, Workload};
+use kelvin_model::{
+    EntityId, Inventory, Place, Reading, SensorKind, TimeBounds, TimeGate, TimeRange, Timestamp,
+    Workload,
+};
 use kelvin_placement::{Plan, host_states, place};
 use kelvin_store::{Grid, ResampleOptions, SeriesKey, Store, StoreOptions};
 
@@ -94,7 +97,12 @@ pub struct EngineBuilder {
     max_gap_ns: i64,
     power_sensor: String,
     quarantine_log: usize,
+    time_bounds: TimeBounds,
+    max_grid_cells: usize,
 }
+
+/// Default of [`EngineBuilder::max_grid_cells`]: 2^24 cells, 128 MiB of `f64`.
+pub const DEFAULT_MAX_GRID_CELLS: usize = 1 << 24;
 
 impl Default for EngineBuilder {
     fn default() -> Self {
@@ -107,6 +115,8 @@ impl Default for EngineBuilder {
             max_gap_ns: 5 * 60 * Timestamp::NANOS_PER_SEC,
             power_sensor: "dcmi".into(),
             quarantine_log: 1000,
+            time_bounds: TimeBounds::default(),
+            max_grid_cells: DEFAULT_MAX_GRID_CELLS,
         }
     }
 }
@@ -163,6 +173,24 @@ impl EngineBuilder {
         self
     }
 
+    /// How far from the rest of the data a reading's time may lie (default
+    /// [`TimeBounds::default`]: 7 days, the bulk of the first batch as the reference). Readings
+    /// beyond are quarantined with [`Reason::ImplausibleTime`], so a clock at the epoch or a year
+    /// typed wrong cannot stretch [`Engine::data_span`]. A live embedder anchors the bounds on
+    /// its clock with [`TimeBounds::with_anchor`].
+    pub fn time_bounds(mut self, bounds: TimeBounds) -> Self {
+        self.time_bounds = bounds;
+        self
+    }
+
+    /// Most cells (intervals × series) one aligned window may have (default
+    /// [`DEFAULT_MAX_GRID_CELLS`]); a larger window is refused with [`Error::Window`] before
+    /// anything is allocated.
+    pub fn max_grid_cells(mut self, cells: usize) -> Self {
+        self.max_grid_cells = cells;
+        self
+    }
+
     /// Validates the inventory and builds the engine.
     ///
     /// # Errors
@@ -193,6 +221,8 @@ impl EngineBuilder {
             resample: ResampleOptions::default().with_max_gap_ns(self.max_gap_ns),
             power_sensor: self.power_sensor,
             models: OnceLock::new(),
+            gate: TimeGate::new(self.time_bounds),
+            max_grid_cells: self.max_grid_cells,
         })
     }
 }
@@ -245,6 +275,8 @@ pub struct Engine {
     resample: ResampleOptions,
     power_sensor: String,
     models: OnceLock<PowerModels>,
+    gate: TimeGate,
+    max_grid_cells: usize,
 }
 
 impl Engine {
@@ -280,12 +312,13 @@ impl Engine {
     /// None for bad records (they are quarantined and counted); this returns `Result` so that
     /// future batch kinds that read from I/O can fail.
     pub fn ingest(&mut self, batch: Batch) -> Result<IngestReport, Error> {
-        let parsed = match batch {
+        let (source, parsed) = match batch {
             Batch::PrometheusText { source, text } => {
                 let opts = ParseOptions::default().with_known_entities(self.known.clone());
-                prometheus::parse_str(&text, &source, &self.rules, &opts)
+                let parsed = prometheus::parse_str(&text, &source, &self.rules, &opts);
+                (source, parsed)
             }
-            Batch::Readings(readings) => self.admit("readings", readings),
+            Batch::Readings(readings) => ("readings".to_string(), self.admit("readings", readings)),
             Batch::Capture {
                 format,
                 source,
@@ -303,14 +336,16 @@ impl Engine {
                 decoded.stats.seen -= admitted.stats.seen;
                 decoded.stats.accepted -= admitted.stats.seen;
                 decoded.append(admitted);
-                decoded
+                (source, decoded)
             }
         };
-        self.absorb(parsed)
+        self.absorb(&source, parsed)
     }
 
-    /// Stores what a decoder produced and keeps its counts and quarantine.
-    fn absorb(&mut self, parsed: IngestBatch) -> Result<IngestReport, Error> {
+    /// Stores what a decoder produced and keeps its counts and quarantine; readings implausibly
+    /// far in time from the rest are quarantined first.
+    fn absorb(&mut self, source: &str, mut parsed: IngestBatch) -> Result<IngestReport, Error> {
+        self.sift_times(source, &mut parsed);
         let inserted = self.store.extend(&parsed.readings)?;
         self.stats.merge(&parsed.stats);
         let room = self.quarantine_log.saturating_sub(self.quarantine.len());
@@ -388,15 +423,52 @@ impl Engine {
             since += n as u64;
             if since >= CHUNK {
                 since = 0;
-                let r = self.absorb(decoder.drain())?;
+                let r = self.absorb(source, decoder.drain())?;
                 add(&mut total, r);
                 progress(bytes, total.stats.seen);
             }
         }
-        let r = self.absorb(decoder.finish())?;
+        let r = self.absorb(source, decoder.finish())?;
         add(&mut total, r);
         progress(bytes, total.stats.seen);
         Ok(total)
+    }
+
+    /// Moves readings the time gate refuses from `parsed.readings` to its quarantine.
+    fn sift_times(&mut self, source: &str, parsed: &mut IngestBatch) {
+        let ts: Vec<Timestamp> = parsed.readings.iter().map(|r| r.ts).collect();
+        let ok = self.gate.judge(&ts);
+        if ok.iter().all(|k| *k) {
+            return;
+        }
+        let readings = std::mem::take(&mut parsed.readings);
+        let place = Place::source(source);
+        for (r, keep) in readings.into_iter().zip(ok) {
+            if keep {
+                parsed.readings.push(r);
+                continue;
+            }
+            let excerpt = format!(
+                "{} {} {} {} @ {}",
+                r.entity,
+                r.sensor,
+                r.kind,
+                r.value,
+                r.ts.to_rfc3339()
+            );
+            // Counted once as seen: it moves from accepted to quarantined.
+            parsed.stats.accepted -= 1;
+            parsed.stats.seen -= 1;
+            parsed.reject(Quarantined::new(
+                place.clone(),
+                Reason::ImplausibleTime,
+                format!(
+                    "{}; configure with EngineBuilder::time_bounds",
+                    self.gate.explain(r.ts)
+                ),
+                &excerpt,
+            ));
+        }
     }
 
     /// Accepts readings that can be stored: a known time and an entity of the inventory;
@@ -444,10 +516,19 @@ impl Engine {
     /// Builds the aligned attribution input for `window` on the engine's interval grid.
     ///
     /// # Errors
-    /// [`Error::Store`] when the window is shorter than one interval.
+    /// [`Error::Window`] when the window is shorter than one interval or larger than
+    /// [`EngineBuilder::max_grid_cells`] allows.
     pub fn aligned(&self, window: TimeRange) -> Result<Aligned, Error> {
+        let n = self.window_intervals(window)?;
         let grid = Grid::covering(window, self.interval_ns)?;
-        let n = grid.intervals();
+        debug_assert_eq!(grid.intervals(), n);
+        let mut on_host: std::collections::HashMap<&EntityId, Vec<&Workload>> =
+            std::collections::HashMap::new();
+        for w in &self.inventory.workloads {
+            if let Some(h) = &w.host {
+                on_host.entry(h).or_default().push(w);
+            }
+        }
         let mut hosts = Vec::with_capacity(self.inventory.hosts.len());
         let mut counter_resets = 0;
         for h in &self.inventory.hosts {
@@ -456,7 +537,7 @@ impl Engine {
                 None => vec![f64::NAN; n],
             };
             let mut workloads = Vec::new();
-            for w in self.inventory.workloads_on(&h.id) {
+            for w in on_host.get(&h.id).into_iter().flatten() {
                 let mut cpu = vec![f64::NAN; n];
                 for key in self
                     .store
@@ -494,12 +575,59 @@ impl Engine {
         })
     }
 
+    /// The number of intervals `window` has on the engine's grid, after checking that it has
+    /// at least one and that hosts × workloads × intervals stays within
+    /// [`EngineBuilder::max_grid_cells`] (checked before anything is allocated).
+    fn window_intervals(&self, window: TimeRange) -> Result<usize, Error> {
+        let span = window.len_nanos();
+        let describe = || {
+            format!(
+                "{} to {}",
+                window.start().to_rfc3339(),
+                window.end().to_rfc3339()
+            )
+        };
+        if span < self.interval_ns {
+            return Err(Error::Window {
+                window: describe(),
+                reason: format!(
+                    "it spans {:.3} s, shorter than one {} s interval{}",
+                    span as f64 / 1e9,
+                    self.interval_ns / Timestamp::NANOS_PER_SEC,
+                    time_unit_hint(window)
+                ),
+            });
+        }
+        let n = usize::try_from(span / self.interval_ns).unwrap_or(usize::MAX);
+        let series = self.inventory.hosts.len()
+            + self
+                .inventory
+                .workloads
+                .iter()
+                .filter(|w| w.host.is_some())
+                .count();
+        let cells = n.saturating_mul(series.max(1));
+        if cells > self.max_grid_cells {
+            return Err(Error::Window {
+                window: describe(),
+                reason: format!(
+                    "{n} intervals of {} s × {series} host and workload series is {cells} \
+                     cells, more than the limit of {} (EngineBuilder::max_grid_cells): ask for a \
+                     shorter window or a longer interval",
+                    self.interval_ns / Timestamp::NANOS_PER_SEC,
+                    self.max_grid_cells
+                ),
+            });
+        }
+        Ok(n)
+    }
+
     /// Attributes each host's measured energy in `window` to its workloads (policy
     /// [`Policy::CpuShare`]), conserved exactly in microjoules.
     ///
     /// # Errors
-    /// [`Error::Store`] for a window shorter than one interval; [`Error::Attribution`] for
-    /// inconsistent data.
+    /// [`Error::Window`] for a window shorter than one interval or too large;
+    /// [`Error::Attribution`] for inconsistent data.
     pub fn attribute(&self, window: TimeRange) -> Result<Bill, Error> {
         self.attribute_with(window, Policy::CpuShare)
     }
@@ -520,7 +648,7 @@ impl Engine {
     /// ingest).
     ///
     /// # Errors
-    /// [`Error::NoData`] before any data; [`Error::Store`] when the data spans less than one
+    /// [`Error::NoData`] before any data; [`Error::Window`] when the data spans less than one
     /// interval.
     pub fn power_models(&self) -> Result<&PowerModels, Error> {
         if let Some(m) = self.models.get() {
@@ -544,6 +672,20 @@ impl Engine {
         let models = self.power_models().ok();
         let power = models.map(|m| m as &dyn kelvin_model::MarginalPower);
         Ok(place(&hosts, workloads, power, opts)?)
+    }
+}
+
+/// The likely cause of a window too short to attribute, when its times say so.
+fn time_unit_hint(window: TimeRange) -> &'static str {
+    // 1971-01-01: data from 1970 is almost always seconds read as milliseconds (1.79e9 s read as
+    // ms is 1970-01-21) or a clock that started at the epoch.
+    const YEAR_1971_NS: i64 = 31_536_000 * Timestamp::NANOS_PER_SEC;
+    if window.end().as_nanos() < YEAR_1971_NS && window.start().as_nanos() >= 0 {
+        "; its timestamps fall in January 1970, so they are probably seconds where milliseconds \
+         were expected (Prometheus text gives milliseconds since the epoch) or a clock that was \
+         never set"
+    } else {
+        ""
     }
 }
 

@@ -33,6 +33,24 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// Records were offered but every one was quarantined, so nothing is left to compute with.
+    /// The summary counts them by reason and shows the first few with their places.
+    #[error("no reading of {source_name} was accepted: {summary}")]
+    NothingAccepted {
+        /// The input (file, URL or label).
+        source_name: String,
+        /// Counts by reason and the first quarantined records.
+        summary: String,
+    },
+    /// A time window that cannot be computed over: shorter than one interval, or needing more
+    /// grid cells than the engine allows. The reason names the likely cause.
+    #[error("window {window}: {reason}")]
+    Window {
+        /// The window, as RFC 3339 start and end.
+        window: String,
+        /// What is wrong and what to do about it.
+        reason: String,
+    },
     /// The engine has no data for what was asked (no readings ingested, no host measured in
     /// the window).
     #[error("no data: {what}")]

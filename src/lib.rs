@@ -52,7 +52,9 @@ pub mod gpu;
 mod optimize;
 pub mod replay;
 
-pub use engine::{Aligned, Batch, Engine, EngineBuilder, IngestReport, PlaceOptions};
+pub use engine::{
+    Aligned, Batch, DEFAULT_MAX_GRID_CELLS, Engine, EngineBuilder, IngestReport, PlaceOptions,
+};
 pub use error::Error;
 pub use kelvin_attribution as attribution;
 pub use kelvin_attribution::{Bill, HostBalance, Policy};

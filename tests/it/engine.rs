@@ -312,3 +312,83 @@ fn optimize_beats_first_fit_on_the_edge_dataset() {
     let err = engine.optimize(&bad, &opts).unwrap_err();
     assert!(err.to_string().contains("already names a host"), "{err}");
 }
+
+fn power(host: &str, watts: f64, ts: Timestamp) -> Reading {
+    Reading::new(id(host), "dcmi", SensorKind::Power, watts, ts)
+}
+
+/// Readings far from the data are quarantined, in every batch kind, and never size a window.
+#[test]
+fn implausible_times_are_quarantined_and_the_span_stays_honest() {
+    use kelvin::ingest::Reason;
+    let t0 = Timestamp::from_secs(1_793_606_400);
+    let mut e = Engine::builder().inventory(inventory()).build().unwrap();
+    let batch: Vec<Reading> = (0..10)
+        .map(|k| power("h1", 100.0, t0.add_nanos(k * 60_000_000_000)))
+        .chain([power("h1", 100.0, Timestamp::from_millis(1))])
+        .collect();
+    let rep = e.ingest(Batch::Readings(batch)).unwrap();
+    assert_eq!((rep.stats.accepted, rep.stats.quarantined), (10, 1));
+    let q = &e.quarantine()[0];
+    assert_eq!(q.reason, Reason::ImplausibleTime);
+    assert_eq!(q.place.to_string(), "readings");
+    assert!(q.detail.contains("before the data"), "{}", q.detail);
+    // A later Prometheus batch a decade ahead: quarantined with the same reason.
+    let text = "ipmi_dcmi_power_consumption_watts{instance=\"h2:9290\"} 5 2109139200000\n";
+    let rep = e.ingest(Batch::prometheus("scrape", text)).unwrap();
+    assert_eq!(rep.stats.by_reason.get(&Reason::ImplausibleTime), Some(&1));
+    let span = e.data_span().unwrap();
+    assert_eq!(span.start(), t0);
+    assert_eq!(span.len_nanos(), 9 * 60_000_000_000);
+    assert_eq!(e.ingest_stats().seen, 12);
+}
+
+/// A live embedder anchors the bounds on its clock: a batch from a BMC whose clock reads 1970
+/// is refused even when it comes first.
+#[test]
+fn anchored_bounds_refuse_a_first_batch_from_the_wrong_year() {
+    let now = Timestamp::from_secs(1_793_606_400);
+    let mut e = Engine::builder()
+        .inventory(inventory())
+        .time_bounds(kelvin::model::TimeBounds::default().with_anchor(now))
+        .build()
+        .unwrap();
+    let rep = e
+        .ingest(Batch::Readings(vec![
+            power("h1", 100.0, Timestamp::from_secs(10)),
+            power("h1", 100.0, Timestamp::from_secs(70)),
+        ]))
+        .unwrap();
+    assert_eq!(rep.stats.quarantined, 2);
+    assert_eq!(e.data_span(), None);
+}
+
+/// A window with more cells than the engine allows is refused before anything is allocated,
+/// and a window shorter than one interval names the likely cause.
+#[test]
+fn windows_too_large_or_too_short_are_typed_errors() {
+    let t0 = Timestamp::from_secs(1_793_606_400);
+    let mut e = Engine::builder()
+        .inventory(inventory())
+        .max_grid_cells(1_000)
+        .build()
+        .unwrap();
+    let day: Vec<Reading> = (0..=1440)
+        .map(|k| power("h1", 100.0, t0.add_nanos(k * 60_000_000_000)))
+        .collect();
+    e.ingest(Batch::Readings(day)).unwrap();
+    let err = e.attribute(e.data_span().unwrap()).unwrap_err();
+    assert!(matches!(err, kelvin::Error::Window { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("1440 intervals") && msg.contains("max_grid_cells"),
+        "{msg}"
+    );
+    // Timestamps in seconds where milliseconds belong all land in January 1970.
+    let mut e = Engine::builder().inventory(inventory()).build().unwrap();
+    let text = "ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 5 1793606400\n\
+                ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 5 1793606415\n";
+    e.ingest(Batch::prometheus("scrape", text)).unwrap();
+    let msg = e.attribute(e.data_span().unwrap()).unwrap_err().to_string();
+    assert!(msg.contains("probably seconds where milliseconds"), "{msg}");
+}

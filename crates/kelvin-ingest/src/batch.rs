@@ -63,6 +63,9 @@ pub enum Reason {
     /// A counter went backwards or jumped in a way that is not a plain increase (reset,
     /// wrap-around, clock step); the sample is kept out of rates.
     CounterAnomaly,
+    /// A timestamp implausibly far from the rest of the data (a clock set to 1970, a value in
+    /// seconds among milliseconds, a year typed wrong): kept out so it cannot stretch a window.
+    ImplausibleTime,
 }
 
 impl Reason {
@@ -95,6 +98,7 @@ impl Reason {
             Reason::Duplicate => "duplicate",
             Reason::CounterAnomaly => "counter_anomaly",
             Reason::Unreadable => "unreadable",
+            Reason::ImplausibleTime => "implausible_time",
         }
     }
 }

@@ -32,6 +32,7 @@
 mod capability;
 mod entity;
 mod error;
+mod plausible;
 mod reading;
 mod time;
 mod units;
@@ -42,6 +43,7 @@ pub use entity::{
     Room, Site, Workload,
 };
 pub use error::{ErrorKind, ModelError, Place};
+pub use plausible::{TimeBounds, TimeGate};
 pub use reading::{Quality, Reading, SensorName};
 pub use time::{TimeRange, Timestamp};
 pub use units::{Dimension, Semantics, SensorKind, Unit};
