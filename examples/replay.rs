@@ -34,7 +34,8 @@ fn embedded() -> Result<RecordedDataset, kelvin::Error> {
         include_str!("../datasets/edge-small/workloads.json"),
         include_str!("../datasets/edge-small/metrics.prom").to_string(),
         Some(include_str!("../datasets/edge-small/ground_truth.csv")),
-    )
+    )?
+    .with_host_truth(include_str!("../datasets/edge-small/hosts_truth.csv"))
 }
 
 struct Args {

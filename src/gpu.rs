@@ -31,8 +31,10 @@ use kelvin_attribution::ledger::{
     Policy, settle,
 };
 use kelvin_attribution::power::{IdleFloor, IdleOptions, Resource, ResourceModel, calibrate_idle};
-use kelvin_ingest::{Context, IngestStats, Normalizer, Quarantined, decode_path};
-use kelvin_model::{EntityId, SensorKind, TimeRange, Timestamp};
+use kelvin_ingest::{
+    Context, IngestBatch, IngestStats, Normalizer, Quarantined, Reason, decode_path,
+};
+use kelvin_model::{EntityId, Place, SensorKind, TimeBounds, TimeGate, TimeRange, Timestamp};
 use kelvin_store::{Fill, Grid, ResampleOptions, SeriesKey, Store, StoreOptions};
 
 use crate::Error;
@@ -185,7 +187,69 @@ fn dataset(path: &Path, reason: impl Into<String>) -> Error {
 }
 
 fn read(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|e| dataset(path, e.to_string()))
+    crate::replay::read_text_file(path, crate::replay::MAX_DATASET_FILE_BYTES)
+}
+
+/// Most grid intervals an attribution of a recording may have (2^22: 24 days at the default
+/// half-second step), checked before anything is allocated.
+const MAX_INTERVALS: i64 = 1 << 22;
+
+/// Quarantines the readings of `batch` whose times the gate refuses (a sample a thousand years
+/// ahead would otherwise stretch every grid), naming the file.
+fn sift_times(gate: &mut TimeGate, source: &Path, batch: &mut IngestBatch) {
+    let ts: Vec<Timestamp> = batch.readings.iter().map(|r| r.ts).collect();
+    let ok = gate.judge(&ts);
+    if ok.iter().all(|k| *k) {
+        return;
+    }
+    let place = Place::source(source.display().to_string());
+    let readings = std::mem::take(&mut batch.readings);
+    for (r, keep) in readings.into_iter().zip(ok) {
+        if keep {
+            batch.readings.push(r);
+            continue;
+        }
+        batch.stats.seen -= 1;
+        batch.stats.accepted -= 1;
+        let excerpt = format!(
+            "{} {} {} @ {}",
+            r.entity,
+            r.sensor,
+            r.value,
+            r.ts.as_nanos()
+        );
+        batch.reject(Quarantined::new(
+            place.clone(),
+            Reason::ImplausibleTime,
+            gate.explain(r.ts),
+            &excerpt,
+        ));
+    }
+}
+
+/// Checks that every schedule time lies with the telemetry: an event far from it belongs to
+/// another recording or is corrupt, and would size a grid over the gap.
+fn check_schedule(gate: &TimeGate, path: &Path, phases: &[GpuPhase]) -> Result<(), Error> {
+    let Some((a, b)) = gate.span() else {
+        return Ok(());
+    };
+    let reach = gate.bounds().max_gap_ns;
+    for ph in phases {
+        for t in [ph.range.start(), ph.range.end()] {
+            if t.nanos_since(b) > reach || a.nanos_since(t) > reach {
+                return Err(dataset(
+                    path,
+                    format!(
+                        "phase {}: {}; the schedule and the NVML samples must come from one \
+                         recording",
+                        ph.name,
+                        gate.explain(t)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl GpuRecording {
@@ -202,10 +266,13 @@ impl GpuRecording {
         let mut store = Store::in_memory(StoreOptions::default());
         let mut ingest = IngestStats::default();
         let mut quarantine = Vec::new();
+        // The device samples come first: their bulk is the recording's time.
+        let mut gate = TimeGate::new(TimeBounds::default());
         for name in ["nvml_device.csv", "nvml_process_util.csv"] {
             let path = dir.join(name);
             let ctx = Context::new(path.display().to_string(), &normalizer);
-            let batch = decode_path(&path, None, &ctx)?;
+            let mut batch = decode_path(&path, None, &ctx)?;
+            sift_times(&mut gate, &path, &mut batch);
             store.extend(&batch.readings)?;
             ingest.merge(&batch.stats);
             quarantine.extend(batch.quarantine);
@@ -217,6 +284,7 @@ impl GpuRecording {
             .cloned()
             .ok_or_else(|| dataset(&dir.join("nvml_device.csv"), "no energy counter"))?;
         let (phases, mut processes) = read_events(&dir.join("events.csv"))?;
+        check_schedule(&gate, &dir.join("events.csv"), &phases)?;
         for p in &mut processes {
             let suffix = format!("pid-{}", p.pid);
             for key in store.select_keys(None, Some(SensorKind::Utilization)) {
@@ -286,11 +354,23 @@ impl GpuRecording {
             .collect())
     }
 
-    fn grid(range: TimeRange, step_s: f64) -> Result<Grid, Error> {
-        let len = range.len_nanos();
-        let step = (step_s * 1e9) as i64;
-        let k = ((len + step - 1) / step).max(1);
-        let step_ns = (len + k - 1) / k;
+    /// A grid of steps of about `step_s` dividing `range` evenly, at most [`MAX_INTERVALS`].
+    fn grid(&self, range: TimeRange, step_s: f64) -> Result<Grid, Error> {
+        // A range is never empty, so both are positive.
+        let len = range.len_nanos().unsigned_abs();
+        let step = ((step_s * 1e9) as u64).max(1);
+        let k = i64::try_from(len.div_ceil(step).max(1)).unwrap_or(i64::MAX);
+        if k > MAX_INTERVALS {
+            return Err(dataset(
+                &self.dir.join("events.csv"),
+                format!(
+                    "{:.0} s of schedule at {step_s} s steps is {k} intervals, more than the \
+                     {MAX_INTERVALS} allowed: use a longer --step-s",
+                    len as f64 / 1e9
+                ),
+            ));
+        }
+        let step_ns = i64::try_from(len.div_ceil(k as u64)).unwrap_or(i64::MAX);
         Ok(Grid::try_new(range.start(), step_ns, k as usize + 1)?)
     }
 
@@ -309,7 +389,7 @@ impl GpuRecording {
         let workloads = self.workloads();
         let widx = |w: &str| workloads.iter().position(|x| x == w).unwrap_or(0);
         let span = TimeRange::try_new(first.range.start(), last.range.end())?;
-        let grid = Self::grid(span, opts.step_s)?;
+        let grid = self.grid(span, opts.step_s)?;
         let n = grid.intervals();
         let dt = grid.step_ns() as f64 / 1e9;
         let energy = self
@@ -347,7 +427,16 @@ impl GpuRecording {
                 }
             })
             .collect();
-        let floor = calibrate_idle(&power, &busy, &opts.idle)?;
+        let floor = calibrate_idle(&power, &busy, &opts.idle).map_err(|e| {
+            dataset(
+                &self.dir,
+                format!(
+                    "{e}: the floor is calibrated from intervals where no process of events.csv \
+                     runs and nvml_device.csv has energy samples; the recording needs such a \
+                     phase"
+                ),
+            )
+        })?;
 
         // Per-workload signatures: W per unit of SM and memory activity above the floor.
         let mut columns = Vec::new();
@@ -378,7 +467,7 @@ impl GpuRecording {
 
         let mut phases = Vec::with_capacity(self.phases.len());
         for ph in &self.phases {
-            let g = Self::grid(ph.range, opts.step_s)?;
+            let g = self.grid(ph.range, opts.step_s)?;
             let k = g.intervals();
             let pdt = g.step_ns() as f64 / 1e9;
             let e = self

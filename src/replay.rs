@@ -8,313 +8,34 @@
 //! | `workloads.json` | yes | a JSON array of [`kelvin_model::Workload`]; `host: null` = pending |
 //! | `metrics.prom` | yes | Prometheus exposition text with millisecond timestamps |
 //! | `ground_truth.csv` | no | `workload,host,energy_j,…`: true per-workload energy (simulated data) |
+//! | `hosts_truth.csv` | no | `host,energy_j,…`: true per-host wall energy (simulated data) |
+//! | `facility_truth.csv` | no | `t_ms,interval_s,it_w,cooling_w,…`: measured facility power |
+//! | `captures/index.csv` | no | `file,entity,taken_at_ms`: vendor captures to ingest |
+//! | `prometheus_rules.json` | no | extra metric rules ([`kelvin_ingest::RuleSet`]) |
+//!
+//! Every file is untrusted: read only when it is a regular file within a size limit
+//! ([`MAX_DATASET_FILE_BYTES`]; captures within the ingest limit), checked field by field,
+//! with errors naming the file, the line or field and the likely cause.
 //!
 //! [`replay`] runs a dataset through an [`Engine`] and returns a [`ReplayReport`] whose
 //! `Display` is the text the `replay` example prints.
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
-use std::path::Path;
 
 use kelvin_ingest::{IngestStats, Quarantined, Reason};
-use kelvin_model::{EntityId, Inventory, TimeRange, Workload};
+use kelvin_model::{EntityId, TimeRange, Workload};
 use kelvin_placement::Plan;
 
 use crate::{Batch, Bill, Engine, Error, PlaceOptions};
 
-/// True energy of one workload over the recording.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TruthRow {
-    /// The workload.
-    pub workload: EntityId,
-    /// Its host.
-    pub host: EntityId,
-    /// True energy under the two-part tariff (idle by reservation, dynamic by use), joules.
-    pub energy_j: f64,
-    /// True power split by CPU-time share every second, joules, when the dataset has it: the
-    /// reference for the `cpu_share` policy's measurement error.
-    pub cpu_share_j: Option<f64>,
-}
+mod dataset;
 
-/// A vendor capture of a dataset: a snapshot file for one entity, taken at a known time.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CaptureFile {
-    /// The file as the index names it, relative to the dataset (quarantine places use it).
-    pub name: String,
-    /// The file.
-    pub path: std::path::PathBuf,
-    /// The entity it describes (a host or a PDU).
-    pub entity: EntityId,
-    /// When it was taken.
-    pub taken_at: kelvin_model::Timestamp,
-}
-
-/// A recorded dataset, in memory.
-#[derive(Debug, Clone)]
-pub struct RecordedDataset {
-    /// Display name (the directory name).
-    pub name: String,
-    /// The estate.
-    pub inventory: Inventory,
-    /// Running and pending workloads.
-    pub workloads: Vec<Workload>,
-    /// The metrics text (empty when [`RecordedDataset::metrics_file`] is set).
-    pub metrics: String,
-    /// The metrics file to stream instead of `metrics`, for datasets opened with
-    /// [`RecordedDataset::open`].
-    pub metrics_file: Option<std::path::PathBuf>,
-    /// Ground truth, when the dataset has it.
-    pub truth: Vec<TruthRow>,
-    /// Vendor captures listed in `captures/index.csv`, in index order.
-    pub captures: Vec<CaptureFile>,
-    /// Extra metric rules from `prometheus_rules.json`.
-    pub rules_json: Option<String>,
-    /// The facility's IT and cooling power over time from `facility_truth.csv`
-    /// (`t_ms,interval_s,it_w,cooling_w,…`), when the dataset has it.
-    pub facility: Vec<FacilitySample>,
-}
-
-/// One interval of the facility's power.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FacilitySample {
-    /// Start of the interval.
-    pub start: kelvin_model::Timestamp,
-    /// Its length, seconds.
-    pub interval_s: f64,
-    /// IT power, watts.
-    pub it_w: f64,
-    /// Cooling (and other overhead) power, watts.
-    pub overhead_w: f64,
-}
-
-fn dataset_err(path: &str, reason: impl Into<String>) -> Error {
-    Error::Dataset {
-        path: path.to_string(),
-        reason: reason.into(),
-    }
-}
-
-impl RecordedDataset {
-    /// Loads a dataset directory, `metrics.prom` into memory.
-    ///
-    /// # Errors
-    /// [`Error::Dataset`] naming the file that is missing or malformed.
-    pub fn load(dir: impl AsRef<Path>) -> Result<RecordedDataset, Error> {
-        RecordedDataset::from_dir(dir.as_ref(), false)
-    }
-
-    /// Opens a dataset directory without reading `metrics.prom` into memory: the replay
-    /// streams it, so recordings larger than memory replay in bounded memory.
-    ///
-    /// # Errors
-    /// As [`RecordedDataset::load`]; a missing `metrics.prom` is reported here.
-    pub fn open(dir: impl AsRef<Path>) -> Result<RecordedDataset, Error> {
-        RecordedDataset::from_dir(dir.as_ref(), true)
-    }
-
-    fn from_dir(dir: &Path, stream: bool) -> Result<RecordedDataset, Error> {
-        let path_err = |name: &str, e: std::io::Error| {
-            dataset_err(&dir.join(name).display().to_string(), e.to_string())
-        };
-        let read =
-            |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|e| path_err(name, e));
-        let truth = match std::fs::read_to_string(dir.join("ground_truth.csv")) {
-            Ok(t) => Some(t),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(path_err("ground_truth.csv", e)),
-        };
-        let metrics = if stream {
-            std::fs::metadata(dir.join("metrics.prom")).map_err(|e| path_err("metrics.prom", e))?;
-            String::new()
-        } else {
-            read("metrics.prom")?
-        };
-        let name = dir.file_name().map_or_else(
-            || dir.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let mut ds = RecordedDataset::from_texts(
-            &name,
-            &read("inventory.json")?,
-            &read("workloads.json")?,
-            metrics,
-            truth.as_deref(),
-        )?;
-        if stream {
-            ds.metrics_file = Some(dir.join("metrics.prom"));
-        }
-        ds.read_extras(dir)?;
-        Ok(ds)
-    }
-
-    /// Reads the optional parts: the capture index and extra metric rules.
-    fn read_extras(&mut self, dir: &Path) -> Result<(), Error> {
-        let optional = |name: &str| match std::fs::read_to_string(dir.join(name)) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(dataset_err(
-                &dir.join(name).display().to_string(),
-                e.to_string(),
-            )),
-        };
-        self.rules_json = optional("prometheus_rules.json")?;
-        if let Some(csv) = optional("facility_truth.csv")? {
-            self.facility = parse_facility(&csv)?;
-        }
-        if let Some(index) = optional("captures/index.csv")? {
-            self.captures = parse_captures(dir, &index)?;
-        }
-        Ok(())
-    }
-
-    /// Builds a dataset from the files' contents (for datasets embedded with `include_str!`).
-    ///
-    /// # Errors
-    /// [`Error::Dataset`] naming the part that is malformed.
-    pub fn from_texts(
-        name: &str,
-        inventory_json: &str,
-        workloads_json: &str,
-        metrics: String,
-        truth_csv: Option<&str>,
-    ) -> Result<RecordedDataset, Error> {
-        let inventory: Inventory = serde_json::from_str(inventory_json)
-            .map_err(|e| dataset_err("inventory.json", e.to_string()))?;
-        let workloads: Vec<Workload> = serde_json::from_str(workloads_json)
-            .map_err(|e| dataset_err("workloads.json", e.to_string()))?;
-        let truth = truth_csv.map(parse_truth).transpose()?.unwrap_or_default();
-        Ok(RecordedDataset {
-            name: name.to_string(),
-            inventory,
-            workloads,
-            metrics,
-            metrics_file: None,
-            truth,
-            captures: Vec::new(),
-            rules_json: None,
-            facility: Vec::new(),
-        })
-    }
-}
-
-fn parse_facility(csv: &str) -> Result<Vec<FacilitySample>, Error> {
-    let mut lines = csv.lines().enumerate();
-    let header: Vec<&str> = lines
-        .next()
-        .map(|(_, h)| h.split(',').map(str::trim).collect())
-        .unwrap_or_default();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .ok_or_else(|| dataset_err("facility_truth.csv:1", format!("missing column {name:?}")))
-    };
-    let (ct, ci, cw, cc) = (
-        col("t_ms")?,
-        col("interval_s")?,
-        col("it_w")?,
-        col("cooling_w")?,
-    );
-    let mut out = Vec::new();
-    for (i, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let place = format!("facility_truth.csv:{}", i + 1);
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let num = |c: usize, name: &str| -> Result<f64, Error> {
-            f.get(c)
-                .and_then(|s| s.parse::<f64>().ok())
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| dataset_err(&place, format!("{name} is not a non-negative number")))
-        };
-        let t_ms = f
-            .get(ct)
-            .and_then(|s| s.parse::<i64>().ok())
-            .ok_or_else(|| dataset_err(&place, "t_ms is not an integer"))?;
-        out.push(FacilitySample {
-            start: kelvin_model::Timestamp::from_millis(t_ms),
-            interval_s: num(ci, "interval_s")?,
-            it_w: num(cw, "it_w")?,
-            overhead_w: num(cc, "cooling_w")?,
-        });
-    }
-    Ok(out)
-}
-
-fn parse_captures(dir: &Path, csv: &str) -> Result<Vec<CaptureFile>, Error> {
-    let mut out = Vec::new();
-    for (i, line) in csv.lines().enumerate().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let place = format!("captures/index.csv:{}", i + 1);
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let [file, entity, ms] = f[..] else {
-            return Err(dataset_err(&place, "expected file,entity,taken_at_ms"));
-        };
-        if file.split('/').any(|part| part == "..") || file.starts_with('/') {
-            return Err(dataset_err(
-                &place,
-                format!("{file:?} leaves the dataset directory"),
-            ));
-        }
-        let ms: i64 = ms
-            .parse()
-            .map_err(|_| dataset_err(&place, format!("taken_at_ms {ms:?} is not an integer")))?;
-        out.push(CaptureFile {
-            name: file.to_string(),
-            path: dir.join(file),
-            entity: EntityId::new(entity).map_err(|e| dataset_err(&place, e.reason()))?,
-            taken_at: kelvin_model::Timestamp::from_millis(ms),
-        });
-    }
-    Ok(out)
-}
-
-fn parse_truth(csv: &str) -> Result<Vec<TruthRow>, Error> {
-    let mut lines = csv.lines().enumerate();
-    let header: Vec<&str> = lines
-        .next()
-        .map(|(_, h)| h.split(',').collect())
-        .unwrap_or_default();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| dataset_err("ground_truth.csv:1", format!("missing column {name:?}")))
-    };
-    let (cw, ch, ce) = (col("workload")?, col("host")?, col("energy_j")?);
-    let cs = col("cpu_share_j").ok();
-    let mut rows = Vec::new();
-    for (i, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let place = format!("ground_truth.csv:{}", i + 1);
-        let f: Vec<&str> = line.split(',').collect();
-        let get = |c: usize| {
-            f.get(c)
-                .map(|s| s.trim())
-                .ok_or_else(|| dataset_err(&place, format!("missing field {}", c + 1)))
-        };
-        let id = |c: usize| EntityId::new(get(c)?).map_err(|e| dataset_err(&place, e.reason()));
-        let num = |c: usize, name: &str| -> Result<f64, Error> {
-            get(c)?
-                .parse()
-                .map_err(|_| dataset_err(&place, format!("{name} is not a number")))
-        };
-        let energy_j = num(ce, "energy_j")?;
-        let cpu_share_j = cs.map(|c| num(c, "cpu_share_j")).transpose()?;
-        rows.push(TruthRow {
-            workload: id(cw)?,
-            host: id(ch)?,
-            energy_j,
-            cpu_share_j,
-        });
-    }
-    Ok(rows)
-}
+use dataset::dataset_err;
+pub use dataset::{
+    CaptureFile, FacilitySample, HostTruth, MAX_DATASET_FILE_BYTES, MAX_IN_MEMORY_METRICS_BYTES,
+    RecordedDataset, TruthRow, read_text_file,
+};
 
 /// One workload's line in the report.
 #[derive(Debug, Clone, PartialEq)]
@@ -541,6 +262,8 @@ pub struct ReplayReport {
     pub recommendation: Option<Recommendation>,
     /// Series for charts.
     pub series: ReportSeries,
+    /// True wall energy per host from `hosts_truth.csv`, joules, when the dataset has it.
+    pub host_truth_j: BTreeMap<EntityId, f64>,
 }
 
 /// Replays a dataset: ingest, attribute over the whole recording, place the pending workloads.
@@ -595,9 +318,9 @@ pub fn replay_with_progress(
             engine.ingest(Batch::prometheus("metrics.prom", ds.metrics.clone()))?;
         }
     }
+    let capture_limit = kelvin_ingest::Limits::default().max_input_bytes as u64;
     for c in &ds.captures {
-        let text = std::fs::read_to_string(&c.path)
-            .map_err(|e| dataset_err(&c.path.display().to_string(), e.to_string()))?;
+        let text = read_text_file(&c.path, capture_limit)?;
         engine.ingest(Batch::capture(
             c.name.clone(),
             text,
@@ -605,9 +328,9 @@ pub fn replay_with_progress(
             c.taken_at,
         ))?;
     }
-    let window = engine.data_span().ok_or(Error::NoData {
-        what: "readings in metrics.prom",
-    })?;
+    let window = engine
+        .data_span()
+        .ok_or_else(|| nothing_accepted(&engine))?;
     let aligned = engine.aligned(window)?;
     let bill = kelvin_attribution::attribute(&aligned.input, crate::Policy::CpuShare)?;
     let ledger = kelvin_attribution::attribute_ledger(
@@ -742,7 +465,42 @@ pub fn replay_with_progress(
         redline_c: opts.redline_c,
         recommendation,
         series,
+        host_truth_j: ds
+            .host_truth
+            .iter()
+            .map(|t| (t.host.clone(), t.energy_j))
+            .collect(),
     })
+}
+
+/// The error of a replay that kept nothing: the counts by reason and the first quarantined
+/// records, so the user sees why without another run.
+fn nothing_accepted(engine: &Engine) -> Error {
+    let stats = engine.ingest_stats();
+    if stats.seen == 0 {
+        return Error::NoData {
+            what: "records in metrics.prom (the file holds no samples)",
+        };
+    }
+    let reasons: Vec<String> = stats
+        .by_reason
+        .iter()
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect();
+    let mut summary = format!(
+        "{} records seen, {} accepted, {} quarantined ({})",
+        stats.seen,
+        stats.accepted,
+        stats.quarantined,
+        reasons.join(", ")
+    );
+    for q in engine.quarantine().iter().take(3) {
+        let _ = write!(summary, "; {}: {} ({})", q.place, q.reason, q.detail);
+    }
+    Error::NothingAccepted {
+        source_name: "metrics.prom".to_string(),
+        summary,
+    }
 }
 
 /// Per-workload power and per-rack inlet temperature on the attribution grid.
@@ -834,6 +592,27 @@ fn finite(x: f64) -> serde_json::Value {
 }
 
 impl ReplayReport {
+    /// A host's measured energy against its true energy (`hosts_truth.csv`), relative: what
+    /// metering and integration cost (sampling, noise, dropouts, wraps), before attribution.
+    pub fn host_error(&self, h: &kelvin_attribution::HostBalance) -> Option<f64> {
+        let t = *self.host_truth_j.get(&h.host)?;
+        (t > 0.0).then(|| (j(h.measured_uj.into()) - t) / t)
+    }
+
+    /// Energy-weighted and worst host error against `hosts_truth.csv`, with the worst host.
+    fn host_errors(&self) -> Option<(f64, f64, &EntityId, usize)> {
+        let errs: Vec<(&EntityId, f64, f64)> = self
+            .bill
+            .hosts
+            .iter()
+            .filter_map(|h| Some((&h.host, self.host_error(h)?, self.host_truth_j[&h.host])))
+            .collect();
+        let total: f64 = errs.iter().map(|e| e.2).sum();
+        let weighted = errs.iter().map(|e| (e.1 * e.2).abs()).sum::<f64>() / total;
+        let worst = errs.iter().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))?;
+        Some((weighted, worst.1, worst.0, errs.len()))
+    }
+
     /// The report as JSON: every figure of the text report, machine-readable (energies in
     /// joules, powers in watts, temperatures in °C; `null` where a value is unknown).
     pub fn to_json(&self) -> serde_json::Value {
@@ -881,6 +660,8 @@ impl ReplayReport {
                     "balanced": h.is_balanced(),
                     "intervals": h.intervals,
                     "unmeasured_intervals": h.unmeasured_intervals,
+                    "truth_j": r.host_truth_j.get(&h.host),
+                    "meter_error": r.host_error(h),
                 })
             })
             .collect();
@@ -1158,6 +939,15 @@ impl fmt::Display for ReplayReport {
                 "NOT conserved"
             }
         )?;
+        if let Some((weighted, worst, host, n)) = r.host_errors() {
+            writeln!(
+                f,
+                "Host energy vs ground truth (hosts_truth.csv): energy-weighted {:.2}%, worst host {} {:+.2}%, {n} hosts",
+                100.0 * weighted,
+                host.as_str(),
+                100.0 * worst
+            )?;
+        }
         let errors: Vec<(f64, f64)> = r
             .workloads
             .iter()

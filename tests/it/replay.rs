@@ -152,9 +152,12 @@ fn broken_datasets_are_typed_errors() {
     assert!(matches!(e, kelvin::Error::Dataset { .. }), "{e}");
     let e = RecordedDataset::from_texts("x", "{", "[]", String::new(), None).unwrap_err();
     assert!(e.to_string().starts_with("inventory.json:"), "{e}");
+    const ONE_HOST: &str = r#"{"sites":[{"id":"s"}],"rooms":[{"id":"r","site":"s"}],
+        "racks":[{"id":"r1","room":"r"}],
+        "hosts":[{"id":"h1","rack":"r1","capacity":{"cpu_cores":8,"memory_bytes":1}}]}"#;
     let e = RecordedDataset::from_texts(
         "x",
-        "{}",
+        ONE_HOST,
         "[]",
         String::new(),
         Some("workload,host,energy_j\nw1,h1,abc\n"),
@@ -162,9 +165,9 @@ fn broken_datasets_are_typed_errors() {
     .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "ground_truth.csv:2: energy_j is not a number"
+        "ground_truth.csv:2: energy_j \"abc\" is not a number"
     );
-    let ds = RecordedDataset::from_texts("x", "{}", "[]", "# nothing\n".into(), None).unwrap();
+    let ds = RecordedDataset::from_texts("x", ONE_HOST, "[]", "# nothing\n".into(), None).unwrap();
     assert!(matches!(replay(&ds), Err(kelvin::Error::NoData { .. })));
 }
 
