@@ -17,8 +17,11 @@
 //! with three decimals. The packing starts from the best of first- and best-fit decreasing
 //! (and, for vectors, the dot-product and L2-norm heuristics) and is improved by consistent
 //! neighbourhood search (one bin fewer at a time) until it meets the lower bound or
-//! `--time-limit-ms` (default 10,000) runs out. Exit codes: 2 for a usage error, 1 for an
-//! unreadable or malformed instance.
+//! `--time-limit-ms` (default 10,000) runs out. The limit covers all of the packing, heuristics
+//! and bound included: on an instance too large for them, the items left when it runs out go by
+//! next fit, so the run still ends within the limit with a feasible packing. Exit codes: 2 for a
+//! usage error, 1 for an unreadable or malformed instance (files are read up to 64 MiB; the
+//! error names the file, and the line and the cause, or the limit).
 
 use std::process::ExitCode;
 
@@ -54,17 +57,12 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("binpack: {path}: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let instance = match BinPacking::parse(&text) {
+    // Reads at most `MAX_INSTANCE_BYTES` (64 MiB): a longer file, or a device that never
+    // ends, is refused with the path and the limit; errors name the line and the cause.
+    let instance = match BinPacking::read(&path) {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("binpack: {path}: {e}");
+            eprintln!("binpack: {e}");
             return ExitCode::from(1);
         }
     };

@@ -18,8 +18,12 @@
 //! ```
 //!
 //! then the lower bound on facility power with Kelvin's gap, and every baseline violation
-//! (capped at five per policy). Exit code 2 on usage errors, 1 if Kelvin's placement breaks a
-//! constraint or leaves work unplaced.
+//! (capped at five per policy). `--time-limit-ms` (default 5,000) bounds Kelvin's whole
+//! `solve`, construction included, at any fleet size: workloads it cannot place in time are
+//! counted as unplaced and listed on a `kelvin: time limit blocks …` line, never placed
+//! against a constraint. Fleets are limited to 2,048 racks, 1,000,000 hosts and 2^22
+//! workloads. Exit code 2 on usage errors, 1 if Kelvin's placement breaks a constraint or
+//! leaves work unplaced, or the fleet is past those limits.
 
 use std::process::ExitCode;
 

@@ -76,6 +76,7 @@
 //! and the reason. A workload that fits nowhere is a result ([`Plan::unplaced`]), not an error.
 
 pub mod binpack;
+mod clock;
 mod error;
 mod ffd;
 pub mod fleet;

@@ -20,10 +20,13 @@
 //!    the same size, for 7 to 13 moves, unless that gives the best objective seen.
 //!
 //! On success the search drops the lightest bin and looks for `m − 1`.
-
-use std::time::Instant;
+//!
+//! Every loop reads the [`Clock`] every few hundred operations: when time is up, the move in
+//! progress is abandoned (the partial packing stays consistent) and the best complete
+//! packing found so far is returned.
 
 use super::{BinPacking, Packing, SearchLimit};
+use crate::clock::Clock;
 use crate::rng::Rng;
 
 /// Least tabu tenure, in moves (drawn from `TENURE..2 * TENURE`).
@@ -32,6 +35,11 @@ const TENURE: u64 = 7;
 const ROUND_MOVES: u64 = 200;
 /// The subset-sum refill is skipped when the table would exceed this many cells.
 const DP_CELLS: usize = 4_000_000;
+/// Pairs are formed among at most this many items of a bin or of `S` (singles among all of
+/// them), so a bin of many tiny items cannot make the move lists quadratic in the instance.
+const PAIR_ITEMS: usize = 256;
+/// Subset-sum cells filled between two readings of the clock.
+const DP_CHECK: usize = 1 << 12;
 
 /// A move between bin `bin` and the free set (`out` leaves the bin, `inn` enters it), or
 /// between two bins (`out` goes from the other bin to `bin`, `inn` the other way).
@@ -47,7 +55,8 @@ struct Swap {
 /// One or two items with their total weight and cost, and how many of them are large.
 type Sub = ([usize; 2], usize, u64, u128, usize);
 
-/// Subsets of `items` of size `lo..=2`, with their total weight and cost.
+/// Subsets of `items` of size `lo..=2` (pairs among the first [`PAIR_ITEMS`] only), with
+/// their total weight and cost.
 fn small_subsets(
     items: &[usize],
     weight: &[u64],
@@ -63,7 +72,10 @@ fn small_subsets(
     for (x, &i) in items.iter().enumerate() {
         let li = usize::from(large[i]);
         into.push(([i, 0], 1, weight[i], cost[i], li));
-        for &j in &items[x + 1..] {
+        if x >= PAIR_ITEMS {
+            continue;
+        }
+        for &j in &items[x + 1..items.len().min(PAIR_ITEMS)] {
             let l = li + usize::from(large[j]);
             into.push(([i, j], 2, weight[i] + weight[j], cost[i] + cost[j], l));
         }
@@ -71,13 +83,15 @@ fn small_subsets(
 }
 
 /// One dimension: the subset of `cand` with the largest total weight up to `cap`, by a
-/// subset-sum table (`reach[x]`: the first candidate with which sum `x` was reached).
+/// subset-sum table (`reach[x]`: the first candidate with which sum `x` was reached); `None`
+/// if the clock expires first.
 fn max_subset(
     cand: &[usize],
     weight: &[u64],
     cap: usize,
     reach: &mut Vec<u32>,
-) -> (u64, Vec<usize>) {
+    clock: &mut Clock,
+) -> Option<(u64, Vec<usize>)> {
     reach.clear();
     reach.resize(cap + 1, u32::MAX);
     reach[0] = cand.len() as u32;
@@ -88,6 +102,9 @@ fn max_subset(
             if reach[x] != u32::MAX && reach[x + w] == u32::MAX {
                 reach[x + w] = k as u32;
                 top = top.max(x + w);
+            }
+            if x % DP_CHECK == 0 && clock.spend(DP_CHECK as u64) {
+                return None;
             }
         }
         if top == cap {
@@ -101,7 +118,7 @@ fn max_subset(
         chosen.push(i);
         x -= weight[i] as usize;
     }
-    (top as u64, chosen)
+    Some((top as u64, chosen))
 }
 
 /// The partial packing and the search's memory.
@@ -137,15 +154,16 @@ struct State<'a> {
     /// Scratch buffers.
     outs: Vec<Sub>,
     inns: Vec<Sub>,
+    /// The deadline of the whole search.
+    clock: Clock,
 }
 
 impl<'a> State<'a> {
-    fn new(p: &'a BinPacking, start: &Packing, seed: u64) -> Self {
+    fn new(p: &'a BinPacking, start: &Packing, seed: u64, clock: Clock) -> Self {
         let d = p.dims();
-        let weight: Vec<u64> = p
-            .items
-            .iter()
-            .map(|it| {
+        let weight: Vec<u64> = (0..p.len())
+            .map(|i| {
+                let it = p.item(i);
                 if d == 1 {
                     it[0]
                 } else {
@@ -157,10 +175,8 @@ impl<'a> State<'a> {
             })
             .collect();
         let cost: Vec<u128> = weight.iter().map(|&w| u128::from(w)).collect();
-        let large: Vec<bool> = p
-            .items
-            .iter()
-            .map(|it| it.iter().zip(&p.capacity).any(|(&w, &c)| 2 * w > c))
+        let large: Vec<bool> = (0..p.len())
+            .map(|i| p.item(i).iter().zip(&p.capacity).any(|(&w, &c)| 2 * w > c))
             .collect();
         let full = if d == 1 {
             p.capacity[0]
@@ -188,6 +204,7 @@ impl<'a> State<'a> {
             spare: 0,
             outs: Vec::new(),
             inns: Vec::new(),
+            clock,
         };
         for (i, &b) in start.bin_of.iter().enumerate() {
             s.put(b, i);
@@ -198,7 +215,7 @@ impl<'a> State<'a> {
     fn put(&mut self, b: usize, i: usize) {
         self.bins[b].push(i);
         for k in 0..self.d {
-            self.load[b * self.d + k] += self.p.items[i][k];
+            self.load[b * self.d + k] += self.p.item(i)[k];
         }
         self.fill[b] += self.weight[i];
     }
@@ -207,7 +224,7 @@ impl<'a> State<'a> {
         if let Some(pos) = self.bins[b].iter().position(|&x| x == i) {
             self.bins[b].swap_remove(pos);
             for k in 0..self.d {
-                self.load[b * self.d + k] -= self.p.items[i][k];
+                self.load[b * self.d + k] -= self.p.item(i)[k];
             }
             self.fill[b] -= self.weight[i];
         }
@@ -234,10 +251,10 @@ impl<'a> State<'a> {
         (0..self.d).all(|k| {
             let mut l = self.load[b * self.d + k];
             for &i in inn {
-                l += self.p.items[i][k];
+                l += self.p.item(i)[k];
             }
             for &i in out {
-                l -= self.p.items[i][k];
+                l -= self.p.item(i)[k];
             }
             l <= self.p.capacity[k]
         })
@@ -268,6 +285,9 @@ impl<'a> State<'a> {
         let mut order = self.free.clone();
         order.sort_by(|&a, &b| self.weight[b].cmp(&self.weight[a]).then(a.cmp(&b)));
         for i in order {
+            if self.clock.spend(self.bins.len() as u64) {
+                return;
+            }
             let best = (0..self.bins.len())
                 .filter(|&b| self.fits(b, &[], &[i]))
                 .max_by_key(|&b| (self.fill[b], usize::MAX - b));
@@ -293,18 +313,18 @@ impl<'a> State<'a> {
 
     /// Whether `a` and `b` (one or two items each, as many in both) hold the same sizes.
     fn same_sizes(&self, a: &[usize], b: &[usize]) -> bool {
-        let it = &self.p.items;
+        let it = |i: &usize| self.p.item(*i);
         match (a, b) {
-            ([x], [y]) => it[*x] == it[*y],
+            ([x], [y]) => it(x) == it(y),
             ([x1, x2], [y1, y2]) => {
-                (it[*x1] == it[*y1] && it[*x2] == it[*y2])
-                    || (it[*x1] == it[*y2] && it[*x2] == it[*y1])
+                (it(x1) == it(y1) && it(x2) == it(y2)) || (it(x1) == it(y2) && it(x2) == it(y1))
             }
             _ => false,
         }
     }
 
-    /// One tabu move (the best non-tabu swap between a bin and `S`); false if none exists.
+    /// One tabu move (the best non-tabu swap between a bin and `S`); false if none exists or
+    /// the clock expires first.
     fn tabu_step(&mut self, best_free: u128) -> bool {
         self.iter += 1;
         let now = self.iter;
@@ -325,7 +345,8 @@ impl<'a> State<'a> {
         // large-item term, at most `max_bonus` lower).
         let max_bonus = 2 * self.large_penalty as i128;
         inns.sort_by_key(|x| std::cmp::Reverse(x.3));
-        for b in 0..self.bins.len() {
+        let mut expired = false;
+        'bins: for b in 0..self.bins.len() {
             small_subsets(
                 &self.bins[b],
                 &self.weight,
@@ -341,7 +362,9 @@ impl<'a> State<'a> {
                 } else {
                     u64::MAX
                 };
+                let mut tried = 1u64;
                 for &(inn, n_in, wi, ci, li) in &inns {
+                    tried += 1;
                     let delta = co as i128 - ci as i128;
                     if best.as_ref().is_some_and(|(bd, _)| delta > *bd + max_bonus) {
                         break;
@@ -388,11 +411,15 @@ impl<'a> State<'a> {
                         }
                     }
                 }
+                if self.clock.spend(tried) {
+                    expired = true;
+                    break 'bins;
+                }
             }
         }
         self.inns = inns;
         self.outs = outs;
-        let Some((_, mv)) = best else {
+        let Some((_, mv)) = best.filter(|_| !expired) else {
             return false;
         };
         let tenure = TENURE + self.rng.below(TENURE as usize) as u64;
@@ -417,16 +444,21 @@ impl<'a> State<'a> {
         let mut order: Vec<usize> = (0..nb).collect();
         self.rng.shuffle(&mut order);
         let mut reach: Vec<u32> = Vec::new();
+        let small = |len: usize| len <= 64 && cap.saturating_add(1).saturating_mul(len) <= DP_CELLS;
         for b in order {
-            if self.free.is_empty() {
+            if self.free.is_empty() || self.clock.spend(1) {
                 return;
             }
-            let mut cand: Vec<usize> = self.bins[b].iter().chain(&self.free).copied().collect();
-            if cand.len() > 64 || cap.saturating_add(1).saturating_mul(cand.len()) > DP_CELLS {
+            if !small(self.bins[b].len() + self.free.len()) {
                 continue;
             }
+            let mut cand: Vec<usize> = self.bins[b].iter().chain(&self.free).copied().collect();
             self.rng.shuffle(&mut cand);
-            let (top, chosen) = max_subset(&cand, &self.weight, cap, &mut reach);
+            let Some((top, chosen)) =
+                max_subset(&cand, &self.weight, cap, &mut reach, &mut self.clock)
+            else {
+                return;
+            };
             if top <= self.fill[b] {
                 continue;
             }
@@ -436,24 +468,32 @@ impl<'a> State<'a> {
             return;
         }
         for _ in 0..nb {
-            if self.free.is_empty() {
+            if self.free.is_empty() || self.clock.spend(1) {
                 return;
             }
             let b1 = self.rng.below(nb);
             let b2 = (b1 + 1 + self.rng.below(nb - 1)) % nb;
+            if !small(self.bins[b1].len() + self.bins[b2].len() + self.free.len()) {
+                continue;
+            }
             let mut cand: Vec<usize> = self.bins[b1]
                 .iter()
                 .chain(&self.bins[b2])
                 .chain(&self.free)
                 .copied()
                 .collect();
-            if cand.len() > 64 || cap.saturating_add(1).saturating_mul(cand.len()) > DP_CELLS {
-                continue;
-            }
             self.rng.shuffle(&mut cand);
-            let (top1, first) = max_subset(&cand, &self.weight, cap, &mut reach);
+            let Some((top1, first)) =
+                max_subset(&cand, &self.weight, cap, &mut reach, &mut self.clock)
+            else {
+                return;
+            };
             cand.retain(|i| !first.contains(i));
-            let (top2, second) = max_subset(&cand, &self.weight, cap, &mut reach);
+            let Some((top2, second)) =
+                max_subset(&cand, &self.weight, cap, &mut reach, &mut self.clock)
+            else {
+                return;
+            };
             if top1 + top2 <= self.fill[b1] + self.fill[b2] {
                 continue;
             }
@@ -478,18 +518,19 @@ impl<'a> State<'a> {
     /// Bookkeeping for an item already removed from `bins[b]`'s list.
     fn take_all_of(&mut self, b: usize, i: usize) {
         for k in 0..self.d {
-            self.load[b * self.d + k] -= self.p.items[i][k];
+            self.load[b * self.d + k] -= self.p.item(i)[k];
         }
         self.fill[b] -= self.weight[i];
     }
 
     /// Exchanges of up to two items for up to two between two bins that make the fuller bin
-    /// strictly fuller, best first per bin, until none is left (bounded passes).
+    /// strictly fuller, best first per bin, until none is left (bounded passes) or the clock
+    /// expires.
     fn concentrate(&mut self) {
         let nb = self.bins.len();
         let mut outs = std::mem::take(&mut self.outs);
         let mut inns = std::mem::take(&mut self.inns);
-        for _ in 0..4 {
+        'passes: for _ in 0..4 {
             let mut changed = false;
             let mut order: Vec<usize> = (0..nb).collect();
             self.rng.shuffle(&mut order);
@@ -504,6 +545,9 @@ impl<'a> State<'a> {
                     &mut outs,
                 );
                 for b2 in 0..nb {
+                    if self.clock.spend(1) {
+                        break 'passes;
+                    }
                     if b2 == b1 || self.fill[b2] > self.fill[b1] {
                         continue;
                     }
@@ -539,6 +583,9 @@ impl<'a> State<'a> {
                             }
                         }
                     }
+                    if self.clock.spend((outs.len() * inns.len()) as u64) {
+                        break 'passes;
+                    }
                 }
                 if let Some((_, mv)) = best {
                     let b2 = mv.bin;
@@ -563,13 +610,13 @@ impl<'a> State<'a> {
 
     /// A packing of `S` into at most [`State::spare`] bins, if one is found: exactly by a
     /// subset sum in one dimension, else by first fit decreasing or, for up to 14 items, by
-    /// trying every split into two bins.
-    fn pack_free(&self) -> Option<Vec<Vec<usize>>> {
+    /// trying every split into two bins. `None` as well when the clock expires first.
+    fn pack_free(&mut self) -> Option<Vec<Vec<usize>>> {
         let n = self.free.len();
         if n == 0 {
             return Some(Vec::new());
         }
-        let total = |k: usize| self.free.iter().map(|&i| self.p.items[i][k]).sum::<u64>();
+        let total = |k: usize| self.free.iter().map(|&i| self.p.item(i)[k]).sum::<u64>();
         if (0..self.d).any(|k| total(k) > self.spare as u64 * self.p.capacity[k]) {
             return None;
         }
@@ -582,10 +629,13 @@ impl<'a> State<'a> {
             let mut reach = vec![u32::MAX; cap + 1];
             reach[0] = n as u32;
             for (k, &i) in self.free.iter().enumerate() {
-                let w = self.p.items[i][0] as usize;
+                let w = self.p.item(i)[0] as usize;
                 for x in (0..=cap - w).rev() {
                     if reach[x] != u32::MAX && reach[x + w] == u32::MAX {
                         reach[x + w] = k as u32;
+                    }
+                    if x % DP_CHECK == 0 && self.clock.spend(DP_CHECK as u64) {
+                        return None;
                     }
                 }
             }
@@ -594,7 +644,7 @@ impl<'a> State<'a> {
             while x > 0 {
                 let k = reach[x] as usize;
                 first.push(self.free[k]);
-                x -= self.p.items[self.free[k]][0] as usize;
+                x -= self.p.item(self.free[k])[0] as usize;
             }
             let second = self
                 .free
@@ -611,7 +661,10 @@ impl<'a> State<'a> {
         let mut bins = vec![Vec::new(); self.spare];
         let mut ok = true;
         for &i in &order {
-            let it = &self.p.items[i];
+            if self.clock.spend(self.spare as u64) {
+                return None;
+            }
+            let it = self.p.item(i);
             let Some(b) = (0..self.spare)
                 .find(|&b| (0..self.d).all(|k| loads[b][k] + it[k] <= self.p.capacity[k]))
             else {
@@ -631,12 +684,15 @@ impl<'a> State<'a> {
         }
         // Every split with the first item in bin 0.
         for mask in 0u32..(1 << (n - 1)) {
+            if self.clock.spend(n as u64) {
+                return None;
+            }
             let mask = (mask << 1) | 1;
             let fits = |side: u32| {
                 (0..self.d).all(|k| {
                     let l: u64 = (0..n)
                         .filter(|&x| (mask >> x) & 1 == side)
-                        .map(|x| self.p.items[self.free[x]][k])
+                        .map(|x| self.p.item(self.free[x])[k])
                         .sum();
                     l <= self.p.capacity[k]
                 })
@@ -666,16 +722,21 @@ impl<'a> State<'a> {
     }
 }
 
-/// See [`BinPacking::improve`]; `start` is feasible.
-pub(super) fn improve(p: &BinPacking, start: &Packing, limit: &SearchLimit) -> Packing {
-    let t0 = Instant::now();
-    let lb = p.lower_bound();
+/// See [`BinPacking::improve`]: `start` is feasible with no empty bin, `lb` a lower bound;
+/// the search stops at the bound, after `limit.attempts` rounds or when `clock` expires,
+/// whichever comes first.
+pub(super) fn improve(
+    p: &BinPacking,
+    start: &Packing,
+    lb: usize,
+    limit: &SearchLimit,
+    mut clock: Clock,
+) -> Packing {
     let mut best = start.clone();
-    if best.bins <= lb || p.is_empty() {
+    if best.bins <= lb || p.is_empty() || clock.expired() {
         return best;
     }
-    let out_of_time = || t0.elapsed().as_millis() >= u128::from(limit.time_ms);
-    let mut s = State::new(p, start, limit.seed);
+    let mut s = State::new(p, start, limit.seed, clock);
     let mut rounds = 0u64;
     'targets: while best.bins > lb {
         // Search for `target` bins: `target − spare` bins in the partial packing, and `S`
@@ -684,11 +745,14 @@ pub(super) fn improve(p: &BinPacking, start: &Packing, limit: &SearchLimit) -> P
         s.spare = target.min(2);
         while s.bins.len() > target - s.spare {
             s.drop_lightest_bin();
+            if s.clock.has_expired() {
+                break 'targets;
+            }
         }
         let mut best_free = s.objective();
         let mut extra = s.pack_free();
         while extra.is_none() {
-            if rounds >= limit.attempts || out_of_time() {
+            if rounds >= limit.attempts || s.clock.expired() {
                 break 'targets;
             }
             rounds += 1;
@@ -698,15 +762,12 @@ pub(super) fn improve(p: &BinPacking, start: &Packing, limit: &SearchLimit) -> P
             s.concentrate();
             best_free = best_free.min(s.objective());
             extra = s.pack_free();
-            for m in 0..ROUND_MOVES {
-                if extra.is_some() || !s.tabu_step(best_free) {
+            for _ in 0..ROUND_MOVES {
+                if extra.is_some() || s.clock.has_expired() || !s.tabu_step(best_free) {
                     break;
                 }
                 best_free = best_free.min(s.objective());
                 extra = s.pack_free();
-                if m % 32 == 31 && limit.attempts == u64::MAX && out_of_time() {
-                    break;
-                }
             }
         }
         let found = s.packing(extra.as_deref().unwrap_or_default());

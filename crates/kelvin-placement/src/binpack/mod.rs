@@ -3,10 +3,12 @@
 //!
 //! - [`BinPacking::parse`] reads BPPLIB one-dimensional instances (`.txt`/`.bpp`: item count,
 //!   capacity, one weight per line) and VPSolver-style vector instances (`.vbp`: dimensions,
-//!   capacities, item types, then `w_1 … w_d demand` per type).
+//!   capacities, item types, then `w_1 … w_d demand` per type); [`BinPacking::read`] reads
+//!   a file of either, at most [`MAX_INSTANCE_BYTES`] long.
 //! - [`BinPacking::lower_bound`] is the best of the continuous bound per dimension and the
 //!   Martello–Toth L2 bound per dimension (Martello & Toth, "Lower bounds and reduction
-//!   procedures for the bin packing problem", Discrete Applied Mathematics 28, 1990).
+//!   procedures for the bin packing problem", Discrete Applied Mathematics 28, 1990), and at
+//!   least one bin for any item.
 //! - [`BinPacking::first_fit_decreasing`] and [`BinPacking::best_fit_decreasing`] order items
 //!   by their size summed over dimensions relative to capacity, the baselines of the
 //!   literature; [`BinPacking::dot_product`] and [`BinPacking::norm_l2`] are the bin-centric
@@ -16,29 +18,60 @@
 //!   neighbourhood search (Buljubašić & Vasquez, Computers & Operations Research 76, 2016):
 //!   a tabu search over partial packings into fewer bins, with subset-sum refills of bins in
 //!   one dimension, anytime within a [`SearchLimit`].
+//!
+//! # Limits
+//!
+//! Instances hold at most [`MAX_ITEMS`] items, [`MAX_DIMS`] dimensions, [`MAX_SIZES`] sizes
+//! in all and capacities up to [`MAX_CAPACITY`], so that no sum of sizes can overflow and the
+//! memory of an instance stays bounded (8 bytes per size; the search adds about 100 bytes per
+//! item). The readers check every count before allocating anything from it.
+//!
+//! # Time
+//!
+//! [`BinPacking::pack_with`]'s time limit covers everything it does: ordering the items, the
+//! construction heuristics, the lower bound and the search all read the clock every few
+//! hundred operations. When time is up in the middle of a heuristic, the items it has not
+//! placed yet go by next fit (linear), so a complete packing, checked feasible, is always
+//! returned; a heuristic that cannot finish is skipped, and the L2 bound gives way to the
+//! continuous one.
 
+use std::path::Path;
 use std::time::Instant;
 
 use crate::PlacementError;
+use crate::clock::Clock;
 
 mod cns;
+mod fit;
+mod read;
 
 /// Largest capacity accepted (2^40): with at most [`MAX_ITEMS`] items, every sum of sizes
 /// stays below 2^62, so no arithmetic on sizes can overflow.
-const MAX_CAPACITY: u64 = 1 << 40;
+pub const MAX_CAPACITY: u64 = 1 << 40;
+
+/// Most items accepted (2^22).
+pub const MAX_ITEMS: usize = 1 << 22;
+
+/// Most dimensions accepted.
+pub const MAX_DIMS: usize = 64;
+
+/// Most sizes accepted in all, items × dimensions (2^24: 128 MiB of sizes).
+pub const MAX_SIZES: usize = 1 << 24;
+
+/// Longest instance file [`BinPacking::read`] reads (64 MiB: room for [`MAX_ITEMS`] weights
+/// of up to [`MAX_CAPACITY`], one per line).
+pub const MAX_INSTANCE_BYTES: u64 = 64 << 20;
 
 /// Largest instance the O(n²) bin-centric heuristics run on inside [`BinPacking::pack`].
 const BIN_CENTRIC_MAX_ITEMS: usize = 5_000;
-
-/// Most items accepted (2^22).
-const MAX_ITEMS: usize = 1 << 22;
 
 /// A bin-packing instance: identical bins with a capacity per dimension, and items with a
 /// size per dimension (integers, as the benchmark files give them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BinPacking {
     capacity: Vec<u64>,
-    items: Vec<Vec<u64>>,
+    /// Item `i`'s size in dimension `k` is `sizes[i * dims + k]`.
+    sizes: Vec<u64>,
 }
 
 /// A packing: the bin of every item.
@@ -72,10 +105,6 @@ impl PackReport {
     }
 }
 
-fn bad(line: usize, reason: impl std::fmt::Display) -> PlacementError {
-    PlacementError::for_call(format!("line {line}: {reason}"))
-}
-
 impl BinPacking {
     /// An instance from capacities and item sizes.
     ///
@@ -88,130 +117,84 @@ impl BinPacking {
     /// ```
     ///
     /// # Errors
-    /// [`crate::PlacementErrorKind::InvalidInput`] for no dimensions, a zero capacity, an item
-    /// with the wrong number of dimensions, or an item larger than a bin in some dimension
-    /// (it could never be packed).
+    /// [`crate::PlacementErrorKind::InvalidInput`] for no dimensions or more than
+    /// [`MAX_DIMS`], a capacity of zero or above [`MAX_CAPACITY`], more than [`MAX_ITEMS`]
+    /// items or [`MAX_SIZES`] sizes, an item with the wrong number of dimensions, or an item
+    /// larger than a bin in some dimension (it could never be packed); the message names the
+    /// cause, the dimension and the item.
     pub fn try_new(capacity: Vec<u64>, items: Vec<Vec<u64>>) -> Result<BinPacking, PlacementError> {
-        if capacity.is_empty() || capacity.contains(&0) {
-            return Err(PlacementError::for_call(
-                "capacities must be given and positive",
-            ));
+        let call = PlacementError::for_call;
+        if let Some(why) = read::dims_problem(capacity.len() as u64) {
+            return Err(call(why));
         }
-        // Sums of sizes over every item must stay far from u64::MAX.
-        if capacity.iter().any(|c| *c > MAX_CAPACITY) || items.len() > MAX_ITEMS {
-            return Err(PlacementError::for_call(format!(
-                "instances are limited to capacities of 2^40 and 2^22 items, got {} items",
-                items.len()
-            )));
+        for (k, c) in capacity.iter().enumerate() {
+            if let Some(why) = read::capacity_problem(*c) {
+                return Err(call(format!("dimension {}: {why}", k + 1)));
+            }
         }
+        let d = capacity.len();
+        if let Some(why) = read::size_problem(items.len() as u64, d) {
+            return Err(call(why));
+        }
+        let mut sizes = Vec::with_capacity(items.len() * d);
         for (i, it) in items.iter().enumerate() {
-            if it.len() != capacity.len() {
-                return Err(PlacementError::for_call(format!(
-                    "item {i} has {} dimensions, bins have {}",
-                    it.len(),
-                    capacity.len()
+            if it.len() != d {
+                return Err(call(format!(
+                    "item {i} has {} dimensions, bins have {d}",
+                    it.len()
                 )));
             }
-            if it.iter().zip(&capacity).any(|(w, c)| w > c) {
-                return Err(PlacementError::for_call(format!(
-                    "item {i} is larger than a bin"
+            if let Some(k) = (0..d).find(|&k| it[k] > capacity[k]) {
+                return Err(call(format!(
+                    "item {i} is larger than a bin: size {} in dimension {}, capacity {}",
+                    it[k],
+                    k + 1,
+                    capacity[k]
                 )));
             }
+            sizes.extend_from_slice(it);
         }
-        Ok(BinPacking { capacity, items })
+        Ok(BinPacking { capacity, sizes })
     }
 
     /// Parses a BPPLIB (`.txt`, `.bpp`) or `.vbp` instance; the format is told by its shape
-    /// (a `.vbp` file's second line holds one capacity per dimension).
+    /// (a `.vbp` file's second line holds one capacity per dimension, its item lines a size
+    /// per dimension and a demand).
+    ///
+    /// Counts are checked against the limits ([`MAX_ITEMS`], [`MAX_DIMS`], [`MAX_SIZES`],
+    /// [`MAX_CAPACITY`]) before anything is allocated from them, so no text can make it
+    /// allocate more than a bounded multiple of its own length and the instance's sizes.
     ///
     /// # Errors
-    /// [`crate::PlacementErrorKind::InvalidInput`] naming the line for a missing or
-    /// non-integer number, a count that does not match the lines that follow, or an item
-    /// larger than a bin.
+    /// [`crate::PlacementErrorKind::InvalidInput`] starting `line N:` (counting every line of
+    /// the text from 1) and naming the cause: a missing line, a line with the wrong number
+    /// of numbers, something that is not a non-negative integer or does not fit in 64 bits,
+    /// a count or a capacity beyond its limit (named with the limit), a count that does not
+    /// match the lines that follow, or an item larger than a bin.
     pub fn parse(text: &str) -> Result<BinPacking, PlacementError> {
-        let lines: Vec<(usize, Vec<&str>)> = text
-            .lines()
-            .enumerate()
-            .map(|(i, l)| (i + 1, l.split_whitespace().collect::<Vec<_>>()))
-            .filter(|(_, f)| !f.is_empty())
-            .collect();
-        let num = |line: usize, s: &str| -> Result<u64, PlacementError> {
-            s.parse::<u64>()
-                .map_err(|_| bad(line, format!("{s:?} is not a non-negative integer")))
-        };
-        let (l1, f1) = lines.first().ok_or_else(|| bad(1, "empty instance"))?;
-        let (l2, f2) = lines.get(1).ok_or_else(|| bad(l1 + 1, "missing line 2"))?;
-        let first = num(*l1, f1[0])?;
-        // `.vbp` lines after the third hold sizes and a demand; BPPLIB lines one weight.
-        let vbp = f2.len() > 1 || lines.get(3).is_some_and(|(_, f)| f.len() >= 2);
-        if !vbp {
-            // BPPLIB: n, C, then n weights.
-            let n = first as usize;
-            let c = num(*l2, f2[0])?;
-            let mut items = Vec::with_capacity(n);
-            for (line, f) in &lines[2..] {
-                items.push(vec![num(*line, f[0])?]);
-            }
-            if items.len() != n {
-                return Err(bad(
-                    *l1,
-                    format!("{n} items announced, {} given", items.len()),
-                ));
-            }
-            return BinPacking::try_new(vec![c], items);
-        }
-        let d = first as usize;
-        if f2.len() != d {
-            return Err(bad(
-                *l2,
-                format!("{} capacities for {d} dimensions", f2.len()),
-            ));
-        }
-        let capacity = f2
-            .iter()
-            .map(|s| num(*l2, s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let (l3, f3) = lines
-            .get(2)
-            .ok_or_else(|| bad(l2 + 1, "missing item-type count"))?;
-        let m = num(*l3, f3[0])? as usize;
-        let mut items = Vec::new();
-        for (line, f) in lines.iter().skip(3) {
-            if f.len() != d + 1 {
-                return Err(bad(
-                    *line,
-                    format!("{} numbers, expected {d} sizes and a demand", f.len()),
-                ));
-            }
-            let w = f[..d]
-                .iter()
-                .map(|s| num(*line, s))
-                .collect::<Result<Vec<_>, _>>()?;
-            let demand = num(*line, f[d])?;
-            if items.len() as u64 + demand > MAX_ITEMS as u64 {
-                return Err(bad(*line, "more than 2^22 items in all"));
-            }
-            for _ in 0..demand {
-                items.push(w.clone());
-            }
-        }
-        if lines.len() - 3 != m {
-            return Err(bad(
-                *l3,
-                format!("{m} item types announced, {} given", lines.len() - 3),
-            ));
-        }
-        BinPacking::try_new(capacity, items)
+        read::parse(text)
+    }
+
+    /// Reads and parses an instance file of at most [`MAX_INSTANCE_BYTES`] (longer files,
+    /// and devices or pipes that deliver more, are refused once the limit is passed, without
+    /// reading further).
+    ///
+    /// # Errors
+    /// [`crate::PlacementErrorKind::InvalidInput`] starting with the path: the system's
+    /// error for a file that cannot be opened or read, a file over the limit (with the
+    /// limit), a directory, text that is not UTF-8, or [`BinPacking::parse`]'s error.
+    pub fn read(path: impl AsRef<Path>) -> Result<BinPacking, PlacementError> {
+        read::read(path.as_ref())
     }
 
     /// Number of items.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.sizes.len() / self.dims()
     }
 
     /// Whether there are no items.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.sizes.is_empty()
     }
 
     /// Number of dimensions.
@@ -219,34 +202,55 @@ impl BinPacking {
         self.capacity.len()
     }
 
-    /// The best of the continuous and Martello–Toth L2 bounds over every dimension: no
-    /// packing uses fewer bins.
-    pub fn lower_bound(&self) -> usize {
-        (0..self.dims())
-            .map(|d| {
-                let w: Vec<u64> = self.items.iter().map(|it| it[d]).collect();
-                l2(&w, self.capacity[d])
-            })
-            .max()
-            .unwrap_or(0)
+    /// The bin capacity, per dimension.
+    pub fn capacity(&self) -> &[u64] {
+        &self.capacity
     }
 
-    /// Items in decreasing order of their size relative to capacity, summed over dimensions
-    /// (ties by index, so the order is deterministic).
-    fn decreasing(&self) -> Vec<usize> {
-        let size: Vec<f64> = self
-            .items
-            .iter()
-            .map(|it| {
-                it.iter()
-                    .zip(&self.capacity)
-                    .map(|(w, c)| *w as f64 / *c as f64)
-                    .sum()
-            })
-            .collect();
-        let mut order: Vec<usize> = (0..self.items.len()).collect();
-        order.sort_by(|&a, &b| size[b].total_cmp(&size[a]).then(a.cmp(&b)));
-        order
+    /// Item `i`'s sizes, one per dimension (`None` past the last item).
+    pub fn item_sizes(&self, i: usize) -> Option<&[u64]> {
+        (i < self.len()).then(|| self.item(i))
+    }
+
+    fn item(&self, i: usize) -> &[u64] {
+        let d = self.dims();
+        &self.sizes[i * d..(i + 1) * d]
+    }
+
+    /// The best of the continuous and Martello–Toth L2 bounds over every dimension, and at
+    /// least one bin for any item: no packing uses fewer bins.
+    pub fn lower_bound(&self) -> usize {
+        self.lower_bound_within(&mut Clock::unlimited())
+    }
+
+    /// [`BinPacking::lower_bound`]; the continuous bound alone for the dimensions the clock
+    /// leaves no time for L2.
+    fn lower_bound_within(&self, clock: &mut Clock) -> usize {
+        if self.is_empty() {
+            return 0;
+        }
+        let d = self.dims();
+        let column = |k: usize| self.sizes.iter().skip(k).step_by(d).copied();
+        let mut best = 1;
+        for k in 0..d {
+            // At most 2^22 sizes of at most 2^40: the sum stays below 2^62.
+            let total: u64 = column(k).sum();
+            best = best.max(total.div_ceil(self.capacity[k]) as usize);
+        }
+        for k in 0..d {
+            if clock.expired() {
+                break;
+            }
+            let mut w: Vec<u64> = column(k).collect();
+            if !crate::clock::sort_within(&mut w, clock, |a, b| a.cmp(b)) {
+                break;
+            }
+            match l2(&w, self.capacity[k], clock) {
+                Some(b) => best = best.max(b),
+                None => break,
+            }
+        }
+        best
     }
 
     fn fits(&self, load: &[u64], item: &[u64]) -> bool {
@@ -258,17 +262,17 @@ impl BinPacking {
 
     /// First fit decreasing: each item into the first open bin it fits.
     pub fn first_fit_decreasing(&self) -> Packing {
-        self.decreasing_fit(|_, _, _| 0.0)
+        let mut clock = Clock::unlimited();
+        let order = self.decreasing_within(&mut clock);
+        self.first_fit_within(&order, &mut clock)
     }
 
     /// Best fit decreasing: each item into the open bin it leaves with the least room
     /// (summed relative to capacity over dimensions).
     pub fn best_fit_decreasing(&self) -> Packing {
-        self.decreasing_fit(|p, load, it| {
-            (0..p.dims())
-                .map(|k| (p.capacity[k] - load[k] - it[k]) as f64 / p.capacity[k] as f64)
-                .sum()
-        })
+        let mut clock = Clock::unlimited();
+        let order = self.decreasing_within(&mut clock);
+        self.best_fit_within(&order, &mut clock)
     }
 
     /// Dot product (bin-centric; Panigrahy, Talwar, Uyeda and Wieder, "Heuristics for Vector
@@ -286,7 +290,14 @@ impl BinPacking {
     /// # Ok::<(), kelvin_placement::PlacementError>(())
     /// ```
     pub fn dot_product(&self) -> Packing {
-        self.bin_centric(|p, room, it| {
+        let mut clock = Clock::unlimited();
+        let order = self.decreasing_within(&mut clock);
+        self.dot_product_within(&order, &mut clock)
+            .unwrap_or_else(|| self.next_fit(&order))
+    }
+
+    fn dot_product_within(&self, order: &[usize], clock: &mut Clock) -> Option<Packing> {
+        self.bin_centric_within(order, clock, |p, room, it| {
             -(0..p.dims())
                 .map(|k| {
                     let c = p.capacity[k] as f64;
@@ -300,7 +311,14 @@ impl BinPacking {
     /// item that leaves the bin's remaining capacity vector shortest (Euclidean, relative to
     /// capacity).
     pub fn norm_l2(&self) -> Packing {
-        self.bin_centric(|p, room, it| {
+        let mut clock = Clock::unlimited();
+        let order = self.decreasing_within(&mut clock);
+        self.norm_l2_within(&order, &mut clock)
+            .unwrap_or_else(|| self.next_fit(&order))
+    }
+
+    fn norm_l2_within(&self, order: &[usize], clock: &mut Clock) -> Option<Packing> {
+        self.bin_centric_within(order, clock, |p, room, it| {
             (0..p.dims())
                 .map(|k| {
                     let c = p.capacity[k] as f64;
@@ -310,124 +328,103 @@ impl BinPacking {
         })
     }
 
-    /// One bin at a time: add the fitting unpacked item with the lowest `cost(instance,
-    /// room, item)` (the first in decreasing order on ties) until none fits.
-    fn bin_centric(&self, cost: impl Fn(&BinPacking, &[u64], &[u64]) -> f64) -> Packing {
-        let d = self.dims();
-        let mut left: Vec<usize> = self.decreasing();
-        let mut bin_of = vec![0; self.items.len()];
-        let mut bins = 0;
-        let mut room = vec![0u64; d];
-        while !left.is_empty() {
-            room.copy_from_slice(&self.capacity);
-            loop {
-                let mut best: Option<(f64, usize)> = None;
-                for (pos, &i) in left.iter().enumerate() {
-                    let it = &self.items[i];
-                    if it.iter().zip(&room).all(|(w, r)| w <= r) {
-                        let c = cost(self, &room, it);
-                        if best.is_none_or(|(bc, _)| c < bc) {
-                            best = Some((c, pos));
-                        }
-                    }
-                }
-                let Some((_, pos)) = best else { break };
-                let i = left.remove(pos);
-                for (r, w) in room.iter_mut().zip(&self.items[i]) {
-                    *r -= w;
-                }
-                bin_of[i] = bins;
-            }
-            bins += 1;
-        }
-        Packing { bin_of, bins }
-    }
-
-    /// Items in decreasing order, each into the open bin where it fits with the lowest
-    /// `cost(instance, load, item)` (the first such bin on ties), else into a new bin.
-    fn decreasing_fit(&self, cost: impl Fn(&BinPacking, &[u64], &[u64]) -> f64) -> Packing {
-        let d = self.dims();
-        let mut loads: Vec<u64> = Vec::new();
-        let mut bin_of = vec![0; self.items.len()];
-        for i in self.decreasing() {
-            let it = &self.items[i];
-            let mut best: Option<(f64, usize)> = None;
-            for (b, load) in loads.chunks(d).enumerate() {
-                if self.fits(load, it) {
-                    let c = cost(self, load, it);
-                    if best.is_none_or(|(bc, _)| c < bc) {
-                        best = Some((c, b));
-                    }
-                }
-            }
-            let b = best.map_or_else(
-                || {
-                    loads.extend(std::iter::repeat_n(0, d));
-                    loads.len() / d - 1
-                },
-                |(_, b)| b,
-            );
-            for (k, w) in it.iter().enumerate() {
-                loads[b * d + k] += w;
-            }
-            bin_of[i] = b;
-        }
-        Packing {
-            bins: loads.len() / d,
-            bin_of,
-        }
-    }
-
     /// Whether `p` puts every item in a bin and no bin over capacity in any dimension.
     pub fn is_feasible(&self, p: &Packing) -> bool {
-        if p.bin_of.len() != self.items.len() {
+        if p.bin_of.len() != self.len() || p.bin_of.iter().any(|&b| b >= p.bins) {
             return false;
         }
         let d = self.dims();
-        let mut loads = vec![0u64; p.bins * d];
-        for (i, &b) in p.bin_of.iter().enumerate() {
-            if b >= p.bins {
-                return false;
+        let within = |load: &[u64]| load.iter().zip(&self.capacity).all(|(x, c)| x <= c);
+        if p.bins <= self.len() {
+            // Plain index loops: this runs on every packing the search finds.
+            let mut loads = vec![0u64; p.bins * d];
+            for (i, &b) in p.bin_of.iter().enumerate() {
+                for k in 0..d {
+                    loads[b * d + k] += self.sizes[i * d + k];
+                }
             }
-            for k in 0..d {
-                loads[b * d + k] += self.items[i][k];
+            return (0..loads.len()).all(|x| loads[x] <= self.capacity[x % d]);
+        }
+        // More bins than items (some empty): only the bins in use, by their numbers.
+        let mut loads: std::collections::HashMap<usize, Vec<u64>> = Default::default();
+        for (i, &b) in p.bin_of.iter().enumerate() {
+            let l = loads.entry(b).or_insert_with(|| vec![0; d]);
+            for (l, w) in l.iter_mut().zip(self.item(i)) {
+                *l += w;
             }
         }
-        loads
-            .chunks(d.max(1))
-            .all(|l| l.iter().zip(&self.capacity).all(|(x, c)| x <= c))
+        loads.values().all(|l| within(l))
     }
 
     /// The best of first- and best-fit decreasing and, for vector instances of up to 5,000
     /// items, the dot-product and L2-norm heuristics, with the lower bound and the time taken.
     pub fn pack(&self) -> PackReport {
         let t = Instant::now();
-        let mut packing = self.first_fit_decreasing();
+        let (packing, lower_bound) = self.pack_within(&mut Clock::unlimited());
+        PackReport {
+            packing,
+            lower_bound,
+            time_ms: t.elapsed().as_secs_f64() * 1e3,
+        }
+    }
+
+    /// [`BinPacking::pack`]'s heuristics and bound under `clock`: a complete packing whatever
+    /// the clock does (next fit finishes what a heuristic could not).
+    fn pack_within(&self, clock: &mut Clock) -> (Packing, usize) {
+        let order = self.decreasing_within(clock);
+        let mut packing = self.first_fit_within(&order, clock);
         let mut consider = |p: Packing| {
             if p.bins < packing.bins {
                 packing = p;
             }
         };
-        consider(self.best_fit_decreasing());
-        // The bin-centric heuristics cost O(n²·d): only where that stays in milliseconds.
-        if self.dims() > 1 && self.items.len() <= BIN_CENTRIC_MAX_ITEMS {
-            consider(self.dot_product());
-            consider(self.norm_l2());
+        if !clock.expired() {
+            consider(self.best_fit_within(&order, clock));
         }
-        debug_assert!(self.is_feasible(&packing));
-        PackReport {
-            packing,
-            lower_bound: self.lower_bound(),
-            time_ms: t.elapsed().as_secs_f64() * 1e3,
+        // The bin-centric heuristics cost O(n²·d): only where that stays in milliseconds.
+        if self.dims() > 1 && self.len() <= BIN_CENTRIC_MAX_ITEMS {
+            for p in [
+                self.dot_product_within(&order, clock),
+                self.norm_l2_within(&order, clock),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                consider(p);
+            }
+        }
+        // Feasible by construction; checked so that no heuristic has to be trusted.
+        if !self.is_feasible(&packing) {
+            packing = self.next_fit(&(0..self.len()).collect::<Vec<_>>());
+        }
+        (packing, self.lower_bound_within(clock))
+    }
+
+    /// The same packing with its bins numbered `0..k` in order of first use, empty bins
+    /// dropped.
+    fn compact(&self, p: &Packing) -> Packing {
+        let mut renumber: std::collections::HashMap<usize, usize> = Default::default();
+        let bin_of: Vec<usize> = p
+            .bin_of
+            .iter()
+            .map(|&b| {
+                let next = renumber.len();
+                *renumber.entry(b).or_insert(next)
+            })
+            .collect();
+        Packing {
+            bins: renumber.len(),
+            bin_of,
         }
     }
 }
 
-/// Limits of [`BinPacking::improve`]: whichever comes first.
+/// Limits of [`BinPacking::improve`] and [`BinPacking::pack_with`]: whichever comes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SearchLimit {
-    /// Wall-clock budget, milliseconds (default 1,000).
+    /// Wall-clock budget, milliseconds (default 1,000). For [`BinPacking::pack_with`] it
+    /// covers the construction heuristics and the lower bound too.
     pub time_ms: u64,
     /// Rounds of the search (default unlimited): one round is a descent and up to 200 tabu
     /// moves. Set it (with a generous `time_ms`) for results that do not depend on the
@@ -474,52 +471,69 @@ impl BinPacking {
     /// best complete packing found, so never a worse one than `start`. Same instance, start
     /// and seed with a round budget ([`SearchLimit::attempts`]): same result.
     ///
-    /// A `start` that is not a feasible packing of this instance is returned unchanged.
+    /// A `start` that is not a feasible packing of this instance is returned unchanged; one
+    /// with empty bins is renumbered without them first.
     pub fn improve(&self, start: &Packing, limit: &SearchLimit) -> Packing {
         if !self.is_feasible(start) {
             return start.clone();
         }
-        cns::improve(self, start, limit)
+        let mut clock = Clock::after(Instant::now(), limit.time_ms);
+        let start = self.compact(start);
+        let lb = self.lower_bound_within(&mut clock);
+        cns::improve(self, &start, lb, limit, clock)
     }
 
-    /// [`BinPacking::pack`] followed by [`BinPacking::improve`] within `limit`.
+    /// [`BinPacking::pack`] followed by [`BinPacking::improve`], all within `limit`: when the
+    /// time is up, the heuristics and the search stop within a few hundred operations and
+    /// the best complete packing found so far (at worst next fit) is returned.
     pub fn pack_with(&self, limit: &SearchLimit) -> PackReport {
         let t = Instant::now();
-        let start = self.pack().packing;
-        let packing = self.improve(&start, limit);
+        let mut clock = Clock::after(t, limit.time_ms);
+        let (start, lower_bound) = self.pack_within(&mut clock);
+        let packing = cns::improve(self, &start, lower_bound, limit, clock);
+        debug_assert!(self.is_feasible(&packing));
         PackReport {
             packing,
-            lower_bound: self.lower_bound(),
+            lower_bound,
             time_ms: t.elapsed().as_secs_f64() * 1e3,
         }
     }
 }
 
-/// Martello–Toth L2 for one dimension (which dominates the continuous bound).
-fn l2(w: &[u64], c: u64) -> usize {
-    let continuous = w.iter().sum::<u64>().div_ceil(c) as usize;
-    let mut alphas: Vec<u64> = w.iter().copied().filter(|&x| 2 * x <= c).collect();
-    alphas.push(0);
-    alphas.sort_unstable();
-    alphas.dedup();
+/// Martello–Toth L2 for one dimension (which dominates the continuous bound), from the sizes
+/// sorted in increasing order, in `O(n log n)`: for each `α` among the sizes of at most half
+/// a bin (and 0), the items larger than `C − α` need a bin each, those larger than half a bin
+/// too, and the items in `[α, C/2]` fill what those leave free, then whole bins. `None` if
+/// the clock expires first.
+fn l2(w: &[u64], c: u64, clock: &mut Clock) -> Option<usize> {
+    // prefix[i]: the sum of the i smallest sizes (below 2^62, see `MAX_CAPACITY`).
+    let mut prefix = Vec::with_capacity(w.len() + 1);
+    prefix.push(0u64);
+    for &x in w {
+        prefix.push(prefix[prefix.len() - 1] + x);
+    }
+    let continuous = prefix[w.len()].div_ceil(c) as usize;
+    let half = w.partition_point(|&x| 2 * x <= c);
     let mut best = continuous;
-    for &a in &alphas {
-        let (mut n1, mut n2, mut s2, mut s3) = (0usize, 0usize, 0u64, 0u64);
-        for &x in w {
-            if x > c - a {
-                n1 += 1;
-            } else if 2 * x > c {
-                n2 += 1;
-                s2 += x;
-            } else if x >= a {
-                s3 += x;
-            }
+    let mut last = None;
+    for a in std::iter::once(0).chain(w[..half].iter().copied()) {
+        if last == Some(a) {
+            continue;
         }
+        last = Some(a);
+        if clock.spend(u64::from(w.len().max(2).ilog2())) {
+            return None;
+        }
+        let big = w.partition_point(|&x| x <= c - a);
+        let from = w.partition_point(|&x| x < a);
+        let (n1, n2) = (w.len() - big, big - half);
+        let s2 = prefix[big] - prefix[half];
+        let s3 = prefix[half] - prefix[from];
         let free = n2 as u64 * c - s2;
         let extra = s3.saturating_sub(free).div_ceil(c) as usize;
         best = best.max(n1 + n2 + extra);
     }
-    best
+    Some(best)
 }
 
 #[cfg(test)]
@@ -546,6 +560,57 @@ mod tests {
             e.reason().contains("line 5") && e.reason().contains("2^22"),
             "{e}"
         );
+    }
+
+    /// The textbook L2 (every α, every item): the sorted, prefix-sum version must agree.
+    fn l2_reference(w: &[u64], c: u64) -> usize {
+        let continuous = w.iter().sum::<u64>().div_ceil(c) as usize;
+        let mut alphas: Vec<u64> = w.iter().copied().filter(|&x| 2 * x <= c).collect();
+        alphas.push(0);
+        alphas.sort_unstable();
+        alphas.dedup();
+        let mut best = continuous;
+        for &a in &alphas {
+            let (mut n1, mut n2, mut s2, mut s3) = (0usize, 0usize, 0u64, 0u64);
+            for &x in w {
+                if x > c - a {
+                    n1 += 1;
+                } else if 2 * x > c {
+                    n2 += 1;
+                    s2 += x;
+                } else if x >= a {
+                    s3 += x;
+                }
+            }
+            let free = n2 as u64 * c - s2;
+            let extra = s3.saturating_sub(free).div_ceil(c) as usize;
+            best = best.max(n1 + n2 + extra);
+        }
+        best
+    }
+
+    #[test]
+    fn l2_matches_the_textbook_computation() {
+        let mut x = 5u64;
+        for round in 0..300 {
+            let c = 1 + round % 97;
+            let n = round % 41;
+            let mut w: Vec<u64> = (0..n)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1442695040888963407);
+                    (x >> 33) % (c + 1)
+                })
+                .collect();
+            let expected = l2_reference(&w, c);
+            w.sort_unstable();
+            assert_eq!(
+                l2(&w, c, &mut Clock::unlimited()),
+                Some(expected),
+                "{w:?} in {c}"
+            );
+        }
     }
 
     #[test]

@@ -15,8 +15,10 @@
 //! - [`solve`] places a whole batch (or re-balances a running fleet): a greedy construction
 //!   in decreasing priority and size, then large-neighbourhood search run by parallel chains
 //!   (rayon) that share their best placement every epoch — deterministic for a seed when
-//!   limited by rounds, anytime under a time limit. It reports a [`Bound`] on facility power,
-//!   hence a gap.
+//!   limited by rounds, anytime under a time limit, which covers the construction too (work
+//!   it cannot reach in time is reported unplaced with [`Blocked::time_limited`], never
+//!   dropped or misplaced; see [`solve`]). It reports a [`Bound`] on facility power, hence a
+//!   gap.
 //! - [`baseline`] runs the same construction with the policies schedulers use today:
 //!   round-robin, Kubernetes' `LeastAllocated` (spread) and `MostAllocated` (pack). They know
 //!   capacity, pinning and rules, not power caps or heat; [`evaluate`] lists what they break.
@@ -75,7 +77,7 @@ pub use placer::{Blocked, Breakdown, Decision, Placer, Policy, Sampling};
 pub use problem::{
     Cooling, Host, PowerCurve, PowerDomain, Problem, Rack, Rule, RuleKind, Scope, Task,
 };
-pub use solve::{Assignment, Solution, SolveOptions, baseline, solve};
+pub use solve::{Assignment, MAX_CHAINS, Solution, SolveOptions, baseline, solve};
 pub use synthetic::{ServerModel, Synthetic};
 
 use crate::PlacementError;
@@ -171,6 +173,12 @@ pub fn evaluate(p: &Problem, host_of: &[Option<usize>]) -> Result<Evaluation, Pl
     let ix = Arc::new(Index::new(p));
     let s = State::from_assignment(p, ix, false, &assign);
     let mut e = s.evaluation();
+    e.violations = violations(p, &s, &assign);
+    Ok(e)
+}
+
+/// Every hard constraint placement `s` (with tasks at `assign`) breaks.
+fn violations(p: &Problem, s: &State<'_>, assign: &[Option<u32>]) -> Vec<Violation> {
     let mut v = Vec::new();
     for (h, host) in p.hosts.iter().enumerate() {
         for (d, cap) in host.capacity.iter().enumerate() {
@@ -274,6 +282,5 @@ pub fn evaluate(p: &Problem, host_of: &[Option<usize>]) -> Result<Evaluation, Pl
             });
         }
     }
-    e.violations = v;
-    Ok(e)
+    v
 }

@@ -8,6 +8,7 @@ use super::objective::{Key, Objective, cmp_keys};
 use super::state::{Delta, Index, State};
 use super::{Check, Evaluation, Problem};
 use crate::PlacementError;
+use crate::clock::Clock;
 use crate::rng::Rng;
 
 /// How a host is chosen among the feasible ones.
@@ -150,26 +151,39 @@ pub struct Decision {
     pub runner_up: Option<(usize, f64)>,
 }
 
-/// A workload that fits on no host, and what blocked it.
+/// A workload left unplaced, and what blocked it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Blocked {
     /// The workload (index into [`Problem::tasks`]).
     pub task: usize,
-    /// Hosts tried: all of them (or all its allowed hosts).
+    /// Hosts tried: all of them (or all its allowed hosts), unless `time_limited`: then the
+    /// hosts it was checked on (0 when the time limit ran out before it was tried).
     pub hosts_considered: usize,
     /// Each constraint that blocked it with the number of hosts it blocked on; a host can
     /// break several, so counts may add up to more than `hosts_considered`.
     pub blocked_by: Vec<(Check, usize)>,
+    /// Set by [`solve`](super::solve) when its time limit ran out before this workload was
+    /// tried on every host: it is unplaced for lack of time and may fit somewhere (a longer
+    /// limit, or [`Placer::place`], places or explains it). False: it fits on no host.
+    pub time_limited: bool,
 }
 
 impl Blocked {
     /// A sentence naming the workload and the constraints, e.g.
-    /// `"batch-7 fits on none of 40 hosts: cpu capacity on 12, power cap of pdu-r2 on 8"`.
+    /// `"batch-7 fits on none of 40 hosts: cpu capacity on 12, power cap of pdu-r2 on 8"`,
+    /// or `"batch-7 is unplaced: the time limit ran out before it was tried on every host"`
+    /// (with what blocked it on the hosts it was checked on, if any).
     pub fn describe(&self, p: &Problem) -> String {
-        let mut s = format!(
-            "{} fits on none of {} hosts",
-            p.tasks[self.task].id, self.hosts_considered
-        );
+        let id = &p.tasks[self.task].id;
+        let mut s = if self.time_limited {
+            format!(
+                "{id} is unplaced: the time limit ran out before it was tried on every host \
+                 ({} checked)",
+                self.hosts_considered
+            )
+        } else {
+            format!("{id} fits on none of {} hosts", self.hosts_considered)
+        };
         for (i, (c, n)) in self.blocked_by.iter().enumerate() {
             s.push_str(if i == 0 { ": " } else { ", " });
             s.push_str(&format!("{} on {n}", c.describe(p)));
@@ -180,11 +194,19 @@ impl Blocked {
 
 impl fmt::Display for Blocked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "task #{} fits on none of {} hosts",
-            self.task, self.hosts_considered
-        )?;
+        if self.time_limited {
+            write!(
+                f,
+                "task #{} unplaced by the time limit ({} hosts checked)",
+                self.task, self.hosts_considered
+            )?;
+        } else {
+            write!(
+                f,
+                "task #{} fits on none of {} hosts",
+                self.task, self.hosts_considered
+            )?;
+        }
         for (c, n) in &self.blocked_by {
             write!(f, "; {c} on {n}")?;
         }
@@ -200,7 +222,7 @@ fn bump(counts: &mut Vec<(Check, usize)>, c: Check) {
 }
 
 /// Scan state carried between decisions.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Cursor {
     pub(crate) next: usize,
     /// For the search's repairs: skip each feasible host after the first with this
@@ -210,6 +232,23 @@ pub(crate) struct Cursor {
     /// (noise, as in adaptive large-neighbourhood search), so that a repair sometimes opens
     /// a host a greedy choice would not.
     pub(crate) noise: f64,
+    /// The deadline: a scan stops when it expires, with the best host found so far (if any).
+    pub(crate) clock: Clock,
+    /// Most hosts examined per scan (allowed hosts, hosts with work, empty hosts): the
+    /// construction's cheap rule once half its time is spent.
+    pub(crate) scan_limit: usize,
+}
+
+impl Default for Cursor {
+    fn default() -> Self {
+        Cursor {
+            next: 0,
+            blink: None,
+            noise: 0.0,
+            clock: Clock::unlimited(),
+            scan_limit: usize::MAX,
+        }
+    }
 }
 
 /// What a scan found.
@@ -229,8 +268,46 @@ struct Best {
     second: Option<(Key, usize, f64)>,
 }
 
+/// The key a policy ranks host `h` by for task `t` (scan position `order`, effect `delta`),
+/// and its score; Kelvin's key is perturbed by up to `noise` of its size when `rng` is given.
+#[allow(clippy::too_many_arguments)]
+fn policy_key(
+    policy: &Policy,
+    s: &State<'_>,
+    t: usize,
+    h: usize,
+    order: usize,
+    delta: &Delta,
+    noise: f64,
+    rng: Option<&mut Rng>,
+) -> (Key, f64) {
+    let demand = &s.p.tasks[t].demand;
+    match policy {
+        Policy::Kelvin(obj) => {
+            let mut key = obj.delta_key(delta);
+            if let Some(rng) = rng {
+                key[1] += noise * key[1].abs().max(1.0) * (2.0 * rng.unit() - 1.0);
+            }
+            (key, obj.scalar(delta))
+        }
+        Policy::RoundRobin => {
+            let k = order as f64;
+            ([k, 0.0, 0.0, 0.0, 0.0, 0.0], k)
+        }
+        Policy::Spread => {
+            let f = s.load_fraction(h, Some(demand));
+            ([f, 0.0, 0.0, 0.0, 0.0, 0.0], f)
+        }
+        Policy::Pack => {
+            let f = -s.load_fraction(h, Some(demand));
+            ([f, 0.0, 0.0, 0.0, 0.0, 0.0], f)
+        }
+    }
+}
+
 /// Filters and scores hosts for task `t` under `policy`; `None` when no scanned host is
-/// feasible (with exhaustive scanning: none at all).
+/// feasible (with exhaustive scanning, no scan limit and no deadline: none at all). Once
+/// `cursor.clock` expires the scan stops with the best host found so far.
 pub(crate) fn choose(
     s: &mut State<'_>,
     t: usize,
@@ -241,10 +318,11 @@ pub(crate) fn choose(
 ) -> Option<Choice> {
     let p = s.p;
     let n = p.hosts.len();
-    if n == 0 {
+    if n == 0 || cursor.clock.has_expired() {
         return None;
     }
     let target = sampling.target(n);
+    let limit = cursor.scan_limit;
     let mut best: Option<Best> = None;
     let mut scored = 0usize;
     let task = &p.tasks[t];
@@ -265,29 +343,8 @@ pub(crate) fn choose(
                     false
                 }
                 Ok(delta) => {
-                    let (key, score) = match policy {
-                        Policy::Kelvin(obj) => {
-                            let mut key = obj.delta_key(&delta);
-                            if noise > 0.0
-                                && let Some((rng, _)) = blink.as_mut()
-                            {
-                                key[1] += noise * key[1].abs().max(1.0) * (2.0 * rng.unit() - 1.0);
-                            }
-                            (key, obj.scalar(&delta))
-                        }
-                        Policy::RoundRobin => {
-                            let k = order as f64;
-                            ([k, 0.0, 0.0, 0.0, 0.0, 0.0], k)
-                        }
-                        Policy::Spread => {
-                            let f = s.load_fraction(h, Some(&task.demand));
-                            ([f, 0.0, 0.0, 0.0, 0.0, 0.0], f)
-                        }
-                        Policy::Pack => {
-                            let f = -s.load_fraction(h, Some(&task.demand));
-                            ([f, 0.0, 0.0, 0.0, 0.0, 0.0], f)
-                        }
-                    };
+                    let rng = blink.as_mut().map(|(rng, _)| rng).filter(|_| noise > 0.0);
+                    let (key, score) = policy_key(policy, s, t, h, order, &delta, noise, rng);
                     match best {
                         Some(b) if cmp_keys(&key, &b.key) != Ordering::Less => {
                             if b.second
@@ -314,6 +371,9 @@ pub(crate) fn choose(
         };
     if let Some(allowed) = &task.allowed_hosts {
         for (i, &h) in allowed.iter().enumerate() {
+            if i >= limit || cursor.clock.spend(1) {
+                break;
+            }
             if consider(s, h, i, &mut best) {
                 scored += 1;
             }
@@ -329,7 +389,7 @@ pub(crate) fn choose(
         if open > 0 {
             let start = cursor.next % open;
             let mut i = 0;
-            while i < open && scored < target {
+            while i < open && i < limit && scored < target && !cursor.clock.spend(1) {
                 let h = s.open[(start + i) % open] as usize;
                 if Some(h) != task.current && consider(s, h, i, &mut best) {
                     scored += 1;
@@ -342,9 +402,10 @@ pub(crate) fn choose(
         let ix = Arc::clone(&s.ix);
         let want = sampling.wake_candidates.max(target.saturating_sub(scored));
         let mut found = 0;
+        let mut tried = 0;
         let mut pos = s.empty_cursor;
         let mut leading = true;
-        while pos < n && found < want {
+        while pos < n && found < want && tried < limit && !cursor.clock.spend(1) {
             let h = ix.efficient_hosts[pos] as usize;
             if s.count[h] > 0 {
                 if leading {
@@ -352,6 +413,7 @@ pub(crate) fn choose(
                 }
             } else {
                 leading = false;
+                tried += 1;
                 if Some(h) != task.current && consider(s, h, n + found, &mut best) {
                     scored += 1;
                     found += 1;
@@ -362,7 +424,7 @@ pub(crate) fn choose(
     } else {
         let start = cursor.next % n;
         let mut i = 0;
-        while i < n && scored < target {
+        while i < n && i < limit && scored < target && !cursor.clock.spend(1) {
             let h = (start + i) % n;
             if consider(s, h, i, &mut best) {
                 scored += 1;
@@ -385,16 +447,18 @@ pub(crate) fn choose(
     })
 }
 
-/// Every constraint that keeps task `t` off each host (or each allowed host).
-pub(crate) fn blockers(s: &mut State<'_>, t: usize) -> Blocked {
+/// Every constraint that keeps task `t` off each host (or each allowed host); if the clock
+/// expires first, what it found on the hosts checked so far, marked time-limited.
+pub(crate) fn blockers(s: &mut State<'_>, t: usize, clock: &mut Clock) -> Blocked {
     let p = s.p;
-    let hosts: Vec<usize> = match &p.tasks[t].allowed_hosts {
-        Some(a) => a.clone(),
-        None => (0..p.hosts.len()).collect(),
-    };
+    let allowed = p.tasks[t].allowed_hosts.as_deref();
+    let total = allowed.map_or(p.hosts.len(), <[usize]>::len);
     let mut counts = Vec::new();
     let mut all = Vec::new();
-    for &h in &hosts {
+    let mut checked = 0;
+    while checked < total && !clock.spend(1) {
+        let h = allowed.map_or(checked, |a| a[checked]);
+        checked += 1;
         all.clear();
         if s.try_add(t, h, Some(&mut all)).is_err() {
             all.sort_unstable();
@@ -407,8 +471,9 @@ pub(crate) fn blockers(s: &mut State<'_>, t: usize) -> Blocked {
     counts.sort_unstable();
     Blocked {
         task: t,
-        hosts_considered: hosts.len(),
+        hosts_considered: checked,
         blocked_by: counts,
+        time_limited: checked < total,
     }
 }
 
@@ -488,6 +553,7 @@ impl<'p> Placer<'p> {
                 task: t,
                 hosts_considered: 0,
                 blocked_by: Vec::new(),
+                time_limited: false,
             });
         }
         let previous = self.state.remove(t);
@@ -514,7 +580,7 @@ impl<'p> Placer<'p> {
                 })
             }
             None => {
-                let blocked = blockers(&mut self.state, t);
+                let blocked = blockers(&mut self.state, t, &mut Clock::unlimited());
                 if let Some(h) = previous {
                     self.state.add(t, h);
                 }

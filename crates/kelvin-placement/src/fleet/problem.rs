@@ -447,7 +447,7 @@ impl Problem {
         }
         let n_racks = self.racks.len();
         if !self.recirculation.is_empty()
-            && (self.recirculation.len() != n_racks * n_racks
+            && (Some(self.recirculation.len()) != n_racks.checked_mul(n_racks)
                 || !self.recirculation.iter().all(|v| finite_nonneg(*v)))
         {
             return Err(call(format!(

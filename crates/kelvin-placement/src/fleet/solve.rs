@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
@@ -10,9 +10,17 @@ use super::bound::{Bound, lower_bound};
 use super::objective::{Key, Objective, cmp_keys};
 use super::placer::{Blocked, Breakdown, Cursor, Policy, Sampling, blockers, choose};
 use super::state::{Index, State};
-use super::{Evaluation, Problem, evaluate};
+use super::{Evaluation, Problem, violations};
 use crate::PlacementError;
+use crate::clock::{Clock, sort_within};
 use crate::rng::Rng;
+
+/// Most search chains [`solve`] runs ([`SolveOptions::chains`]).
+pub const MAX_CHAINS: usize = 256;
+
+/// Hosts the construction's cheap rule examines per workload, among hosts with work and
+/// among empty ones (see [`solve`]).
+const CHEAP_SCAN: usize = 8;
 
 /// Options for [`solve`].
 ///
@@ -30,13 +38,15 @@ pub struct SolveOptions {
     /// Candidate sampling, for the construction and for every repair. Default
     /// [`Sampling::batch`].
     pub sampling: Sampling,
-    /// Stop searching after this long (the result is the best found; not reproducible when the
-    /// limit is what stops it). Default 10 s.
+    /// Return within this long, construction included (the result is the best found; not
+    /// reproducible when the limit is what stops it): see [`solve`] for what happens to
+    /// workloads the construction cannot reach in time. Default 10 s.
     pub time_limit_ms: Option<u64>,
     /// Stop after this many search rounds over all chains. Default 20,000.
     pub max_rounds: u64,
     /// Independent search chains run in parallel (rayon). A fixed number, not the core
-    /// count, so that results do not depend on the machine. Default 4.
+    /// count, so that results do not depend on the machine. Default 4, at most
+    /// [`MAX_CHAINS`].
     pub chains: usize,
     /// Rounds each chain runs before all chains restart from the best placement so far.
     /// Default 50.
@@ -105,7 +115,7 @@ pub struct Solution {
     pub policy: &'static str,
     /// `host_of[t]`: task `t`'s host.
     pub host_of: Vec<Option<usize>>,
-    /// Its cost, with the violations [`evaluate`] finds (none for Kelvin's).
+    /// Its cost, with the violations [`evaluate`](super::evaluate) finds (none for Kelvin's).
     pub evaluation: Evaluation,
     /// The cost after the greedy construction, before the search.
     pub construction: Evaluation,
@@ -135,20 +145,30 @@ impl Solution {
     }
 
     /// For each constraint, the workloads it blocked somewhere (by id), from
-    /// [`Solution::unplaced`]: what to relax to place them.
+    /// [`Solution::unplaced`]: what to relax to place them; last, under `"time limit"`, the
+    /// workloads left unplaced because the time limit ran out ([`Blocked::time_limited`]).
     pub fn blocking(&self, p: &Problem) -> Vec<(String, Vec<String>)> {
         let mut out: Vec<(super::Check, Vec<String>)> = Vec::new();
+        let mut late = Vec::new();
         for b in &self.unplaced {
+            let id = p.tasks[b.task].id.to_string();
             for (c, _) in &b.blocked_by {
-                let id = p.tasks[b.task].id.to_string();
                 match out.iter_mut().find(|(k, _)| k == c) {
-                    Some((_, v)) => v.push(id),
-                    None => out.push((*c, vec![id])),
+                    Some((_, v)) => v.push(id.clone()),
+                    None => out.push((*c, vec![id.clone()])),
                 }
+            }
+            if b.time_limited {
+                late.push(id);
             }
         }
         out.sort_by_key(|a| a.0);
-        out.into_iter().map(|(c, v)| (c.describe(p), v)).collect()
+        let mut named: Vec<(String, Vec<String>)> =
+            out.into_iter().map(|(c, v)| (c.describe(p), v)).collect();
+        if !late.is_empty() {
+            named.push(("time limit".to_owned(), late));
+        }
+        named
     }
 }
 
@@ -161,14 +181,27 @@ fn size_of(p: &Problem, t: usize, mean_cap: &[f64]) -> f64 {
         .sum()
 }
 
+/// When a construction must stop: Kelvin's scoring until `scored`, then the cheap rule until
+/// `until` (`None`: no limit).
+#[derive(Debug, Clone, Copy, Default)]
+struct Budget {
+    scored: Option<Instant>,
+    until: Option<Instant>,
+}
+
 /// Greedy construction: running workloads stay where they are when that is allowed; then
-/// pending ones (and evicted ones) in decreasing priority and size.
+/// pending ones (and evicted ones) in decreasing priority and size, each scored on a sample
+/// of hosts until `budget.scored`, then by the cheap rule (the better of the first feasible
+/// of at most [`CHEAP_SCAN`] hosts with work and of as many empty ones) until
+/// `budget.until`. Returns the placement and the workloads the budget left untried on every
+/// host.
 fn construct<'p>(
     p: &'p Problem,
     ix: Arc<Index>,
     policy: &Policy,
     sampling: &Sampling,
-) -> State<'p> {
+    budget: Budget,
+) -> (State<'p>, Vec<bool>) {
     let aware = matches!(policy, Policy::Kelvin(_));
     let mut s = State::empty(p, ix, aware);
     let n = p.hosts.len().max(1) as f64;
@@ -177,13 +210,15 @@ fn construct<'p>(
         .collect();
     let mut order: Vec<usize> = (0..p.tasks.len()).collect();
     let sizes: Vec<f64> = order.iter().map(|t| size_of(p, *t, &mean_cap)).collect();
-    order.sort_by(|a, b| {
+    // A partly sorted order (when time is short) only makes the greedy less greedy.
+    sort_within(&mut order, &mut Clock::until(budget.scored), |a, b| {
         p.tasks[*b]
             .priority
             .cmp(&p.tasks[*a].priority)
             .then(sizes[*b].total_cmp(&sizes[*a]))
             .then(a.cmp(b))
     });
+    // Running workloads stay put whatever the budget: a time limit never evicts them.
     let mut pending = Vec::new();
     for &t in &order {
         match p.tasks[t].current {
@@ -191,68 +226,107 @@ fn construct<'p>(
             _ => pending.push(t),
         }
     }
-    let mut cursor = Cursor::default();
-    for t in pending {
-        if let Some(c) = choose(&mut s, t, policy, sampling, &mut cursor, None) {
-            s.add(t, c.host);
+    let mut unreached = vec![false; p.tasks.len()];
+    let mut cursor = Cursor {
+        clock: Clock::until(budget.scored),
+        ..Cursor::default()
+    };
+    let mut next = 0;
+    while next < pending.len() && !cursor.clock.expired() {
+        let t = pending[next];
+        match choose(&mut s, t, policy, sampling, &mut cursor, None) {
+            Some(c) => s.add(t, c.host),
+            // Cut short by the clock: the cheap rule tries it again.
+            None if cursor.clock.has_expired() => break,
+            None => {}
+        }
+        next += 1;
+    }
+    if next < pending.len() {
+        let cheap = Sampling {
+            min_candidates: 1,
+            percent: Some(0.0),
+            wake_candidates: 1,
+        };
+        cursor.clock = Clock::until(budget.until);
+        cursor.scan_limit = CHEAP_SCAN;
+        while next < pending.len() && !cursor.clock.expired() {
+            let t = pending[next];
+            match choose(&mut s, t, policy, &cheap, &mut cursor, None) {
+                Some(c) => s.add(t, c.host),
+                None => unreached[t] = true,
+            }
+            next += 1;
+        }
+        for &t in &pending[next..] {
+            unreached[t] = true;
         }
     }
-    s
+    (s, unreached)
 }
 
-fn finish(
-    p: &Problem,
-    mut s: State<'_>,
-    policy: &Policy,
-    construction: (Evaluation, f64),
+/// What [`finish`] reports besides the placement.
+struct Run {
+    construction: Evaluation,
+    construction_ms: f64,
     rounds: u64,
     start: Instant,
+    /// Workloads the construction left untried on every host for lack of time.
+    unreached: Vec<bool>,
+    bound: Bound,
+}
+
+/// The solution of placement `s`: evaluated as [`evaluate`](super::evaluate) does (a state
+/// rebuilt in task order), every placed workload with its marginal cost, every unplaced one
+/// with what blocks it on every host, as far as `clock` allows (the rest are marked
+/// time-limited).
+fn finish(
+    p: &Problem,
+    s: State<'_>,
+    policy: &Policy,
+    run: Run,
+    mut clock: Clock,
 ) -> Result<Solution, PlacementError> {
-    let (construction, construction_ms) = construction;
-    let host_of: Vec<Option<usize>> = s.host_of.iter().map(|h| h.map(|h| h as usize)).collect();
-    let evaluation = evaluate(p, &host_of)?;
+    let assign = s.host_of.clone();
+    let host_of: Vec<Option<usize>> = assign.iter().map(|h| h.map(|h| h as usize)).collect();
+    let mut fresh = State::from_assignment(p, Arc::clone(&s.ix), false, &assign);
+    drop(s);
+    let mut evaluation = fresh.evaluation();
+    evaluation.violations = violations(p, &fresh, &assign);
     let objective = match policy {
         Policy::Kelvin(o) => o.clone(),
         _ => Objective::default(),
     };
     let mut assignments = Vec::new();
     let mut unplaced = Vec::new();
-    for t in 0..p.tasks.len() {
-        match s.remove(t) {
-            Some(h) => {
-                // Marginal cost in the final placement: what adding it back costs.
-                let was_aware = s.power_aware;
-                s.power_aware = false;
-                let delta = s.try_add(t, h, None);
-                s.power_aware = was_aware;
-                s.add(t, h);
-                if let Ok(d) = delta {
-                    assignments.push(Assignment {
-                        task: t,
-                        host: h,
-                        breakdown: Breakdown::from_delta(&d, objective.scalar(&d)),
-                    });
-                }
-            }
-            None => {
-                let was_aware = s.power_aware;
-                s.power_aware = true;
-                unplaced.push(blockers(&mut s, t));
-                s.power_aware = was_aware;
-            }
+    fresh.power_aware = true;
+    for (t, h) in host_of.iter().enumerate() {
+        match (h, fresh.marginal(t)) {
+            (Some(h), Some(d)) => assignments.push(Assignment {
+                task: t,
+                host: *h,
+                breakdown: Breakdown::from_delta(&d, objective.scalar(&d)),
+            }),
+            _ if run.unreached[t] => unplaced.push(Blocked {
+                task: t,
+                hosts_considered: 0,
+                blocked_by: Vec::new(),
+                time_limited: true,
+            }),
+            _ => unplaced.push(blockers(&mut fresh, t, &mut clock)),
         }
     }
     Ok(Solution {
         policy: policy.name(),
         host_of,
         evaluation,
-        construction,
+        construction: run.construction,
         assignments,
         unplaced,
-        bound: lower_bound(p),
-        rounds,
-        construction_ms,
-        time_ms: start.elapsed().as_secs_f64() * 1e3,
+        bound: run.bound,
+        rounds: run.rounds,
+        construction_ms: run.construction_ms,
+        time_ms: run.start.elapsed().as_secs_f64() * 1e3,
     })
 }
 
@@ -260,6 +334,7 @@ fn finish(
 /// Kubernetes `LeastAllocated` (spread) or `MostAllocated` (pack). They respect capacity,
 /// pinning and rules; power caps and redlines are only reported
 /// ([`Evaluation::violations`]). With [`Policy::Kelvin`] this is Kelvin's construction alone.
+/// There is no time limit: every workload is tried on every host it may use.
 pub fn baseline(
     problem: &Problem,
     policy: Policy,
@@ -268,9 +343,16 @@ pub fn baseline(
     let start = Instant::now();
     problem.validate()?;
     let ix = Arc::new(Index::new(problem));
-    let s = construct(problem, ix, &policy, &sampling);
-    let construction = (s.evaluation(), start.elapsed().as_secs_f64() * 1e3);
-    finish(problem, s, &policy, construction, 0, start)
+    let (s, unreached) = construct(problem, ix, &policy, &sampling, Budget::default());
+    let run = Run {
+        construction: s.evaluation(),
+        construction_ms: start.elapsed().as_secs_f64() * 1e3,
+        rounds: 0,
+        start,
+        unreached,
+        bound: lower_bound(problem),
+    };
+    finish(problem, s, &policy, run, Clock::unlimited())
 }
 
 struct Chain<'p> {
@@ -461,6 +543,24 @@ impl<'p> Chain<'p> {
 /// Every returned placement satisfies every hard constraint: each step that adds a workload
 /// checks them, and removing work never breaks one (power curves are non-decreasing and the
 /// variance model is monotone). Workloads that fit nowhere are left unplaced and explained.
+///
+/// # Time limit
+///
+/// [`SolveOptions::time_limit_ms`] bounds the whole call, however many workloads and hosts:
+/// every phase reads the clock every few hundred host checks, and a share of the limit, in
+/// proportion to the time the linear passes over the problem take, is kept for the final
+/// evaluation and explanations. Running workloads first stay where they run (where that is
+/// still allowed), whatever the limit: a time limit never evicts work. The pending ones are
+/// then placed by Kelvin's scoring for up to half of the remaining time; if that does not
+/// finish, the rest are placed by a cheap rule: the first host with work that passes every
+/// hard constraint among at most 8 (from a rotating start), and the first such empty host
+/// among at most 8 (most efficient first), whichever adds less to the objective.
+/// Workloads neither reaches before the limit are left unplaced, never dropped
+/// and never placed in breach of a constraint: each is listed in [`Solution::unplaced`] with
+/// [`Blocked::time_limited`] set (so is one whose explanation over every host was cut
+/// short), and the search that follows, if time remains, keeps trying to place them. Only
+/// the linear passes are not cut: validation, indexing, keeping running workloads in place,
+/// the lower bound and the final evaluation.
 pub fn solve(problem: &Problem, opts: &SolveOptions) -> Result<Solution, PlacementError> {
     let start = Instant::now();
     problem.validate()?;
@@ -469,14 +569,58 @@ pub fn solve(problem: &Problem, opts: &SolveOptions) -> Result<Solution, Placeme
             "chains and epoch_rounds must be at least 1",
         ));
     }
+    if opts.chains > MAX_CHAINS {
+        return Err(PlacementError::for_call(format!(
+            "{} chains, more than the limit of {MAX_CHAINS} (each holds a copy of the placement)",
+            opts.chains
+        )));
+    }
     let deadline = opts
         .time_limit_ms
-        .map(|ms| start + std::time::Duration::from_millis(ms));
+        .and_then(|ms| start.checked_add(Duration::from_millis(ms)));
     let ix = Arc::new(Index::new(problem));
-    let policy = Policy::Kelvin(opts.objective.clone());
-    let state = construct(problem, Arc::clone(&ix), &policy, &opts.sampling);
-    let construction = (state.evaluation(), start.elapsed().as_secs_f64() * 1e3);
     let bound = lower_bound(problem);
+    // The final evaluation rebuilds the placement and walks every workload once, about what
+    // validating, indexing and bounding took (measured: a third to once as long): keep that
+    // much, and 2 % of the limit.
+    let reserve = start.elapsed() + Duration::from_millis(opts.time_limit_ms.unwrap_or(0) / 50);
+    let search_end = deadline.map(|d| d.checked_sub(reserve).unwrap_or(d).max(Instant::now()));
+    let scored = search_end.map(|e| {
+        let now = Instant::now();
+        now + e.saturating_duration_since(now) / 2
+    });
+    let policy = Policy::Kelvin(opts.objective.clone());
+    let budget = Budget {
+        scored,
+        until: search_end,
+    };
+    let (state, unreached) = construct(problem, Arc::clone(&ix), &policy, &opts.sampling, budget);
+    let construction = state.evaluation();
+    let construction_ms = start.elapsed().as_secs_f64() * 1e3;
+    let (best, rounds) = search(problem, opts, state, &policy, &bound, start, search_end);
+    let run = Run {
+        construction,
+        construction_ms,
+        rounds,
+        start,
+        unreached,
+        bound,
+    };
+    finish(problem, best, &policy, run, Clock::until(deadline))
+}
+
+/// The large-neighbourhood search from `best`: epochs of parallel chains until the round
+/// budget, the bound or `end`. Returns the best placement and the rounds run.
+fn search<'p>(
+    problem: &'p Problem,
+    opts: &SolveOptions,
+    mut best: State<'p>,
+    policy: &Policy,
+    bound: &Bound,
+    start: Instant,
+    end: Option<Instant>,
+) -> (State<'p>, u64) {
+    let ix = Arc::clone(&best.ix);
     let n = problem.hosts.len().max(1) as f64;
     let mean_cap: Vec<f64> = (0..problem.dims.len())
         .map(|d| problem.hosts.iter().map(|h| h.capacity[d]).sum::<f64>() / n)
@@ -484,11 +628,12 @@ pub fn solve(problem: &Problem, opts: &SolveOptions) -> Result<Solution, Placeme
     let sizes: Vec<f64> = (0..problem.tasks.len())
         .map(|t| size_of(problem, t, &mean_cap))
         .collect();
-    let mut best = state;
     let mut best_key: Key = opts.objective.key(&best.evaluation());
     let mut rounds = 0u64;
     let mut epoch = 0u64;
-    let out_of_time = || deadline.is_some_and(|d| Instant::now() >= d);
+    let out_of_time = || end.is_some_and(|d| Instant::now() >= d);
+    // The share of the budget used, for the annealing schedule.
+    let budget_ms = end.map(|e| e.saturating_duration_since(start).as_secs_f64() * 1e3);
     while rounds < opts.max_rounds
         && !problem.tasks.is_empty()
         && !problem.hosts.is_empty()
@@ -502,8 +647,8 @@ pub fn solve(problem: &Problem, opts: &SolveOptions) -> Result<Solution, Placeme
             .epoch_rounds
             .min((opts.max_rounds - rounds).div_ceil(opts.chains as u64));
         // Annealing temperature: 0.5 % of the objective, cooling to zero over the budget.
-        let progress = match (deadline, opts.time_limit_ms) {
-            (Some(_), Some(ms)) if ms > 0 => (start.elapsed().as_secs_f64() * 1e3 / ms as f64)
+        let progress = match budget_ms {
+            Some(ms) if ms > 0.0 => (start.elapsed().as_secs_f64() * 1e3 / ms)
                 .max(rounds as f64 / opts.max_rounds as f64),
             _ => rounds as f64 / opts.max_rounds as f64,
         };
@@ -519,17 +664,16 @@ pub fn solve(problem: &Problem, opts: &SolveOptions) -> Result<Solution, Placeme
                     next: rng.below(problem.hosts.len().max(1)),
                     blink: Some((Rng(rng.next()), 0.1)),
                     noise: 0.0,
+                    clock: Clock::until(end),
+                    scan_limit: usize::MAX,
                 };
                 let mut key = best_key;
                 let mut chain_best = (best_key, None);
                 let mut done = 0;
-                while done < per_chain {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        break;
-                    }
+                while done < per_chain && !cursor.clock.expired() {
                     key = chain.round(
                         &opts.objective,
-                        &policy,
+                        policy,
                         &opts.sampling,
                         &mut rng,
                         &mut cursor,
@@ -560,5 +704,5 @@ pub fn solve(problem: &Problem, opts: &SolveOptions) -> Result<Solution, Placeme
         }
         epoch += 1;
     }
-    finish(problem, best, &policy, construction, rounds, start)
+    (best, rounds)
 }

@@ -251,7 +251,9 @@ impl<'p> State<'p> {
     }
 
     /// A placement with every task at `host_of` (valid indices; not checked against the
-    /// constraints).
+    /// constraints), built in bulk: per-host sums in task order, then each host's power and
+    /// the room's temperatures once, so `O(tasks · dims + hosts · racks)` rather than a
+    /// temperature update per task.
     pub(crate) fn from_assignment(
         p: &'p Problem,
         ix: Arc<Index>,
@@ -259,12 +261,123 @@ impl<'p> State<'p> {
         host_of: &[Option<u32>],
     ) -> State<'p> {
         let mut s = State::empty(p, ix, power_aware);
+        let dims = s.ix.dims;
+        let mut touched = Vec::new();
         for (t, h) in host_of.iter().enumerate() {
-            if let Some(h) = h {
-                s.add(t, *h as usize);
+            let Some(h) = h.map(|h| h as usize) else {
+                continue;
+            };
+            let task = &p.tasks[t];
+            for (d, v) in task.demand.iter().enumerate() {
+                s.used[h * dims + d] += v;
+            }
+            s.busy[h] += task.demand[0] * task.utilization;
+            let sd = task.demand[0] * task.utilization_sd;
+            s.var[h] += sd * sd;
+            if s.count[h] == 0 {
+                touched.push(h);
+            }
+            s.count[h] += 1;
+            s.update_rules(t, h, true);
+            s.host_of[t] = Some(h as u32);
+            if task.current == Some(h) {
+                s.migrations -= task.migration_cost;
+                s.moved -= 1;
             }
         }
+        let placed = host_of.iter().filter(|h| h.is_some()).count();
+        s.unplaced = p.tasks.len() - placed;
+        s.unplaced_priority = p
+            .tasks
+            .iter()
+            .zip(host_of)
+            .filter(|(_, h)| h.is_none())
+            .map(|(t, _)| priority_weight(t))
+            .sum();
+        for h in touched {
+            let dvar = s.power_var(h, s.var[h]);
+            for &k in &s.ix.host_domains[h] {
+                s.dom_var[k as usize] += dvar;
+            }
+            let w = s.power_of(h, s.busy[h], s.count[h]);
+            s.set_host_power(h, w);
+            let st = s.stranded_of(h, None, s.count[h]);
+            s.stranded_sum += st;
+            s.host_stranded[h] = st;
+            s.reopen(h);
+        }
+        s.refresh_supply();
         s
+    }
+
+    /// What task `t` adds where it is, given everything else: the [`Delta`] of adding it to
+    /// the placement without it, computed without changing anything (`None` when it is
+    /// unplaced). The rise is taken at the rack with the largest rise now.
+    pub(crate) fn marginal(&self, t: usize) -> Option<Delta> {
+        let h = self.host_of[t]? as usize;
+        let p = self.p;
+        let task = &p.tasks[t];
+        let rack = p.hosts[h].rack;
+        let count = self.count[h] - 1;
+        let busy = if count == 0 {
+            0.0
+        } else {
+            self.busy[h] - task.demand[0] * task.utilization
+        };
+        let dw = self.host_power[h] - self.power_of(h, busy, count);
+        // Supply temperatures without the task (`before`) and with it (now).
+        let max_supply = p.cooling.max_supply_c;
+        let before = if self.ix.recirc_col.is_empty() || dw == 0.0 {
+            self.supply_c
+        } else {
+            let n = p.racks.len();
+            let col = &self.ix.recirc_col[rack * n..(rack + 1) * n];
+            let listed = self
+                .critical
+                .iter()
+                .map(|(slack, r)| slack + col[*r as usize] * dw / 1000.0)
+                .fold(f64::INFINITY, f64::min);
+            // Racks off the list have at least the last listed slack, and only gain.
+            let exact = self.critical.len() == n
+                || self
+                    .critical
+                    .last()
+                    .is_some_and(|(last, _)| listed <= *last);
+            let least = if exact {
+                listed
+            } else {
+                (0..n)
+                    .map(|r| self.ix.supply_room_c[r] - self.recirc[r] + col[r] * dw / 1000.0)
+                    .fold(f64::INFINITY, f64::min)
+            };
+            least.min(max_supply)
+        };
+        let cop_before = p.cooling.cop(before.max(p.cooling.min_supply_c));
+        let cop_after = p.cooling.cop(self.supply_c());
+        let ci = p.racks[rack].carbon_g_per_kwh;
+        let it = self.it_w() - dw;
+        let carbon_it = self.carbon_it() - dw * ci;
+        let neg: Vec<f64> = task.demand.iter().map(|v| -v).collect();
+        let stranded_without = self.stranded_of(h, Some(&neg), count);
+        let rise_c = match (self.hottest, self.ix.recirc_col.is_empty()) {
+            (Some(r), false) => self.ix.recirc_col[rack * p.racks.len() + r] * dw / 1000.0,
+            _ => 0.0,
+        };
+        let migration = match task.current {
+            Some(c) if c != h => task.migration_cost,
+            Some(_) => -task.migration_cost,
+            None => 0.0,
+        };
+        Some(Delta {
+            it_w: dw,
+            cooling_w: (it + dw) / cop_after - it / cop_before,
+            carbon_g_per_h: ((carbon_it + dw * ci) * (1.0 + 1.0 / cop_after)
+                - carbon_it * (1.0 + 1.0 / cop_before))
+                / 1000.0,
+            stranded: self.host_stranded[h] - stranded_without,
+            recirculation_c: rise_c,
+            migration,
+        })
     }
 
     fn used(&self, h: usize, d: usize) -> f64 {

@@ -55,6 +55,13 @@ pub struct Synthetic {
 }
 
 impl Synthetic {
+    /// Most racks [`Synthetic::build`] makes (its recirculation matrix holds their square).
+    pub const MAX_RACKS: usize = 2_048;
+    /// Most hosts [`Synthetic::build`] makes.
+    pub const MAX_HOSTS: usize = 1_000_000;
+    /// Most workloads [`Synthetic::build`] makes.
+    pub const MAX_TASKS: usize = 1 << 22;
+
     /// Defaults: 8 racks × 16 hosts, 600 workloads sized to fill 55 % of the CPU, PDU caps at
     /// 65 % of the rack's nameplate (full-load) power, 20 replica groups of three spread one
     /// per rack.
@@ -101,11 +108,45 @@ impl Synthetic {
     }
 
     /// The problem for `seed` (the same seed gives the same problem).
+    ///
+    /// # Errors
+    /// [`crate::PlacementErrorKind::InvalidInput`] without a server model, or for a fleet
+    /// past the limits that keep it in memory: [`Synthetic::MAX_RACKS`] racks (the
+    /// recirculation matrix grows with their square), [`Synthetic::MAX_HOSTS`] hosts and
+    /// [`Synthetic::MAX_TASKS`] workloads; the message names the count and the limit.
     pub fn build(&self, seed: u64) -> Result<Problem, PlacementError> {
         if self.models.is_empty() {
             return Err(PlacementError::for_call(
                 "a synthetic fleet needs a server model",
             ));
+        }
+        let hosts = self.racks.checked_mul(self.hosts_per_rack);
+        let too_many = if self.racks > Self::MAX_RACKS {
+            Some(format!(
+                "{} racks, more than the limit of {}",
+                self.racks,
+                Self::MAX_RACKS
+            ))
+        } else if hosts.is_none_or(|h| h > Self::MAX_HOSTS) {
+            Some(format!(
+                "{} racks of {} hosts, more than the limit of {} hosts",
+                self.racks,
+                self.hosts_per_rack,
+                Self::MAX_HOSTS
+            ))
+        } else if self.tasks > Self::MAX_TASKS {
+            Some(format!(
+                "{} workloads, more than the limit of {}",
+                self.tasks,
+                Self::MAX_TASKS
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = too_many {
+            return Err(PlacementError::for_call(format!(
+                "a synthetic fleet of {why}"
+            )));
         }
         let id = |s: String| EntityId::new(&s).map_err(|e| PlacementError::for_call(e.to_string()));
         let mut rng = Rng(seed ^ 0x6b65_6c76_696e);

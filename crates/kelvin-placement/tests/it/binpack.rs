@@ -213,3 +213,166 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&p.pack_with(&limit(3, seed)).packing, &report.packing);
     }
 }
+
+/// One line of numbers for the parser fuzz: small counts and sizes, and numbers at and past
+/// every limit.
+fn soup_number() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0u64..12).prop_map(|x| x.to_string()),
+        any::<u64>().prop_map(|x| x.to_string()),
+        Just(u64::MAX.to_string()),
+        Just("18446744073709551616".to_owned()),
+        Just(((1u64 << 22) + 1).to_string()),
+        Just(((1u64 << 40) + 1).to_string()),
+        Just("-1".to_owned()),
+        Just("x".to_owned()),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Any text at all: `parse` answers with an instance or an error naming a line, never
+    /// a panic.
+    #[test]
+    fn parsing_arbitrary_text_never_panics(text in "\\PC{0,300}") {
+        if let Err(e) = BinPacking::parse(&text) {
+            proptest::prop_assert!(e.reason().starts_with("line "), "{}", e);
+        }
+    }
+
+    /// Lines of numbers shaped like instances, with counts, sizes and demands at and past
+    /// the limits: an error names its line; an instance is within the limits, and packs
+    /// feasibly even with no time at all.
+    #[test]
+    fn parsing_number_soup_respects_the_limits(
+        lines in proptest::collection::vec(proptest::collection::vec(soup_number(), 1..5), 0..10),
+    ) {
+        let text = lines.iter().map(|l| l.join(" ")).collect::<Vec<_>>().join("\n");
+        match BinPacking::parse(&text) {
+            Err(e) => proptest::prop_assert!(e.reason().starts_with("line "), "{}", e),
+            Ok(p) => {
+                proptest::prop_assert!(p.len() <= kelvin_placement::binpack::MAX_ITEMS);
+                proptest::prop_assert!(p.dims() >= 1 && p.dims() <= kelvin_placement::binpack::MAX_DIMS);
+                if p.len() <= 10_000 {
+                    let r = p.pack_with(&SearchLimit::default().with_time_ms(0));
+                    proptest::prop_assert!(p.is_feasible(&r.packing));
+                    proptest::prop_assert!(r.packing.bins >= r.lower_bound);
+                    proptest::prop_assert!(r.lower_bound >= usize::from(!p.is_empty()));
+                }
+            }
+        }
+    }
+
+    /// A packing given by the caller can name any bins: `is_feasible` and `improve` judge it
+    /// without allocating per bin number, and improve only a feasible one.
+    #[test]
+    fn caller_packings_with_any_bin_numbers_are_judged_safely(
+        bins in proptest::collection::vec(proptest::prelude::any::<usize>(), 3),
+        count in proptest::prelude::any::<usize>(),
+    ) {
+        let p = BinPacking::try_new(vec![10], vec![vec![6], vec![5], vec![4]]).unwrap();
+        let start = kelvin_placement::binpack::Packing { bin_of: bins.clone(), bins: count };
+        let ok = p.is_feasible(&start);
+        let better = p.improve(&start, &limit(3, 0));
+        if ok {
+            proptest::prop_assert!(p.is_feasible(&better) && better.bins <= 3);
+        } else {
+            proptest::prop_assert_eq!(&better, &start);
+        }
+    }
+}
+
+/// A well-formed `.vbp` or BPPLIB text of small numbers with some tokens swapped for hostile
+/// ones (`swap[k]` replaces token `k` when it is `Some`).
+fn shaped(vbp: bool, d: usize, sizes: &[u64], swap: &[Option<String>]) -> String {
+    let mut tokens: Vec<Vec<String>> = Vec::new();
+    if vbp {
+        tokens.push(vec![d.to_string()]);
+        tokens.push(vec!["20".to_owned(); d]);
+        let types: Vec<&[u64]> = sizes.chunks(d + 1).filter(|c| c.len() == d + 1).collect();
+        tokens.push(vec![types.len().to_string()]);
+        for t in types {
+            tokens.push(t.iter().map(|x| (x % 21).to_string()).collect());
+        }
+    } else {
+        tokens.push(vec![sizes.len().to_string()]);
+        tokens.push(vec!["20".to_owned()]);
+        tokens.extend(sizes.iter().map(|x| vec![(x % 21).to_string()]));
+    }
+    let mut k = 0;
+    for line in &mut tokens {
+        for t in line.iter_mut() {
+            if let Some(Some(h)) = swap.get(k) {
+                t.clone_from(h);
+            }
+            k += 1;
+        }
+    }
+    tokens
+        .iter()
+        .map(|l| l.join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Instances that are well formed but for a few hostile tokens: valid ones parse to what
+    /// they say and pack feasibly within no time at all; the others are refused naming a
+    /// line.
+    #[test]
+    fn parsing_mutated_instances_names_the_line_or_packs_feasibly(
+        vbp in proptest::prelude::any::<bool>(),
+        d in 1usize..4,
+        sizes in proptest::collection::vec(0u64..40, 0..40),
+        swap in proptest::collection::vec(
+            proptest::option::weighted(0.08, soup_number()), 0..60),
+    ) {
+        let text = shaped(vbp, d, &sizes, &swap);
+        match BinPacking::parse(&text) {
+            Err(e) => proptest::prop_assert!(e.reason().starts_with("line "), "{}", e),
+            Ok(p) => {
+                proptest::prop_assert!(p.len() <= kelvin_placement::binpack::MAX_ITEMS);
+                if p.len() <= 10_000 {
+                    let r = p.pack_with(&SearchLimit::default().with_time_ms(0));
+                    proptest::prop_assert!(p.is_feasible(&r.packing));
+                    proptest::prop_assert!(r.packing.bins >= r.lower_bound);
+                }
+            }
+        }
+        // (A one-dimensional `.vbp` of no item types reads as a BPPLIB instance of one item.)
+        let types = sizes.len() / (d + 1);
+        if swap.iter().all(Option::is_none) && !(vbp && d == 1 && types == 0) {
+            let p = BinPacking::parse(&text).unwrap();
+            let items = if vbp {
+                sizes.chunks(d + 1).filter(|c| c.len() == d + 1).map(|c| (c[d] % 21) as usize).sum()
+            } else {
+                sizes.len()
+            };
+            proptest::prop_assert_eq!(p.len(), items);
+        }
+    }
+}
+
+/// The limits are named in the errors of `try_new` too, each separately.
+#[test]
+fn try_new_names_each_limit_separately() {
+    use kelvin_placement::binpack::{MAX_CAPACITY, MAX_DIMS};
+    let e = BinPacking::try_new(vec![MAX_CAPACITY + 1], vec![]).unwrap_err();
+    assert!(
+        e.reason().contains("capacity") && e.reason().contains("2^40"),
+        "{e}"
+    );
+    let e = BinPacking::try_new(vec![10; MAX_DIMS + 1], vec![]).unwrap_err();
+    assert!(e.reason().contains("dimensions"), "{e}");
+    let e = BinPacking::try_new(vec![10, 0], vec![]).unwrap_err();
+    assert!(e.reason().contains("dimension 2: a capacity of 0"), "{e}");
+    let e = BinPacking::try_new(vec![10, 10], vec![vec![1, 11]]).unwrap_err();
+    assert!(
+        e.reason().contains("item 0") && e.reason().contains("dimension 2"),
+        "{e}"
+    );
+}

@@ -627,3 +627,106 @@ fn empty_fleets_and_empty_batches_are_answered_not_panicked() {
             .contains("CoP")
     );
 }
+
+/// With no time at all, running work stays where it runs, nothing breaks a constraint, and
+/// every pending workload is reported unplaced for lack of time (not as fitting nowhere),
+/// with the constraint table saying so; an unrepresentable deadline is no deadline.
+#[test]
+fn a_time_limit_never_drops_or_misplaces_work() {
+    let mut p = room();
+    p.tasks
+        .push(Task::new(id("running"), vec![4.0, 8.0]).running_on(2));
+    for k in 0..5 {
+        p.tasks
+            .push(Task::new(id(&format!("w{k}")), vec![2.0, 4.0]).with_utilization(0.5, 0.1));
+    }
+    let sol = solve(&p, &SolveOptions::default().with_time_limit_ms(Some(0))).unwrap();
+    assert!(evaluate(&p, &sol.host_of).unwrap().violations.is_empty());
+    assert_eq!(sol.host_of[0], Some(2), "running work was moved or evicted");
+    assert_eq!(sol.unplaced.len(), 5);
+    for b in &sol.unplaced {
+        assert!(b.time_limited, "{b}");
+        let text = b.describe(&p);
+        assert!(text.contains("time limit ran out"), "{text}");
+    }
+    let blocking = sol.blocking(&p);
+    assert_eq!(
+        blocking.last().map(|(c, v)| (c.as_str(), v.len())),
+        Some(("time limit", 5))
+    );
+
+    let sol = solve(
+        &p,
+        &SolveOptions::default().with_time_limit_ms(Some(u64::MAX)),
+    )
+    .unwrap();
+    assert_eq!(sol.evaluation.unplaced, 0);
+    assert!(sol.unplaced.iter().all(|b| !b.time_limited));
+}
+
+/// The bulk rebuild of a placement (`evaluate`) and the marginal costs in `assignments` agree
+/// with what adding each workload last costs: the placer's decision for it on the same host.
+#[test]
+fn marginal_breakdowns_match_adding_the_workload_last() {
+    let mut p = room();
+    for k in 0..6 {
+        p.tasks.push(
+            Task::new(id(&format!("w{k}")), vec![3.0 + k as f64, 8.0]).with_utilization(0.6, 0.1),
+        );
+    }
+    let sol = solve(&p, &deterministic()).unwrap();
+    for a in &sol.assignments {
+        let mut q = p.clone();
+        for (t, h) in sol.host_of.iter().enumerate() {
+            q.tasks[t].current = if t == a.task { None } else { *h };
+        }
+        q.tasks[a.task].allowed_hosts = Some(vec![a.host]);
+        let mut placer = Placer::new(&q, Policy::Kelvin(Objective::default())).unwrap();
+        let d = placer.place(a.task).unwrap();
+        let (x, y) = (d.breakdown, a.breakdown);
+        for (u, v) in [
+            (x.it_w, y.it_w),
+            (x.cooling_w, y.cooling_w),
+            (x.carbon_g_per_h, y.carbon_g_per_h),
+            (x.stranded, y.stranded),
+        ] {
+            assert!(
+                (u - v).abs() <= 1e-6 * u.abs().max(1.0),
+                "{:?} vs {:?}",
+                x,
+                y
+            );
+        }
+    }
+}
+
+/// Sizes that would not fit in memory are refused with the count and the limit, before
+/// anything is allocated from them: synthetic fleets (the `datacenter` example's flags) and
+/// search chains.
+#[test]
+fn oversized_fleets_and_chain_counts_are_refused() {
+    use kelvin_placement::fleet::{MAX_CHAINS, ServerModel, Synthetic};
+    let model = ServerModel {
+        name: "ml110".into(),
+        capacity: [8.0, 32.0],
+        curve: ml110(),
+    };
+    let fleet = Synthetic::new(vec![model]);
+    for (f, words) in [
+        (fleet.clone().racks(100_000), "100000 racks"),
+        (fleet.clone().racks(usize::MAX), "racks"),
+        (fleet.clone().racks(2).hosts_per_rack(usize::MAX), "hosts"),
+        (fleet.clone().tasks(usize::MAX), "workloads"),
+    ] {
+        let e = f.build(1).unwrap_err();
+        assert!(
+            e.reason().contains(words) && e.reason().contains("limit"),
+            "{e}"
+        );
+    }
+    let p = fleet.racks(2).hosts_per_rack(2).tasks(4).build(1).unwrap();
+    let mut opts = deterministic();
+    opts.chains = MAX_CHAINS + 1;
+    let e = solve(&p, &opts).unwrap_err();
+    assert!(e.reason().contains("chains"), "{e}");
+}
