@@ -6,7 +6,8 @@
 //!
 //! Columns are 0-based (defaults: timestamps in column 0, values in column 1); `--ts-col none`
 //! reads a file without a timestamp column (row `i` at `i` seconds). The series is loaded with
-//! `kelvin::store::parse_csv_series` (header and preamble lines detected, sorted by time),
+//! `kelvin::store::read_csv_series` (a regular file of at most 64 MiB and 4,194,304 rows;
+//! header and preamble lines detected, sorted by time),
 //! sealed into blocks of up to `S` samples (default 8192, the store's block size) with
 //! `kelvin::store::encode_block`, each block decoded again and checked bit for bit, and one
 //! line is printed on stdout:
@@ -17,11 +18,13 @@
 //!
 //! `B` is the total size of all blocks (timestamps and values, headers and checksums
 //! included); `X` is `B / N` with 3 decimals (0 for an empty series). Exit codes: 2 for a
-//! usage error, 1 for an input error (unreadable file, malformed CSV).
+//! usage error (including a block size over `kelvin::store::MAX_BLOCK_SAMPLES`), 1 for an
+//! input error (unreadable file, not a regular file, over the size or row limit, malformed
+//! CSV, named with its line and column).
 
 use std::process::ExitCode;
 
-use kelvin::store::{decode_block, encode_block, parse_csv_series};
+use kelvin::store::{MAX_BLOCK_SAMPLES, decode_block, encode_block, read_csv_series};
 
 const USAGE: &str = "usage: compress FILE.csv [--ts-col N|none] [--value-col M] [--block-size S]";
 
@@ -52,8 +55,10 @@ fn parse_args() -> Result<Args, String> {
             "--value-col" => value_col = number("--value-col", args.next())?,
             "--block-size" => {
                 block_size = number("--block-size", args.next())?;
-                if block_size == 0 {
-                    return Err("--block-size must be at least 1".to_string());
+                if block_size == 0 || block_size > MAX_BLOCK_SAMPLES {
+                    return Err(format!(
+                        "--block-size must be between 1 and {MAX_BLOCK_SAMPLES}"
+                    ));
                 }
             }
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
@@ -98,9 +103,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<String, String> {
-    let text = std::fs::read_to_string(&args.path).map_err(|e| format!("{}: {e}", args.path))?;
-    let (ts, values) = parse_csv_series(&text, args.ts_col, args.value_col, &args.path)
-        .map_err(|e| e.to_string())?;
+    let (ts, values) =
+        read_csv_series(&args.path, args.ts_col, args.value_col).map_err(|e| e.to_string())?;
     let mut bytes = 0usize;
     for (t, v) in ts
         .chunks(args.block_size)

@@ -5,12 +5,17 @@
 //! global allocator: a test's heap is measured only when no other test allocates beside it, so
 //! every test here takes [`within_budget`]'s lock and runs alone.
 //!
+//! - `binpack`: instance readers (`BinPacking::parse`) and time-limited packing.
 //! - `dataset`: the recorded-dataset loader and `replay` (outlying timestamps, inventories that
 //!   make no sense, file limits, error messages that name the file and the cause).
 //! - `recording`: the GPU recording reader behind `gpu_attribution`.
+//! - `store`: the store's readers of outside files: Parquet imports, the WAL and block files
+//!   recovered at open, and the CSV series of the `compress` example.
 
+mod binpack;
 mod dataset;
 mod recording;
+mod store;
 
 use std::alloc::System;
 use std::sync::{Mutex, MutexGuard};

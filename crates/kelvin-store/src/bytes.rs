@@ -10,6 +10,38 @@ use kelvin_model::{EntityId, SensorKind, SensorName};
 
 use crate::{Labels, SeriesKey};
 
+/// The most bytes a series key takes once written by [`Put::put_key`] (1 MiB): it bounds the
+/// write-ahead log's series records and the block files' series entries, so that a reader can
+/// refuse a longer length field without allocating it.
+pub(crate) const MAX_KEY_BYTES: usize = 1 << 20;
+
+/// Why `key` cannot be written exactly by [`Put::put_key`] (a string over 65,535 bytes, more
+/// than 65,535 labels, or over [`MAX_KEY_BYTES`] in all), or `None` when it can.
+pub(crate) fn key_unencodable(key: &SeriesKey) -> Option<String> {
+    let max = usize::from(u16::MAX);
+    let mut total = 2usize; // the label count
+    let mut text = |what: &str, s: &str| {
+        total = total.saturating_add(2 + s.len());
+        (s.len() > max).then(|| format!("its {what} is {} bytes long, over {max}", s.len()))
+    };
+    if let Some(why) = text("entity", key.entity.as_str())
+        .or_else(|| text("sensor", key.sensor.as_str()))
+        .or_else(|| text("kind", key.kind.as_str()))
+    {
+        return Some(why);
+    }
+    if key.labels.len() > max {
+        return Some(format!("it has {} labels, over {max}", key.labels.len()));
+    }
+    for (k, v) in key.labels.iter() {
+        if let Some(why) = text("label name", k).or_else(|| text("label value", v)) {
+            return Some(why);
+        }
+    }
+    (total > MAX_KEY_BYTES)
+        .then(|| format!("it takes {total} bytes written, over the {MAX_KEY_BYTES} a key may take"))
+}
+
 /// Appends little-endian values to a byte vector.
 pub(crate) trait Put {
     fn put_u8(&mut self, v: u8);
@@ -163,5 +195,35 @@ mod tests {
         for cut in 0..b.len() - 8 {
             assert_eq!(Get::new(&b[..cut]).key(), None, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn keys_that_cannot_be_written_exactly_are_named() {
+        let host = EntityId::new("h").unwrap();
+        let ok = SeriesKey::new(host.clone(), "psu1", SensorKind::Power);
+        assert_eq!(key_unencodable(&ok), None);
+        let long = "x".repeat(70_000);
+        let e = key_unencodable(&SeriesKey::new(
+            host.clone(),
+            long.as_str(),
+            SensorKind::Power,
+        ));
+        assert_eq!(
+            e.as_deref(),
+            Some("its sensor is 70000 bytes long, over 65535")
+        );
+        let many = SeriesKey::new(host.clone(), "s", SensorKind::Power).with_labels(
+            Labels::from_pairs((0..70_000).map(|i| (format!("k{i}"), String::new()))),
+        );
+        assert!(key_unencodable(&many).unwrap().contains("70000 labels"));
+        let big_value = "v".repeat(60_000);
+        let big = SeriesKey::new(host, "s", SensorKind::Power).with_labels(Labels::from_pairs(
+            (0..20).map(|i| (format!("k{i}"), big_value.clone())),
+        ));
+        assert!(
+            key_unencodable(&big)
+                .unwrap()
+                .contains("over the 1048576 a key may take")
+        );
     }
 }

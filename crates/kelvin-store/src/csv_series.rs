@@ -1,12 +1,66 @@
 //! Loading one time series (a timestamp column and a value column) from CSV text.
 
 use std::borrow::Cow;
+use std::path::Path;
 
 use kelvin_model::Timestamp;
 
+use crate::input::{read_limited, regular_file};
 use crate::{StoreError, StoreErrorKind};
 
 const NS: i64 = Timestamp::NANOS_PER_SEC;
+
+/// The largest CSV file [`read_csv_series`] reads: 64 MiB (the corpus' largest series file
+/// is 6 MB). Checked before the file is opened for reading, so a device or a FIFO in its place
+/// is refused too.
+pub const MAX_CSV_BYTES: u64 = 64 << 20;
+
+/// The most rows [`parse_csv_series`] turns into samples: 2^22 = 4,194,304 (eight years of
+/// one-minute readings), so one call holds at most 64 MiB of samples (twice that while
+/// unsorted ones are sorted) whatever the text: with the text itself, about 210 MiB at most.
+pub const MAX_CSV_ROWS: usize = 1 << 22;
+
+/// Reads a CSV file and loads one series from it with [`parse_csv_series`], naming the file
+/// in every error.
+///
+/// The file must be a regular file (symbolic links are followed) of at most
+/// [`MAX_CSV_BYTES`], in UTF-8.
+///
+/// # Errors
+/// [`StoreErrorKind::Io`] when the file cannot be read; [`StoreErrorKind::InvalidInput`] for
+/// a path that is not a regular file (a device such as `/dev/zero`, a FIFO, a directory), a
+/// file over [`MAX_CSV_BYTES`], text that is not UTF-8 (with its line), and as
+/// [`parse_csv_series`].
+///
+/// ```
+/// let path = std::env::temp_dir().join(format!("doc-read-csv-{}.csv", std::process::id()));
+/// std::fs::write(&path, "ts,value\n1700000000,21.5\n1700000060,22\n")?;
+/// let (ts, values) = kelvin_store::read_csv_series(&path, Some(0), 1)?;
+/// assert_eq!((ts.len(), values[1]), (2, 22.0));
+/// std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_csv_series(
+    path: impl AsRef<Path>,
+    ts_col: Option<usize>,
+    value_col: usize,
+) -> Result<(Vec<i64>, Vec<f64>), StoreError> {
+    let path = path.as_ref();
+    let what = "a CSV series";
+    let limit = Some((MAX_CSV_BYTES, "kelvin_store::MAX_CSV_BYTES"));
+    let len = regular_file(path, what, limit, StoreErrorKind::InvalidInput)?;
+    let bytes = read_limited(path, len, MAX_CSV_BYTES, what, StoreErrorKind::InvalidInput)?;
+    let source = path.display().to_string();
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        StoreError::new(
+            StoreErrorKind::InvalidInput,
+            format!("{source}:{line}: not UTF-8 text (byte {at} of the file)"),
+        )
+    })?;
+    parse_csv_series(&text, ts_col, value_col, &source)
+}
 
 /// Loads one series from CSV text: timestamps in nanoseconds and values, sorted by time.
 ///
@@ -37,7 +91,9 @@ const NS: i64 = Timestamp::NANOS_PER_SEC;
 /// # Errors
 /// [`StoreErrorKind::InvalidInput`] for the first malformed row, as `source:line: column c:
 /// reason` (1-based line, 0-based column): a missing column, a value or timestamp that does
-/// not parse, an unterminated quote.
+/// not parse or is out of the nanosecond range once scaled to its unit, an unterminated quote;
+/// for more than [`MAX_CSV_ROWS`] rows (naming the line where the limit is passed); and for
+/// column numbers too large to be columns.
 ///
 /// ```
 /// use kelvin_store::parse_csv_series;
@@ -57,9 +113,18 @@ pub fn parse_csv_series(
     value_col: usize,
     source: &str,
 ) -> Result<(Vec<i64>, Vec<f64>), StoreError> {
-    let need = ts_col.unwrap_or(0).max(value_col) + 1;
-    // One more field than needed, for a time-of-day column after a date.
-    let keep = need.max(ts_col.map_or(0, |c| c + 2));
+    // One more field than needed after the timestamp, for a time-of-day column after a date.
+    let (Some(need), Some(keep_ts)) = (
+        ts_col.unwrap_or(0).max(value_col).checked_add(1),
+        ts_col.map_or(Some(0), |c| c.checked_add(2)),
+    ) else {
+        let ts = ts_col.map_or("none".to_string(), |c| c.to_string());
+        return Err(StoreError::new(
+            StoreErrorKind::InvalidInput,
+            format!("{source}: column numbers too large (timestamps: {ts}, values: {value_col})"),
+        ));
+    };
+    let keep = need.max(keep_ts);
     let err = |line: usize, col: usize, why: String| {
         StoreError::new(
             StoreErrorKind::InvalidInput,
@@ -69,7 +134,8 @@ pub fn parse_csv_series(
 
     let mut ts: Vec<i64> = Vec::new();
     let mut values: Vec<f64> = Vec::new();
-    let mut fields: Vec<Field> = Vec::with_capacity(keep);
+    // Grows with the fields a line really has, not with the column numbers asked for.
+    let mut fields: Vec<Field> = Vec::with_capacity(keep.min(16));
     let mut first_row = true;
     let preamble = preamble_line(text);
 
@@ -79,7 +145,8 @@ pub fn parse_csv_series(
         if line.trim().is_empty() || Some(i) == preamble {
             continue;
         }
-        split_fields(line, keep, &mut fields)
+        fields.clear();
+        split_fields(line, keep, |f| fields.push(f))
             .map_err(|col| err(line_no, col, "unterminated quoted field".to_string()))?;
         if fields.len() < need {
             return Err(err(
@@ -106,9 +173,22 @@ pub fn parse_csv_series(
             }
         };
         first_row = false;
+        if values.len() == MAX_CSV_ROWS {
+            return Err(StoreError::new(
+                StoreErrorKind::InvalidInput,
+                format!(
+                    "{source}:{line_no}: more than {MAX_CSV_ROWS} rows, the most one series \
+                     loads (kelvin_store::MAX_CSV_ROWS); split the file"
+                ),
+            ));
+        }
 
         let t = match ts_col {
-            None => (values.len() as i64).saturating_mul(NS),
+            // At most MAX_CSV_ROWS seconds: far inside the nanosecond range.
+            None => i64::try_from(values.len())
+                .ok()
+                .and_then(|i| i.checked_mul(NS))
+                .ok_or_else(|| err(line_no, 0, "row number out of range".to_string()))?,
             Some(c) => {
                 let tfield = fields[c].text(line);
                 let (t, date_only) = parse_timestamp(tfield.trim())
@@ -149,11 +229,10 @@ fn preamble_line(text: &str) -> Option<usize> {
         .filter(|(_, l)| !l.trim().is_empty());
     let (i, first) = lines.next()?;
     let (_, second) = lines.next()?;
-    let mut f = Vec::new();
-    split_fields(first.trim_end_matches('\r'), usize::MAX, &mut f).ok()?;
-    let n_first = f.len();
-    split_fields(second.trim_end_matches('\r'), usize::MAX, &mut f).ok()?;
-    (n_first < f.len()).then_some(i)
+    // Counted, not collected: a line may hold millions of commas.
+    let n_first = split_fields(first.trim_end_matches('\r'), usize::MAX, |_| {}).ok()?;
+    let n_second = split_fields(second.trim_end_matches('\r'), usize::MAX, |_| {}).ok()?;
+    (n_first < n_second).then_some(i)
 }
 
 /// One field of a line: the byte range of its content (inside the quotes when quoted) and
@@ -176,16 +255,16 @@ impl Field {
     }
 }
 
-/// Splits up to `keep` fields of `line` into `out`; `Err(column)` for an unterminated quote.
-fn split_fields(line: &str, keep: usize, out: &mut Vec<Field>) -> Result<(), usize> {
-    out.clear();
+/// Hands up to `keep` fields of `line` to `out`, in order; returns how many, or
+/// `Err(column)` for an unterminated quote.
+fn split_fields(line: &str, keep: usize, mut out: impl FnMut(Field)) -> Result<usize, usize> {
     let b = line.as_bytes();
     let mut pos = 0;
+    let mut col = 0;
     loop {
-        if out.len() == keep {
-            return Ok(());
+        if col == keep {
+            return Ok(col);
         }
-        let col = out.len();
         if b.get(pos) == Some(&b'"') {
             let start = pos + 1;
             let mut i = start;
@@ -201,33 +280,35 @@ fn split_fields(line: &str, keep: usize, out: &mut Vec<Field>) -> Result<(), usi
                     Some(_) => i += 1,
                 }
             }
-            out.push(Field {
+            out(Field {
                 start,
                 end: i,
                 escaped,
             });
+            col += 1;
             // Skip to the next separator (whitespace after the closing quote is tolerated).
             match b[i + 1..].iter().position(|&c| c == b',') {
                 Some(off) => pos = i + 1 + off + 1,
-                None => return Ok(()),
+                None => return Ok(col),
             }
         } else {
             match b[pos..].iter().position(|&c| c == b',') {
                 Some(off) => {
-                    out.push(Field {
+                    out(Field {
                         start: pos,
                         end: pos + off,
                         escaped: false,
                     });
+                    col += 1;
                     pos += off + 1;
                 }
                 None => {
-                    out.push(Field {
+                    out(Field {
                         start: pos,
                         end: b.len(),
                         escaped: false,
                     });
-                    return Ok(());
+                    return Ok(col + 1);
                 }
             }
         }
@@ -508,9 +589,11 @@ mod tests {
     fn quoted_fields() {
         let mut f = Vec::new();
         let line = r#"1,"a,b","say ""hi""",4"#;
-        split_fields(line, 10, &mut f).unwrap();
+        assert_eq!(split_fields(line, 10, |x| f.push(x)), Ok(4));
         let texts: Vec<_> = f.iter().map(|x| x.text(line).into_owned()).collect();
         assert_eq!(texts, ["1", "a,b", "say \"hi\"", "4"]);
-        assert_eq!(split_fields(r#"1,"open"#, 10, &mut f), Err(1));
+        assert_eq!(split_fields(r#"1,"open"#, 10, |_| {}), Err(1));
+        assert_eq!(split_fields("a,b,c", 2, |_| {}), Ok(2));
+        assert_eq!(split_fields("", 5, |_| {}), Ok(1));
     }
 }

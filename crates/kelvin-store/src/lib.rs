@@ -40,6 +40,21 @@
 //!
 //! Bad arguments are a [`StoreError`] with an inspectable [`StoreErrorKind`]; missing data is
 //! NaN; the only documented panic is [`Grid::point`] out of range. See [`StoreError`].
+//!
+//! # Outside input
+//!
+//! Every reader of bytes from outside bounds what one call holds, checks each count and
+//! length it reads against the bytes really there and a documented maximum before
+//! allocating, and reads only regular files (a device such as `/dev/zero` or a FIFO is a typed
+//! error naming the file and the limit):
+//!
+//! - [`import_parquet`] / [`import_parquet_file`]: [`ParquetLimits`] (file, footer, rows,
+//!   series, key text, page and dictionary sizes), checked before the `parquet` crate decodes;
+//! - [`read_csv_series`] / [`parse_csv_series`]: [`MAX_CSV_BYTES`], [`MAX_CSV_ROWS`];
+//! - [`decode_block`]: [`MAX_BLOCK_SAMPLES`]; [`BlockStats::decode`]: a fixed length;
+//! - [`Store::open`]: log records of at most 2 MiB, block files read at their real size, no
+//!   series id beyond what the files can explain;
+//! - [`resample_many`], [`asof_join_many`], [`Store::resample_many`]: [`MAX_MATRIX_CELLS`].
 
 mod bytes;
 mod codec;
@@ -48,20 +63,25 @@ mod db;
 mod error;
 mod frame;
 mod grid;
+mod input;
 mod options;
 mod parquet;
 mod query;
 mod series;
 mod store;
+mod thrift;
 
 pub use crate::parquet::{ExportSummary, ParquetImport, ParquetOptions, SkipReason, SkippedRow};
 pub use crate::parquet::{PARQUET_FORMAT, PARQUET_VERSION, export_parquet, export_parquet_file};
-pub use crate::parquet::{import_parquet, import_parquet_file};
+pub use crate::parquet::{
+    ParquetLimits, import_parquet, import_parquet_file, import_parquet_file_with,
+    import_parquet_with,
+};
 pub use codec::{
     BLOCK_FORMAT_VERSION, BlockStats, HeadChunk, HeadChunkIter, MAX_BLOCK_SAMPLES, decode_block,
     decode_block_into, encode_block,
 };
-pub use csv_series::parse_csv_series;
+pub use csv_series::{MAX_CSV_BYTES, MAX_CSV_ROWS, parse_csv_series, read_csv_series};
 pub use db::{
     AGG_LABEL, Appended, CheckpointReport, OpenReport, ROLLUP_LABEL, SeriesId, SetAside, Store,
     StoreOptions, StoreStats, TornTail,
@@ -72,7 +92,7 @@ pub use frame::grid_points;
 pub use frame::resample_frame;
 pub use grid::Grid;
 pub use options::{Fill, ResampleOptions};
-pub use query::{Aggregate, Buckets, MatchField, MatchOp, Matcher, Selector};
+pub use query::{Aggregate, Buckets, MAX_MATRIX_CELLS, MatchField, MatchOp, Matcher, Selector};
 pub use query::{asof_join, asof_join_many, increase, rate, resample, resample_many, time_buckets};
 pub use series::{Labels, Sample, SeriesData, SeriesKey};
 pub use store::{CounterIncrease, InsertOutcome, InsertStats, MemStore};

@@ -16,12 +16,14 @@ use parquet::basic::{
 };
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::{ByteArray, ByteArrayType, DataType, DoubleType, Int64Type};
-use parquet::file::metadata::KeyValue;
+use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::file::reader::{ChunkReader, FileReader, SerializedFileReader};
+use parquet::file::reader::{ChunkReader, FileReader, RowGroupReader, SerializedFileReader};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{ColumnDescPtr, Type};
 
+use crate::input::regular_file;
+use crate::thrift::{self, Walker};
 use crate::{Labels, SeriesData, SeriesKey, StoreError, StoreErrorKind};
 
 /// The value of the `kelvin.format` key/value metadata entry of an export.
@@ -186,6 +188,111 @@ impl ParquetImport {
                 if self.skipped > 10 { ", …" } else { "" }
             ),
         ))
+    }
+}
+
+/// The limits of a Parquet import ([`import_parquet_with`], [`import_parquet_file_with`];
+/// [`import_parquet`] and [`import_parquet_file`] use the defaults), so that what a file
+/// *announces* — rows, page and dictionary sizes, the footer's lists, the schema's nesting — is
+/// checked before anything is allocated for it, and what it *holds* stays within a budget.
+///
+/// With the defaults, one import holds at most about 240 MiB besides the caller's input bytes:
+/// the samples (16 bytes a row, up to twice that while their vectors grow: 128 MiB at
+/// [`ParquetLimits::max_rows`]), one decompressed and one compressed page of each of the six
+/// columns (48 MiB at [`ParquetLimits::max_page_bytes`]), their dictionaries (32 bytes a text
+/// entry, 8 a number: 36 MiB at [`ParquetLimits::max_dictionary_values`]), the series and their
+/// keys (about 35 MiB at [`ParquetLimits::max_series`] and [`ParquetLimits::max_key_bytes`])
+/// and the decoded footer (about 20 times [`ParquetLimits::max_footer_bytes`] for a real
+/// one; the `parquet` crate may reserve up to about 100 times it for a forged list before it
+/// finds the list false, and that is freed before any row is read). Raise a limit to import
+/// more; every error for a limit names it.
+///
+/// ```
+/// use kelvin_store::ParquetLimits;
+///
+/// let limits = ParquetLimits::default().with_max_rows(100_000_000).with_max_series(1 << 20);
+/// assert_eq!((limits.max_rows, limits.max_series), (100_000_000, 1 << 20));
+/// assert_eq!(ParquetLimits::default().max_file_bytes, 1 << 30);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ParquetLimits {
+    /// The largest file, bytes (default 1 GiB). [`import_parquet_file_with`] checks it, and
+    /// that the path is a regular file, before opening the file for reading.
+    pub max_file_bytes: u64,
+    /// The largest footer (the file's metadata), bytes (default 1 MiB; a footer of a
+    /// thousand row groups of the layout takes about 300 KB).
+    pub max_footer_bytes: u64,
+    /// The most rows in the file, the sum over its row groups (default 2^22 = 4,194,304).
+    pub max_rows: u64,
+    /// The most distinct series (default 65,536).
+    pub max_series: usize,
+    /// The most bytes of distinct key text — entities, sensors, kinds and labels, each distinct
+    /// value counted once (default 8 MiB).
+    pub max_key_bytes: usize,
+    /// The largest page, compressed or not, bytes (default 4 MiB; writers make pages of about
+    /// 1 MiB).
+    pub max_page_bytes: usize,
+    /// The most values in one dictionary page (default 2^18 = 262,144; pyarrow's dictionary
+    /// pages of at most 1 MiB hold fewer).
+    pub max_dictionary_values: usize,
+}
+
+impl Default for ParquetLimits {
+    fn default() -> Self {
+        ParquetLimits {
+            max_file_bytes: 1 << 30,
+            max_footer_bytes: 1 << 20,
+            max_rows: 1 << 22,
+            max_series: 1 << 16,
+            max_key_bytes: 8 << 20,
+            max_page_bytes: 4 << 20,
+            max_dictionary_values: 1 << 18,
+        }
+    }
+}
+
+impl ParquetLimits {
+    /// Sets [`ParquetLimits::max_file_bytes`].
+    pub fn with_max_file_bytes(mut self, bytes: u64) -> Self {
+        self.max_file_bytes = bytes;
+        self
+    }
+
+    /// Sets [`ParquetLimits::max_footer_bytes`].
+    pub fn with_max_footer_bytes(mut self, bytes: u64) -> Self {
+        self.max_footer_bytes = bytes;
+        self
+    }
+
+    /// Sets [`ParquetLimits::max_rows`].
+    pub fn with_max_rows(mut self, rows: u64) -> Self {
+        self.max_rows = rows;
+        self
+    }
+
+    /// Sets [`ParquetLimits::max_series`].
+    pub fn with_max_series(mut self, series: usize) -> Self {
+        self.max_series = series;
+        self
+    }
+
+    /// Sets [`ParquetLimits::max_key_bytes`].
+    pub fn with_max_key_bytes(mut self, bytes: usize) -> Self {
+        self.max_key_bytes = bytes;
+        self
+    }
+
+    /// Sets [`ParquetLimits::max_page_bytes`].
+    pub fn with_max_page_bytes(mut self, bytes: usize) -> Self {
+        self.max_page_bytes = bytes;
+        self
+    }
+
+    /// Sets [`ParquetLimits::max_dictionary_values`].
+    pub fn with_max_dictionary_values(mut self, values: usize) -> Self {
+        self.max_dictionary_values = values;
+        self
     }
 }
 
@@ -526,14 +633,21 @@ pub fn export_parquet_file<'a>(
 /// - a null `labels` is the same as `""`: no labels;
 /// - a null `entity`, `sensor` or `kind` is an error.
 ///
+/// Memory is bounded by the default [`ParquetLimits`] ([`import_parquet_with`] takes others):
+/// the footer, the rows, the series, the key text, every page header's sizes and every
+/// dictionary's length are checked against them, and against the bytes really in the file,
+/// before the `parquet` crate decodes (and allocates for) any of them.
+///
 /// # Errors
 ///
 /// [`StoreError`]s naming the source, the column and the row group or row:
-/// [`StoreErrorKind::Corrupt`] for bytes that are not (or no longer) readable Parquet,
-/// [`StoreErrorKind::InvalidInput`] for a readable file that is not this layout (missing column,
-/// wrong physical type, `ts` without a timestamp type, nested column) or holds a bad value
-/// (unknown kind, invalid entity id, malformed labels, a timestamp beyond the nanosecond range),
-/// and [`StoreErrorKind::Unsupported`] for a newer `kelvin.version` or an `INT96` timestamp.
+/// [`StoreErrorKind::Corrupt`] for bytes that are not (or no longer) readable Parquet (a
+/// length or count that runs past the file, a schema nested too deep, more values than the
+/// metadata's rows), [`StoreErrorKind::InvalidInput`] for a readable file that is not this
+/// layout (missing column, wrong physical type, `ts` without a timestamp type, nested column),
+/// holds a bad value (unknown kind, invalid entity id, malformed labels, a timestamp beyond the
+/// nanosecond range) or is over a [`ParquetLimits`] limit (named in the reason), and
+/// [`StoreErrorKind::Unsupported`] for a newer `kelvin.version` or an `INT96` timestamp.
 /// Never a panic, whatever the bytes.
 ///
 /// ```
@@ -544,21 +658,64 @@ pub fn export_parquet_file<'a>(
 /// assert!(err.reason().starts_with("upload.csv: not a readable Parquet file"));
 /// ```
 pub fn import_parquet(bytes: Vec<u8>, source: &str) -> Result<ParquetImport, StoreError> {
+    import_parquet_with(bytes, source, &ParquetLimits::default())
+}
+
+/// [`import_parquet`] within `limits` instead of the defaults.
+///
+/// # Errors
+/// As [`import_parquet`]; [`StoreErrorKind::InvalidInput`] naming the limit when the file is
+/// over one of them (its size, footer, rows, series, key text, a page or a dictionary).
+///
+/// ```
+/// use kelvin_store::{ParquetLimits, ParquetOptions, SeriesData, SeriesKey, StoreErrorKind};
+/// use kelvin_store::{export_parquet, import_parquet_with};
+/// use kelvin_model::{EntityId, SensorKind};
+///
+/// let key = SeriesKey::new(EntityId::new("host-01")?, "psu1", SensorKind::Power);
+/// let psu = SeriesData { key, ts: (0..100).collect(), values: vec![230.0; 100] };
+/// let mut file = Vec::new();
+/// export_parquet(&mut file, [&psu], &ParquetOptions::default())?;
+///
+/// let small = ParquetLimits::default().with_max_rows(10);
+/// let err = import_parquet_with(file, "psu.parquet", &small).unwrap_err();
+/// assert_eq!(err.kind(), StoreErrorKind::InvalidInput);
+/// assert!(err.reason().contains("100 rows, over the limit of 10 (ParquetLimits::max_rows)"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn import_parquet_with(
+    bytes: Vec<u8>,
+    source: &str,
+    limits: &ParquetLimits,
+) -> Result<ParquetImport, StoreError> {
     // `parquet` reads from memory through `bytes::Bytes`, a type kelvin-store does not depend on
     // directly: `ByteArray::set_data` takes one, which names it here for the conversion.
     fn as_type_of<T>(_: fn(&mut ByteArray, T), v: T) -> T {
         v
     }
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(invalid(format!(
+            "{source}: {} bytes, over the {}-byte limit of a Parquet import \
+             (ParquetLimits::max_file_bytes)",
+            bytes.len(),
+            limits.max_file_bytes
+        )));
+    }
     let data = as_type_of(ByteArray::set_data, bytes.into());
-    import_from(data, source)
+    import_from(data, source, limits)
 }
 
 /// Reads a Parquet file in the [layout](export_parquet#layout) from `path`, without loading it
 /// whole: row groups are decoded a batch of rows at a time (the result is in memory, of course).
 ///
+/// The path must name a regular file (symbolic links are followed) of at most
+/// [`ParquetLimits::max_file_bytes`]; this is checked before the file is opened, so a FIFO or
+/// a device such as `/dev/zero` is an error at once.
+///
 /// # Errors
-/// [`StoreErrorKind::Io`] when the file cannot be opened; otherwise as [`import_parquet`],
-/// naming the path.
+/// [`StoreErrorKind::Io`] when the file cannot be opened; [`StoreErrorKind::InvalidInput`] for
+/// a path that is not a regular file or a file over the limits; otherwise as
+/// [`import_parquet`], naming the path.
 ///
 /// ```no_run
 /// let import = kelvin_store::import_parquet_file("/tmp/series.parquet")?;
@@ -566,14 +723,38 @@ pub fn import_parquet(bytes: Vec<u8>, source: &str) -> Result<ParquetImport, Sto
 /// # Ok::<(), kelvin_store::StoreError>(())
 /// ```
 pub fn import_parquet_file(path: impl AsRef<Path>) -> Result<ParquetImport, StoreError> {
+    import_parquet_file_with(path, &ParquetLimits::default())
+}
+
+/// [`import_parquet_file`] within `limits` instead of the defaults.
+///
+/// # Errors
+/// As [`import_parquet_file`] and [`import_parquet_with`].
+pub fn import_parquet_file_with(
+    path: impl AsRef<Path>,
+    limits: &ParquetLimits,
+) -> Result<ParquetImport, StoreError> {
     let path = path.as_ref();
+    let what = "a Parquet import";
+    let limit = Some((limits.max_file_bytes, "ParquetLimits::max_file_bytes"));
+    regular_file(path, what, limit, StoreErrorKind::InvalidInput)?;
     let file = File::open(path).map_err(|e| {
         StoreError::new(
             StoreErrorKind::Io,
             format!("opening {}: {e}", path.display()),
         )
     })?;
-    import_from(file, &path.display().to_string())
+    // Again on the open file: the path may have been replaced in between.
+    let len = file.metadata().map(|m| (m.is_file(), m.len()));
+    if !matches!(len, Ok((true, n)) if n <= limits.max_file_bytes) {
+        return Err(invalid(format!(
+            "{}: changed while being opened; it is no longer a regular file of at most {} \
+             bytes (ParquetLimits::max_file_bytes)",
+            path.display(),
+            limits.max_file_bytes
+        )));
+    }
+    import_from(file, &path.display().to_string(), limits)
 }
 
 /// How a `ts` column's integers become nanoseconds.
@@ -784,6 +965,8 @@ struct Interner<V> {
     ids: HashMap<Box<str>, u32>,
     items: Vec<V>,
     last: Option<(Box<str>, u32)>,
+    /// Bytes of the distinct strings.
+    bytes: usize,
 }
 
 impl<V> Interner<V> {
@@ -792,6 +975,7 @@ impl<V> Interner<V> {
             ids: HashMap::new(),
             items: Vec::new(),
             last: None,
+            bytes: 0,
         }
     }
 
@@ -812,6 +996,7 @@ impl<V> Interner<V> {
                 let id = u32::try_from(self.items.len()).map_err(|_| "too many distinct values")?;
                 self.items.push(v);
                 self.ids.insert(s.into(), id);
+                self.bytes = self.bytes.saturating_add(s.len());
                 id
             }
         };
@@ -833,11 +1018,14 @@ fn kind_from_str(s: &str) -> Result<SensorKind, String> {
 fn import_from<R: ChunkReader + 'static>(
     input: R,
     source: &str,
+    limits: &ParquetLimits,
 ) -> Result<ParquetImport, StoreError> {
     // The `parquet` crate still asserts on some damaged metadata instead of returning an error
     // (a negative column chunk offset, for one, is checked below first); a panic there is a
     // damaged file, not a bug of the caller, so it becomes an error like any other damage.
-    match std::panic::catch_unwind(AssertUnwindSafe(|| import_unguarded(input, source))) {
+    // What a panic cannot stop — an allocation of the size a file announces, a recursion as
+    // deep as its schema — is checked before the crate decodes anything ([`check_file`]).
+    match std::panic::catch_unwind(AssertUnwindSafe(|| import_unguarded(input, source, limits))) {
         Ok(result) => result,
         Err(panic) => {
             let what = panic
@@ -853,59 +1041,311 @@ fn import_from<R: ChunkReader + 'static>(
     }
 }
 
-fn import_unguarded<R: ChunkReader + 'static>(
-    input: R,
+/// Checks a file within `limits` before the `parquet` crate decodes any of it: the footer's
+/// size and structure, the layout, the row count, and every page header of the layout's
+/// column chunks. Returns the layout.
+fn check_file<R: ChunkReader>(
+    input: &R,
     source: &str,
-) -> Result<ParquetImport, StoreError> {
+    limits: &ParquetLimits,
+) -> Result<Layout, StoreError> {
     let corrupt =
         |what: String| StoreError::new(StoreErrorKind::Corrupt, format!("{source}: {what}"));
     let file_len = input.len();
-    let reader = SerializedFileReader::new(input)
+    check_footer(input, file_len, source, limits)?;
+    let meta = ParquetMetaDataReader::new()
+        .parse_and_finish(input)
         .map_err(|e| corrupt(format!("not a readable Parquet file: {e}")))?;
-    let meta = reader.metadata();
     let descrs = meta.file_metadata().schema_descr().columns();
     let layout = check_layout(descrs, source, meta.file_metadata().key_value_metadata())?;
-    let nullable = |slot: usize| descrs[layout.index[slot]].max_def_level() == 1;
+    let mut rows = 0u64;
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        rows = u64::try_from(rg.num_rows())
+            .ok()
+            .and_then(|n| rows.checked_add(n))
+            .ok_or_else(|| corrupt(format!("row group {g}: row count {}", rg.num_rows())))?;
+    }
+    if rows > limits.max_rows {
+        return Err(invalid(format!(
+            "{source}: {rows} rows, over the limit of {} (ParquetLimits::max_rows)",
+            limits.max_rows
+        )));
+    }
     for (g, rg) in meta.row_groups().iter().enumerate() {
         for (slot, &i) in layout.index.iter().enumerate() {
             let c = rg.column(i);
             let start = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
             let len = c.compressed_size();
-            let end = u64::try_from(start)
+            let range = u64::try_from(start)
                 .ok()
                 .zip(u64::try_from(len).ok())
-                .and_then(|(s, l)| s.checked_add(l));
-            if end.is_none_or(|end| end > file_len) {
+                .and_then(|(s, l)| Some((s, s.checked_add(l)?)));
+            let Some((start, end)) = range.filter(|&(_, end)| end <= file_len) else {
                 return Err(corrupt(format!(
                     "row group {g}, column {:?}: chunk of {len} bytes at offset {start} is not \
                      inside the file's {file_len} bytes",
                     COLUMNS[slot]
                 )));
+            };
+            let place = format!("{source}: row group {g}, column {:?}", COLUMNS[slot]);
+            check_pages(
+                input,
+                (start, end),
+                descrs[i].physical_type(),
+                limits,
+                &place,
+            )?;
+        }
+    }
+    Ok(layout)
+}
+
+/// The footer: at most [`ParquetLimits::max_footer_bytes`], and walked whole (every length
+/// inside it against the bytes there, the schema's nesting against
+/// [`thrift::MAX_SCHEMA_DEPTH`]) before the crate decodes it. A file too short for a footer,
+/// or whose footer length runs past its start, is left to the crate's own error.
+fn check_footer<R: ChunkReader>(
+    input: &R,
+    file_len: u64,
+    source: &str,
+    limits: &ParquetLimits,
+) -> Result<(), StoreError> {
+    if file_len < 12 {
+        return Ok(());
+    }
+    let corrupt =
+        |what: String| StoreError::new(StoreErrorKind::Corrupt, format!("{source}: {what}"));
+    let tail = input
+        .get_bytes(file_len - 8, 8)
+        .map_err(|e| corrupt(format!("not a readable Parquet file: {e}")))?;
+    let footer_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if &tail[4..] != b"PAR1" || footer_len > file_len - 8 {
+        return Ok(());
+    }
+    if footer_len > limits.max_footer_bytes {
+        return Err(invalid(format!(
+            "{source}: a footer of {footer_len} bytes, over the limit of {} \
+             (ParquetLimits::max_footer_bytes)",
+            limits.max_footer_bytes
+        )));
+    }
+    let start = file_len - 8 - footer_len;
+    let read = input
+        .get_read(start)
+        .map_err(|e| corrupt(format!("not a readable Parquet file: {e}")))?;
+    thrift::footer(&mut Walker::new(read, footer_len))
+        .map_err(|e| corrupt(format!("the footer at byte {start}: {e}")))
+}
+
+/// Walks the page headers of one column chunk (`start..end` of the file), checking each
+/// page's sizes against the chunk and [`ParquetLimits::max_page_bytes`], and each dictionary's
+/// length against [`ParquetLimits::max_dictionary_values`] and the bytes of its page.
+fn check_pages<R: ChunkReader>(
+    input: &R,
+    (start, end): (u64, u64),
+    physical: PhysicalType,
+    limits: &ParquetLimits,
+    place: &str,
+) -> Result<(), StoreError> {
+    let corrupt = |at: u64, what: String| {
+        StoreError::new(
+            StoreErrorKind::Corrupt,
+            format!("{place}, page at byte {at}: {what}"),
+        )
+    };
+    let over = |at: u64, what: String| invalid(format!("{place}, page at byte {at}: {what}"));
+    // The fewest bytes one value takes in a PLAIN dictionary page.
+    let width: u64 = match physical {
+        PhysicalType::BYTE_ARRAY => 4,
+        _ => 8,
+    };
+    let max_page = limits.max_page_bytes as u64;
+    let mut at = start;
+    while at < end {
+        let read = input.get_read(at).map_err(|e| corrupt(at, e.to_string()))?;
+        let mut w = Walker::new(read, end - at);
+        let h = thrift::page_header(&mut w).map_err(|e| corrupt(at, e))?;
+        let i32_size = |v: i64| u64::try_from(v).ok().filter(|&v| v <= i32::MAX as u64);
+        let (Some(compressed), Some(uncompressed)) =
+            (i32_size(h.compressed), i32_size(h.uncompressed))
+        else {
+            return Err(corrupt(
+                at,
+                format!(
+                    "page sizes out of range ({} compressed, {} uncompressed)",
+                    h.compressed, h.uncompressed
+                ),
+            ));
+        };
+        let data_at = at + w.pos();
+        if compressed > end - data_at {
+            return Err(corrupt(
+                at,
+                format!(
+                    "{compressed} bytes of page data, {} bytes left in the chunk",
+                    end - data_at
+                ),
+            ));
+        }
+        if compressed.max(uncompressed) > max_page {
+            return Err(over(
+                at,
+                format!(
+                    "a page of {} bytes, over the limit of {max_page} \
+                     (ParquetLimits::max_page_bytes)",
+                    compressed.max(uncompressed)
+                ),
+            ));
+        }
+        if let Some(n) = h.dictionary_values {
+            let n = u64::try_from(n)
+                .ok()
+                .filter(|&n| n <= i32::MAX as u64)
+                .ok_or_else(|| corrupt(at, format!("{n} dictionary values")))?;
+            if n > limits.max_dictionary_values as u64 {
+                return Err(over(
+                    at,
+                    format!(
+                        "a dictionary of {n} values, over the limit of {} \
+                         (ParquetLimits::max_dictionary_values)",
+                        limits.max_dictionary_values
+                    ),
+                ));
             }
+            if n.saturating_mul(width) > uncompressed {
+                return Err(corrupt(
+                    at,
+                    format!("a dictionary of {n} values in {uncompressed} bytes"),
+                ));
+            }
+        }
+        if let Some(n) = h.data_values
+            && !(0..=i64::from(i32::MAX)).contains(&n)
+        {
+            return Err(corrupt(at, format!("{n} values in a data page")));
+        }
+        at = data_at + compressed;
+    }
+    Ok(())
+}
+
+/// What an import builds as it reads rows.
+struct Builder {
+    entities: Interner<EntityId>,
+    sensors: Interner<SensorName>,
+    kinds: Interner<SensorKind>,
+    labels: Interner<Labels>,
+    by_ids: HashMap<[u32; 4], usize>,
+    by_key: HashMap<SeriesKey, usize>,
+    last_ids: Option<([u32; 4], usize)>,
+    out: Vec<SeriesData>,
+    import: ParquetImport,
+}
+
+impl Builder {
+    fn new() -> Self {
+        Builder {
+            entities: Interner::new(),
+            sensors: Interner::new(),
+            kinds: Interner::new(),
+            labels: Interner::new(),
+            by_ids: HashMap::new(),
+            by_key: HashMap::new(),
+            last_ids: None,
+            out: Vec::new(),
+            import: ParquetImport {
+                series: Vec::new(),
+                rows: 0,
+                skipped: 0,
+                first_skipped: Vec::new(),
+            },
         }
     }
 
-    let mut entities: Interner<EntityId> = Interner::new();
-    let mut sensors: Interner<SensorName> = Interner::new();
-    let mut kinds: Interner<SensorKind> = Interner::new();
-    let mut labels: Interner<Labels> = Interner::new();
-    let mut by_ids: HashMap<[u32; 4], usize> = HashMap::new();
-    let mut by_key: HashMap<SeriesKey, usize> = HashMap::new();
-    let mut last_ids: Option<([u32; 4], usize)> = None;
-    let mut out: Vec<SeriesData> = Vec::new();
-    let mut import = ParquetImport {
-        series: Vec::new(),
-        rows: 0,
-        skipped: 0,
-        first_skipped: Vec::new(),
-    };
+    /// The index in `out` of the series of the interned strings `ids`, created on first use
+    /// within [`ParquetLimits::max_series`] and [`ParquetLimits::max_key_bytes`].
+    fn series(&mut self, ids: [u32; 4], limits: &ParquetLimits) -> Result<usize, String> {
+        if let Some((l, idx)) = self.last_ids
+            && l == ids
+        {
+            return Ok(idx);
+        }
+        let idx = match self.by_ids.get(&ids) {
+            Some(&idx) => idx,
+            None => {
+                let key_bytes =
+                    self.entities.bytes + self.sensors.bytes + self.kinds.bytes + self.labels.bytes;
+                if key_bytes > limits.max_key_bytes {
+                    return Err(format!(
+                        "{key_bytes} bytes of distinct key text, over the limit of {} \
+                         (ParquetLimits::max_key_bytes)",
+                        limits.max_key_bytes
+                    ));
+                }
+                let key = SeriesKey {
+                    entity: self.entities.items[ids[0] as usize].clone(),
+                    sensor: self.sensors.items[ids[1] as usize].clone(),
+                    kind: self.kinds.items[ids[2] as usize],
+                    labels: self.labels.items[ids[3] as usize].clone(),
+                };
+                let idx = match self.by_key.get(&key) {
+                    Some(&idx) => idx,
+                    None => {
+                        if self.out.len() >= limits.max_series {
+                            return Err(format!(
+                                "series {key} is one more than the limit of {} series \
+                                 (ParquetLimits::max_series)",
+                                limits.max_series
+                            ));
+                        }
+                        self.out.push(SeriesData {
+                            key: key.clone(),
+                            ts: Vec::new(),
+                            values: Vec::new(),
+                        });
+                        self.by_key.insert(key, self.out.len() - 1);
+                        self.out.len() - 1
+                    }
+                };
+                self.by_ids.insert(ids, idx);
+                idx
+            }
+        };
+        self.last_ids = Some((ids, idx));
+        Ok(idx)
+    }
 
-    for g in 0..reader.num_row_groups() {
-        let rg = reader
-            .get_row_group(g)
-            .map_err(|e| corrupt(format!("row group {g}: {e}")))?;
-        let rg_rows = u64::try_from(rg.metadata().num_rows())
-            .map_err(|_| corrupt(format!("row group {g}: negative row count")))?;
+    /// Sorts each series by time (stably) and the series by key.
+    fn finish(mut self) -> ParquetImport {
+        for s in &mut self.out {
+            if !s.ts.is_sorted() {
+                let mut order: Vec<usize> = (0..s.ts.len()).collect();
+                order.sort_by_key(|&i| s.ts[i]); // stable: equal times keep their file order
+                s.ts = order.iter().map(|&i| s.ts[i]).collect();
+                s.values = order.iter().map(|&i| s.values[i]).collect();
+            }
+        }
+        self.out.sort_by(|a, b| a.key.cmp(&b.key));
+        self.import.series = self.out;
+        self.import
+    }
+}
+
+/// The six columns of one row group, decoded a batch at a time.
+struct RowGroupColumns {
+    text: [Col<ByteArrayType>; 4],
+    ts: Col<Int64Type>,
+    value: Col<DoubleType>,
+}
+
+impl RowGroupColumns {
+    fn open(
+        rg: &dyn RowGroupReader,
+        layout: &Layout,
+        nullable: impl Fn(usize) -> bool,
+        corrupt: impl Fn(String) -> StoreError,
+        g: usize,
+    ) -> Result<Self, StoreError> {
         let open = |slot: usize| {
             rg.get_column_reader(layout.index[slot])
                 .map_err(|e| corrupt(format!("row group {g}, column {:?}: {e}", COLUMNS[slot])))
@@ -922,126 +1362,89 @@ fn import_unguarded<R: ChunkReader + 'static>(
                 _ => Err(mismatch(slot)),
             }
         };
-        let mut cols_text = [text(ENTITY)?, text(SENSOR)?, text(KIND)?, text(LABELS)?];
-        let ts_reader = match open(TS)? {
-            ColumnReader::Int64ColumnReader(r) => r,
+        let text = [text(ENTITY)?, text(SENSOR)?, text(KIND)?, text(LABELS)?];
+        let ts = match open(TS)? {
+            ColumnReader::Int64ColumnReader(r) => Col::new(r, nullable(TS)),
             _ => return Err(mismatch(TS)),
         };
-        let value_reader = match open(VALUE)? {
-            ColumnReader::DoubleColumnReader(r) => r,
+        let value = match open(VALUE)? {
+            ColumnReader::DoubleColumnReader(r) => Col::new(r, nullable(VALUE)),
             _ => return Err(mismatch(VALUE)),
         };
-        let mut col_ts = Col::new(ts_reader, nullable(TS));
-        let mut col_value = Col::new(value_reader, nullable(VALUE));
+        Ok(RowGroupColumns { text, ts, value })
+    }
 
+    /// Decodes the next batch of every column; the rows in it (the same in all six).
+    fn fill(
+        &mut self,
+        g: usize,
+        done: u64,
+        corrupt: impl Fn(String) -> StoreError,
+    ) -> Result<usize, StoreError> {
+        let mut counts = [0usize; 6];
+        for (slot, c) in self.text.iter_mut().enumerate() {
+            counts[slot] = c
+                .fill(READ_BATCH)
+                .map_err(|e| corrupt(format!("row group {g}, column {:?}: {e}", COLUMNS[slot])))?;
+        }
+        counts[TS] = self
+            .ts
+            .fill(READ_BATCH)
+            .map_err(|e| corrupt(format!("row group {g}, column \"ts\": {e}")))?;
+        counts[VALUE] = self
+            .value
+            .fill(READ_BATCH)
+            .map_err(|e| corrupt(format!("row group {g}, column \"value\": {e}")))?;
+        let n = counts[0];
+        if let Some(slot) = counts.iter().position(|&c| c != n) {
+            return Err(corrupt(format!(
+                "row group {g}: column {:?} ends after {} rows, column \"entity\" after {}",
+                COLUMNS[slot],
+                done + counts[slot] as u64,
+                done + n as u64
+            )));
+        }
+        Ok(n)
+    }
+}
+
+fn import_unguarded<R: ChunkReader + 'static>(
+    input: R,
+    source: &str,
+    limits: &ParquetLimits,
+) -> Result<ParquetImport, StoreError> {
+    let corrupt =
+        |what: String| StoreError::new(StoreErrorKind::Corrupt, format!("{source}: {what}"));
+    let layout = check_file(&input, source, limits)?;
+    let reader = SerializedFileReader::new(input)
+        .map_err(|e| corrupt(format!("not a readable Parquet file: {e}")))?;
+    let descrs = reader.metadata().file_metadata().schema_descr().columns();
+    let nullable = |slot: usize| descrs[layout.index[slot]].max_def_level() == 1;
+    let mut b = Builder::new();
+    for g in 0..reader.num_row_groups() {
+        let rg = reader
+            .get_row_group(g)
+            .map_err(|e| corrupt(format!("row group {g}: {e}")))?;
+        let rg_rows = u64::try_from(rg.metadata().num_rows())
+            .map_err(|_| corrupt(format!("row group {g}: negative row count")))?;
+        let mut cols = RowGroupColumns::open(&*rg, &layout, nullable, corrupt, g)?;
         let mut done = 0u64;
         loop {
-            let mut counts = [0usize; 6];
-            for (slot, c) in cols_text.iter_mut().enumerate() {
-                counts[slot] = c.fill(READ_BATCH).map_err(|e| {
-                    corrupt(format!("row group {g}, column {:?}: {e}", COLUMNS[slot]))
-                })?;
-            }
-            counts[TS] = col_ts
-                .fill(READ_BATCH)
-                .map_err(|e| corrupt(format!("row group {g}, column \"ts\": {e}")))?;
-            counts[VALUE] = col_value
-                .fill(READ_BATCH)
-                .map_err(|e| corrupt(format!("row group {g}, column \"value\": {e}")))?;
-            let n = counts[0];
-            if let Some(slot) = counts.iter().position(|&c| c != n) {
-                return Err(corrupt(format!(
-                    "row group {g}: column {:?} ends after {} rows, column \"entity\" after {}",
-                    COLUMNS[slot],
-                    done + counts[slot] as u64,
-                    done + n as u64
-                )));
-            }
+            let n = cols.fill(g, done, corrupt)?;
             if n == 0 {
                 break;
             }
+            // Never more rows than the metadata (which max_rows bounded) says.
+            if done + n as u64 > rg_rows {
+                return Err(corrupt(format!(
+                    "row group {g}: the columns hold more than the {rg_rows} rows its \
+                     metadata says"
+                )));
+            }
+            let first_row = b.import.rows + done;
             for i in 0..n {
-                let row = import.rows + done + i as u64;
-                let bad = |slot: usize, what: String| {
-                    invalid(format!(
-                        "{source}: row {row} (row group {g}), column {:?}: {what}",
-                        COLUMNS[slot]
-                    ))
-                };
-                let mut ids = [0u32; 4];
-                for (slot, c) in cols_text.iter_mut().enumerate() {
-                    let s = match c.get(i) {
-                        Some(b) => b.as_utf8().map_err(|e| bad(slot, e.to_string()))?,
-                        None if slot == LABELS => "",
-                        None => return Err(bad(slot, "null".into())),
-                    };
-                    ids[slot] = match slot {
-                        ENTITY => {
-                            entities.id(s, |s| EntityId::new(s).map_err(|e| e.reason().to_string()))
-                        }
-                        SENSOR => sensors.id(s, |s| Ok(SensorName::from(s))),
-                        KIND => kinds.id(s, kind_from_str),
-                        _ => labels.id(s, parse_labels),
-                    }
-                    .map_err(|e| bad(slot, e))?;
-                }
-                let series = match last_ids {
-                    Some((l, idx)) if l == ids => idx,
-                    _ => {
-                        let idx = match by_ids.get(&ids) {
-                            Some(&idx) => idx,
-                            None => {
-                                let key = SeriesKey {
-                                    entity: entities.items[ids[0] as usize].clone(),
-                                    sensor: sensors.items[ids[1] as usize].clone(),
-                                    kind: kinds.items[ids[2] as usize],
-                                    labels: labels.items[ids[3] as usize].clone(),
-                                };
-                                let idx = *by_key.entry(key.clone()).or_insert_with(|| {
-                                    out.push(SeriesData {
-                                        key,
-                                        ts: Vec::new(),
-                                        values: Vec::new(),
-                                    });
-                                    out.len() - 1
-                                });
-                                by_ids.insert(ids, idx);
-                                idx
-                            }
-                        };
-                        last_ids = Some((ids, idx));
-                        idx
-                    }
-                };
-                let ts = col_ts.get(i).copied();
-                let value = col_value.get(i).copied();
-                let (ts, value) = match (ts, value) {
-                    (Some(t), Some(v)) => (t, v),
-                    (t, _) => {
-                        let reason = if t.is_none() {
-                            SkipReason::NullTimestamp
-                        } else {
-                            SkipReason::NullValue
-                        };
-                        import.skipped += 1;
-                        if import.first_skipped.len() < ParquetImport::MAX_REPORTED_SKIPS {
-                            import.first_skipped.push(SkippedRow { row, reason });
-                        }
-                        continue;
-                    }
-                };
-                let ns = ts.checked_mul(layout.ts.factor).ok_or_else(|| {
-                    bad(
-                        TS,
-                        format!(
-                            "{ts} {} is beyond the nanosecond range (years 1677–2262)",
-                            layout.ts.name
-                        ),
-                    )
-                })?;
-                let s = &mut out[series];
-                s.ts.push(ns);
-                s.values.push(value);
+                let at = (g, first_row + i as u64);
+                import_row(&mut b, &mut cols, at, i, &layout, source, limits)?;
             }
             done += n as u64;
         }
@@ -1050,20 +1453,76 @@ fn import_unguarded<R: ChunkReader + 'static>(
                 "row group {g}: metadata says {rg_rows} rows, columns hold {done}"
             )));
         }
-        import.rows += done;
+        b.import.rows += done;
     }
+    Ok(b.finish())
+}
 
-    for s in &mut out {
-        if !s.ts.is_sorted() {
-            let mut order: Vec<usize> = (0..s.ts.len()).collect();
-            order.sort_by_key(|&i| s.ts[i]); // stable: equal times keep their file order
-            s.ts = order.iter().map(|&i| s.ts[i]).collect();
-            s.values = order.iter().map(|&i| s.values[i]).collect();
+/// Turns row `i` of the current batch (row `row` of the file, in row group `g`) into a sample
+/// of its series, or a skipped row.
+fn import_row(
+    b: &mut Builder,
+    cols: &mut RowGroupColumns,
+    (g, row): (usize, u64),
+    i: usize,
+    layout: &Layout,
+    source: &str,
+    limits: &ParquetLimits,
+) -> Result<(), StoreError> {
+    let bad = |slot: usize, what: String| {
+        invalid(format!(
+            "{source}: row {row} (row group {g}), column {:?}: {what}",
+            COLUMNS[slot]
+        ))
+    };
+    let mut ids = [0u32; 4];
+    for (slot, c) in cols.text.iter_mut().enumerate() {
+        let s = match c.get(i) {
+            Some(v) => v.as_utf8().map_err(|e| bad(slot, e.to_string()))?,
+            None if slot == LABELS => "",
+            None => return Err(bad(slot, "null".into())),
+        };
+        ids[slot] = match slot {
+            ENTITY => b
+                .entities
+                .id(s, |s| EntityId::new(s).map_err(|e| e.reason().to_string())),
+            SENSOR => b.sensors.id(s, |s| Ok(SensorName::from(s))),
+            KIND => b.kinds.id(s, kind_from_str),
+            _ => b.labels.id(s, parse_labels),
         }
+        .map_err(|e| bad(slot, e))?;
     }
-    out.sort_by(|a, b| a.key.cmp(&b.key));
-    import.series = out;
-    Ok(import)
+    let series = b
+        .series(ids, limits)
+        .map_err(|e| invalid(format!("{source}: row {row} (row group {g}): {e}")))?;
+    let (ts, value) = match (cols.ts.get(i).copied(), cols.value.get(i).copied()) {
+        (Some(t), Some(v)) => (t, v),
+        (t, _) => {
+            let reason = if t.is_none() {
+                SkipReason::NullTimestamp
+            } else {
+                SkipReason::NullValue
+            };
+            b.import.skipped += 1;
+            if b.import.first_skipped.len() < ParquetImport::MAX_REPORTED_SKIPS {
+                b.import.first_skipped.push(SkippedRow { row, reason });
+            }
+            return Ok(());
+        }
+    };
+    let ns = ts.checked_mul(layout.ts.factor).ok_or_else(|| {
+        bad(
+            TS,
+            format!(
+                "{ts} {} is beyond the nanosecond range (years 1677–2262)",
+                layout.ts.name
+            ),
+        )
+    })?;
+    let s = &mut b.out[series];
+    s.ts.push(ns);
+    s.values.push(value);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -24,6 +24,24 @@ fn invalid(reason: String) -> StoreError {
     StoreError::new(StoreErrorKind::InvalidInput, reason)
 }
 
+/// The most cells (rows × columns) one call of [`resample_many`], [`asof_join_many`] or
+/// [`crate::Store::resample_many`] returns: 2^24 = 16,777,216 values, 128 MiB of `f64`
+/// (a day at one-minute points for 11,000 series). The grid bounds its own length; this
+/// bounds the product with the number of series, checked before the matrix is allocated.
+/// Ask for fewer series per call to go beyond it.
+pub const MAX_MATRIX_CELLS: usize = 1 << 24;
+
+/// Checks that a `rows` × `cols` result stays within [`MAX_MATRIX_CELLS`].
+pub(crate) fn check_cells(what: &str, rows: usize, cols: usize) -> Result<(), StoreError> {
+    match rows.checked_mul(cols) {
+        Some(n) if n <= MAX_MATRIX_CELLS => Ok(()),
+        _ => Err(invalid(format!(
+            "{what}: {rows} points × {cols} series is over the {MAX_MATRIX_CELLS} values one \
+             call returns (MAX_MATRIX_CELLS); ask for fewer series or a coarser grid per call"
+        ))),
+    }
+}
+
 /// Checks that `ts` and `values` have the same length.
 fn check_len(what: &str, ts: &[i64], values_len: usize) -> Result<(), StoreError> {
     if ts.len() == values_len {
@@ -283,7 +301,8 @@ impl Aggregate {
             (other.last, other.last_ts)
         };
         Aggregate {
-            count: self.count + other.count,
+            // Saturating: a count pushed by a caller may be anything.
+            count: self.count.saturating_add(other.count),
             sum: self.sum + other.sum,
             min: self.min.min(other.min),
             max: self.max.max(other.max),
@@ -920,7 +939,8 @@ pub fn resample(
 ///
 /// # Errors
 /// [`StoreErrorKind::InvalidInput`] when a series' columns differ in length or its timestamps
-/// decrease (the reason names the series' index).
+/// decrease (the reason names the series' index), or when the result would hold more than
+/// [`MAX_MATRIX_CELLS`] values.
 ///
 /// ```
 /// use kelvin_model::Timestamp;
@@ -944,6 +964,7 @@ pub fn resample_many(
     grid: &Grid,
     opts: &ResampleOptions,
 ) -> Result<Array2<f64>, StoreError> {
+    check_cells("resample_many", grid.len(), series.len())?;
     let what = |j| format!("resample_many: series {j}");
     for (j, (ts, values)) in series.iter().enumerate() {
         check_len(&what(j), ts, values.len())?;
@@ -1045,6 +1066,8 @@ pub fn asof_join(
 ///
 /// # Errors
 /// As [`asof_join`]; the reason names the offending right series' index.
+/// [`StoreErrorKind::InvalidInput`] when the result would hold more than [`MAX_MATRIX_CELLS`]
+/// values.
 ///
 /// ```
 /// use kelvin_store::asof_join_many;
@@ -1063,6 +1086,7 @@ pub fn asof_join_many(
     tolerance_ns: Option<i64>,
 ) -> Result<Array2<f64>, StoreError> {
     check_tolerance(tolerance_ns)?;
+    check_cells("asof_join_many", left_ts.len(), right.len())?;
     check_sorted("asof_join_many: left", left_ts)?;
     let what = |j| format!("asof_join_many: right series {j}");
     for (j, (ts, values)) in right.iter().enumerate() {

@@ -104,7 +104,8 @@ impl HeadChunk {
     }
 
     /// An empty chunk with room for about `samples` samples of a typical series (2 bytes a
-    /// sample) before it reallocates.
+    /// sample) before it reallocates; the room reserved is capped at
+    /// [`MAX_BLOCK_SAMPLES`](crate::MAX_BLOCK_SAMPLES) samples (a hint, not a limit).
     ///
     /// ```
     /// let head = kelvin_store::HeadChunk::with_capacity(8192);
@@ -112,7 +113,9 @@ impl HeadChunk {
     /// ```
     pub fn with_capacity(samples: usize) -> Self {
         let mut h = HeadChunk::new();
-        h.bits.words.reserve(samples.div_ceil(4));
+        h.bits
+            .words
+            .reserve(samples.min(super::block::MAX_BLOCK_SAMPLES).div_ceil(4));
         h
     }
 

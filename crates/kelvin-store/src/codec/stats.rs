@@ -159,7 +159,8 @@ impl BlockStats {
             return *other;
         }
         BlockStats {
-            count: self.count + other.count,
+            // Saturating: decoded statistics may carry any count.
+            count: self.count.saturating_add(other.count),
             min_ts: self.min_ts.min(other.min_ts),
             max_ts: self.max_ts.max(other.max_ts),
             min: self.min.min(other.min),
@@ -175,7 +176,7 @@ impl BlockStats {
             } else {
                 other.last
             },
-            nan_count: self.nan_count + other.nan_count,
+            nan_count: self.nan_count.saturating_add(other.nan_count),
         }
     }
 

@@ -14,13 +14,15 @@
 //! A file is written as `NNN.kblk.tmp`, synced, renamed to `NNN.kblk` and the directory synced,
 //! so a reader sees either the whole file or none of it.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::bytes::{Get, Put};
-use crate::codec::BlockStats;
+use crate::codec::{BlockStats, MAX_BLOCK_SAMPLES};
 use crate::db::wal::{io_err, sync_dir};
+use crate::input::{read_limited, regular_file};
 use crate::{SeriesKey, StoreError, StoreErrorKind};
 
 pub(crate) const BLOCK_MAGIC: &[u8; 8] = b"KLVBLK01";
@@ -159,9 +161,12 @@ fn corrupt(path: &Path, at: usize, why: &str) -> StoreError {
     )
 }
 
-/// Reads and verifies a whole block file.
+/// Reads and verifies a whole block file: a regular file (a device or FIFO in its place is
+/// [`StoreErrorKind::Corrupt`], set aside like any damaged file), read into a buffer reserved
+/// fallibly for its size, so memory is the file's real size whatever its fields claim.
 pub(crate) fn read_file(path: &Path) -> Result<BlockFile, StoreError> {
-    let bytes = fs::read(path).map_err(|e| io_err(path, "reading", e))?;
+    let len = regular_file(path, "a block file", None, StoreErrorKind::Corrupt)?;
+    let bytes = read_limited(path, len, len, "a block file", StoreErrorKind::Corrupt)?;
     parse_file(path, &bytes)
 }
 
@@ -203,7 +208,8 @@ pub(crate) fn parse_file(path: &Path, bytes: &[u8]) -> Result<BlockFile, StoreEr
     };
     let mut g = Get::new(&bytes[..body_end]);
     g.take(HEADER_LEN);
-    let mut seen = 0u32;
+    let mut seen = 0u64;
+    let mut keys: HashSet<SeriesKey> = HashSet::new();
     while g.remaining() > 0 {
         let at = g.pos();
         let (Some(tag), Some(len), Some(ecrc)) = (g.u8(), g.u32(), g.u32()) else {
@@ -222,13 +228,48 @@ pub(crate) fn parse_file(path: &Path, bytes: &[u8]) -> Result<BlockFile, StoreEr
             TAG_SERIES => {
                 let id = e.u32().ok_or_else(bad)?;
                 let key = e.key().ok_or_else(bad)?;
+                if e.remaining() != 0 {
+                    return Err(bad());
+                }
+                // A checkpoint writes every series, ids 0, 1, 2, … in order: a gap or a jump
+                // would make the store invent placeholder series up to the id.
+                if id as usize != out.series.len() {
+                    return Err(corrupt(
+                        path,
+                        at,
+                        &format!(
+                            "series id {id} where id {} comes next (ids are dense, in order)",
+                            out.series.len()
+                        ),
+                    ));
+                }
+                if !keys.insert(key.clone()) {
+                    return Err(corrupt(
+                        path,
+                        at,
+                        &format!("series id {id} repeats the key {key} of an earlier id"),
+                    ));
+                }
                 out.series.push((id, key));
             }
             TAG_BLOCK => {
                 let id = e.u64().ok_or_else(bad)?;
                 let series = e.u32().ok_or_else(bad)?;
                 let stats = BlockStats::decode(e.take(BlockStats::ENCODED_LEN).ok_or_else(bad)?)
-                    .map_err(|_| bad())?;
+                    .map_err(|err| corrupt(path, at, err.reason()))?;
+                if id == u64::MAX {
+                    return Err(corrupt(path, at, "block id 2^64 - 1 is reserved"));
+                }
+                if stats.count == 0 || stats.count > MAX_BLOCK_SAMPLES as u64 {
+                    return Err(corrupt(
+                        path,
+                        at,
+                        &format!(
+                            "block {id} claims {} samples; a block holds 1 to {MAX_BLOCK_SAMPLES}",
+                            stats.count
+                        ),
+                    ));
+                }
                 let data = e.take(e.remaining()).ok_or_else(bad)?;
                 out.blocks.push(BlockEntry {
                     id,
@@ -251,7 +292,7 @@ pub(crate) fn parse_file(path: &Path, bytes: &[u8]) -> Result<BlockFile, StoreEr
         }
         seen += 1;
     }
-    if seen != n_entries {
+    if seen != u64::from(n_entries) {
         return Err(corrupt(
             path,
             body_end,

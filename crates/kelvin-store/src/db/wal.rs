@@ -14,10 +14,11 @@
 //! acknowledged when the commit that carries it returns.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::bytes::{Get, Put};
+use crate::bytes::{Get, MAX_KEY_BYTES, Put};
+use crate::input::regular_file;
 use crate::{SeriesKey, StoreError, StoreErrorKind};
 
 pub(crate) const WAL_MAGIC: &[u8; 8] = b"KLVWAL01";
@@ -25,6 +26,13 @@ const REC_SERIES: u8 = 1;
 const REC_SAMPLES: u8 = 2;
 /// Triples per samples record: bounds a record to about 1.3 MB.
 const MAX_TRIPLES: usize = 65_536;
+/// The longest record (type byte and payload) a segment may hold: 2 MiB, room for a samples
+/// record of [`MAX_TRIPLES`] triples (1 + 4 + 65,536 × 20 = 1,310,725 bytes) and for a series
+/// record of the longest key (1 + 4 + [`MAX_KEY_BYTES`]). A length field over it is damage,
+/// refused before anything is allocated for it.
+pub(crate) const MAX_RECORD_BYTES: usize = 2 << 20;
+const _: () = assert!(1 + 4 + MAX_TRIPLES * 20 <= MAX_RECORD_BYTES);
+const _: () = assert!(1 + 4 + MAX_KEY_BYTES <= MAX_RECORD_BYTES);
 
 pub(crate) fn io_err(path: &Path, what: &str, e: std::io::Error) -> StoreError {
     StoreError::new(
@@ -40,13 +48,9 @@ pub(crate) enum Record {
     Samples(Vec<(u32, i64, u64)>),
 }
 
-/// What replaying a segment found.
-#[derive(Debug, Default)]
-pub(crate) struct SegmentScan {
-    pub(crate) records: Vec<Record>,
-    /// Bytes after the last valid record (a torn or corrupt tail), and why.
-    pub(crate) torn: Option<(u64, u64, String)>,
-}
+/// A torn or corrupt tail of a segment: its offset, the bytes from there to the end, and why
+/// the record there was rejected.
+pub(crate) type Torn = (u64, u64, String);
 
 /// The open log: the current segment and the not yet written buffer.
 #[derive(Debug)]
@@ -207,53 +211,94 @@ impl Wal {
     }
 }
 
-/// Reads segment `seq`; a record that is cut short or fails its checksum ends the scan and is
-/// reported as the torn tail (offset, bytes, reason).
-pub(crate) fn scan_segment(dir: &Path, seq: u64) -> Result<SegmentScan, StoreError> {
+/// Reads segment `seq` record by record, handing each decoded record and its byte offset to
+/// `apply`; memory is one record (at most [`MAX_RECORD_BYTES`]) whatever the file's size.
+///
+/// A record that is cut short, claims a length over [`MAX_RECORD_BYTES`], fails its checksum
+/// or does not decode ends the scan and is returned as the torn tail (offset, bytes from
+/// there to the end, reason), the recovery policy of `docs/format.md`.
+///
+/// # Errors
+/// [`StoreErrorKind::Corrupt`] for a file that is not a regular file or does not start with
+/// the magic; [`StoreErrorKind::Io`] for a failed read; whatever `apply` returns.
+pub(crate) fn scan_segment(
+    dir: &Path,
+    seq: u64,
+    mut apply: impl FnMut(Record, u64) -> Result<(), StoreError>,
+) -> Result<Option<Torn>, StoreError> {
     let path = segment_path(dir, seq);
-    let bytes = fs::read(&path).map_err(|e| io_err(&path, "reading", e))?;
-    let mut scan = SegmentScan::default();
-    if bytes.len() < WAL_MAGIC.len() || &bytes[..8] != WAL_MAGIC {
+    let len = regular_file(&path, "a WAL segment", None, StoreErrorKind::Corrupt)?;
+    let file = File::open(&path).map_err(|e| io_err(&path, "opening", e))?;
+    let mut r = BufReader::with_capacity(1 << 16, file.take(len));
+    let mut magic = [0u8; 8];
+    let got = read_full(&mut r, &mut magic).map_err(|e| io_err(&path, "reading", e))?;
+    if got < magic.len() || &magic != WAL_MAGIC {
         // A segment that never got its magic (crash right after create) holds nothing.
-        if !bytes.is_empty() && !WAL_MAGIC.starts_with(&bytes[..bytes.len().min(8)]) {
+        if got > 0 && !WAL_MAGIC.starts_with(&magic[..got]) {
             return Err(StoreError::new(
                 StoreErrorKind::Corrupt,
                 format!("{}: not a Kelvin WAL segment (bad magic)", path.display()),
             ));
         }
-        scan.torn = Some((0, bytes.len() as u64, "segment header incomplete".into()));
-        return Ok(scan);
+        return Ok(Some((0, len, "segment header incomplete".into())));
     }
-    let mut g = Get::new(&bytes[8..]);
-    loop {
-        let at = 8 + g.pos() as u64;
-        if g.remaining() == 0 {
-            break;
+    let mut pos = WAL_MAGIC.len() as u64;
+    let mut body: Vec<u8> = Vec::new();
+    while pos < len {
+        let left = len - pos;
+        let torn = |why: String| Ok(Some((pos, left, why)));
+        let mut header = [0u8; 8];
+        let got = read_full(&mut r, &mut header).map_err(|e| io_err(&path, "reading", e))?;
+        if got < header.len() {
+            return torn("record header cut short".into());
         }
-        let fail = |why: String, g: &Get<'_>| {
-            Some((at, 8 + g.pos() as u64 - at + g.remaining() as u64, why))
-        };
-        let (Some(len), Some(crc)) = (g.u32(), g.u32()) else {
-            scan.torn = fail("record header cut short".into(), &g);
-            break;
-        };
-        let Some(body) = g.take(len as usize) else {
-            scan.torn = fail(format!("record of {len} bytes cut short"), &g);
-            break;
-        };
-        if len == 0 || crc32fast::hash(body) != crc {
-            scan.torn = fail("record checksum mismatch".into(), &g);
-            break;
+        let rec_len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if rec_len == 0 {
+            return torn("empty record (length 0)".into());
         }
-        match parse_record(body) {
-            Some(r) => scan.records.push(r),
-            None => {
-                scan.torn = fail("record does not decode".into(), &g);
-                break;
-            }
+        // Checked against the documented maximum and against the bytes left before a byte
+        // is allocated for it.
+        if rec_len as usize > MAX_RECORD_BYTES {
+            return torn(format!(
+                "record length {rec_len} over the maximum of {MAX_RECORD_BYTES} bytes"
+            ));
+        }
+        if u64::from(rec_len) > left - 8 {
+            return torn(format!(
+                "record of {rec_len} bytes cut short ({} bytes left)",
+                left - 8
+            ));
+        }
+        body.resize(rec_len as usize, 0);
+        let got = read_full(&mut r, &mut body).map_err(|e| io_err(&path, "reading", e))?;
+        if got < body.len() {
+            return torn(format!("record of {rec_len} bytes cut short"));
+        }
+        if crc32fast::hash(&body) != crc {
+            return torn("record checksum mismatch".into());
+        }
+        let Some(record) = parse_record(&body) else {
+            return torn("record does not decode".into());
+        };
+        apply(record, pos)?;
+        pos += 8 + u64::from(rec_len);
+    }
+    Ok(None)
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    Ok(scan)
+    Ok(n)
 }
 
 fn parse_record(body: &[u8]) -> Option<Record> {
@@ -262,7 +307,7 @@ fn parse_record(body: &[u8]) -> Option<Record> {
         REC_SERIES => {
             let id = g.u32()?;
             let key = g.key()?;
-            Some(Record::Series { id, key })
+            (g.remaining() == 0).then_some(Record::Series { id, key })
         }
         REC_SAMPLES => {
             let n = g.u32()? as usize;

@@ -45,6 +45,13 @@ mod crash;
 /// halves of the pyarrow/Polars check in `scripts/store_parquet_interop.py`.
 mod parquet;
 
+/// Hostile input to every reader of outside bytes: hand-written Parquet files announcing 2^40
+/// rows, 2^30 dictionary values, 2 GiB pages or a schema 1,000 levels deep; log records with
+/// a length field over the maximum or a forged series id; forged block files; devices and
+/// FIFOs where files belong; CSV timestamps that overflow once scaled; and arbitrary bytes
+/// (proptest) through the block, statistics, log and Parquet decoders, none of which panics.
+mod limits;
+
 /// Golden files of on-disk format version 1: the committed bytes still open to the same
 /// samples, and this build writes exactly those bytes.
 mod golden;
