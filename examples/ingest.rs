@@ -10,6 +10,15 @@
 //! has a time, `source`), then on stderr `accepted N quarantined M` and one line per
 //! quarantine reason with its count. `--parquet OUT` also writes every accepted reading to
 //! `OUT` in Kelvin's Parquet layout.
+//!
+//! A reading whose quality is not `good` also carries `quality` (`warning`, `critical`,
+//! `estimated`, `absent`); an absent reading (`na`, `[N/A]`, nvidia-smi's `-`) has no `value`
+//! (its value is NaN: it was not measured), never `"value":null` and never a zero.
+//!
+//! Every PATH is read within the default `Limits` of `kelvin-ingest` (one decode call peaks
+//! below 256 MiB of heap; see `docs/limits.md`): only regular files and directories are read,
+//! so a FIFO, a device such as `/dev/zero` or a link to one is an error naming the path, not a
+//! hang; what is over a limit is quarantined and counted.
 
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
@@ -80,12 +89,14 @@ fn main() -> ExitCode {
             obj.insert("sensor".into(), r.sensor.as_str().into());
             obj.insert("kind".into(), r.kind.as_str().into());
             obj.insert("unit".into(), r.unit().symbol().into());
-            let value = if r.value.is_finite() {
-                serde_json::json!(r.value)
-            } else {
-                serde_json::Value::Null
-            };
-            obj.insert("value".into(), value);
+            // An absent reading has no value (NaN), so it has no `value` field: `null` would
+            // read as a measurement of nothing.
+            if r.value.is_finite() {
+                obj.insert("value".into(), serde_json::json!(r.value));
+            }
+            if r.quality != kelvin::model::Quality::Good {
+                obj.insert("quality".into(), serde_json::json!(r.quality));
+            }
             if r.ts.is_known() {
                 obj.insert("ts_ns".into(), r.ts.as_nanos().into());
             }

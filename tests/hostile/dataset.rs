@@ -78,16 +78,33 @@ fn baseline() -> ReplayReport {
 
 const POWER: &str = "ipmi_dcmi_power_consumption_watts{instance=\"edge-r1-h1:9290\",job=\"ipmi\"}";
 
-/// A sample at 1 ms, ten years ahead and a thousand years ahead: each is quarantined as
-/// `implausible_time`, and the window and the bill are those of the clean recording.
+/// A sample at 1 ms and ten years ahead: each is quarantined as `implausible_time`, and the
+/// window and the bill are those of the clean recording. A thousand years ahead does not fit
+/// nanoseconds since the epoch at all (the range ends in 2262): the decoder quarantines it as
+/// `bad_timestamp`, with the same result for the window.
 #[test]
 fn outlying_samples_are_quarantined_and_do_not_stretch_the_window() {
     let clean = baseline();
     let ten_years_ms: i64 = 1_793_610_000_000 + 10 * 365 * 86_400_000;
-    for (name, ts) in [
-        ("epoch", "1".to_string()),
-        ("decade", ten_years_ms.to_string()),
-        ("millennium", "33349606400000".to_string()),
+    for (name, ts, reason, place) in [
+        (
+            "epoch",
+            "1".to_string(),
+            Reason::ImplausibleTime,
+            "metrics.prom",
+        ),
+        (
+            "decade",
+            ten_years_ms.to_string(),
+            Reason::ImplausibleTime,
+            "metrics.prom",
+        ),
+        (
+            "millennium",
+            "33349606400000".to_string(),
+            Reason::BadTimestamp,
+            "metrics.prom:",
+        ),
     ] {
         for streamed in [false, true] {
             let s = Scratch::new(&format!("outlier-{name}-{streamed}"));
@@ -100,18 +117,24 @@ fn outlying_samples_are_quarantined_and_do_not_stretch_the_window() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(r.window, clean.window, "{name}");
             assert_eq!(r.bill.measured_uj(), clean.bill.measured_uj(), "{name}");
+            let before = clean.ingest.by_reason.get(&reason).copied().unwrap_or(0);
             assert_eq!(
-                r.ingest.by_reason.get(&Reason::ImplausibleTime),
-                Some(&1),
+                r.ingest.by_reason.get(&reason).copied().unwrap_or(0),
+                before + 1,
                 "{name}: {:?}",
                 r.ingest.by_reason
             );
             assert_eq!(r.ingest.seen, clean.ingest.seen + 1, "{name}");
-            let q = &r.quarantine_examples[&Reason::ImplausibleTime];
-            assert_eq!(q.place.to_string(), "metrics.prom");
-            assert!(q.detail.contains("time_bounds"), "{}", q.detail);
-            let text = r.to_string();
-            assert!(text.contains("implausible_time"), "{text}");
+            let q = &r.quarantine_examples[&reason];
+            assert!(
+                q.place.to_string().starts_with(place),
+                "{name}: {}",
+                q.place
+            );
+            if reason == Reason::ImplausibleTime {
+                assert!(q.detail.contains("time_bounds"), "{}", q.detail);
+            }
+            assert!(r.to_string().contains(reason.as_str()), "{name}");
         }
     }
 }

@@ -6,6 +6,7 @@
 //! every test here takes [`within_budget`]'s lock and runs alone.
 //!
 //! - `binpack`: instance readers (`BinPacking::parse`) and time-limited packing.
+//! - `ingest`: decoders, trees and `decode_path` over oversized, deep and special files.
 //! - `dataset`: the recorded-dataset loader and `replay` (outlying timestamps, inventories that
 //!   make no sense, file limits, error messages that name the file and the cause).
 //! - `recording`: the GPU recording reader behind `gpu_attribution`.
@@ -14,6 +15,7 @@
 
 mod binpack;
 mod dataset;
+mod ingest;
 mod recording;
 mod store;
 

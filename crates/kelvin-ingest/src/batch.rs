@@ -2,6 +2,7 @@ use kelvin_model::{Place, Reading};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// Why a record was quarantined. Counted per reason in [`IngestStats::by_reason`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -44,9 +45,12 @@ pub enum Reason {
     BadJson,
     /// JSON nested deeper than [`crate::Limits::max_json_depth`].
     TooDeep,
-    /// An input larger than [`crate::Limits::max_input_bytes`].
+    /// An input larger than a size limit: [`crate::Limits::max_input_bytes`],
+    /// `max_json_bytes`, the estimated heap of a JSON parse (`max_json_heap_bytes`),
+    /// `max_tree_bytes`, or a Parquet page or dictionary over its bound.
     InputTooLarge,
-    /// Records beyond [`crate::Limits::max_records`] (counted as one record).
+    /// Records beyond [`crate::Limits::max_records`] or `max_tree_records` (counted as one
+    /// record), or past the output budget `max_output_bytes` (each counted, one kept).
     TooManyRecords,
     /// The input's format could not be recognized.
     UnknownFormat,
@@ -105,7 +109,8 @@ impl Reason {
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, so `{reason:<18}` aligns report columns.
+        f.pad(self.as_str())
     }
 }
 
@@ -126,20 +131,40 @@ impl Quarantined {
     /// Longest excerpt kept, in bytes.
     pub const EXCERPT_BYTES: usize = 160;
 
+    /// Longest detail kept, in bytes: details quote input (a value, an OID, a URI), and a
+    /// quarantine entry must not grow with the line it came from.
+    pub const DETAIL_BYTES: usize = 512;
+
     /// A quarantine entry; the excerpt is the first [`Quarantined::EXCERPT_BYTES`] of `record`
-    /// (cut on a character boundary).
+    /// and the detail at most [`Quarantined::DETAIL_BYTES`] (both cut on a character
+    /// boundary; a cut detail ends with `…`).
     pub fn new(place: Place, reason: Reason, detail: impl Into<String>, record: &str) -> Self {
-        let mut end = record.len().min(Self::EXCERPT_BYTES);
-        while !record.is_char_boundary(end) {
-            end -= 1;
+        let mut detail = detail.into();
+        if detail.len() > Self::DETAIL_BYTES {
+            let mut end = Self::DETAIL_BYTES - '…'.len_utf8();
+            while !detail.is_char_boundary(end) {
+                end -= 1;
+            }
+            detail.truncate(end);
+            detail.push('…');
+            detail.shrink_to_fit();
         }
         Quarantined {
             place,
             reason,
-            detail: detail.into(),
-            excerpt: record[..end].to_string(),
+            detail,
+            excerpt: cut(record, Self::EXCERPT_BYTES).to_string(),
         }
     }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub(crate) fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 impl fmt::Display for Quarantined {
@@ -184,6 +209,15 @@ pub struct NoReadings {
 }
 
 /// What one ingestion call produced.
+///
+/// A batch made by [`IngestBatch::bounded`] (as [`crate::decode_str`], [`crate::decode_path`]
+/// and the tree decoders make theirs) keeps at most [`crate::Limits::max_output_bytes`] of
+/// heap, as estimated for each entry kept ([`IngestBatch::kept_bytes`]). Past that budget every
+/// further record is still counted — as seen and as quarantined with
+/// [`Reason::TooManyRecords`] — but not kept; the first of them is kept as the one quarantine
+/// entry that says where the budget ran out. So `seen == accepted + quarantined` always holds,
+/// `accepted == readings.len()` always holds, and `quarantined == quarantine.len()` holds
+/// unless the budget ran out. [`IngestBatch::default`] has no budget.
 #[derive(Debug, Clone, Default)]
 pub struct IngestBatch {
     /// Accepted readings, in input order, values in canonical units.
@@ -194,38 +228,237 @@ pub struct IngestBatch {
     pub stats: IngestStats,
     /// Inputs recognized as holding no readings.
     pub without_readings: Vec<NoReadings>,
+    budget: Budget,
+}
+
+/// The output budget of a batch.
+#[derive(Debug, Clone, Default)]
+struct Budget {
+    /// Most bytes kept; `None`: no limit.
+    limit: Option<usize>,
+    /// Estimated bytes of what is kept.
+    used: usize,
+    /// The input's name, for the place of a reading that no longer fits.
+    source: Option<Arc<str>>,
+    /// Whether the budget ran out (its one quarantine entry is kept).
+    exhausted: bool,
+}
+
+/// Heap of a shared string: its counts and bytes (an `Arc<str>` allocation).
+fn arc_str_bytes(len: usize) -> usize {
+    2 * std::mem::size_of::<usize>() + len
+}
+
+/// The heap of a reading's strings (its entity and sensor counted as unshared).
+pub(crate) fn reading_heap(r: &Reading) -> usize {
+    arc_str_bytes(r.entity.as_str().len())
+        + arc_str_bytes(r.sensor.len())
+        + r.status.as_ref().map_or(0, String::capacity)
+}
+
+/// The estimated heap of a kept reading: twice its size (a growing vector's spare capacity)
+/// and its strings.
+pub(crate) fn reading_bytes(r: &Reading) -> usize {
+    2 * std::mem::size_of::<Reading>() + reading_heap(r)
+}
+
+/// The heap of a place's strings (a shared source counts once, where it is not shared).
+pub(crate) fn place_bytes(p: &Place) -> usize {
+    let source = |s: &Arc<str>| {
+        if Arc::strong_count(s) > 1 {
+            0
+        } else {
+            arc_str_bytes(s.len())
+        }
+    };
+    match p {
+        Place::Line { source: s, .. } => source(s),
+        Place::JsonPointer { source: s, pointer } => source(s) + pointer.capacity(),
+        Place::Field(f) => f.capacity(),
+        _ => 0,
+    }
+}
+
+/// The estimated heap of a kept quarantine entry.
+pub(crate) fn quarantined_bytes(q: &Quarantined) -> usize {
+    2 * std::mem::size_of::<Quarantined>()
+        + place_bytes(&q.place)
+        + q.detail.capacity()
+        + q.excerpt.capacity()
+}
+
+fn note_bytes(n: &NoReadings) -> usize {
+    2 * std::mem::size_of::<NoReadings>() + place_bytes(&n.place) + n.what.capacity()
 }
 
 impl IngestBatch {
-    /// Records an accepted reading (counts it as seen and accepted).
+    /// An empty batch that keeps at most `ctx.limits.max_output_bytes` of heap (see the type's
+    /// documentation); records that no longer fit are counted and named by `ctx.source`.
+    pub fn bounded(ctx: &crate::Context<'_>) -> Self {
+        IngestBatch::with_budget(ctx.limits.max_output_bytes, ctx.source_name())
+    }
+
+    /// An empty batch that keeps at most `max_bytes` of heap; `source` names the input in the
+    /// place of a reading that no longer fits.
+    pub fn with_budget(max_bytes: usize, source: impl Into<Arc<str>>) -> Self {
+        IngestBatch {
+            budget: Budget {
+                limit: Some(max_bytes),
+                used: 0,
+                source: Some(source.into()),
+                exhausted: false,
+            },
+            ..IngestBatch::default()
+        }
+    }
+
+    /// The estimated heap of the readings, quarantine entries and notes kept: for each entry,
+    /// twice its size plus its strings.
+    pub fn kept_bytes(&self) -> usize {
+        self.budget.used
+    }
+
+    /// The budget this batch keeps within, if any.
+    pub fn budget(&self) -> Option<usize> {
+        self.budget.limit
+    }
+
+    /// Whether `bytes` more fit the budget; if so they are counted as kept.
+    fn take(&mut self, bytes: usize) -> bool {
+        let used = self.budget.used.saturating_add(bytes);
+        if self.budget.exhausted || self.budget.limit.is_some_and(|l| used > l) {
+            return false;
+        }
+        self.budget.used = used;
+        true
+    }
+
+    /// Counts a record that no longer fits (already counted as seen) as quarantined with
+    /// [`Reason::TooManyRecords`]; the first such record is kept to say where.
+    fn overflow(&mut self, place: Place, excerpt: &str) {
+        self.stats.quarantined += 1;
+        *self
+            .stats
+            .by_reason
+            .entry(Reason::TooManyRecords)
+            .or_default() += 1;
+        if self.budget.exhausted {
+            return;
+        }
+        self.budget.exhausted = true;
+        let detail = format!(
+            "output budget of {} bytes (max_output_bytes) reached: this record and every later \
+             one of this call are counted as too_many_records, not kept",
+            self.budget.limit.unwrap_or(usize::MAX)
+        );
+        self.quarantine.push(Quarantined::new(
+            place,
+            Reason::TooManyRecords,
+            detail,
+            excerpt,
+        ));
+    }
+
+    fn reading_place(&self) -> Place {
+        match &self.budget.source {
+            Some(s) => Place::line(Arc::clone(s), 0),
+            None => Place::Unknown,
+        }
+    }
+
+    /// Records an accepted reading (counts it as seen and accepted) — or, past the output
+    /// budget, counts it as seen and quarantined ([`Reason::TooManyRecords`]).
     pub fn accept(&mut self, r: Reading) {
         self.stats.seen += 1;
-        self.stats.accepted += 1;
-        self.readings.push(r);
+        if self.take(reading_bytes(&r)) {
+            self.stats.accepted += 1;
+            self.readings.push(r);
+        } else {
+            let excerpt = format!("{} {} {}", r.entity, r.sensor, r.kind);
+            let place = self.reading_place();
+            self.overflow(place, &excerpt);
+        }
     }
 
-    /// Records a quarantined record (counts it as seen and quarantined, by reason).
+    /// Records a quarantined record (counts it as seen and quarantined, by reason) — past the
+    /// output budget, by [`Reason::TooManyRecords`] instead.
     pub fn reject(&mut self, q: Quarantined) {
         self.stats.seen += 1;
-        self.stats.quarantined += 1;
-        *self.stats.by_reason.entry(q.reason).or_default() += 1;
-        self.quarantine.push(q);
+        if self.take(quarantined_bytes(&q)) {
+            self.stats.quarantined += 1;
+            *self.stats.by_reason.entry(q.reason).or_default() += 1;
+            self.quarantine.push(q);
+        } else {
+            self.overflow(q.place, &q.excerpt);
+        }
     }
 
-    /// Records an input that holds no readings by design.
+    /// Records an input that holds no readings by design (not a record; past the output
+    /// budget it is not kept).
     pub fn no_readings(&mut self, place: Place, what: impl Into<String>) {
-        self.without_readings.push(NoReadings {
+        let note = NoReadings {
             place,
             what: what.into(),
-        });
+        };
+        if self.take(note_bytes(&note)) {
+            self.without_readings.push(note);
+        }
     }
 
-    /// Appends another batch.
+    /// Appends another batch (within this batch's budget, if it has one).
     pub fn append(&mut self, mut other: IngestBatch) {
-        self.readings.append(&mut other.readings);
-        self.quarantine.append(&mut other.quarantine);
-        self.without_readings.append(&mut other.without_readings);
+        let all_fit = !self.budget.exhausted
+            && self
+                .budget
+                .limit
+                .is_none_or(|l| self.budget.used.saturating_add(other.budget.used) <= l);
+        if all_fit {
+            fn move_all<T>(to: &mut Vec<T>, from: &mut Vec<T>) {
+                if to.is_empty() {
+                    std::mem::swap(to, from);
+                } else {
+                    to.append(from);
+                }
+            }
+            self.budget.used = self.budget.used.saturating_add(other.budget.used);
+            move_all(&mut self.readings, &mut other.readings);
+            move_all(&mut self.quarantine, &mut other.quarantine);
+            move_all(&mut self.without_readings, &mut other.without_readings);
+            self.stats.merge(&other.stats);
+            return;
+        }
+        // Counts move as they are; entries that do not fit move to too_many_records.
         self.stats.merge(&other.stats);
+        self.readings.reserve(other.readings.len());
+        for r in other.readings {
+            if self.take(reading_bytes(&r)) {
+                self.readings.push(r);
+            } else {
+                self.stats.accepted -= 1;
+                let excerpt = format!("{} {} {}", r.entity, r.sensor, r.kind);
+                let place = self.reading_place();
+                self.overflow(place, &excerpt);
+            }
+        }
+        for q in other.quarantine {
+            if self.take(quarantined_bytes(&q)) {
+                self.quarantine.push(q);
+                continue;
+            }
+            self.stats.quarantined -= 1;
+            if let Some(n) = self.stats.by_reason.get_mut(&q.reason) {
+                *n -= 1;
+                if *n == 0 {
+                    self.stats.by_reason.remove(&q.reason);
+                }
+            }
+            self.overflow(q.place, &q.excerpt);
+        }
+        for n in other.without_readings {
+            if self.take(note_bytes(&n)) {
+                self.without_readings.push(n);
+            }
+        }
     }
 }
 
@@ -242,6 +475,87 @@ mod tests {
         let q = Quarantined::new(Place::Unknown, Reason::BadValue, "x", &odd);
         assert_eq!(q.excerpt.len(), Quarantined::EXCERPT_BYTES - 1);
         assert_eq!(q.to_string(), "<input>: bad_value (x)");
+    }
+
+    #[test]
+    fn details_are_cut_too() {
+        let q = Quarantined::new(Place::Unknown, Reason::BadValue, "é".repeat(1000), "");
+        assert!(q.detail.len() <= Quarantined::DETAIL_BYTES);
+        assert!(q.detail.ends_with('…'));
+        let q = Quarantined::new(Place::Unknown, Reason::BadValue, "short", "");
+        assert_eq!(q.detail, "short");
+    }
+
+    fn reading(i: usize) -> Reading {
+        Reading::new(
+            kelvin_model::EntityId::new("h1").unwrap(),
+            format!("s{i}"),
+            kelvin_model::SensorKind::Power,
+            1.0,
+            kelvin_model::Timestamp::UNKNOWN,
+        )
+    }
+
+    fn balanced(b: &IngestBatch) {
+        assert_eq!(b.stats.seen, b.stats.accepted + b.stats.quarantined);
+        assert_eq!(b.stats.accepted as usize, b.readings.len());
+        let by_reason: u64 = b.stats.by_reason.values().sum();
+        assert_eq!(by_reason, b.stats.quarantined);
+    }
+
+    #[test]
+    fn past_the_budget_records_are_counted_not_kept() {
+        let mut b = IngestBatch::with_budget(2_000, "src");
+        for i in 0..100 {
+            b.accept(reading(i));
+            b.reject(Quarantined::new(
+                Place::line("src", i as u64),
+                Reason::BadValue,
+                "x",
+                "y",
+            ));
+        }
+        balanced(&b);
+        assert_eq!(b.stats.seen, 200);
+        assert!(b.kept_bytes() <= 2_000);
+        let over = b.stats.by_reason[&Reason::TooManyRecords];
+        assert_eq!(
+            b.readings.len() + b.quarantine.len() - 1 + over as usize,
+            200
+        );
+        let last = b.quarantine.last().unwrap();
+        assert_eq!(last.reason, Reason::TooManyRecords);
+        assert!(last.detail.contains("max_output_bytes"));
+        // nothing is kept once the budget ran out, even what would fit
+        let kept = b.readings.len();
+        b.accept(reading(0));
+        assert_eq!(b.readings.len(), kept);
+        // an unbounded batch keeps everything and still counts its bytes
+        let mut u = IngestBatch::default();
+        u.accept(reading(1));
+        assert!(u.kept_bytes() > 2 * std::mem::size_of::<Reading>());
+        assert_eq!(u.budget(), None);
+    }
+
+    #[test]
+    fn appending_respects_the_budget() {
+        let mut small = IngestBatch::with_budget(1_500, "dst");
+        let mut big = IngestBatch::default();
+        for i in 0..50 {
+            big.accept(reading(i));
+            big.reject(Quarantined::new(Place::Unknown, Reason::BadField, "d", "e"));
+        }
+        small.append(big.clone());
+        balanced(&small);
+        assert_eq!(small.stats.seen, 100);
+        assert!(small.kept_bytes() <= 1_500);
+        assert!(small.stats.by_reason.contains_key(&Reason::TooManyRecords));
+        // what fits moves whole, counts and all
+        let mut roomy = IngestBatch::with_budget(1 << 20, "dst");
+        roomy.append(big.clone());
+        balanced(&roomy);
+        assert_eq!((roomy.readings.len(), roomy.quarantine.len()), (50, 50));
+        assert_eq!(roomy.kept_bytes(), big.kept_bytes());
     }
 
     #[test]

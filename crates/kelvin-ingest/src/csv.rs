@@ -153,11 +153,15 @@ impl Layout {
         } else {
             ts_text
                 .parse::<i64>()
-                .map(Timestamp::from_nanos)
-                .map_err(|_| {
+                .ok()
+                .and_then(known_nanos)
+                .ok_or_else(|| {
                     (
                         Reason::BadTimestamp,
-                        format!("ts_ns {ts_text:?} is not integer nanoseconds"),
+                        format!(
+                            "ts_ns {ts_text:?} is not integer nanoseconds (of i64, above the \
+                             minimum, which stands for an unknown time)"
+                        ),
                     )
                 })?
         };
@@ -187,6 +191,12 @@ impl Layout {
             ctx,
         )
     }
+}
+
+/// A time from nanoseconds, refusing `i64::MIN`, which is [`Timestamp::UNKNOWN`] (the layout
+/// writes an unknown time empty, or null).
+pub(crate) fn known_nanos(ns: i64) -> Option<Timestamp> {
+    (ns != i64::MIN).then(|| Timestamp::from_nanos(ns))
 }
 
 /// One record of Kelvin's recording layout, as read from CSV text or Parquet columns.
@@ -251,79 +261,216 @@ pub(crate) fn reading_from_row(
     Ok(r)
 }
 
-impl Decode for KelvinCsv {
-    fn format(&self) -> Format {
-        Format::KelvinCsv
+/// The records of CSV text, as byte spans, found the way the `csv` crate's reader finds them
+/// (RFC 4180 quoting with doubled quotes, `\r`, `\n` or `\r\n` ends, blank lines skipped) but
+/// without keeping them: the decoder refuses an over-long record before the `csv` crate builds
+/// it (a record of 64 MiB of commas would take eight bytes per field).
+struct Spans<'a> {
+    text: &'a [u8],
+    pos: usize,
+    /// The line at `pos` (1-based, counting `\n` as the `csv` crate does).
+    line: u64,
+}
+
+impl Spans<'_> {
+    /// Where the `csv` crate's reader is after a record that ends at `end`: past the first byte
+    /// of its terminator (the `\n` of a `\r\n` is skipped with the next record, as a blank line
+    /// is), and the line there.
+    fn after(&self, end: usize, end_line: u64) -> (usize, u64) {
+        match self.text.get(end) {
+            Some(b'\n') => (end + 1, end_line + 1),
+            Some(_) => (end + 1, end_line),
+            None => (end, end_line),
+        }
+    }
+}
+
+impl Iterator for Spans<'_> {
+    /// (start, end, line of start, line of end)
+    type Item = (usize, usize, u64, u64);
+
+    fn next(&mut self) -> Option<(usize, usize, u64, u64)> {
+        #[derive(PartialEq)]
+        enum St {
+            StartField,
+            InField,
+            Quoted,
+            QuoteInQuoted,
+        }
+        let t = self.text;
+        // blank lines between records are not records
+        while self.pos < t.len() && matches!(t[self.pos], b'\r' | b'\n') {
+            if t[self.pos] == b'\n' {
+                self.line += 1;
+            }
+            self.pos += 1;
+        }
+        if self.pos >= t.len() {
+            return None;
+        }
+        let (start, line) = (self.pos, self.line);
+        let mut st = St::StartField;
+        while self.pos < t.len() {
+            let b = t[self.pos];
+            st = match (st, b) {
+                (St::Quoted, b'"') => St::QuoteInQuoted,
+                (St::Quoted, _) => St::Quoted,
+                (St::QuoteInQuoted, b'"') | (St::StartField, b'"') => St::Quoted,
+                (_, b',') => St::StartField,
+                (_, b'\r' | b'\n') => break,
+                _ => St::InField,
+            };
+            if b == b'\n' {
+                self.line += 1;
+            }
+            self.pos += 1;
+        }
+        Some((start, self.pos, line, self.line))
+    }
+}
+
+/// The state of one CSV decode, carried across the runs of records it is fed.
+struct CsvRun<'c, 'n> {
+    ctx: &'c Context<'n>,
+    layout: Option<Result<Layout, String>>,
+    records: usize,
+    done: bool,
+}
+
+impl CsvRun<'_, '_> {
+    /// Counts one record; at the limit, quarantines the rest as one record and stops.
+    fn admit(&mut self, line: u64, text: &str, out: &mut IngestBatch) -> bool {
+        if self.records == self.ctx.limits.max_records {
+            too_many(self.ctx, line, text, out);
+            self.done = true;
+            return false;
+        }
+        self.records += 1;
+        true
     }
 
-    fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
-        if !ctx.admit(input, out) {
-            return;
+    /// A record longer than `max_line_bytes`, never handed to the `csv` crate.
+    fn too_long(&mut self, line: u64, text: &str, out: &mut IngestBatch) {
+        let ctx = self.ctx;
+        let detail = format!(
+            "a record of {} bytes, over max_line_bytes ({})",
+            text.len(),
+            ctx.limits.max_line_bytes
+        );
+        if self.layout.is_none() {
+            self.layout = Some(Err(format!("the header line {line} is too long: {detail}")));
         }
+        if self.admit(line, text, out) {
+            out.reject(Quarantined::new(
+                ctx.line(line),
+                Reason::LineTooLong,
+                detail,
+                text,
+            ));
+        }
+    }
+
+    /// Decodes a run of records, each within `max_line_bytes`, that starts at `first_line`.
+    fn feed(&mut self, run: &str, first_line: u64, out: &mut IngestBatch) {
+        let ctx = self.ctx;
         let mut reader = ::csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(input.trim_start_matches('\u{feff}').as_bytes());
-        let mut layout: Option<Result<Layout, String>> = None;
-        let mut records = 0_usize;
+            .from_reader(run.as_bytes());
         let mut rec = ::csv::StringRecord::new();
-        loop {
+        while !self.done {
             let line = reader.position().line();
             let result = reader.read_record(&mut rec);
-            let line = if rec.position().is_some() {
-                rec.position().map_or(line, ::csv::Position::line)
-            } else {
-                line
-            };
+            let line = rec.position().map_or(line, ::csv::Position::line) + first_line - 1;
             let text = || rec.iter().collect::<Vec<_>>().join(",");
             match result {
                 Ok(false) => return,
                 Ok(true) => {}
                 Err(e) => {
-                    if records == ctx.limits.max_records {
-                        return too_many(ctx, line, &text(), out);
+                    if self.admit(line, &text(), out) {
+                        out.reject(Quarantined::new(
+                            ctx.line(line),
+                            Reason::BadField,
+                            e.to_string(),
+                            &text(),
+                        ));
                     }
-                    records += 1;
-                    out.reject(Quarantined::new(
-                        ctx.line(line),
-                        Reason::BadField,
-                        e.to_string(),
-                        &text(),
-                    ));
                     continue;
                 }
             }
-            let Some(lay) = &layout else {
-                layout = Some(Layout::from_header(&rec));
+            let Some(lay) = &self.layout else {
+                self.layout = Some(Layout::from_header(&rec));
                 continue;
             };
-            if records == ctx.limits.max_records {
-                return too_many(ctx, line, &text(), out);
-            }
-            records += 1;
-            let bytes: usize = rec.iter().map(str::len).sum::<usize>() + rec.len();
-            let (reason, detail) = if bytes > ctx.limits.max_line_bytes {
-                (
-                    Reason::LineTooLong,
-                    format!("{bytes} bytes, limit {}", ctx.limits.max_line_bytes),
-                )
-            } else {
-                match lay {
-                    Err(why) => (Reason::BadField, why.clone()),
-                    Ok(l) if rec.len() != l.width => (
-                        Reason::BadField,
-                        format!("{} fields, the header has {}", rec.len(), l.width),
-                    ),
-                    Ok(l) => match l.reading(&rec, ctx) {
-                        Ok(r) => {
+            let (reason, detail) = match lay {
+                Err(why) => (Reason::BadField, why.clone()),
+                Ok(l) if rec.len() != l.width => (
+                    Reason::BadField,
+                    format!("{} fields, the header has {}", rec.len(), l.width),
+                ),
+                Ok(l) => match l.reading(&rec, ctx) {
+                    Ok(r) => {
+                        if self.admit(line, &text(), out) {
                             out.accept(r);
-                            continue;
                         }
-                        Err(x) => x,
-                    },
-                }
+                        continue;
+                    }
+                    Err(x) => x,
+                },
             };
-            out.reject(Quarantined::new(ctx.line(line), reason, detail, &text()));
+            if self.admit(line, &text(), out) {
+                out.reject(Quarantined::new(ctx.line(line), reason, detail, &text()));
+            }
+        }
+    }
+}
+
+impl Decode for KelvinCsv {
+    fn format(&self) -> Format {
+        Format::KelvinCsv
+    }
+
+    /// Decodes the text in runs of records within `max_line_bytes`: a longer record (the
+    /// header included) is one [`Reason::LineTooLong`] record, found before the `csv` crate
+    /// would build it.
+    fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
+        if !ctx.admit(input, out) {
+            return;
+        }
+        let text = input.trim_start_matches('\u{feff}');
+        let mut run = CsvRun {
+            ctx,
+            layout: None,
+            records: 0,
+            done: false,
+        };
+        let max = ctx.limits.max_line_bytes;
+        let mut spans = Spans {
+            text: text.as_bytes(),
+            pos: 0,
+            line: 1,
+        };
+        // The run of records not yet decoded: where it starts, its line, and where it ends.
+        let (mut run_start, mut run_line, mut run_end) = (0, 1, None);
+        while let Some((start, end, line, end_line)) = spans.next() {
+            if end - start <= max {
+                run_end = Some(spans.after(end, end_line).0);
+                continue;
+            }
+            if let Some(e) = run_end.take() {
+                run.feed(&text[run_start..e], run_line, out);
+            }
+            if run.done {
+                return;
+            }
+            run.too_long(line, &text[start..end], out);
+            if run.done {
+                return;
+            }
+            (run_start, run_line) = spans.after(end, end_line);
+        }
+        if let Some(e) = run_end {
+            run.feed(&text[run_start..e], run_line, out);
         }
     }
 
@@ -506,7 +653,7 @@ mod tests {
         assert_eq!(out.quarantine[0].reason, Reason::TooManyRecords);
         assert_eq!(out.quarantine[0].place.to_string(), "k:4");
         let limits = Limits {
-            max_line_bytes: 30,
+            max_line_bytes: 60,
             ..Limits::default()
         };
         let text = format!(
@@ -517,6 +664,69 @@ mod tests {
         KelvinCsv.decode(&text, &Context::new("k", &n).with_limits(limits), &mut out);
         assert_eq!(out.quarantine[0].reason, Reason::LineTooLong);
         assert_eq!(out.readings.len(), 1);
+    }
+
+    proptest::proptest! {
+        /// The record spans the decoder checks are the records the `csv` crate reads.
+        #[test]
+        fn spans_are_the_csv_crates_records(text in "[a,\"\r\n]{0,40}") {
+            let mut it = Spans { text: text.as_bytes(), pos: 0, line: 1 };
+            let mut spans = Vec::new();
+            while let Some((_, end, _, end_line)) = it.next() {
+                let (at, line) = it.after(end, end_line);
+                spans.push((at, line));
+            }
+            let mut reader = ::csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(text.as_bytes());
+            let mut records = Vec::new();
+            let mut rec = ::csv::ByteRecord::new();
+            while reader.read_byte_record(&mut rec).unwrap_or(false) {
+                let p = reader.position();
+                records.push((p.byte() as usize, p.line()));
+            }
+            proptest::prop_assert_eq!(spans, records, "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn over_long_records_are_refused_before_parsing() {
+        let n = Normalizer::builtin();
+        let ctx = Context::new("k", &n).with_limits(Limits::default().with_max_line_bytes(100));
+        let commas = ",".repeat(10_000);
+        let text = format!(
+            "ts_ns,entity,sensor,kind,unit,value,quality,status\n\"{commas}\n\"\n{commas}\n1,h1,s,power,W,1,good,\n"
+        );
+        let mut out = IngestBatch::default();
+        KelvinCsv.decode(&text, &ctx, &mut out);
+        let got: Vec<(String, Reason)> = out
+            .quarantine
+            .iter()
+            .map(|q| (q.place.to_string(), q.reason))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("k:2".to_string(), Reason::LineTooLong),
+                ("k:4".to_string(), Reason::LineTooLong)
+            ]
+        );
+        assert_eq!(out.readings.len(), 1);
+        assert!(out.quarantine[0].detail.contains("max_line_bytes"));
+        // an over-long header makes every row unreadable, and says why
+        let mut out = IngestBatch::default();
+        KelvinCsv.decode(
+            &format!("{commas}\n1,h1,s,power,W,1,good,\n"),
+            &ctx,
+            &mut out,
+        );
+        assert_eq!(out.stats.quarantined, 2);
+        assert!(
+            out.quarantine[1].detail.contains("header"),
+            "{}",
+            out.quarantine[1].detail
+        );
     }
 
     #[test]

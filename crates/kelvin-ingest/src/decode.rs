@@ -8,7 +8,9 @@ use crate::{Context, Format, IngestBatch};
 /// ([`IngestBatch::accept`]) or a quarantine entry with its place and reason
 /// ([`IngestBatch::reject`]), and notes inputs that hold no readings by design
 /// ([`IngestBatch::no_readings`]). It must not panic on any input and must respect
-/// `ctx.limits`.
+/// `ctx.limits`. What it keeps is bounded by `ctx.limits.max_output_bytes` when `out` was made
+/// by [`IngestBatch::bounded`] (as [`crate::decode_str`] and [`crate::decode_path`] make it);
+/// callers that pass their own batch choose its budget.
 pub trait Decode {
     /// The format this decoder reads.
     fn format(&self) -> Format;
@@ -73,13 +75,16 @@ impl<'d, 'c, 'n> Pushed<'d, 'c, 'n> {
         }
     }
 
-    /// Decodes everything pushed.
+    /// Decodes everything pushed, into a batch [`IngestBatch::bounded`] by the context.
     pub fn finish(self) -> IngestBatch {
-        let mut out = IngestBatch::default();
+        let mut out = IngestBatch::bounded(self.ctx);
         let place = self.ctx.line(1);
         if self.overflow > 0 {
             let total = self.buf.len() + self.overflow;
-            let detail = format!("{total} bytes, limit {}", self.ctx.limits.max_input_bytes);
+            let detail = format!(
+                "{total} bytes, over max_input_bytes ({})",
+                self.ctx.limits.max_input_bytes
+            );
             out.reject(crate::Quarantined::new(
                 place,
                 crate::Reason::InputTooLarge,

@@ -1,7 +1,6 @@
 //! Choosing a decoder: by [`Format`] name, by sniffing the input (`--format auto`), and for
 //! paths, files or whole trees.
 
-use std::io::Read;
 use std::path::Path;
 
 use kelvin_model::Place;
@@ -61,8 +60,10 @@ fn head(text: &str) -> &str {
 
 /// Decodes one input held in memory. With `format` `None` the format is detected; an input no
 /// decoder recognizes is quarantined as one record with [`Reason::UnknownFormat`].
+///
+/// The batch is [`IngestBatch::bounded`] by the context's limits.
 pub fn decode_str(format: Option<Format>, input: &str, ctx: &Context<'_>) -> IngestBatch {
-    let mut out = IngestBatch::default();
+    let mut out = IngestBatch::bounded(ctx);
     let found = format.or_else(|| detect(head(input)));
     match found.and_then(decoder) {
         Some(d) => d.decode(input, ctx, &mut out),
@@ -120,12 +121,17 @@ fn looks_like_redfish(dir: &Path, depth: usize) -> bool {
 /// Decodes a file, or a directory walked as one tree (a sysfs/procfs root or a Redfish mockup
 /// or service dump). With `format` `None` the format is detected.
 ///
-/// A file larger than the context's `max_input_bytes` or not UTF-8 is quarantined as one
-/// record, not an error.
+/// Only regular files are read: the path is looked at before it is opened (symlinks are
+/// followed), so a FIFO, a socket or a device — `/dev/zero`, or a link to it — is refused
+/// without being opened, and nothing blocks or reads without end. A file larger than the
+/// context's `max_input_bytes` (`max_json_bytes` when `format` is a JSON format) is refused
+/// from its size, unread, as one [`Reason::InputTooLarge`] record; a file that is not UTF-8 is
+/// one [`Reason::NotUtf8`] record. Neither is an error.
 ///
 /// # Errors
-/// [`IngestErrorKind::Io`] when the path cannot be read; [`IngestErrorKind::InvalidInput`]
-/// when a directory is given a single-file format.
+/// [`IngestErrorKind::Io`] when the path cannot be read or is not a regular file or directory
+/// (the reason says what it is); [`IngestErrorKind::InvalidInput`] when a directory is given a
+/// single-file format.
 pub fn decode_path(
     path: &Path,
     format: Option<Format>,
@@ -152,26 +158,25 @@ pub fn decode_path(
             )),
         };
     }
-    let limit = ctx.limits.max_input_bytes;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
-        .map_err(|e| IngestError::io(place(), e))?;
+    let json = matches!(format, Some(Format::Redfish | Format::Synse));
+    let (limit, limit_name) = if json && ctx.limits.max_json_bytes < ctx.limits.max_input_bytes {
+        (ctx.limits.max_json_bytes, "max_json_bytes")
+    } else {
+        (ctx.limits.max_input_bytes, "max_input_bytes")
+    };
+    let mut out = IngestBatch::bounded(ctx);
+    let bytes = match crate::files::read_regular(path, limit as u64, limit_name) {
+        Ok(b) => b,
+        Err(r) if r.reason == Reason::InputTooLarge => {
+            out.reject(Quarantined::new(ctx.line(1), r.reason, r.detail, ""));
+            return Ok(out);
+        }
+        Err(r) => return Err(IngestError::new(IngestErrorKind::Io, place(), r.detail)),
+    };
     if format == Some(Format::KelvinParquet)
         || (format.is_none() && crate::parquet::is_parquet(&bytes))
     {
         return Ok(crate::parquet::read_parquet(bytes, ctx));
-    }
-    let mut out = IngestBatch::default();
-    if bytes.len() > limit {
-        let detail = format!("larger than {limit} bytes");
-        out.reject(Quarantined::new(
-            ctx.line(1),
-            Reason::InputTooLarge,
-            detail,
-            "",
-        ));
-        return Ok(out);
     }
     match String::from_utf8(bytes) {
         Ok(text) => Ok(decode_str(format, &text, ctx)),

@@ -19,6 +19,12 @@
 //! | [`csv`], [`parquet`] | `kelvin_csv`, `kelvin_parquet`: Kelvin's own recording layout |
 //! | [`sysfs`] | `sysfs`: sysfs/procfs trees (hwmon, RAPL, cgroups, `/proc`) |
 //!
+//! Input is bounded, not trusted: every decode call stays within [`Limits`] (sizes, depths,
+//! record counts, a per-tree budget and an output budget), so that one call with default
+//! limits peaks below 256 MiB of heap; what is over a limit is a counted quarantine record
+//! (the repository's `docs/limits.md` derives and measures the budget). Only regular files are
+//! read: FIFOs and devices are never opened.
+//!
 //! ```
 //! use kelvin_ingest::{prometheus, RuleSet, ParseOptions};
 //!
@@ -42,12 +48,15 @@ pub mod csv;
 mod decode;
 mod dispatch;
 mod error;
+mod files;
 mod format;
 pub mod ipmi;
+mod json;
 mod normalize;
 pub mod nvidia;
 pub mod nvml;
 pub mod parquet;
+mod parquet_guard;
 pub mod prometheus;
 pub mod redfish;
 mod rules;
@@ -62,6 +71,7 @@ pub use decode::{Decode, Pushed};
 pub use dispatch::{decode_path, decode_str, decoder, decoders, detect};
 pub use error::{IngestError, IngestErrorKind};
 pub use format::{Format, UnknownFormat};
+pub use json::json_heap_estimate;
 pub use kelvin_model::{Place, Reading};
 pub use normalize::Normalizer;
 pub use prometheus::ParseOptions;

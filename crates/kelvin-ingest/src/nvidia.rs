@@ -279,7 +279,11 @@ fn too_long(
         out.reject(Quarantined::new(
             ctx.line(no),
             Reason::LineTooLong,
-            format!("{} bytes, limit {}", line.len(), ctx.limits.max_line_bytes),
+            format!(
+                "{} bytes, over max_line_bytes ({})",
+                line.len(),
+                ctx.limits.max_line_bytes
+            ),
             line,
         ));
     }

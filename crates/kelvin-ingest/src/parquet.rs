@@ -177,11 +177,17 @@ pub fn is_parquet(head: &[u8]) -> bool {
 
 /// Reads a file in Kelvin's Parquet layout. Never fails: a file that is not Parquet or not
 /// this layout is one quarantined record; each row is a record.
+///
+/// The file's footer and page headers are checked before the `parquet` crate reads them (no
+/// page over 16 MiB decompressed, no dictionary over 2^20 values, at most 64 MiB of pages and
+/// dictionaries per row group, every size and offset inside the file); a file that fails is one
+/// quarantined record. Rows past [`crate::Limits::max_records`] are one
+/// [`Reason::TooManyRecords`] record, and the batch is [`IngestBatch::bounded`].
 pub fn read_parquet(bytes: Vec<u8>, ctx: &Context<'_>) -> IngestBatch {
-    let mut out = IngestBatch::default();
+    let mut out = IngestBatch::bounded(ctx);
     if bytes.len() > ctx.limits.max_input_bytes {
         let detail = format!(
-            "{} bytes, limit {}",
+            "{} bytes, over max_input_bytes ({})",
             bytes.len(),
             ctx.limits.max_input_bytes
         );
@@ -191,6 +197,12 @@ pub fn read_parquet(bytes: Vec<u8>, ctx: &Context<'_>) -> IngestBatch {
             detail,
             "",
         ));
+        return out;
+    }
+    // A crafted footer or page header makes the `parquet` crate allocate what it says: check
+    // every size first.
+    if let Err((reason, detail)) = crate::parquet_guard::check(&bytes) {
+        out.reject(Quarantined::new(ctx.line(1), reason, detail, ""));
         return out;
     }
     let bad = |out: &mut IngestBatch, line: u64, detail: String| {
@@ -303,7 +315,16 @@ impl Fields {
         );
         reading_from_row(
             &Row {
-                ts: self.ts.map_or(Timestamp::UNKNOWN, Timestamp::from_nanos),
+                ts: match self.ts {
+                    None => Timestamp::UNKNOWN,
+                    Some(ns) => crate::csv::known_nanos(ns).ok_or_else(|| {
+                        (
+                            Reason::BadTimestamp,
+                            "ts_ns is i64::MIN, which stands for an unknown time (write null)"
+                                .to_string(),
+                        )
+                    })?,
+                },
                 entity: &entity,
                 sensor: &sensor,
                 kind: &kind,

@@ -37,6 +37,16 @@ pub struct ParseOptions {
     /// [`Reason::MissingTimestamp`] (default `true`, what a store needs) or accepted at
     /// [`Timestamp::UNKNOWN`] (for inspection tools).
     pub require_timestamp: bool,
+    /// Most records a decoder produces over its life; past it, one record with
+    /// [`Reason::TooManyRecords`] stands for the rest of the input, which is not parsed.
+    /// Default: no limit, because a push [`Decoder`] fed a long stream is drained by its caller
+    /// as it goes; [`Prometheus`] (the [`Decode`] form) and [`crate::scrape::Scraper`] set
+    /// [`crate::Limits::max_records`].
+    pub max_records: usize,
+    /// Most heap a decoder's batch keeps between drains (see [`IngestBatch::bounded`]): past
+    /// it, records are counted as [`Reason::TooManyRecords`] and not kept. Default: no limit,
+    /// as for `max_records`; the [`Decode`] form sets [`crate::Limits::max_output_bytes`].
+    pub max_output_bytes: usize,
 }
 
 impl Default for ParseOptions {
@@ -48,6 +58,8 @@ impl Default for ParseOptions {
             known_entities: None,
             target_labels: Vec::new(),
             require_timestamp: true,
+            max_records: usize::MAX,
+            max_output_bytes: usize::MAX,
         }
     }
 }
@@ -68,6 +80,18 @@ impl ParseOptions {
     /// Sets [`ParseOptions::max_labels`].
     pub fn with_max_labels(mut self, n: usize) -> Self {
         self.max_labels = n;
+        self
+    }
+
+    /// Sets [`ParseOptions::max_records`].
+    pub fn with_max_records(mut self, n: usize) -> Self {
+        self.max_records = n;
+        self
+    }
+
+    /// Sets [`ParseOptions::max_output_bytes`].
+    pub fn with_max_output_bytes(mut self, n: usize) -> Self {
+        self.max_output_bytes = n;
         self
     }
 
@@ -514,12 +538,18 @@ enum Resolution {
 /// endless distinct series costs time, not memory).
 const SERIES_CACHE: usize = 100_000;
 
+/// Most bytes of series text the cache holds (a series is up to a line long): past it the
+/// cache starts over too.
+const SERIES_CACHE_BYTES: usize = 16 << 20;
+
 /// The push form: feed bytes as they arrive ([`Decoder::push`]), then [`Decoder::finish`].
 ///
 /// Memory is bounded by [`ParseOptions::max_line_bytes`]: a line longer than that is skipped up
 /// to its end and quarantined with [`Reason::LineTooLong`]. Mapping a series to its entity and
 /// sensor is done once per distinct `metric{labels}` text and cached, so a long-lived decoder
-/// (one per scrape target) pays it once per series, not once per sample.
+/// (one per scrape target) pays it once per series, not once per sample; the cache holds at
+/// most 100,000 series and 16 MiB of series text. What the batch keeps between drains is
+/// bounded by [`ParseOptions::max_output_bytes`] and [`ParseOptions::max_records`].
 pub struct Decoder<'r> {
     source: Arc<str>,
     rules: &'r RuleSet,
@@ -530,29 +560,82 @@ pub struct Decoder<'r> {
     batch: IngestBatch,
     spans: Vec<LabelSpan>,
     cache: HashMap<Box<str>, Resolution>,
+    cache_bytes: usize,
     last: Option<(Box<str>, Resolution)>,
+    /// Records produced, against [`ParseOptions::max_records`].
+    records: usize,
+    /// Set at the record limit: the rest of the input is not parsed.
+    stopped: bool,
 }
 
 impl<'r> Decoder<'r> {
     /// A decoder for the named source.
     pub fn new(source: impl Into<String>, rules: &'r RuleSet, opts: ParseOptions) -> Self {
+        let source: Arc<str> = Arc::from(source.into());
         Decoder {
-            source: Arc::from(source.into()),
+            batch: Self::new_batch(&opts, &source),
+            source,
             rules,
             opts,
             pending: Vec::new(),
             overlong: 0,
             line_no: 0,
-            batch: IngestBatch::default(),
             spans: Vec::new(),
             cache: HashMap::new(),
+            cache_bytes: 0,
             last: None,
+            records: 0,
+            stopped: false,
         }
+    }
+
+    fn new_batch(opts: &ParseOptions, source: &Arc<str>) -> IngestBatch {
+        if opts.max_output_bytes == usize::MAX {
+            IngestBatch::default()
+        } else {
+            IngestBatch::with_budget(opts.max_output_bytes, Arc::clone(source))
+        }
+    }
+
+    /// Counts one record into the batch — or, at [`ParseOptions::max_records`], one
+    /// [`Reason::TooManyRecords`] record for the rest of the input, which is then skipped.
+    fn put(&mut self, record: Result<Reading, Quarantined>) {
+        if self.stopped {
+            return;
+        }
+        if self.records >= self.opts.max_records {
+            self.stopped = true;
+            let excerpt = match &record {
+                Ok(r) => format!("{} {} {}", r.entity, r.sensor, r.kind),
+                Err(q) => q.excerpt.clone(),
+            };
+            let detail = format!(
+                "more than {} records (max_records); the rest of the input is not read",
+                self.opts.max_records
+            );
+            let q = Quarantined::new(self.place(), Reason::TooManyRecords, detail, &excerpt);
+            return self.batch.reject(q);
+        }
+        self.records += 1;
+        match record {
+            Ok(r) => self.batch.accept(r),
+            Err(q) => self.batch.reject(q),
+        }
+    }
+
+    fn put_err(&mut self, q: Quarantined) {
+        self.put(Err(q));
     }
 
     /// Feeds more bytes; complete lines are processed at once.
     pub fn push(&mut self, mut bytes: &[u8]) {
+        if self.stopped {
+            return;
+        }
         while let Some(nl) = memchr::memchr(b'\n', bytes) {
+            if self.stopped {
+                return;
+            }
             if self.pending.is_empty() && self.overlong == 0 && nl <= self.opts.max_line_bytes {
                 // Fast path: the whole line is in `bytes`; no copy.
                 self.line_no += 1;
@@ -568,6 +651,9 @@ impl<'r> Decoder<'r> {
 
     /// Feeds text: like [`Decoder::push`], without re-validating UTF-8 line by line.
     pub fn push_str(&mut self, mut text: &str) {
+        if self.stopped {
+            return;
+        }
         if !self.pending.is_empty() || self.overlong > 0 {
             // Finish the partial line through the byte path first.
             match memchr::memchr(b'\n', text.as_bytes()) {
@@ -579,6 +665,9 @@ impl<'r> Decoder<'r> {
             }
         }
         while let Some(nl) = memchr::memchr(b'\n', text.as_bytes()) {
+            if self.stopped {
+                return;
+            }
             if nl <= self.opts.max_line_bytes {
                 self.line_no += 1;
                 self.line(&text[..nl]);
@@ -593,7 +682,8 @@ impl<'r> Decoder<'r> {
 
     /// Takes the readings and quarantine produced so far (the decoder keeps going).
     pub fn drain(&mut self) -> IngestBatch {
-        std::mem::take(&mut self.batch)
+        let fresh = Self::new_batch(&self.opts, &self.source);
+        std::mem::replace(&mut self.batch, fresh)
     }
 
     /// Processes a final unterminated line and returns everything not yet drained.
@@ -629,10 +719,10 @@ impl<'r> Decoder<'r> {
         if self.overlong > 0 {
             let head = String::from_utf8_lossy(&self.pending).into_owned();
             let detail = format!(
-                "{} bytes, limit {}",
+                "{} bytes, over max_line_bytes ({})",
                 self.overlong, self.opts.max_line_bytes
             );
-            self.batch.reject(Quarantined::new(
+            self.put_err(Quarantined::new(
                 self.place(),
                 Reason::LineTooLong,
                 detail,
@@ -653,7 +743,7 @@ impl<'r> Decoder<'r> {
             Err(e) => {
                 let lossy = String::from_utf8_lossy(bytes);
                 let detail = format!("invalid UTF-8 at byte {}", e.valid_up_to());
-                self.batch.reject(Quarantined::new(
+                self.put_err(Quarantined::new(
                     self.place(),
                     Reason::NotUtf8,
                     detail,
@@ -726,12 +816,7 @@ impl<'r> Decoder<'r> {
             match parse_tail(line, k.len()) {
                 Ok((value, timestamp_ms)) => return self.emit(text, value, timestamp_ms),
                 Err(e) => {
-                    return self.batch.reject(Quarantined::new(
-                        self.place(),
-                        e.reason,
-                        e.detail,
-                        text,
-                    ));
+                    return self.put_err(Quarantined::new(self.place(), e.reason, e.detail, text));
                 }
             }
         }
@@ -742,16 +827,14 @@ impl<'r> Decoder<'r> {
             Ok(None) => return,
             Ok(Some(core)) => core,
             Err(e) => {
-                return self
-                    .batch
-                    .reject(Quarantined::new(self.place(), e.reason, e.detail, text));
+                return self.put_err(Quarantined::new(self.place(), e.reason, e.detail, text));
             }
         };
         if self.rules.get(core.metric).is_none() {
             // Unmapped metrics are most of a node_exporter scrape: reject them without touching
             // the series cache.
             let detail = format!("no rule for metric {}", core.metric);
-            return self.batch.reject(Quarantined::new(
+            return self.put_err(Quarantined::new(
                 self.place(),
                 Reason::UnmappedMetric,
                 detail,
@@ -764,9 +847,13 @@ impl<'r> Decoder<'r> {
                 Some(r) => r.clone(),
                 None => {
                     let r = self.resolve(&core);
-                    if self.cache.len() >= SERIES_CACHE {
+                    if self.cache.len() >= SERIES_CACHE
+                        || self.cache_bytes + core.series.len() > SERIES_CACHE_BYTES
+                    {
                         self.cache.clear();
+                        self.cache_bytes = 0;
                     }
+                    self.cache_bytes += core.series.len();
                     self.cache.insert(core.series.into(), r.clone());
                     r
                 }
@@ -788,11 +875,25 @@ impl<'r> Decoder<'r> {
             } => (*kind, *unit, entity, sensor),
             Resolution::Rejected { reason, detail } => {
                 let q = Quarantined::new(self.place(), *reason, detail.clone(), text);
-                return self.batch.reject(q);
+                return self.put_err(q);
             }
         };
         let ts = match (timestamp_ms, self.opts.default_timestamp) {
-            (Some(ms), _) => Timestamp::from_millis(ms),
+            (Some(ms), _) => match ms.checked_mul(1_000_000).filter(|&ns| ns != i64::MIN) {
+                Some(ns) => Timestamp::from_nanos(ns),
+                None => {
+                    let q = Quarantined::new(
+                        self.place(),
+                        Reason::BadTimestamp,
+                        format!(
+                            "timestamp {ms} ms is outside the nanosecond range of a time \
+                             (about 1677 to 2262)"
+                        ),
+                        text,
+                    );
+                    return self.put_err(q);
+                }
+            },
             (None, Some(ts)) => ts,
             (None, None) if !self.opts.require_timestamp => Timestamp::UNKNOWN,
             (None, None) => {
@@ -802,7 +903,7 @@ impl<'r> Decoder<'r> {
                     "no timestamp and no scrape time given",
                     text,
                 );
-                return self.batch.reject(q);
+                return self.put_err(q);
             }
         };
         if value.is_infinite() {
@@ -812,7 +913,7 @@ impl<'r> Decoder<'r> {
                 format!("value {value}"),
                 text,
             );
-            return self.batch.reject(q);
+            return self.put_err(q);
         }
         let reading = if value.is_nan() {
             Reading::new(entity.clone(), sensor.clone(), kind, f64::NAN, ts)
@@ -827,11 +928,11 @@ impl<'r> Decoder<'r> {
                         e.reason().to_string(),
                         text,
                     );
-                    return self.batch.reject(q);
+                    return self.put_err(q);
                 }
             }
         };
-        self.batch.accept(reading);
+        self.put(Ok(reading));
     }
 }
 
@@ -872,6 +973,8 @@ impl Decode for Prometheus {
             .with_target_label("instance", ctx.fallback_entity().as_str());
         opts.default_timestamp = ctx.default_timestamp;
         opts.require_timestamp = false;
+        opts.max_records = ctx.limits.max_records;
+        opts.max_output_bytes = ctx.limits.max_output_bytes;
         out.append(parse_str(input, &ctx.source, &self.rules, &opts));
     }
 
@@ -892,8 +995,11 @@ impl Decode for Prometheus {
 /// Parses a whole text (pull form).
 pub fn parse_str(text: &str, source: &str, rules: &RuleSet, opts: &ParseOptions) -> IngestBatch {
     let mut d = Decoder::new(source, rules, opts.clone());
-    // Sample lines run 60-200 bytes; reserving avoids most regrowth of the readings vector.
-    d.batch.readings.reserve(text.len() / 160);
+    // Sample lines run 60-200 bytes; reserving avoids most regrowth of the readings vector
+    // (within the record limit).
+    d.batch
+        .readings
+        .reserve((text.len() / 160).min(opts.max_records).min(1 << 16));
     d.push_str(text);
     d.finish()
 }
@@ -1091,6 +1197,35 @@ mod tests {
         assert_eq!(whole.readings.len(), 3);
         assert_eq!(whole.readings[2].value, 220.0);
         assert_eq!(whole.quarantine[0].place, Place::line("s", 3));
+    }
+
+    #[test]
+    fn record_and_output_limits_hold_across_drains() {
+        let rules = RuleSet::builtin();
+        let text = "a 1\nb 2\n# c\nd 3\ne 4\n";
+        let opts = ParseOptions::default().with_max_records(2);
+        let b = parse_str(text, "s", &rules, &opts);
+        assert_eq!((b.stats.seen, b.stats.quarantined), (3, 3));
+        assert_eq!(b.quarantine[2].reason, Reason::TooManyRecords);
+        assert_eq!(b.quarantine[2].place.to_string(), "s:4");
+        // unlimited by default, for streams drained by their caller
+        assert_eq!(
+            parse_str(text, "s", &rules, &ParseOptions::default())
+                .stats
+                .seen,
+            4
+        );
+        // the output budget is per drain
+        let opts = ParseOptions::default().with_max_output_bytes(1_000);
+        let mut d = Decoder::new("s", &rules, opts);
+        d.push_str(&"x 1\n".repeat(20));
+        let first = d.drain();
+        assert!(first.kept_bytes() <= 1_000 && first.stats.seen == 20);
+        assert!(first.stats.by_reason.contains_key(&Reason::TooManyRecords));
+        d.push_str("y 1\n");
+        let second = d.finish();
+        assert_eq!(second.quarantine.len(), 1);
+        assert_eq!(second.quarantine[0].reason, Reason::UnmappedMetric);
     }
 
     #[test]

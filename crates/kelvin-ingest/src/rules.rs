@@ -54,26 +54,73 @@ impl RuleSet {
         RuleSet::from_json(BUILTIN).unwrap_or_default()
     }
 
-    /// Rules from a JSON array of [`MetricRule`]s.
+    /// Largest rule table read, in bytes of JSON (4 MiB; the built-in table is 4 KB).
+    pub const MAX_JSON_BYTES: usize = 4 << 20;
+
+    /// Longest sensor name a template may expand to, in bytes (1 KiB): a template that
+    /// repeats a long label is an [`crate::Reason::InvalidEntity`] record, not an
+    /// allocation the size of the template times the label.
+    pub const MAX_SENSOR_BYTES: usize = 1 << 10;
+
+    /// Rules from a JSON array of [`MetricRule`]s; errors name the source `rules`. Prefer
+    /// [`RuleSet::from_json_named`], which names the file.
     ///
     /// # Errors
-    /// [`IngestErrorKind::InvalidRules`] for malformed JSON, an unknown kind or unit, a unit of
-    /// the wrong dimension for its kind, or a metric listed twice.
+    /// As [`RuleSet::from_json_named`].
     pub fn from_json(json: &str) -> Result<RuleSet, IngestError> {
+        RuleSet::from_json_named("rules", json)
+    }
+
+    /// Rules from a JSON array of [`MetricRule`]s read from `source` (a file name), which every
+    /// error names: a syntax or type error as `source:LINE` with `column C: …` in the reason
+    /// (`prometheus_rules.json:1: column 1: invalid type: map, expected a sequence`), a bad
+    /// rule as `source[i]` with the rule's metric in the reason.
+    ///
+    /// # Errors
+    /// [`IngestErrorKind::InvalidRules`] for a table over [`RuleSet::MAX_JSON_BYTES`], malformed
+    /// JSON, an unknown kind or unit, a unit of the wrong dimension for its kind, an unbalanced
+    /// sensor template, or a metric listed twice.
+    pub fn from_json_named(source: &str, json: &str) -> Result<RuleSet, IngestError> {
+        if json.len() > Self::MAX_JSON_BYTES {
+            return Err(IngestError::new(
+                IngestErrorKind::InvalidRules,
+                Place::line(source, 1),
+                format!(
+                    "a rule table of {} bytes, over the {} bytes a rule table may have",
+                    json.len(),
+                    Self::MAX_JSON_BYTES
+                ),
+            ));
+        }
         let rules: Vec<MetricRule> = serde_json::from_str(json).map_err(|e| {
+            // serde_json says "… at line L column C"; the place carries the line.
+            let msg = e.to_string();
+            let msg = msg
+                .rsplit_once(" at line ")
+                .map_or(msg.as_str(), |(m, _)| m)
+                .to_string();
             IngestError::new(
                 IngestErrorKind::InvalidRules,
-                Place::line("rules", e.line() as u64),
-                e.to_string(),
+                Place::line(source, e.line().max(1) as u64),
+                format!("column {}: {msg}", e.column().max(1)),
             )
         })?;
         let mut set = RuleSet::default();
         for (i, r) in rules.into_iter().enumerate() {
+            let metric = r.metric.clone();
+            let at = || Place::field(format!("{source}[{i}]"));
+            if set.by_metric.contains_key(&metric) {
+                return Err(IngestError::new(
+                    IngestErrorKind::InvalidRules,
+                    at(),
+                    format!("metric {metric:?} is listed twice"),
+                ));
+            }
             set.add(r).map_err(|e| {
                 IngestError::new(
                     IngestErrorKind::InvalidRules,
-                    Place::field(format!("[{i}]")),
-                    e.reason(),
+                    at(),
+                    format!("metric {metric:?}: {}", e.reason()),
                 )
             })?;
         }
@@ -165,16 +212,27 @@ impl MetricRule {
         };
         let entity =
             EntityId::new(entity).map_err(|e| MapFailure::InvalidEntity(e.reason().to_string()))?;
-        let mut sensor = String::with_capacity(self.sensor.len() + 16);
+        let max = RuleSet::MAX_SENSOR_BYTES;
+        let mut sensor = String::with_capacity((self.sensor.len() + 16).min(max));
         let mut rest = self.sensor.as_str();
+        let push = |sensor: &mut String, s: &str| {
+            if sensor.len() + s.len() > max {
+                return Err(MapFailure::InvalidEntity(format!(
+                    "the sensor template {:?} expands to more than {max} bytes",
+                    crate::batch::cut(&self.sensor, 64)
+                )));
+            }
+            sensor.push_str(s);
+            Ok(())
+        };
         while let Some(open) = rest.find('{') {
-            sensor.push_str(&rest[..open]);
+            push(&mut sensor, &rest[..open])?;
             let after = &rest[open + 1..];
             let close = after.find('}').unwrap_or(after.len());
-            sensor.push_str(label(&after[..close])?);
+            push(&mut sensor, label(&after[..close])?)?;
             rest = after.get(close + 1..).unwrap_or("");
         }
-        sensor.push_str(rest);
+        push(&mut sensor, rest)?;
         Ok((entity, sensor))
     }
 }
@@ -210,6 +268,33 @@ mod tests {
         assert_eq!(e.kind(), IngestErrorKind::InvalidRules);
         assert!(e.reason().contains("cannot express power"), "{e}");
         assert!(RuleSet::from_json("[{").is_err());
+        // errors name the file, the line and the column
+        let e = RuleSet::from_json_named("prometheus_rules.json", "{}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "prometheus_rules.json:1: column 1: invalid type: map, expected a sequence"
+        );
+        let e = RuleSet::from_json_named(
+            "r.json",
+            "[\n {\"metric\":\"x\",\"kind\":\"power\",\"unit\":\"W\",\"entity\":\"instance\",\"sensor\":\"s\"},\n {\"metric\":\"x\",\"kind\":\"power\",\"unit\":\"W\",\"entity\":\"instance\",\"sensor\":\"s\"}\n]",
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "r.json[1]: metric \"x\" is listed twice");
+        let e = RuleSet::from_json_named(
+            "r.json",
+            r#"[{"metric":"x","kind":"power","unit":"Cel","entity":"instance","sensor":"s"}]"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("r.json[0]: metric \"x\": "),
+            "{e}"
+        );
+        let e = RuleSet::from_json_named("r.json", &" ".repeat(RuleSet::MAX_JSON_BYTES + 1));
+        assert!(
+            e.unwrap_err()
+                .to_string()
+                .starts_with("r.json:1: a rule table of")
+        );
         assert!(
             RuleSet::from_json(
                 r#"[{"metric":"x","kind":"power","unit":"W","entity":"instance","sensor":"{a"}]"#
@@ -242,5 +327,18 @@ mod tests {
         assert!(
             matches!(rule.resolve(&labels[..2]), Err(MapFailure::MissingLabel(l)) if l == "sensor")
         );
+        // a template repeating a long label stops at the sensor-name limit
+        let greedy = MetricRule {
+            sensor: "{chip}".repeat(100),
+            ..rule
+        };
+        let long = vec![
+            ("instance".to_string(), "h7".to_string()),
+            ("chip".to_string(), "c".repeat(100)),
+        ];
+        assert!(matches!(
+            greedy.resolve(&long),
+            Err(MapFailure::InvalidEntity(_))
+        ));
     }
 }

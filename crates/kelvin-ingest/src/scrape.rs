@@ -172,7 +172,9 @@ impl Scraper {
 
     /// Scrapes a Prometheus endpoint and decodes it: samples without a timestamp take the
     /// scrape time, and a missing `instance` label becomes the URL's `host:port`, as Prometheus
-    /// itself does.
+    /// itself does. The body is at most [`ScrapeConfig::max_body_bytes`]; unless `opts` sets
+    /// tighter ones, the default [`crate::Limits`]' `max_records` and `max_output_bytes` bound
+    /// what one scrape keeps.
     ///
     /// # Errors
     /// As [`Scraper::fetch`].
@@ -193,6 +195,9 @@ impl Scraper {
         if let Some(instance) = host_port(url) {
             opts = opts.with_target_label("instance", instance);
         }
+        let limits = crate::Limits::default();
+        opts.max_records = opts.max_records.min(limits.max_records);
+        opts.max_output_bytes = opts.max_output_bytes.min(limits.max_output_bytes);
         Ok(parse_str(&body, url, rules, &opts))
     }
 }
@@ -224,8 +229,16 @@ fn odata_links(v: &serde_json::Value, out: &mut Vec<String>) {
 impl Scraper {
     /// Crawls a Redfish service from its service root (`base` is `http://host:port`), following
     /// every `@odata.id` link below `/redfish/v1` breadth-first, at most `max_resources`
-    /// resources, and decodes what it fetched as one tree (with the tree's de-duplication).
-    /// A resource that cannot be fetched is quarantined with its path, not an error.
+    /// resources, and decodes what it fetched as one tree (with the tree's de-duplication and
+    /// limits). A resource that cannot be fetched is quarantined with its path, not an error.
+    ///
+    /// Bounded by the context's [`crate::Limits`]: links are looked for only in bodies within
+    /// the JSON limits (`max_json_bytes`, `max_json_depth`, `max_json_heap_bytes`; larger
+    /// bodies are decoded, and so quarantined, without being followed); each body is decoded
+    /// as it arrives and dropped, so only records are kept, within the tree's
+    /// `max_tree_records` and `max_output_bytes` (past them the crawl stops, with one record
+    /// for the rest); the bodies fetched total at most `max_tree_bytes`: past it, every
+    /// resource not fetched is one [`crate::Reason::InputTooLarge`] record.
     ///
     /// # Errors
     /// As [`Scraper::fetch`], for the service root only.
@@ -240,11 +253,18 @@ impl Scraper {
         let body = self.fetch(&format!("{base}{root}"))?;
         let mut seen = std::collections::HashSet::from([root.clone()]);
         let mut queue = std::collections::VecDeque::new();
-        let mut docs = Vec::new();
-        let mut failures = Vec::new();
+        let mut c = ctx.clone();
+        if c.source.is_empty() {
+            c = c.with_source(base);
+        }
+        // Each body is decoded as it arrives and then dropped: only records are kept.
+        let mut walk = crate::redfish::tree::Walk::new(&c);
+        let mut fetched: u64 = 0;
         let mut pending = Some((root, body));
         while let Some((path, body)) = pending.take() {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) {
+            if crate::json::admit(&body, &c).is_ok()
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&body)
+            {
                 let mut links = Vec::new();
                 odata_links(&v, &mut links);
                 for l in links {
@@ -256,32 +276,41 @@ impl Scraper {
                     }
                 }
             }
-            docs.push((path, body));
+            fetched = fetched.saturating_add(body.len() as u64);
+            walk.document(&path, &body);
+            drop(body);
+            if walk.stopped() {
+                break;
+            }
+            if fetched >= c.limits.max_tree_bytes {
+                let detail = format!(
+                    "not fetched: the bodies fetched reached max_tree_bytes ({})",
+                    c.limits.max_tree_bytes
+                );
+                for path in queue.drain(..) {
+                    let source = format!("{base}{path}");
+                    walk.refuse_source(source, crate::Reason::InputTooLarge, detail.clone());
+                }
+                break;
+            }
             while let Some(next) = queue.pop_front() {
                 match self.fetch(&format!("{base}{next}")) {
                     Ok(body) => {
                         pending = Some((next, body));
                         break;
                     }
-                    Err(e) => failures.push((next, e)),
+                    Err(e) => {
+                        let source = format!("{base}{next}");
+                        walk.refuse_source(
+                            source,
+                            crate::Reason::Unreadable,
+                            e.reason().to_string(),
+                        );
+                    }
                 }
             }
         }
-        let mut c = ctx.clone();
-        if c.source.is_empty() {
-            c.source = base.to_string();
-        }
-        let mut out = crate::redfish::decode_documents(&docs, &c);
-        for (path, e) in failures {
-            let place = Place::pointer(format!("{base}{path}"), "");
-            out.reject(crate::Quarantined::new(
-                place,
-                crate::Reason::Unreadable,
-                e.reason().to_string(),
-                "",
-            ));
-        }
-        Ok(out)
+        Ok(walk.finish())
     }
 }
 

@@ -476,25 +476,31 @@ fn sensor_name(template: &str, index: &[u32]) -> String {
     s
 }
 
-/// Splits the input into varbinds and rejected lines (at most `cap` items).
-fn scan(input: &str, ctx: &Context<'_>, cap: usize) -> Vec<Item> {
-    let mut items: Vec<Item> = Vec::new();
+/// Splits the input into varbinds and rejected lines, handing each to `f` as it is complete
+/// (nothing is collected: a walk is read in the memory of one value); stops when `f` returns
+/// `false`.
+fn scan(input: &str, ctx: &Context<'_>, mut f: impl FnMut(Item) -> bool) {
     let mut current: Option<Var> = None;
+    // Emits an item; `false` stops the scan.
+    macro_rules! emit {
+        ($item:expr) => {
+            if !f($item) {
+                return;
+            }
+        };
+    }
     let max_line = ctx.limits.max_line_bytes;
     for (i, raw) in input.split('\n').enumerate() {
         let no = i as u64 + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
-        if items.len() >= cap {
-            break;
-        }
         if line.len() > max_line {
             if let Some(v) = current.take() {
-                items.push(Item::Var(v));
+                emit!(Item::Var(v));
             }
-            items.push(Item::Bad(Quarantined::new(
+            emit!(Item::Bad(Quarantined::new(
                 ctx.line(no),
                 Reason::LineTooLong,
-                format!("{} bytes, limit {max_line}", line.len()),
+                format!("{} bytes, over max_line_bytes ({max_line})", line.len()),
                 line,
             )));
             continue;
@@ -506,7 +512,7 @@ fn scan(input: &str, ctx: &Context<'_>, cap: usize) -> Vec<Item> {
         };
         if let Some(v) = parsed {
             if let Some(prev) = current.take() {
-                items.push(Item::Var(prev));
+                emit!(Item::Var(prev));
             }
             current = Some(v);
             continue;
@@ -534,14 +540,14 @@ fn scan(input: &str, ctx: &Context<'_>, cap: usize) -> Vec<Item> {
         let t = line.trim();
         if t.is_empty() || t.starts_with('#') || t == "End of MIB" {
             if let Some(v) = current.take() {
-                items.push(Item::Var(v));
+                emit!(Item::Var(v));
             }
             continue;
         }
         if let Some(v) = current.take() {
-            items.push(Item::Var(v));
+            emit!(Item::Var(v));
         }
-        items.push(Item::Bad(Quarantined::new(
+        emit!(Item::Bad(Quarantined::new(
             ctx.line(no),
             Reason::BadField,
             "not an OID line (`OID = TYPE: value` or `OID|tag|value`)",
@@ -549,9 +555,8 @@ fn scan(input: &str, ctx: &Context<'_>, cap: usize) -> Vec<Item> {
         )));
     }
     if let Some(v) = current.take() {
-        items.push(Item::Var(v));
+        f(Item::Var(v));
     }
-    items
 }
 
 /// Finds the rule for an OID and the index after it.
@@ -668,33 +673,48 @@ impl Decode for SnmpWalk {
             return;
         }
         let max = ctx.limits.max_records;
-        let items = scan(input, ctx, max.saturating_add(1));
-        let fahrenheit = items.iter().any(|it| match it {
-            Item::Var(v) => {
-                (v.oid == ST4_TEMP_SCALE || v.oid == format!("{ST4_TEMP_SCALE}.0"))
-                    && raw_number(v.ty, &v.value) == Some(1.0)
+        // The temperature scale may come after the probes it scales: a first pass finds it.
+        let mut fahrenheit = false;
+        let scaled = input.contains(ST4_TEMP_SCALE)
+            || input.contains(&format!("iso{}", &ST4_TEMP_SCALE[1..]));
+        scan(input, ctx, |item| {
+            if !scaled {
+                return false;
             }
-            Item::Bad(_) => false,
+            if let Item::Var(v) = &item
+                && (v.oid == ST4_TEMP_SCALE || v.oid == format!("{ST4_TEMP_SCALE}.0"))
+                && raw_number(v.ty, &v.value) == Some(1.0)
+            {
+                fahrenheit = true;
+                return false;
+            }
+            true
         });
         let by_oid: HashMap<&str, &Rule> = TABLE.iter().map(|r| (r.oid, r)).collect();
-        for (n, item) in items.into_iter().enumerate() {
+        let mut n = 0_usize;
+        scan(input, ctx, |item| {
             if n == max {
                 let (place, text) = match &item {
                     Item::Var(v) => (ctx.line(v.line), v.text.clone()),
                     Item::Bad(q) => (q.place.clone(), q.excerpt.clone()),
                 };
-                return out.reject(Quarantined::new(
+                out.reject(Quarantined::new(
                     place,
                     Reason::TooManyRecords,
-                    format!("more than {max} records; the rest of the input is not read"),
+                    format!(
+                        "more than {max} records (max_records); the rest of the input is not read"
+                    ),
                     &text,
                 ));
+                return false;
             }
+            n += 1;
             match item {
                 Item::Var(v) => self.var(&v, &by_oid, fahrenheit, ctx, out),
                 Item::Bad(q) => out.reject(q),
             }
-        }
+            true
+        });
     }
 
     /// A first non-blank line that is an OID line: `.1.3.6… = …`, `iso.3.6… = …` or

@@ -161,33 +161,6 @@ const SHAPES: &[(&[&str], &str)] = &[
     (&["status"], "Synse/OpenDCRE status response"),
 ];
 
-/// The deepest nesting of `[` and `{` outside strings.
-fn json_depth(s: &str) -> usize {
-    let (mut depth, mut max, mut in_str, mut esc) = (0_usize, 0_usize, false, false);
-    for b in s.bytes() {
-        if in_str {
-            if esc {
-                esc = false;
-            } else if b == b'\\' {
-                esc = true;
-            } else if b == b'"' {
-                in_str = false;
-            }
-        } else {
-            match b {
-                b'"' => in_str = true,
-                b'{' | b'[' => {
-                    depth += 1;
-                    max = max.max(depth);
-                }
-                b'}' | b']' => depth = depth.saturating_sub(1),
-                _ => {}
-            }
-        }
-    }
-    max
-}
-
 /// Whether a text is a Synse YAML configuration: first top-level key `version`, and a
 /// `devices`, `prototypes`, `locations`, `network` or `settings` key.
 fn is_yaml_config(text: &str) -> bool {
@@ -280,7 +253,7 @@ impl Run<'_, '_> {
                     "more than {} records; the rest of the input is not read",
                     self.ctx.limits.max_records
                 ),
-                &v.to_string(),
+                &crate::json::excerpt_of(v),
             ));
             return false;
         }
@@ -301,7 +274,7 @@ impl Run<'_, '_> {
                 self.ctx.pointer(ptr),
                 reason,
                 detail,
-                &v.to_string(),
+                &crate::json::excerpt_of(v),
             ));
         }
     }
@@ -417,7 +390,12 @@ impl Run<'_, '_> {
                 return;
             }
             let reject = |reason, detail: String| {
-                Quarantined::new(ctx.pointer(p.as_str()), reason, detail, &v.to_string())
+                Quarantined::new(
+                    ctx.pointer(p.as_str()),
+                    reason,
+                    detail,
+                    &crate::json::excerpt_of(v),
+                )
             };
             let Some(kind) = kind else {
                 out.reject(reject(
@@ -468,7 +446,12 @@ impl Run<'_, '_> {
         }
         let ctx = self.ctx;
         let reject = |reason, detail: String| {
-            Quarantined::new(ctx.pointer(ptr), reason, detail, &v.to_string())
+            Quarantined::new(
+                ctx.pointer(ptr),
+                reason,
+                detail,
+                &crate::json::excerpt_of(v),
+            )
         };
         let location = m.get("location").and_then(Value::as_object);
         let device = str_of(m, "device").or_else(|| location.and_then(|l| str_of(l, "device")));
@@ -629,7 +612,7 @@ impl Decode for Synse {
                 ctx.pointer(""),
                 Reason::InputTooLarge,
                 format!(
-                    "{} bytes, limit {}",
+                    "{} bytes, over max_input_bytes ({})",
                     input.len(),
                     ctx.limits.max_input_bytes
                 ),
@@ -646,7 +629,10 @@ impl Decode for Synse {
             if is_yaml_config(text) {
                 return out.no_readings(ctx.line(1), "Synse YAML configuration");
             }
-            if serde_json::from_str::<Value>(text).is_ok() {
+            if let Err(q) = crate::json::admit(text, ctx) {
+                return out.reject(*q);
+            }
+            if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
                 return out.reject(Quarantined::new(
                     ctx.pointer(""),
                     Reason::UnknownFormat,
@@ -661,14 +647,9 @@ impl Decode for Synse {
                 text,
             ));
         }
-        let depth = json_depth(text);
-        if depth > ctx.limits.max_json_depth {
-            return out.reject(Quarantined::new(
-                ctx.pointer(""),
-                Reason::TooDeep,
-                format!("nested {depth} deep, limit {}", ctx.limits.max_json_depth),
-                text,
-            ));
+        // Size, nesting and the heap of the parse are checked before parsing.
+        if let Err(q) = crate::json::admit(body, ctx) {
+            return out.reject(*q);
         }
         let mut docs = Vec::new();
         let mut error = None;
@@ -925,7 +906,21 @@ mod tests {
         assert_eq!(out.quarantine[0].reason, Reason::TooDeep);
         assert_eq!(out.stats.seen, 1);
         // brackets inside strings do not count
-        assert_eq!(json_depth(r#"{"a": "[[[[{{{{", "b": [1]}"#), 2);
+        let mut out = IngestBatch::default();
+        let strings = r#"{"a": "[[[[{{{{", "b": [1]}"#;
+        let two = Context::new("d", &n).with_limits(Limits::default().with_max_json_depth(2));
+        Synse.decode(strings, &two, &mut out);
+        assert!(out.quarantine.iter().all(|q| q.reason != Reason::TooDeep));
+        // a document whose parse would exceed the heap estimate is refused before parsing
+        let mut out = IngestBatch::default();
+        let wide = format!("[{}]", vec![r#"{"":0}"#; 2000].join(","));
+        let small =
+            Context::new("d", &n).with_limits(Limits::default().with_max_json_heap_bytes(1 << 20));
+        Synse.decode(&wide, &small, &mut out);
+        assert_eq!(
+            (out.stats.seen, out.quarantine[0].reason),
+            (1, Reason::InputTooLarge)
+        );
 
         let many = format!(
             "[{}]",

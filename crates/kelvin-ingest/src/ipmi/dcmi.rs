@@ -132,7 +132,11 @@ fn decode_dcmi<'a>(
             continue;
         }
         if text.len() > ctx.limits.max_line_bytes {
-            let detail = format!("{} bytes, limit {}", text.len(), ctx.limits.max_line_bytes);
+            let detail = format!(
+                "{} bytes, over max_line_bytes ({})",
+                text.len(),
+                ctx.limits.max_line_bytes
+            );
             block.entries.push(Entry::Bad {
                 line,
                 text,

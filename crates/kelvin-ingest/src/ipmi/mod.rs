@@ -407,7 +407,7 @@ impl<'c, 'n> Records<'c, 'n> {
             return false;
         }
         let detail = format!(
-            "{} bytes, limit {}",
+            "{} bytes, over max_line_bytes ({})",
             text.len(),
             self.ctx.limits.max_line_bytes
         );

@@ -10,13 +10,14 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 
 use kelvin_model::{EntityId, Place, Quality, Reading, SensorKind, Timestamp};
 use serde_json::{Map, Value};
 
 use super::naming::{esc, label, owner, resource_path};
 use super::units::{Measure, Unmapped};
+use crate::batch::{place_bytes, reading_heap};
+pub(super) use crate::json::excerpt_of;
 use crate::{Context, IngestBatch, Quarantined, Reason};
 
 /// Where a record's value comes from; de-duplication prefers `Sensor` over the others.
@@ -51,27 +52,55 @@ pub(crate) struct Record {
     pub(crate) same_as: Option<Place>,
 }
 
+impl Record {
+    /// The estimated heap this record holds while a document or tree is decoded: twice its
+    /// size (a growing vector's spare capacity), its strings, and its name in the emitter's
+    /// table of taken names.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        let outcome = match &self.outcome {
+            Ok(r) => reading_heap(r) + r.sensor.len() + 64,
+            Err((_, detail)) => detail.capacity(),
+        };
+        let origin = match &self.origin {
+            Origin::Sensor(s) | Origin::Metric(Some(s)) => s.capacity(),
+            _ => 0,
+        };
+        2 * std::mem::size_of::<Record>()
+            + place_bytes(&self.place)
+            + self.excerpt.capacity()
+            + outcome
+            + origin
+            + text(&self.data_source)
+            + text(&self.value_key)
+    }
+}
+
 /// What one document decoded to.
 #[derive(Debug, Default)]
 pub(crate) struct Decoded {
     pub(crate) records: Vec<Record>,
     pub(crate) without: Vec<(Place, String)>,
+    /// The estimated heap of `records` and `without` ([`Record::heap_bytes`]).
+    pub(crate) bytes: usize,
 }
 
 impl Decoded {
     /// A document that is one quarantine entry (unreadable, too large, too deep, bad JSON).
     pub(crate) fn rejected(q: Quarantined) -> Self {
+        let record = Record {
+            place: q.place,
+            excerpt: q.excerpt,
+            outcome: Err((q.reason, q.detail)),
+            origin: Origin::Document,
+            data_source: None,
+            value_key: None,
+            depth: 0,
+            same_as: None,
+        };
         Decoded {
-            records: vec![Record {
-                place: q.place,
-                excerpt: q.excerpt,
-                outcome: Err((q.reason, q.detail)),
-                origin: Origin::Document,
-                data_source: None,
-                value_key: None,
-                depth: 0,
-                same_as: None,
-            }],
+            bytes: record.heap_bytes(),
+            records: vec![record],
             without: Vec::new(),
         }
     }
@@ -279,38 +308,6 @@ pub(super) fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-/// At most [`Quarantined::EXCERPT_BYTES`] of a value's compact JSON, without serializing
-/// the rest.
-pub(super) fn excerpt_of<T: serde::Serialize + ?Sized>(v: &T) -> String {
-    struct Capped(Vec<u8>);
-    impl Write for Capped {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let room = Quarantined::EXCERPT_BYTES.saturating_sub(self.0.len());
-            if room == 0 {
-                return Err(std::io::Error::other("excerpt full"));
-            }
-            let n = room.min(buf.len());
-            self.0.extend_from_slice(&buf[..n]);
-            Ok(n)
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut w = Capped(Vec::new());
-    // An error only means the excerpt is full.
-    let _ = serde_json::to_writer(&mut w, v);
-    match String::from_utf8(w.0) {
-        Ok(s) => s,
-        Err(e) => {
-            let valid = e.utf8_error().valid_up_to();
-            let mut bytes = e.into_bytes();
-            bytes.truncate(valid);
-            String::from_utf8(bytes).unwrap_or_default()
-        }
-    }
-}
-
 /// A value as a number: `Ok(None)` for null, a missing property or an absent text;
 /// text is read only where the schema makes it text (`MetricValue`).
 fn number(ctx: &Context<'_>, raw: Option<&Value>, text: bool) -> Result<Option<f64>, Unmapped> {
@@ -343,6 +340,9 @@ pub(crate) struct Emitter<'c, 'n> {
     records: Vec<Record>,
     without: Vec<(Place, String)>,
     pub(super) full: bool,
+    /// The estimated heap of `records` and `without`, against
+    /// [`crate::Limits::max_output_bytes`].
+    bytes: usize,
     taken: HashSet<(EntityId, String, SensorKind, Timestamp)>,
     next_suffix: HashMap<String, usize>,
     dir: Option<DirHint>,
@@ -367,6 +367,7 @@ impl<'c, 'n> Emitter<'c, 'n> {
             records: Vec::new(),
             without: Vec::new(),
             full: false,
+            bytes: 0,
             taken: HashSet::new(),
             next_suffix: HashMap::new(),
             dir: None,
@@ -433,6 +434,7 @@ impl<'c, 'n> Emitter<'c, 'n> {
         Decoded {
             records: self.records,
             without: self.without,
+            bytes: self.bytes,
         }
     }
 
@@ -551,8 +553,14 @@ impl<'c, 'n> Emitter<'c, 'n> {
     }
 
     pub(super) fn note(&mut self, res: &Res<'_>, what: String) {
-        self.without
-            .push((self.ctx.pointer(res.prefix.clone()), what));
+        let place = self.ctx.pointer(res.prefix.clone());
+        let bytes =
+            2 * std::mem::size_of::<(Place, String)>() + place_bytes(&place) + what.capacity();
+        if self.full || self.bytes.saturating_add(bytes) > self.ctx.limits.max_output_bytes {
+            return; // not a record: past the budget, notes are not kept
+        }
+        self.bytes += bytes;
+        self.without.push((place, what));
     }
 
     fn reject_document(&mut self, reason: Reason, detail: String, v: &Value) {
@@ -569,30 +577,46 @@ impl<'c, 'n> Emitter<'c, 'n> {
         });
     }
 
-    /// Appends a record, or — past [`crate::Limits::max_records`] — one
-    /// [`Reason::TooManyRecords`] record and nothing after it.
+    /// Appends a record, or — past [`crate::Limits::max_records`] records or
+    /// [`crate::Limits::max_output_bytes`] of them — one [`Reason::TooManyRecords`] record and
+    /// nothing after it.
     fn push(&mut self, r: Record) {
         if self.full {
             return;
         }
-        if self.records.len() >= self.ctx.limits.max_records {
-            self.full = true;
-            let detail = format!(
-                "more than {} records in one document; the rest is skipped",
-                self.ctx.limits.max_records
-            );
-            self.records.push(Record {
-                outcome: Err((Reason::TooManyRecords, detail)),
-                origin: Origin::Document,
-                data_source: None,
-                value_key: None,
-                depth: 0,
-                same_as: None,
-                ..r
-            });
+        let limits = &self.ctx.limits;
+        let bytes = r.heap_bytes();
+        let over = if self.records.len() >= limits.max_records {
+            Some(format!(
+                "more than {} records in one document (max_records); the rest is skipped",
+                limits.max_records
+            ))
+        } else if self.bytes.saturating_add(bytes) > limits.max_output_bytes {
+            Some(format!(
+                "the records of this document exceed {} bytes (max_output_bytes); the rest is \
+                 skipped",
+                limits.max_output_bytes
+            ))
+        } else {
+            None
+        };
+        let Some(detail) = over else {
+            self.bytes += bytes;
+            self.records.push(r);
             return;
-        }
-        self.records.push(r);
+        };
+        self.full = true;
+        let record = Record {
+            outcome: Err((Reason::TooManyRecords, detail)),
+            origin: Origin::Document,
+            data_source: None,
+            value_key: None,
+            depth: 0,
+            same_as: None,
+            ..r
+        };
+        self.bytes += record.heap_bytes();
+        self.records.push(record);
     }
 
     /// `name`, or `name#alt` (then `name#alt#2` …) when this document already has a reading

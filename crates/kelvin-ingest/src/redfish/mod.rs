@@ -102,7 +102,7 @@ mod sensor;
 mod telemetry;
 #[cfg(test)]
 mod tests;
-mod tree;
+pub(crate) mod tree;
 mod units;
 
 use kelvin_model::EntityId;
@@ -120,11 +120,13 @@ fn parse_rfc3339(text: &str) -> Result<kelvin_model::Timestamp, String> {
 /// The Redfish decoder for one JSON resource (one file, one HTTP response body).
 ///
 /// Input bounds come from the context's [`Limits`](crate::Limits): a body larger than
-/// `max_input_bytes` is one [`InputTooLarge`](crate::Reason::InputTooLarge) record; nesting
-/// deeper than `max_json_depth` is one [`TooDeep`](crate::Reason::TooDeep) record, found by a
-/// pre-scan before any parsing; JSON that does not parse is one
-/// [`BadJson`](crate::Reason::BadJson) record with the line and column; past `max_records`
-/// values, one [`TooManyRecords`](crate::Reason::TooManyRecords) record stands for the rest.
+/// `max_input_bytes` or `max_json_bytes` is one [`InputTooLarge`](crate::Reason::InputTooLarge)
+/// record; so is one whose parse would take more than `max_json_heap_bytes` of heap, as a
+/// pre-scan estimates before any parsing; nesting deeper than `max_json_depth` is one
+/// [`TooDeep`](crate::Reason::TooDeep) record, found by the same pre-scan; JSON that does not
+/// parse is one [`BadJson`](crate::Reason::BadJson) record with the line and column; past
+/// `max_records` values, or `max_output_bytes` of them, one
+/// [`TooManyRecords`](crate::Reason::TooManyRecords) record stands for the rest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Redfish;
 

@@ -693,11 +693,8 @@ fn trees_deduplicate_across_resources() {
         ]
     );
 
-    // the walk is bounded by max_records files
-    let ctx = Context::new("dump", &n).with_limits(Limits {
-        max_records: 2,
-        ..Limits::default()
-    });
+    // the walk is bounded by max_tree_records files and records
+    let ctx = Context::new("dump", &n).with_limits(Limits::default().with_max_tree_records(2));
     let b = decode_tree(dir.path(), &ctx).unwrap();
     let too_many: Vec<_> = b
         .quarantine
@@ -716,4 +713,93 @@ fn trees_deduplicate_across_resources() {
     )
     .unwrap();
     assert_eq!(one.stats.accepted, 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn links_and_special_files_in_a_tree_are_counted_not_followed() {
+    use std::os::unix::fs::symlink;
+    let dir = TempDir::new("links");
+    let thermal = br##"{"@odata.type": "#Thermal.v1_7_3.Thermal", "@odata.id": "/redfish/v1/Chassis/1U/Thermal",
+        "Temperatures": [{"MemberId": "0", "Name": "Inlet Temp", "ReadingCelsius": 25}]}"##;
+    dir.write("Chassis/1U/Thermal/index.json", thermal);
+    symlink("/dev/zero", dir.path().join("zero.json")).unwrap();
+    symlink(dir.path().join("Chassis"), dir.path().join("again")).unwrap();
+    symlink(dir.path().join("nowhere"), dir.path().join("dangling.json")).unwrap();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("pipe.json"))
+        .status()
+        .is_ok_and(|s| s.success());
+    let n = Normalizer::builtin();
+    let b = decode_tree(dir.path(), &Context::new("dump", &n)).unwrap();
+    assert_eq!(b.stats.seen, b.stats.accepted + b.stats.quarantined);
+    assert_eq!(b.stats.accepted, 1);
+    let mut got: Vec<(String, Reason)> = b
+        .quarantine
+        .iter()
+        .map(|q| (q.place.to_string(), q.reason))
+        .collect();
+    got.sort();
+    let mut want = vec![
+        ("dump/again#".to_string(), Reason::Unreadable),
+        ("dump/dangling.json#".to_string(), Reason::Unreadable),
+        ("dump/zero.json#".to_string(), Reason::Unreadable),
+    ];
+    if fifo {
+        want.push(("dump/pipe.json#".to_string(), Reason::Unreadable));
+        want.sort();
+    }
+    assert_eq!(got, want);
+    let zero = b
+        .quarantine
+        .iter()
+        .find(|q| q.place.to_string() == "dump/zero.json#");
+    assert!(zero.unwrap().detail.contains("/dev/zero"));
+}
+
+#[test]
+fn a_tree_is_bounded_by_its_bytes_and_its_output() {
+    let dir = TempDir::new("budget");
+    let body = |i: usize| {
+        format!(
+            r##"{{"@odata.type": "#Thermal.v1_7_3.Thermal", "@odata.id": "/redfish/v1/Chassis/{i}/Thermal",
+                "Temperatures": [{}]}}"##,
+            (0..50)
+                .map(|j| format!(r#"{{"MemberId": "{j}", "Name": "T{j}", "ReadingCelsius": 25}}"#))
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
+    for i in 0..10 {
+        dir.write(
+            &format!("Chassis/{i}/Thermal/index.json"),
+            body(i).as_bytes(),
+        );
+    }
+    let n = Normalizer::builtin();
+    let len = body(0).len() as u64;
+    // room for three files' bytes: the fourth and later are refused, each named
+    let ctx = Context::new("dump", &n)
+        .with_limits(Limits::default().with_max_tree_bytes(3 * len + len / 2));
+    let b = decode_tree(dir.path(), &ctx).unwrap();
+    assert_eq!(b.stats.accepted, 150);
+    assert_eq!(b.stats.by_reason.get(&Reason::InputTooLarge), Some(&7));
+    assert!(
+        b.quarantine[0].detail.contains("max_tree_bytes"),
+        "{}",
+        b.quarantine[0].detail
+    );
+    // an output budget of about two files' records: the walk stops with one record for the rest
+    let ctx =
+        Context::new("dump", &n).with_limits(Limits::default().with_max_output_bytes(100 << 10));
+    let b = decode_tree(dir.path(), &ctx).unwrap();
+    assert_eq!(b.stats.seen, b.stats.accepted + b.stats.quarantined);
+    assert!(b.stats.accepted < 500, "{:?}", b.stats);
+    assert!(b.kept_bytes() <= 100 << 10);
+    let rest = b
+        .quarantine
+        .iter()
+        .filter(|q| q.reason == Reason::TooManyRecords)
+        .count();
+    assert!((1..=2).contains(&rest), "{:?}", b.quarantine);
 }

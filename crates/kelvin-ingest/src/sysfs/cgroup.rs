@@ -318,7 +318,7 @@ pub(crate) fn scan(scan: &mut Scan<'_, '_>, root: &Path) {
         let entries = scan.list(&dir);
         if entries
             .iter()
-            .any(|(n, k)| n == "cpu.stat" && matches!(k, EntryKind::File | EntryKind::Symlink))
+            .any(|(n, k)| n == "cpu.stat" && *k != EntryKind::Dir)
         {
             cpu_stat_record(scan, &dir.join("cpu.stat"), &rel, None);
         }

@@ -66,10 +66,26 @@ fn discover(scan: &mut Scan<'_, '_>, sys: &Path) -> Vec<Chip> {
         match kind {
             EntryKind::Symlink => linked = true,
             EntryKind::Dir => {}
-            _ => continue,
+            EntryKind::File | EntryKind::Other => {
+                let detail =
+                    "a file in class/hwmon, where chips are directories or links: not read";
+                scan.reject(&path, Reason::Unreadable, detail, &name);
+                continue;
+            }
         }
         match scan.resolve(&path) {
-            Resolved::Inside(c) if c.is_dir() && seen.insert(c.clone()) => found.push((path, c)),
+            Resolved::Inside(c) if c.is_dir() => {
+                if seen.insert(c.clone()) {
+                    found.push((path, c));
+                }
+            }
+            Resolved::Inside(c) => {
+                let detail = format!(
+                    "hwmon link leads to {}, not a directory; not read",
+                    c.display()
+                );
+                scan.reject(&path, Reason::Unreadable, detail, &name);
+            }
             Resolved::Outside(c) => {
                 let detail = format!(
                     "hwmon link leads outside the tree (to {}); not read",
@@ -77,7 +93,10 @@ fn discover(scan: &mut Scan<'_, '_>, sys: &Path) -> Vec<Chip> {
                 );
                 scan.reject(&path, Reason::BadField, detail, &name);
             }
-            _ => {}
+            Resolved::Broken => {
+                let detail = "dangling hwmon link or symlink loop; not read";
+                scan.reject(&path, Reason::Unreadable, detail, &name);
+            }
         }
     }
     // A live sysfs links every chip from class/hwmon; a copy made without symlinks (as
@@ -232,7 +251,8 @@ fn decode_chip(scan: &mut Scan<'_, '_>, chip: &Chip, chip_name: &str) {
     let mut channels: BTreeMap<(&'static str, u64), Channel> = BTreeMap::new();
     let mut unmapped = Vec::new();
     for (file, kind) in scan.list(&chip.files) {
-        if !matches!(kind, EntryKind::File | EntryKind::Symlink) {
+        // Value files that are links or FIFOs are read (or quarantined) like files.
+        if kind == EntryKind::Dir {
             continue;
         }
         let Some((ty, n, attr)) = split_attr(&file) else {

@@ -81,12 +81,17 @@
 //! # Bounds
 //!
 //! Nothing outside the root is read: every path is resolved and a symlink that leaves the root
-//! is quarantined, never followed. Directory walks do not follow symlinks (no loops), visit
-//! entries in sorted order, stop at [`MAX_DIRS`] directories and at
-//! [`crate::Limits::max_records`] records (each overflow quarantined once). No file larger than
-//! [`MAX_FILE_BYTES`] is read, and only regular files are opened (a FIFO could block forever).
-//! Without symlinks in `class/hwmon` (a copied tree), chips are also looked for as
-//! `devices/**/hwmon/hwmonN`.
+//! is quarantined ([`Reason::BadField`]), never followed. Symlinks inside the root are
+//! followed (sysfs is made of them); a dangling one or a loop is an [`Reason::Unreadable`]
+//! record. Directory walks do not follow symlinks (no loops), visit entries in sorted order,
+//! stop at [`MAX_DIRS`] directories and at [`crate::Limits::max_tree_records`] records (each
+//! overflow quarantined once); a directory that exists but cannot be listed is an
+//! [`Reason::Unreadable`] record. No file larger than [`MAX_FILE_BYTES`] is read, no more than
+//! [`crate::Limits::max_tree_bytes`] in all, and only regular files are opened: a value file
+//! that is a FIFO, socket or device (which could block or never end) is an
+//! [`Reason::Unreadable`] record and is never opened. The readings kept are bounded by
+//! [`crate::Limits::max_output_bytes`] ([`crate::IngestBatch::bounded`]). Without symlinks in
+//! `class/hwmon` (a copied tree), chips are also looked for as `devices/**/hwmon/hwmonN`.
 
 mod cgroup;
 mod hwmon;
@@ -321,7 +326,7 @@ impl Decode for CpuStat {
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
         if input.len() > ctx.limits.max_input_bytes.min(MAX_FILE_BYTES) {
             let detail = format!(
-                "{} bytes, limit {}",
+                "{} bytes, over the smaller of max_input_bytes and the sysfs file limit ({})",
                 input.len(),
                 ctx.limits.max_input_bytes.min(MAX_FILE_BYTES)
             );

@@ -201,7 +201,16 @@ pub(crate) fn pid_record(scan: &mut Scan<'_, '_>, dir: &Path, pid: u64) {
             }
         },
     };
-    let ticks = stat.utime.saturating_add(stat.stime);
+    let Some(ticks) = stat.utime.checked_add(stat.stime) else {
+        let detail = format!(
+            "utime {} + stime {} overflows 64 bits",
+            stat.utime, stat.stime
+        );
+        return scan.emit(
+            &path,
+            Err(quarantine(&path, Reason::BadValue, detail, &text)),
+        );
+    };
     let r = scan.reading(
         entity,
         format!("pid/{pid}"),
@@ -214,11 +223,23 @@ pub(crate) fn pid_record(scan: &mut Scan<'_, '_>, dir: &Path, pid: u64) {
 /// Decodes a procfs root: `stat`, then every numeric directory in numeric order.
 pub(crate) fn scan(scan: &mut Scan<'_, '_>, proc: &Path) {
     let entries = scan.list(proc);
+    // A `stat` that is a link or a FIFO is read (or quarantined) like a file, never skipped.
     if entries
         .iter()
-        .any(|(n, k)| n == "stat" && *k == EntryKind::File)
+        .any(|(n, k)| n == "stat" && *k != EntryKind::Dir)
     {
         proc_stat_record(scan, &proc.join("stat"));
+    }
+    for (name, _) in entries
+        .iter()
+        .filter(|(n, k)| *k != EntryKind::Dir && n.parse::<u64>().is_ok())
+    {
+        scan.reject(
+            &proc.join(name),
+            Reason::Unreadable,
+            "a numeric procfs entry that is not a directory (a link or a special file): not read",
+            name,
+        );
     }
     let mut pids: Vec<(u64, &str)> = entries
         .iter()

@@ -38,9 +38,6 @@ pub(crate) fn scan(scan: &mut Scan<'_, '_>, sys: &Path) {
     let class = sys.join("class").join("powercap");
     let mut zones = Vec::new();
     for (name, kind) in scan.list(&class) {
-        if !matches!(kind, EntryKind::Dir | EntryKind::Symlink) {
-            continue;
-        }
         let (mmio, id) = if let Some(id) = name.strip_prefix(MMIO) {
             (true, id)
         } else if let Some(id) = name.strip_prefix(MSR) {
@@ -49,8 +46,21 @@ pub(crate) fn scan(scan: &mut Scan<'_, '_>, sys: &Path) {
             continue; // control types (`intel-rapl`, `dtpm`) hold no energy
         };
         let dir = class.join(&name);
+        if !matches!(kind, EntryKind::Dir | EntryKind::Symlink) {
+            let detail = "a RAPL zone that is not a directory or link: not read";
+            scan.reject(&dir, Reason::Unreadable, detail, &name);
+            continue;
+        }
         match scan.resolve(&dir) {
             Resolved::Inside(c) if c.is_dir() => {}
+            Resolved::Inside(c) => {
+                let detail = format!(
+                    "powercap link leads to {}, not a directory; not read",
+                    c.display()
+                );
+                scan.reject(&dir, Reason::Unreadable, detail, &name);
+                continue;
+            }
             Resolved::Outside(c) => {
                 let detail = format!(
                     "powercap link leads outside the tree (to {}); not read",
@@ -59,7 +69,11 @@ pub(crate) fn scan(scan: &mut Scan<'_, '_>, sys: &Path) {
                 scan.reject(&dir, Reason::BadField, detail, &name);
                 continue;
             }
-            _ => continue,
+            Resolved::Broken => {
+                let detail = "dangling powercap link or symlink loop; not read";
+                scan.reject(&dir, Reason::Unreadable, detail, &name);
+                continue;
+            }
         }
         match parse_ids(id) {
             Some(ids) => zones.push(Zone {

@@ -1,7 +1,6 @@
 //! The bounded, root-confined file access every tree decoder goes through, and the record sink.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use kelvin_model::{EntityId, Place, Reading, SensorKind, SensorName, Timestamp};
@@ -39,6 +38,8 @@ pub(crate) struct Scan<'c, 'n> {
     pub(crate) ts: Timestamp,
     pub(crate) out: TreeScan,
     records: usize,
+    /// Bytes read so far, against [`crate::Limits::max_tree_bytes`].
+    bytes_read: std::cell::Cell<u64>,
     /// Set once the record cap is hit: walkers stop.
     pub(crate) full: bool,
     dirs_left: usize,
@@ -52,8 +53,12 @@ impl<'c, 'n> Scan<'c, 'n> {
             root,
             host: ctx.fallback_entity(),
             ts: ctx.timestamp(),
-            out: TreeScan::default(),
+            out: TreeScan {
+                batch: crate::IngestBatch::bounded(ctx),
+                counters: Vec::new(),
+            },
             records: 0,
+            bytes_read: std::cell::Cell::new(0),
             full: false,
             dirs_left: MAX_DIRS,
             dirs_exhausted: false,
@@ -65,17 +70,17 @@ impl<'c, 'n> Scan<'c, 'n> {
         self.full || self.dirs_exhausted
     }
 
-    /// Counts one record against [`crate::Limits::max_records`]; past the cap, quarantines one
-    /// [`Reason::TooManyRecords`] record (once) and returns `false`.
+    /// Counts one record against [`crate::Limits::max_tree_records`]; past the cap,
+    /// quarantines one [`Reason::TooManyRecords`] record (once) and returns `false`.
     fn admit(&mut self, path: &Path) -> bool {
         if self.full {
             return false;
         }
-        if self.records >= self.ctx.limits.max_records {
+        if self.records >= self.ctx.limits.max_tree_records {
             self.full = true;
             let detail = format!(
-                "more than {} records in the tree; the rest was not read",
-                self.ctx.limits.max_records
+                "more than {} records in the tree (max_tree_records); the rest was not read",
+                self.ctx.limits.max_tree_records
             );
             self.out.batch.reject(Quarantined::new(
                 place(path),
@@ -108,9 +113,9 @@ impl<'c, 'n> Scan<'c, 'n> {
             kind: r.kind,
             wrap,
         };
-        let admitted = !self.full;
+        let kept = self.out.batch.readings.len();
         self.emit(path, Ok(r));
-        if admitted && !self.full {
+        if self.out.batch.readings.len() > kept {
             self.out.counters.push(series);
         }
     }
@@ -191,29 +196,36 @@ impl<'c, 'n> Scan<'c, 'n> {
                 };
             }
         };
-        let meta = fs::metadata(&canon)
-            .map_err(|e| ReadFailure::Q(Reason::Unreadable, format!("unreadable: {e}")))?;
-        if !meta.is_file() {
-            // FIFOs, sockets and devices could block or never end: never opened.
-            return Err(ReadFailure::Q(
-                Reason::Unreadable,
-                "not a regular file".into(),
-            ));
-        }
-        let limit = MAX_FILE_BYTES.min(self.ctx.limits.max_input_bytes);
-        let file = fs::File::open(&canon)
-            .map_err(|e| ReadFailure::Q(Reason::Unreadable, format!("unreadable: {e}")))?;
-        let mut buf = Vec::new();
-        file.take(limit as u64 + 1)
-            .read_to_end(&mut buf)
-            .map_err(|e| ReadFailure::Q(Reason::Unreadable, format!("unreadable: {e}")))?;
-        if buf.len() > limit {
+        let left = self
+            .ctx
+            .limits
+            .max_tree_bytes
+            .saturating_sub(self.bytes_read.get());
+        if left == 0 {
             return Err(ReadFailure::Q(
                 Reason::InputTooLarge,
-                format!("larger than {limit} bytes; not read"),
+                format!(
+                    "the tree's files reached max_tree_bytes ({}); not read",
+                    self.ctx.limits.max_tree_bytes
+                ),
             ));
         }
-        Ok(buf)
+        // FIFOs, sockets and devices could block or never end: never opened.
+        let (limit, name) = if MAX_FILE_BYTES < self.ctx.limits.max_input_bytes {
+            (MAX_FILE_BYTES as u64, "the sysfs file limit (64 KiB)")
+        } else {
+            (self.ctx.limits.max_input_bytes as u64, "max_input_bytes")
+        };
+        let (limit, name) = if left < limit {
+            (left, "what is left of max_tree_bytes")
+        } else {
+            (limit, name)
+        };
+        let bytes = crate::files::read_regular(&canon, limit, name)
+            .map_err(|r| ReadFailure::Q(r.reason, r.detail))?;
+        self.bytes_read
+            .set(self.bytes_read.get().saturating_add(bytes.len() as u64));
+        Ok(bytes)
     }
 
     /// The entries of a directory, sorted by name, without following symlinks; empty when it
@@ -235,11 +247,40 @@ impl<'c, 'n> Scan<'c, 'n> {
             return Vec::new();
         }
         self.dirs_left -= 1;
-        if !matches!(self.resolve(dir), Resolved::Inside(_)) {
-            return Vec::new();
+        match self.resolve(dir) {
+            Resolved::Inside(_) => {}
+            Resolved::Outside(c) => {
+                let detail = format!(
+                    "directory link leads outside the tree (to {}); not read",
+                    c.display()
+                );
+                self.reject(dir, Reason::BadField, detail, "");
+                return Vec::new();
+            }
+            // A directory the layout does not have is not a record; a dangling link or a
+            // loop is.
+            Resolved::Broken => {
+                if fs::symlink_metadata(dir).is_ok() {
+                    let detail = "dangling directory link or symlink loop; not read";
+                    self.reject(dir, Reason::Unreadable, detail, "");
+                }
+                return Vec::new();
+            }
         }
-        let Ok(rd) = fs::read_dir(dir) else {
-            return Vec::new();
+        let rd = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            // Probing a file as a directory (a layout check) is not a record either.
+            Err(_) if !dir.is_dir() => return Vec::new(),
+            Err(e) => {
+                self.reject(
+                    dir,
+                    Reason::Unreadable,
+                    format!("cannot list directory: {e}"),
+                    "",
+                );
+                return Vec::new();
+            }
         };
         let mut v: Vec<(String, EntryKind)> = rd
             .filter_map(Result::ok)

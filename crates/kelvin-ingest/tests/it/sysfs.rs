@@ -589,9 +589,8 @@ fn record_cap_is_one_quarantined_record() {
         t.file(&format!("sys/class/hwmon/hwmon0/temp{i}_input"), "1000");
     }
     let n = Normalizer::builtin();
-    let mut limits = Limits::default();
-    limits.max_records = 4;
-    let c = ctx(&n, "h1").with_limits(limits);
+    // a tree's records are bounded by max_tree_records (each file is one input of one record)
+    let c = ctx(&n, "h1").with_limits(Limits::default().with_max_tree_records(4));
     let b = sysfs::decode_tree(&t.0, &c).unwrap();
     balanced(&b);
     assert_eq!((b.stats.accepted, b.stats.quarantined), (4, 1));
@@ -863,4 +862,55 @@ fn hybrid_cgroup_mount_reads_the_unified_hierarchy() {
         .collect();
     assert_eq!(got, [("h1", "cgroup", 5.0), ("cron.service", "cpu", 0.001)]);
     assert_eq!(b.stats.quarantined, 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_and_links_in_place_of_value_files_are_records() {
+    use std::os::unix::fs::symlink;
+    let t = TempTree::new();
+    t.file("proc/7/cmdline", "x");
+    t.file("fs/cgroup/cgroup.controllers", "cpu");
+    let mkfifo = |rel: &str| {
+        std::process::Command::new("mkfifo")
+            .arg(t.0.join(rel))
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !(mkfifo("proc/stat") && mkfifo("fs/cgroup/cpu.stat")) {
+        eprintln!("skipped: no mkfifo");
+        return;
+    }
+    symlink("/dev/zero", t.0.join("proc/7/stat")).unwrap();
+    symlink(t.0.join("proc/8"), t.0.join("proc/8")).unwrap();
+    let n = Normalizer::builtin();
+    let b = sysfs::decode_tree(&t.0, &ctx(&n, "h1")).unwrap();
+    balanced(&b);
+    let got: Vec<(String, Reason)> = b
+        .quarantine
+        .iter()
+        .map(|q| {
+            let p = q.place.to_string();
+            let rel = p
+                .rsplit_once(&*t.0.to_string_lossy())
+                .map_or(p.clone(), |(_, r)| r.to_string());
+            (rel, q.reason)
+        })
+        .collect();
+    assert!(
+        got.contains(&("/proc/stat:1".to_string(), Reason::Unreadable)),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("/fs/cgroup/cpu.stat:1".to_string(), Reason::Unreadable)),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("/proc/7/stat:1".to_string(), Reason::BadField)),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("/proc/8:1".to_string(), Reason::Unreadable)),
+        "{got:?}"
+    );
 }
