@@ -10,7 +10,10 @@ use crate::{StoreError, StoreErrorKind};
 /// interval.
 ///
 /// A grid is validated once, by [`Grid::try_new`] or [`Grid::covering`]: the step is positive,
-/// there are at least two points, and every point is a representable [`Timestamp`].
+/// there are at least two and at most [`Grid::MAX_POINTS`] points, and every point is a
+/// representable [`Timestamp`]. Every query over a grid allocates per point, so the bound
+/// holds before anything is allocated: a window stretched by one wrong timestamp is an error,
+/// not an abort.
 ///
 /// ```
 /// use kelvin_model::Timestamp;
@@ -30,11 +33,15 @@ pub struct Grid {
 }
 
 impl Grid {
+    /// Most points a grid may have: 2^24, a year at two-second steps; one series over it is
+    /// 128 MiB of `f64`.
+    pub const MAX_POINTS: usize = 1 << 24;
+
     /// A grid of `len` points `step_ns` nanoseconds apart, the first at `start`.
     ///
     /// # Errors
-    /// [`StoreErrorKind::InvalidGrid`] when `step_ns <= 0`, `len < 2`, or the last point would
-    /// overflow an `i64` of nanoseconds.
+    /// [`StoreErrorKind::InvalidGrid`] when `step_ns <= 0`, `len < 2`, `len` is over
+    /// [`Grid::MAX_POINTS`], or the last point would overflow an `i64` of nanoseconds.
     pub fn try_new(start: Timestamp, step_ns: i64, len: usize) -> Result<Grid, StoreError> {
         if step_ns <= 0 {
             return Err(StoreError::new(
@@ -46,6 +53,16 @@ impl Grid {
             return Err(StoreError::new(
                 StoreErrorKind::InvalidGrid,
                 format!("a grid needs at least 2 points (1 interval), got {len}"),
+            ));
+        }
+        if len > Self::MAX_POINTS {
+            return Err(StoreError::new(
+                StoreErrorKind::InvalidGrid,
+                format!(
+                    "a grid of {len} points every {step_ns} ns is more than the {} allowed \
+                     (Grid::MAX_POINTS): ask for a shorter range or a longer step",
+                    Self::MAX_POINTS
+                ),
             ));
         }
         // In i128, (len - 1) * step cannot overflow (both factors are below 2^64), so only the
@@ -74,8 +91,8 @@ impl Grid {
     /// than one step is left out.
     ///
     /// # Errors
-    /// [`StoreErrorKind::InvalidGrid`] when `step_ns <= 0` or the range is shorter than one
-    /// step (fewer than two points).
+    /// [`StoreErrorKind::InvalidGrid`] when `step_ns <= 0`, the range is shorter than one
+    /// step (fewer than two points) or needs more than [`Grid::MAX_POINTS`].
     ///
     /// ```
     /// use kelvin_model::{TimeRange, Timestamp};
@@ -106,12 +123,21 @@ impl Grid {
                 ),
             ));
         }
-        let len = usize::try_from(points).map_err(|_| {
-            StoreError::new(
-                StoreErrorKind::InvalidGrid,
-                format!("a grid of {points} points does not fit in memory"),
-            )
-        })?;
+        let len = usize::try_from(points)
+            .ok()
+            .filter(|&n| n <= Self::MAX_POINTS)
+            .ok_or_else(|| {
+                StoreError::new(
+                    StoreErrorKind::InvalidGrid,
+                    format!(
+                        "range {} to {} every {step_ns} ns is {points} points, more than the {} \
+                         allowed (Grid::MAX_POINTS): ask for a shorter range or a longer step",
+                        range.start().to_rfc3339(),
+                        range.end().to_rfc3339(),
+                        Self::MAX_POINTS
+                    ),
+                )
+            })?;
         Grid::try_new(range.start(), step_ns, len)
     }
 
@@ -172,6 +198,22 @@ mod tests {
     use super::*;
 
     const MIN: i64 = 60 * Timestamp::NANOS_PER_SEC;
+
+    #[test]
+    fn grids_larger_than_the_bound_are_refused_before_allocating() {
+        // One sample a thousand years ahead stretched a 60 s grid to 5e9 points.
+        let range = TimeRange::try_new(
+            Timestamp::from_secs(1_793_606_400),
+            Timestamp::from_nanos(i64::MAX),
+        )
+        .unwrap();
+        let e = Grid::covering(range, MIN).unwrap_err();
+        assert_eq!(e.kind(), StoreErrorKind::InvalidGrid);
+        assert!(e.to_string().contains("Grid::MAX_POINTS"), "{e}");
+        let e = Grid::try_new(Timestamp::from_secs(0), 1, Grid::MAX_POINTS + 1).unwrap_err();
+        assert!(e.to_string().contains("Grid::MAX_POINTS"), "{e}");
+        assert!(Grid::try_new(Timestamp::from_secs(0), 1, Grid::MAX_POINTS).is_ok());
+    }
 
     #[test]
     fn points_and_intervals() {
