@@ -17,6 +17,8 @@
 //!   carbon-aware optimization of whole fleets.
 //! - `kelvin-sim`: the simulator that writes recorded datasets with ground truth (linked for
 //!   its published server curves).
+//! - [`kelvin_guard`]: a leaf beside the model: guards for untrusted input that the readers
+//!   share (regular files read within a size, Parquet metadata checked before it is decoded).
 //!
 //! # Quick start
 //!

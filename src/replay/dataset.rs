@@ -2,7 +2,6 @@
 //! when it is a regular file, every table is checked field by field, and every error names the
 //! file, the line or field, and the likely cause.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use kelvin_model::{EntityId, Inventory, Timestamp, Workload};
@@ -101,45 +100,33 @@ pub(crate) fn dataset_err(path: &str, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Reads a whole file as text when it is a regular file of at most `limit` bytes.
+/// Reads a whole file as text when it is a regular file of at most `limit` bytes
+/// ([`kelvin_guard::file::read`]: what the path names is checked before it is opened, and at
+/// most one byte past the limit is read).
 ///
 /// # Errors
 /// [`Error::Dataset`] naming the file for a missing file, a directory, a FIFO or device, a file
 /// over the limit (also one whose size the file system does not tell, such as a link to
 /// `/dev/zero`), or text that is not UTF-8 (with the byte offset).
 pub fn read_text_file(path: &Path, limit: u64) -> Result<String, Error> {
+    use kelvin_guard::ErrorKind;
     let shown = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| dataset_err(&shown, e.to_string()))?;
-    if !meta.is_file() {
-        let what = if meta.is_dir() {
-            "a directory"
-        } else {
-            "a FIFO, socket or device"
+    let bytes = kelvin_guard::file::read(path, Some(limit)).map_err(|e| {
+        let reason = match e.kind() {
+            ErrorKind::NotRegular => format!(
+                "is {}, not a regular file; refusing to read it",
+                e.entry().unwrap_or("a special file")
+            ),
+            // By its size, or by the bytes read when it grew or told none.
+            ErrorKind::TooLarge | ErrorKind::Grew => format!(
+                "{} bytes or more, over the {limit}-byte limit for this file",
+                e.found().unwrap_or(limit)
+            ),
+            ErrorKind::Io => e.cause().unwrap_or(e.detail()).to_string(),
+            _ => e.detail().to_string(),
         };
-        return Err(dataset_err(
-            &shown,
-            format!("is {what}, not a regular file; refusing to read it"),
-        ));
-    }
-    let too_big = |n: u64| {
-        dataset_err(
-            &shown,
-            format!("{n} bytes or more, over the {limit}-byte limit for this file"),
-        )
-    };
-    if meta.len() > limit {
-        return Err(too_big(meta.len()));
-    }
-    let file = std::fs::File::open(path).map_err(|e| dataset_err(&shown, e.to_string()))?;
-    // The size was checked, but a file can grow, and some report none: read one byte past
-    // the limit to tell.
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| dataset_err(&shown, e.to_string()))?;
-    if bytes.len() as u64 > limit {
-        return Err(too_big(bytes.len() as u64));
-    }
+        dataset_err(&shown, reason)
+    })?;
     String::from_utf8(bytes).map_err(|e| {
         dataset_err(
             &shown,

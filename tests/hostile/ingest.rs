@@ -608,3 +608,24 @@ fn a_bad_rule_table_names_its_file_line_and_column() {
             .starts_with("rules:1:")
     );
 }
+
+/// Found by the `ingest_parquet` fuzz target: a file whose delta-encoded page header holds a
+/// varint too long for its shift made the `parquet` crate panic ("attempt to shift left with
+/// overflow") under overflow checks. The panic is the crate's; the file is quarantined with
+/// the rows read before the damaged page kept.
+#[test]
+fn a_panic_inside_the_parquet_crate_is_a_quarantined_record() {
+    let bytes = include_bytes!("data/delta-varint-overflow.parquet").to_vec();
+    let n = Normalizer::builtin();
+    let ctx = Context::new("delta.parquet", &n);
+    let b = within_budget(|| kelvin::ingest::parquet::read_parquet(bytes, &ctx));
+    balanced(&b);
+    assert!(b.stats.quarantined >= 1, "{:?}", b.stats);
+    let q = b.quarantine.last().expect("a quarantined record");
+    assert_eq!(q.reason, Reason::BadField);
+    assert!(
+        q.detail.contains("the Parquet decoder failed"),
+        "{}",
+        q.detail
+    );
+}

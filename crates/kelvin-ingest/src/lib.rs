@@ -56,7 +56,6 @@ mod normalize;
 pub mod nvidia;
 pub mod nvml;
 pub mod parquet;
-mod parquet_guard;
 pub mod prometheus;
 pub mod redfish;
 mod rules;

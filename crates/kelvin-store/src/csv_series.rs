@@ -5,7 +5,7 @@ use std::path::Path;
 
 use kelvin_model::Timestamp;
 
-use crate::input::{read_limited, regular_file};
+use crate::input::Reader;
 use crate::{StoreError, StoreErrorKind};
 
 const NS: i64 = Timestamp::NANOS_PER_SEC;
@@ -46,10 +46,12 @@ pub fn read_csv_series(
     value_col: usize,
 ) -> Result<(Vec<i64>, Vec<f64>), StoreError> {
     let path = path.as_ref();
-    let what = "a CSV series";
-    let limit = Some((MAX_CSV_BYTES, "kelvin_store::MAX_CSV_BYTES"));
-    let len = regular_file(path, what, limit, StoreErrorKind::InvalidInput)?;
-    let bytes = read_limited(path, len, MAX_CSV_BYTES, what, StoreErrorKind::InvalidInput)?;
+    let bytes = Reader {
+        what: "a CSV series",
+        limit: Some((MAX_CSV_BYTES, "kelvin_store::MAX_CSV_BYTES")),
+        kind: StoreErrorKind::InvalidInput,
+    }
+    .read(path)?;
     let source = path.display().to_string();
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();

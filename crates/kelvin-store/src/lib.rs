@@ -69,7 +69,6 @@ mod parquet;
 mod query;
 mod series;
 mod store;
-mod thrift;
 
 pub use crate::parquet::{ExportSummary, ParquetImport, ParquetOptions, SkipReason, SkippedRow};
 pub use crate::parquet::{PARQUET_FORMAT, PARQUET_VERSION, export_parquet, export_parquet_file};

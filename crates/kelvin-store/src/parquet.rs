@@ -22,8 +22,10 @@ use parquet::file::reader::{ChunkReader, FileReader, RowGroupReader, SerializedF
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{ColumnDescPtr, Type};
 
-use crate::input::regular_file;
-use crate::thrift::{self, Walker};
+use kelvin_guard::ErrorKind as GuardErrorKind;
+use kelvin_guard::parquet as guard;
+
+use crate::input::Reader;
 use crate::{Labels, SeriesData, SeriesKey, StoreError, StoreErrorKind};
 
 /// The value of the `kelvin.format` key/value metadata entry of an export.
@@ -735,25 +737,12 @@ pub fn import_parquet_file_with(
     limits: &ParquetLimits,
 ) -> Result<ParquetImport, StoreError> {
     let path = path.as_ref();
-    let what = "a Parquet import";
-    let limit = Some((limits.max_file_bytes, "ParquetLimits::max_file_bytes"));
-    regular_file(path, what, limit, StoreErrorKind::InvalidInput)?;
-    let file = File::open(path).map_err(|e| {
-        StoreError::new(
-            StoreErrorKind::Io,
-            format!("opening {}: {e}", path.display()),
-        )
-    })?;
-    // Again on the open file: the path may have been replaced in between.
-    let len = file.metadata().map(|m| (m.is_file(), m.len()));
-    if !matches!(len, Ok((true, n)) if n <= limits.max_file_bytes) {
-        return Err(invalid(format!(
-            "{}: changed while being opened; it is no longer a regular file of at most {} \
-             bytes (ParquetLimits::max_file_bytes)",
-            path.display(),
-            limits.max_file_bytes
-        )));
+    let (file, _) = Reader {
+        what: "a Parquet import",
+        limit: Some((limits.max_file_bytes, "ParquetLimits::max_file_bytes")),
+        kind: StoreErrorKind::InvalidInput,
     }
+    .open(path)?;
     import_from(file, &path.display().to_string(), limits)
 }
 
@@ -1041,6 +1030,28 @@ fn import_from<R: ChunkReader + 'static>(
     }
 }
 
+/// What [`kelvin_guard::parquet`] checks of a file for `limits`.
+fn guard_limits(limits: &ParquetLimits) -> guard::Limits {
+    guard::Limits {
+        owner: "ParquetLimits",
+        max_footer_bytes: limits.max_footer_bytes,
+        max_page_bytes: limits.max_page_bytes as u64,
+        max_dictionary_values: limits.max_dictionary_values as u64,
+        // Each page and dictionary is bounded, and a row group has the layout's six columns.
+        max_row_group_bytes: u64::MAX,
+    }
+}
+
+/// The guard's refusal `e` of something in `place` (`sep` between the two): over a limit is
+/// [`StoreErrorKind::InvalidInput`], anything else [`StoreErrorKind::Corrupt`].
+fn refused(place: &str, sep: &str, e: &kelvin_guard::Error) -> StoreError {
+    let kind = match e.kind() {
+        GuardErrorKind::OverLimit => StoreErrorKind::InvalidInput,
+        _ => StoreErrorKind::Corrupt,
+    };
+    StoreError::new(kind, format!("{place}{sep}{}", e.message()))
+}
+
 /// Checks a file within `limits` before the `parquet` crate decodes any of it: the footer's
 /// size and structure, the layout, the row count, and every page header of the layout's
 /// column chunks. Returns the layout.
@@ -1052,7 +1063,8 @@ fn check_file<R: ChunkReader>(
     let corrupt =
         |what: String| StoreError::new(StoreErrorKind::Corrupt, format!("{source}: {what}"));
     let file_len = input.len();
-    check_footer(input, file_len, source, limits)?;
+    let guarded = guard_limits(limits);
+    let footer = check_footer(input, file_len, source, &guarded)?;
     let meta = ParquetMetaDataReader::new()
         .parse_and_finish(input)
         .map_err(|e| corrupt(format!("not a readable Parquet file: {e}")))?;
@@ -1071,30 +1083,29 @@ fn check_file<R: ChunkReader>(
             limits.max_rows
         )));
     }
+    // The crate decodes no footer the guard did not find (see `check_footer`).
+    let footer = footer.unwrap_or(guard::Footer {
+        start: file_len.saturating_sub(8),
+        len: 0,
+    });
     for (g, rg) in meta.row_groups().iter().enumerate() {
         for (slot, &i) in layout.index.iter().enumerate() {
             let c = rg.column(i);
-            let start = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
-            let len = c.compressed_size();
-            let range = u64::try_from(start)
-                .ok()
-                .zip(u64::try_from(len).ok())
-                .and_then(|(s, l)| Some((s, s.checked_add(l)?)));
-            let Some((start, end)) = range.filter(|&(_, end)| end <= file_len) else {
-                return Err(corrupt(format!(
-                    "row group {g}, column {:?}: chunk of {len} bytes at offset {start} is not \
-                     inside the file's {file_len} bytes",
-                    COLUMNS[slot]
-                )));
-            };
             let place = format!("{source}: row group {g}, column {:?}", COLUMNS[slot]);
-            check_pages(
-                input,
-                (start, end),
-                descrs[i].physical_type(),
-                limits,
-                &place,
-            )?;
+            let range = guard::chunk(
+                c.dictionary_page_offset(),
+                c.data_page_offset(),
+                c.compressed_size(),
+                footer,
+            )
+            .map_err(|e| refused(&place, ": ", &e))?;
+            // The fewest bytes one value takes in a PLAIN dictionary page.
+            let width = match descrs[i].physical_type() {
+                PhysicalType::BYTE_ARRAY => 4,
+                _ => 8,
+            };
+            guard::check_chunk(|at| input.get_read(at), range, width, &guarded)
+                .map_err(|e| refused(&place, ", ", &e))?;
         }
     }
     Ok(layout)
@@ -1102,131 +1113,36 @@ fn check_file<R: ChunkReader>(
 
 /// The footer: at most [`ParquetLimits::max_footer_bytes`], and walked whole (every length
 /// inside it against the bytes there, the schema's nesting against
-/// [`thrift::MAX_SCHEMA_DEPTH`]) before the crate decodes it. A file too short for a footer,
-/// or whose footer length runs past its start, is left to the crate's own error.
+/// [`kelvin_guard::parquet::MAX_SCHEMA_DEPTH`]) before the crate decodes it. A file too short
+/// for a footer, or whose footer length runs past its start, is left to the crate's own error
+/// (`None`).
 fn check_footer<R: ChunkReader>(
     input: &R,
     file_len: u64,
     source: &str,
-    limits: &ParquetLimits,
-) -> Result<(), StoreError> {
+    limits: &guard::Limits,
+) -> Result<Option<guard::Footer>, StoreError> {
     if file_len < 12 {
-        return Ok(());
+        return Ok(None);
     }
-    let corrupt =
-        |what: String| StoreError::new(StoreErrorKind::Corrupt, format!("{source}: {what}"));
-    let tail = input
-        .get_bytes(file_len - 8, 8)
-        .map_err(|e| corrupt(format!("not a readable Parquet file: {e}")))?;
-    let footer_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
-    if &tail[4..] != b"PAR1" || footer_len > file_len - 8 {
-        return Ok(());
-    }
-    if footer_len > limits.max_footer_bytes {
-        return Err(invalid(format!(
-            "{source}: a footer of {footer_len} bytes, over the limit of {} \
-             (ParquetLimits::max_footer_bytes)",
-            limits.max_footer_bytes
-        )));
-    }
-    let start = file_len - 8 - footer_len;
-    let read = input
-        .get_read(start)
-        .map_err(|e| corrupt(format!("not a readable Parquet file: {e}")))?;
-    thrift::footer(&mut Walker::new(read, footer_len))
-        .map_err(|e| corrupt(format!("the footer at byte {start}: {e}")))
-}
-
-/// Walks the page headers of one column chunk (`start..end` of the file), checking each
-/// page's sizes against the chunk and [`ParquetLimits::max_page_bytes`], and each dictionary's
-/// length against [`ParquetLimits::max_dictionary_values`] and the bytes of its page.
-fn check_pages<R: ChunkReader>(
-    input: &R,
-    (start, end): (u64, u64),
-    physical: PhysicalType,
-    limits: &ParquetLimits,
-    place: &str,
-) -> Result<(), StoreError> {
-    let corrupt = |at: u64, what: String| {
+    let unreadable = |e: &dyn std::fmt::Display| {
         StoreError::new(
             StoreErrorKind::Corrupt,
-            format!("{place}, page at byte {at}: {what}"),
+            format!("{source}: not a readable Parquet file: {e}"),
         )
     };
-    let over = |at: u64, what: String| invalid(format!("{place}, page at byte {at}: {what}"));
-    // The fewest bytes one value takes in a PLAIN dictionary page.
-    let width: u64 = match physical {
-        PhysicalType::BYTE_ARRAY => 4,
-        _ => 8,
+    let tail = input
+        .get_bytes(file_len - 8, 8)
+        .map_err(|e| unreadable(&e))?;
+    let tail = <[u8; 8]>::try_from(&tail[..]).map_err(|e| unreadable(&e))?;
+    let footer = match guard::footer(file_len, tail, limits) {
+        Ok(footer) => footer,
+        Err(e) if e.kind() == GuardErrorKind::OverLimit => return Err(refused(source, ": ", &e)),
+        Err(_) => return Ok(None),
     };
-    let max_page = limits.max_page_bytes as u64;
-    let mut at = start;
-    while at < end {
-        let read = input.get_read(at).map_err(|e| corrupt(at, e.to_string()))?;
-        let mut w = Walker::new(read, end - at);
-        let h = thrift::page_header(&mut w).map_err(|e| corrupt(at, e))?;
-        let i32_size = |v: i64| u64::try_from(v).ok().filter(|&v| v <= i32::MAX as u64);
-        let (Some(compressed), Some(uncompressed)) =
-            (i32_size(h.compressed), i32_size(h.uncompressed))
-        else {
-            return Err(corrupt(
-                at,
-                format!(
-                    "page sizes out of range ({} compressed, {} uncompressed)",
-                    h.compressed, h.uncompressed
-                ),
-            ));
-        };
-        let data_at = at + w.pos();
-        if compressed > end - data_at {
-            return Err(corrupt(
-                at,
-                format!(
-                    "{compressed} bytes of page data, {} bytes left in the chunk",
-                    end - data_at
-                ),
-            ));
-        }
-        if compressed.max(uncompressed) > max_page {
-            return Err(over(
-                at,
-                format!(
-                    "a page of {} bytes, over the limit of {max_page} \
-                     (ParquetLimits::max_page_bytes)",
-                    compressed.max(uncompressed)
-                ),
-            ));
-        }
-        if let Some(n) = h.dictionary_values {
-            let n = u64::try_from(n)
-                .ok()
-                .filter(|&n| n <= i32::MAX as u64)
-                .ok_or_else(|| corrupt(at, format!("{n} dictionary values")))?;
-            if n > limits.max_dictionary_values as u64 {
-                return Err(over(
-                    at,
-                    format!(
-                        "a dictionary of {n} values, over the limit of {} \
-                         (ParquetLimits::max_dictionary_values)",
-                        limits.max_dictionary_values
-                    ),
-                ));
-            }
-            if n.saturating_mul(width) > uncompressed {
-                return Err(corrupt(
-                    at,
-                    format!("a dictionary of {n} values in {uncompressed} bytes"),
-                ));
-            }
-        }
-        if let Some(n) = h.data_values
-            && !(0..=i64::from(i32::MAX)).contains(&n)
-        {
-            return Err(corrupt(at, format!("{n} values in a data page")));
-        }
-        at = data_at + compressed;
-    }
-    Ok(())
+    let read = input.get_read(footer.start).map_err(|e| unreadable(&e))?;
+    guard::check_footer(read, footer).map_err(|e| refused(source, ": ", &e))?;
+    Ok(Some(footer))
 }
 
 /// What an import builds as it reads rows.

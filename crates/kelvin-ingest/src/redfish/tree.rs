@@ -345,7 +345,7 @@ impl<'a, 'n> Walk<'a, 'n> {
             let c = self.file_ctx(root, path);
             let detail = format!(
                 "{}, not a regular file: not opened",
-                crate::files::kind_of(ft)
+                kelvin_guard::file::describe(ft)
             );
             return self.refuse(&c, Reason::Unreadable, detail);
         }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use crate::bytes::{Get, Put};
 use crate::codec::{BlockStats, MAX_BLOCK_SAMPLES};
 use crate::db::wal::{io_err, sync_dir};
-use crate::input::{read_limited, regular_file};
+use crate::input::Reader;
 use crate::{SeriesKey, StoreError, StoreErrorKind};
 
 pub(crate) const BLOCK_MAGIC: &[u8; 8] = b"KLVBLK01";
@@ -165,8 +165,12 @@ fn corrupt(path: &Path, at: usize, why: &str) -> StoreError {
 /// [`StoreErrorKind::Corrupt`], set aside like any damaged file), read into a buffer reserved
 /// fallibly for its size, so memory is the file's real size whatever its fields claim.
 pub(crate) fn read_file(path: &Path) -> Result<BlockFile, StoreError> {
-    let len = regular_file(path, "a block file", None, StoreErrorKind::Corrupt)?;
-    let bytes = read_limited(path, len, len, "a block file", StoreErrorKind::Corrupt)?;
+    let bytes = Reader {
+        what: "a block file",
+        limit: None,
+        kind: StoreErrorKind::Corrupt,
+    }
+    .read(path)?;
     parse_file(path, &bytes)
 }
 

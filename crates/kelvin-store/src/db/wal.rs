@@ -18,7 +18,7 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::bytes::{Get, MAX_KEY_BYTES, Put};
-use crate::input::regular_file;
+use crate::input::Reader;
 use crate::{SeriesKey, StoreError, StoreErrorKind};
 
 pub(crate) const WAL_MAGIC: &[u8; 8] = b"KLVWAL01";
@@ -227,8 +227,12 @@ pub(crate) fn scan_segment(
     mut apply: impl FnMut(Record, u64) -> Result<(), StoreError>,
 ) -> Result<Option<Torn>, StoreError> {
     let path = segment_path(dir, seq);
-    let len = regular_file(&path, "a WAL segment", None, StoreErrorKind::Corrupt)?;
-    let file = File::open(&path).map_err(|e| io_err(&path, "opening", e))?;
+    let (file, len) = Reader {
+        what: "a WAL segment",
+        limit: None,
+        kind: StoreErrorKind::Corrupt,
+    }
+    .open(&path)?;
     let mut r = BufReader::with_capacity(1 << 16, file.take(len));
     let mut magic = [0u8; 8];
     let got = read_full(&mut r, &mut magic).map_err(|e| io_err(&path, "reading", e))?;

@@ -333,7 +333,29 @@ fn footers_that_nest_deep_or_are_large_are_refused() {
     let e = import_parquet(parquet_file(None, no_chunks(), 3), "nested.parquet").unwrap_err();
     assert_eq!(e.kind(), StoreErrorKind::InvalidInput, "{e}");
 
+    // A root claiming 2^31 - 1 children (the crate reserves them before reading one).
     let file = parquet_file(None, no_chunks(), 0);
+    let name = b"kelvin_store_series";
+    let at = file.windows(name.len()).position(|w| w == name).unwrap() + name.len();
+    assert_eq!(file[at..at + 2], [0x15, 0x0c], "field 5: 6 children");
+    let n = file.len();
+    let footer_len = u32::from_le_bytes(file[n - 8..n - 4].try_into().unwrap()) + 4;
+    let mut huge = [
+        &file[..at + 1],
+        &[0xfe, 0xff, 0xff, 0xff, 0x0f],
+        &file[at + 2..n - 8],
+    ]
+    .concat();
+    huge.extend(footer_len.to_le_bytes());
+    huge.extend(b"PAR1");
+    let e = import_parquet(huge, "children.parquet").unwrap_err();
+    assert_eq!(e.kind(), StoreErrorKind::Corrupt, "{e}");
+    assert!(
+        e.reason()
+            .contains("schema element 0 claims 2147483647 children in a schema of 7 elements"),
+        "{e}"
+    );
+
     let limits = ParquetLimits::default().with_max_footer_bytes(100);
     let e = import_parquet_with(file, "f.parquet", &limits).unwrap_err();
     assert_eq!(e.kind(), StoreErrorKind::InvalidInput, "{e}");

@@ -4,12 +4,13 @@
 //! The `parquet` crate trusts several sizes it reads: a dictionary page's value count becomes
 //! a `Vec` of that many values before the values are read, a page's uncompressed size is
 //! reserved before it is decompressed, a binary field in a page header is reserved at its
-//! announced length, and the schema tree is built recursively, one stack frame per nesting
-//! level. Each of these is allocated (or recursed into) before it can be found to be false, so
-//! a file of a few bytes can ask for gigabytes or overflow the stack, which aborts the process
-//! rather than returning an error. This module walks the same bytes first with every length
-//! checked against the bytes really left, every nesting level counted, and nothing allocated;
-//! the caller then compares what it found with its limits (`crate::ParquetLimits`).
+//! announced length, a schema element's child count is reserved as written, and the schema
+//! tree is built recursively, one stack frame per nesting level. Each of these is allocated
+//! (or recursed into) before it can be found to be false, so a file of a few bytes can ask for
+//! gigabytes or overflow the stack, which aborts the process rather than returning an error.
+//! This module walks the same bytes first with every length checked against the bytes really
+//! left, every nesting level counted, and nothing allocated but the schema's open groups; the
+//! caller ([`super`]) then compares what it found with its [`Limits`](super::Limits).
 //!
 //! The compact protocol (<https://github.com/apache/thrift/blob/master/doc/specs/thrift-compact-protocol.md>):
 //! a struct is a sequence of fields, each a header byte (field-id delta in the high nibble,
@@ -35,15 +36,10 @@ const MAP: u8 = 11;
 const STRUCT: u8 = 12;
 const UUID: u8 = 13;
 
-/// Deepest nesting of structs and collections accepted (Parquet's own structures nest about
-/// eight deep).
-const MAX_DEPTH: u32 = 32;
-
-/// Deepest schema tree accepted (the `parquet` crate builds it recursively).
-pub(crate) const MAX_SCHEMA_DEPTH: usize = 64;
+use super::{MAX_NESTING, MAX_SCHEMA_DEPTH, MAX_SCHEMA_ELEMENTS};
 
 /// Reads compact-protocol values from `r`, never past `end` bytes.
-pub(crate) struct Walker<R> {
+pub(super) struct Walker<R> {
     r: R,
     pos: u64,
     end: u64,
@@ -52,7 +48,7 @@ pub(crate) struct Walker<R> {
 
 impl<R: Read> Walker<R> {
     /// A walker over at most `end` bytes of `r`.
-    pub(crate) fn new(r: R, end: u64) -> Self {
+    pub(super) fn new(r: R, end: u64) -> Self {
         Walker {
             r,
             pos: 0,
@@ -62,7 +58,7 @@ impl<R: Read> Walker<R> {
     }
 
     /// Bytes read so far.
-    pub(crate) fn pos(&self) -> u64 {
+    pub(super) fn pos(&self) -> u64 {
         self.pos
     }
 
@@ -123,9 +119,9 @@ impl<R: Read> Walker<R> {
 
     fn enter(&mut self) -> Result<(), String> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth > MAX_NESTING {
             return Err(format!(
-                "structures nested deeper than {MAX_DEPTH} levels at byte {}",
+                "structures nested deeper than {MAX_NESTING} levels at byte {}",
                 self.pos
             ));
         }
@@ -452,27 +448,24 @@ static SCHEMA_ELEMENT: Shape = shape(
     ],
 );
 
-/// The most elements a schema may have (a column per leaf, a group per nesting).
-pub(crate) const MAX_SCHEMA_ELEMENTS: u64 = 1 << 16;
-
 /// What a page header says, as far as the limits are concerned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct PageHeader {
+pub(super) struct PageHeader {
     /// The page type (0 data, 1 index, 2 dictionary, 3 data v2).
-    pub(crate) kind: i64,
-    pub(crate) uncompressed: i64,
-    pub(crate) compressed: i64,
+    pub(super) kind: i64,
+    pub(super) uncompressed: i64,
+    pub(super) compressed: i64,
     /// `num_values` of a dictionary page header.
-    pub(crate) dictionary_values: Option<i64>,
+    pub(super) dictionary_values: Option<i64>,
     /// `num_values` of a data page header (v1 or v2).
-    pub(crate) data_values: Option<i64>,
+    pub(super) data_values: Option<i64>,
 }
 
 /// Reads a `PageHeader` as the `parquet` crate does (parquet.thrift: 1 type, 2
 /// uncompressed_page_size, 3 compressed_page_size, 5 data_page_header, 7
 /// dictionary_page_header, 8 data_page_header_v2; `num_values` is field 1 of each of the
 /// three).
-pub(crate) fn page_header<R: Read>(w: &mut Walker<R>) -> Result<PageHeader, String> {
+pub(super) fn page_header<R: Read>(w: &mut Walker<R>) -> Result<PageHeader, String> {
     let mut h = PageHeader::default();
     let (mut kind, mut uncompressed, mut compressed) = (None, None, None);
     w.walk(&PAGE, &mut |tag, id, v| match (tag, id) {
@@ -494,14 +487,15 @@ pub(crate) fn page_header<R: Read>(w: &mut Walker<R>) -> Result<PageHeader, Stri
     }
 }
 
-/// Walks the start of a `FileMetaData` (the footer) up to and through its schema (field 2, a
-/// list of `SchemaElement`s with `num_children` as field 5), as the `parquet` crate reads it,
-/// and checks the schema's size against [`MAX_SCHEMA_ELEMENTS`] and its tree's depth against
-/// [`MAX_SCHEMA_DEPTH`]: the crate builds that tree recursively, as it reads it. What follows
-/// the schema the crate reads with its own bounds (a list claims no more elements than bytes
-/// are left). Writers put the version (field 1) and the schema first; a footer with anything
-/// else before its schema is refused.
-pub(crate) fn footer<R: Read>(w: &mut Walker<R>) -> Result<(), String> {
+/// Walks a `FileMetaData` (the footer) as the `parquet` crate reads it: first the version
+/// (field 1) and the schema (field 2, a list of `SchemaElement`s with `num_children` as field
+/// 5), whose size is checked against [`MAX_SCHEMA_ELEMENTS`], every child count against the
+/// elements that follow, and the tree's depth against [`MAX_SCHEMA_DEPTH`] (the crate builds
+/// that tree recursively, as it reads it); then the rest (row groups, key/value metadata, …),
+/// every length and count in it against the bytes left. Writers put the version and the
+/// schema first; a footer with anything else before its schema is refused.
+pub(super) fn footer<R: Read>(w: &mut Walker<R>) -> Result<(), String> {
+    w.enter()?;
     let mut last = 0;
     loop {
         let Some((id, ty)) = w.field(&mut last)? else {
@@ -520,6 +514,16 @@ pub(crate) fn footer<R: Read>(w: &mut Walker<R>) -> Result<(), String> {
             }
         }
     }
+    schema(w)?;
+    while let Some((_, ty)) = w.field(&mut last)? {
+        w.skip_value(ty)?;
+    }
+    w.leave();
+    Ok(())
+}
+
+/// Walks the schema's list (its header next): see [`footer`].
+fn schema<R: Read>(w: &mut Walker<R>) -> Result<(), String> {
     let (et, n) = w.list_header()?;
     if et != STRUCT {
         return Err(format!("the schema is a list of type {et}, not of structs"));
@@ -540,6 +544,12 @@ pub(crate) fn footer<R: Read>(w: &mut Walker<R>) -> Result<(), String> {
         })?;
         let children = u64::try_from(children)
             .map_err(|_| format!("schema element {i} has {children} children"))?;
+        // The crate reserves the children before it reads them: they must follow.
+        if children > n - i - 1 {
+            return Err(format!(
+                "schema element {i} claims {children} children in a schema of {n} elements"
+            ));
+        }
         while open.last() == Some(&0) {
             open.pop();
         }
@@ -620,6 +630,29 @@ mod tests {
     }
 
     #[test]
+    fn every_length_count_and_varint_is_bounded() {
+        // A struct whose binary field 2 claims 16,383 bytes of the 1 left.
+        let e = walk(&[0x28, 0xff, 0x7f, 0]).skip_value(STRUCT).unwrap_err();
+        assert!(e.contains("16383 bytes"), "{e}");
+        // A varint of eleven bytes.
+        let e = walk(&[0xff; 11]).varint().unwrap_err();
+        assert!(e.contains("longer than 64 bits"), "{e}");
+        // The tenth byte of a varint holds one bit at most.
+        let mut ten = [0xff; 10];
+        ten[9] = 0x01;
+        assert_eq!(walk(&ten).varint(), Ok(u64::MAX));
+        ten[9] = 0x02;
+        assert!(walk(&ten).varint().is_err());
+        // A map claiming more entries than bytes.
+        assert!(walk(&[0x7f, 0x55]).skip_value(MAP).is_err());
+        // An unknown type.
+        assert!(walk(&[0x0e, 0x00]).skip_value(STRUCT).is_err());
+        // Zigzag.
+        let mut w = walk(&[0x03, 0x04]);
+        assert_eq!((w.zigzag(), w.zigzag()), (Ok(-2), Ok(2)));
+    }
+
+    #[test]
     fn a_known_field_of_another_type_is_refused() {
         // Field 2 (uncompressed_page_size) declared as binary: the crate would read an i32
         // where the walker would skip bytes, so the two must not part ways.
@@ -668,5 +701,20 @@ mod tests {
                 .unwrap_err()
                 .contains("-1 children")
         );
+        // A root claiming 2^31 - 1 children (the crate would reserve them): 2 elements follow.
+        let mut huge = vec![0x29, 0x3c, 0x55];
+        huge.extend(varint(u64::from(u32::MAX) - 1));
+        huge.extend([0x00, 0x00, 0x00, 0x00]);
+        let e = footer_check(&huge).unwrap_err();
+        assert!(
+            e.contains("schema element 0 claims 2147483647 children in a schema of 3 elements"),
+            "{e}"
+        );
+        // What follows the schema is walked too: row groups (field 4) claiming 2^20 structs.
+        let mut rest = footer.clone();
+        rest.pop();
+        rest.extend([0x29, 0xfc, 0x80, 0x80, 0x40, 0x00]);
+        let e = footer_check(&rest).unwrap_err();
+        assert!(e.contains("claims 1048576 elements"), "{e}");
     }
 }
