@@ -194,6 +194,10 @@ fn read(path: &Path) -> Result<String, Error> {
 /// half-second step), checked before anything is allocated.
 const MAX_INTERVALS: i64 = 1 << 22;
 
+/// Most values the whole-recording series of an attribution may hold together (intervals ×
+/// (two activities per workload + eight device series)): 2^23, 64 MiB of `f64`.
+const MAX_CELLS: usize = 1 << 23;
+
 /// Quarantines the readings of `batch` whose times the gate refuses (a sample a thousand years
 /// ahead would otherwise stretch every grid), naming the file.
 fn sift_times(gate: &mut TimeGate, source: &Path, batch: &mut IngestBatch) {
@@ -380,7 +384,11 @@ impl GpuRecording {
     /// [`Error::Dataset`] when the schedule is empty or `step_s` is not positive; errors of
     /// the store (queries) and of attribution (fits, settlement).
     pub fn attribute(&self, opts: &GpuOptions) -> Result<GpuAttribution, Error> {
-        let (Some(first), Some(last)) = (self.phases.first(), self.phases.last()) else {
+        // The whole schedule, whatever the order of its lines.
+        let (Some(start), Some(end)) = (
+            self.phases.iter().map(|p| p.range.start()).min(),
+            self.phases.iter().map(|p| p.range.end()).max(),
+        ) else {
             return Err(dataset(&self.dir.join("events.csv"), "no phases"));
         };
         if !(opts.step_s.is_finite() && opts.step_s > 0.0) {
@@ -388,9 +396,21 @@ impl GpuRecording {
         }
         let workloads = self.workloads();
         let widx = |w: &str| workloads.iter().position(|x| x == w).unwrap_or(0);
-        let span = TimeRange::try_new(first.range.start(), last.range.end())?;
+        let span = TimeRange::try_new(start, end)?;
         let grid = self.grid(span, opts.step_s)?;
         let n = grid.intervals();
+        let cells = n.saturating_mul(2 * workloads.len() + 8);
+        if cells > MAX_CELLS {
+            return Err(dataset(
+                &self.dir.join("events.csv"),
+                format!(
+                    "{n} intervals of {} s × {} workloads need {cells} values, more than the \
+                     {MAX_CELLS} allowed: use a longer --step-s, or check the schedule's times",
+                    opts.step_s,
+                    workloads.len()
+                ),
+            ));
+        }
         let dt = grid.step_ns() as f64 / 1e9;
         let energy = self
             .store

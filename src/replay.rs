@@ -309,8 +309,9 @@ pub fn replay_with_progress(
         .build()?;
     match &ds.metrics_file {
         Some(path) => {
-            let file = std::fs::File::open(path)
-                .map_err(|e| dataset_err(&path.display().to_string(), e.to_string()))?;
+            // Streamed, so any size; but only a regular file (a FIFO would block the replay).
+            let (file, _) = kelvin_guard::file::open(path, None)
+                .map_err(|e| dataset_err(&path.display().to_string(), e.detail()))?;
             let reader = std::io::BufReader::with_capacity(1 << 20, file);
             engine.ingest_prometheus_reader("metrics.prom", reader, &mut *progress)?;
         }

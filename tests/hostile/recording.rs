@@ -119,3 +119,34 @@ fn a_schedule_far_from_the_telemetry_is_refused() {
         },
     );
 }
+
+/// Found by the `gpu_recording` fuzz target: one digit of `events.csv` (line 8, `1795…` made
+/// `1785…`) moved a phase 116 days before the telemetry, and the half-second grid over the
+/// gap asked for 160 MB at a time until the process died. Such a schedule is now refused; one
+/// that is near enough to pass the schedule check but too long for the grid is refused by
+/// the grid's bound, naming `--step-s`.
+#[test]
+fn a_phase_moved_months_or_days_away_is_refused() {
+    for (name, from, to, expect) in [
+        ("months", "1795", "1785", "before the data"),
+        ("days", "17957", "17952", "--step-s"),
+    ] {
+        with_copy(
+            name,
+            "events.csv",
+            |s| {
+                let line8 = s.lines().nth(7).unwrap();
+                assert!(line8.contains("phase_start"), "{line8}");
+                s.replacen(line8, &line8.replacen(from, to, 1), 1)
+            },
+            |dir| {
+                let e =
+                    within_budget(|| GpuRecording::load(dir)?.attribute(&GpuOptions::default()))
+                        .unwrap_err()
+                        .to_string();
+                assert!(e.contains("events.csv"), "{name}: {e}");
+                assert!(e.contains(expect), "{name}: {e}");
+            },
+        );
+    }
+}
