@@ -1,0 +1,9 @@
+//! Prometheus / OpenMetrics exposition text through `decode_str(Some(Format::Prometheus), ..)`.
+#![no_main]
+
+use kelvin_ingest::Format;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    kelvin_fuzz::decode_formats(&[Format::Prometheus], data);
+});
