@@ -50,22 +50,28 @@ fn refused(text: &str, line: usize, words: &[&str]) -> String {
     msg
 }
 
-/// SplitMix64: seeded, so the instances are the same on every run.
-struct Seeded(u64);
+/// Proptest's ChaCha generator, seeded, so the instances are the same on every run.
+struct Seeded(proptest::test_runner::TestRng);
 
 impl Seeded {
+    fn new(seed: u64) -> Seeded {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        Seeded(proptest::test_runner::TestRng::from_seed(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+            &bytes,
+        ))
+    }
+
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        use proptest::prelude::RngCore;
+        self.0.next_u64()
     }
 }
 
 /// A BPPLIB text of `n` random weights in `1..=capacity`.
 fn random_bpplib(n: usize, capacity: u64, seed: u64) -> String {
-    let mut rng = Seeded(seed);
+    let mut rng = Seeded::new(seed);
     let mut text = format!("{n}\n{capacity}\n");
     for _ in 0..n {
         text.push_str(&format!("{}\n", 1 + rng.next() % capacity));
@@ -227,7 +233,7 @@ fn time_limited_packing_of_50_000_random_items_stops_at_its_limit() {
 #[test]
 fn time_limited_packing_of_20_000_random_vectors_stops_at_its_limit() {
     // Vector fits scan every open bin: quadratic, so they too must give way to next fit.
-    let mut rng = Seeded(3);
+    let mut rng = Seeded::new(3);
     let mut text = String::from("3\n1000 1000 1000\n20000\n");
     for _ in 0..20_000 {
         let w: Vec<String> = (0..3).map(|_| (1 + rng.next() % 600).to_string()).collect();
@@ -378,7 +384,7 @@ fn parsing_hostile_texts_allocates_within_a_bound() {
         "65",
         "2000000",
     ];
-    let mut rng = Seeded(13);
+    let mut rng = Seeded::new(13);
     // The right token most of the time, a hostile one with probability 1/`odds`.
     let or_hostile = |rng: &mut Seeded, good: String, odds: u64| {
         if rng.next().is_multiple_of(odds) {

@@ -223,14 +223,7 @@ pub fn read_parquet(bytes: Vec<u8>, ctx: &Context<'_>) -> IngestBatch {
             return out;
         }
     };
-    let bad = |out: &mut IngestBatch, line: u64, detail: String| {
-        out.reject(Quarantined::new(
-            ctx.line(line),
-            Reason::BadField,
-            detail,
-            "",
-        ));
-    };
+    let bad = |out: &mut IngestBatch, line: u64, detail: String| bad_field(out, ctx, line, detail);
     let bytes = bytes::Bytes::from(bytes);
     let reader = match SerializedFileReader::new(bytes.clone()) {
         Ok(r) => r,
@@ -266,20 +259,23 @@ pub fn read_parquet(bytes: Vec<u8>, ctx: &Context<'_>) -> IngestBatch {
     out
 }
 
+/// Quarantines a malformed part of the file at `line` (a row number; 1 for the file).
+fn bad_field(out: &mut IngestBatch, ctx: &Context<'_>, line: u64, detail: String) {
+    out.reject(Quarantined::new(
+        ctx.line(line),
+        Reason::BadField,
+        detail,
+        "",
+    ));
+}
+
 /// Reads the rows of a checked file into `out`, one record each.
 fn read_rows(
     reader: &SerializedFileReader<bytes::Bytes>,
     ctx: &Context<'_>,
     out: &mut IngestBatch,
 ) {
-    let bad = |out: &mut IngestBatch, line: u64, detail: String| {
-        out.reject(Quarantined::new(
-            ctx.line(line),
-            Reason::BadField,
-            detail,
-            "",
-        ));
-    };
+    let bad = |out: &mut IngestBatch, line: u64, detail: String| bad_field(out, ctx, line, detail);
     let rows = match reader.get_row_iter(None) {
         Ok(rows) => rows,
         Err(e) => {
