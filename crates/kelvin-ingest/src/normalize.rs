@@ -95,7 +95,8 @@ impl Normalizer {
     /// `units` (`[[spelling, unit]]`), `absent` (`[text]`) and `status` (`[[text, quality]]`).
     ///
     /// # Errors
-    /// [`IngestErrorKind::InvalidRules`] for malformed JSON or unknown kinds, units, qualities.
+    /// [`IngestErrorKind::InvalidRules`] for a table over [`crate::RuleSet::MAX_JSON_BYTES`],
+    /// malformed JSON or unknown kinds, units, qualities.
     pub fn from_json(json: &str) -> Result<Normalizer, IngestError> {
         let mut n = Normalizer::default();
         n.extend_json(json)?;
@@ -107,6 +108,19 @@ impl Normalizer {
     /// # Errors
     /// As [`Normalizer::from_json`].
     pub fn extend_json(&mut self, json: &str) -> Result<(), IngestError> {
+        // Tables are data embedders write by hand: the same bound as a rule table, checked
+        // before the text is parsed into a tree.
+        if json.len() > crate::RuleSet::MAX_JSON_BYTES {
+            return Err(IngestError::new(
+                IngestErrorKind::InvalidRules,
+                Place::line("normalizer", 1),
+                format!(
+                    "a normalizer table of {} bytes, over the {} bytes a table may have",
+                    json.len(),
+                    crate::RuleSet::MAX_JSON_BYTES
+                ),
+            ));
+        }
         let t: Table = serde_json::from_str(json).map_err(|e| {
             IngestError::new(
                 IngestErrorKind::InvalidRules,
@@ -192,6 +206,14 @@ impl Normalizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oversized_tables_are_refused_before_parsing() {
+        let big = " ".repeat(crate::RuleSet::MAX_JSON_BYTES + 1);
+        let e = Normalizer::from_json(&big).unwrap_err();
+        assert_eq!(e.kind(), IngestErrorKind::InvalidRules);
+        assert!(e.to_string().contains("over the"), "{e}");
+    }
 
     #[test]
     fn builtin_table_loads() {
