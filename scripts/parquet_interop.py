@@ -26,8 +26,10 @@ assert len(rows) == len(expected) > 0, (len(rows), len(expected))
 for got, want in zip(rows, expected):
     for k in ("entity", "sensor", "kind", "unit"):
         assert got[k] == want[k], (k, got, want)
-    if want["value"] is None:
-        assert got["value"] is None, got
+    # The JSON lines omit `value` for an absent reading and `quality` when it is good.
+    assert got["quality"] == want.get("quality", "good"), (got, want)
+    if want.get("value") is None:
+        assert want.get("quality") == "absent" and got["value"] is None, (got, want)
     else:
         assert got["value"] == want["value"], (got, want)
     assert got["ts_ns"] == want.get("ts_ns"), (got, want)
