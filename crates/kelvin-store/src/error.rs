@@ -7,9 +7,9 @@ pub enum StoreErrorKind {
     InvalidGrid,
     /// The store holds no series with the requested key.
     UnknownSeries,
-    /// A counter operation ([`crate::MemStore::increase`]) on a gauge series.
+    /// A counter operation ([`crate::SeriesRead::increase`]) on a gauge series.
     NotACounter,
-    /// A gauge operation ([`crate::MemStore::integrate`]) on a counter series.
+    /// A gauge operation ([`crate::SeriesRead::integrate`]) on a counter series.
     NotAGauge,
     /// Input that cannot be used: a malformed CSV row, arguments that contradict each other,
     /// a sample outside the accepted window. The reason names the place (line, column, series).
@@ -33,8 +33,8 @@ pub enum StoreErrorKind {
 /// Bad arguments (an invalid grid, a key the store does not hold, an operation that does not fit
 /// the series' semantics) are reported as a `StoreError`. Data problems are never errors: a value
 /// that cannot be computed from the samples is NaN, and an unusable reading is counted by
-/// [`crate::MemStore::insert`]. The only documented panic is [`crate::Grid::point`] with an
-/// index out of range, like slice indexing.
+/// [`crate::Store::insert`] and [`crate::MemStore::insert`]. The only documented panic is
+/// [`crate::Grid::point`] with an index out of range, like slice indexing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
 pub struct StoreError {

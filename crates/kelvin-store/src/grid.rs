@@ -5,8 +5,8 @@ use crate::{StoreError, StoreErrorKind};
 /// Evenly spaced points in time: `start + i * step` for `i` in `0..len`.
 ///
 /// Interval `i` is `[point(i), point(i + 1))`, so a grid of `len` points has `len - 1`
-/// intervals. [`crate::MemStore::resample`] returns one value per point;
-/// [`crate::MemStore::integrate`] and [`crate::MemStore::increase`] return one value per
+/// intervals. [`crate::SeriesRead::resample`] returns one value per point;
+/// [`crate::SeriesRead::integrate`] and [`crate::SeriesRead::increase`] return one value per
 /// interval.
 ///
 /// A grid is validated once, by [`Grid::try_new`] or [`Grid::covering`]: the step is positive,

@@ -3,9 +3,9 @@
 //!
 //! A path can name a FIFO (whose `open` blocks until a writer comes), a device such as
 //! `/dev/zero` (endless) or a file far larger than its reader is meant for; every reader of
-//! outside files in this crate goes through [`open`] or [`read`] ([`kelvin_guard::file`]), so
-//! each of these is a typed error naming the file, the reader and the limit, before anything
-//! is allocated or read.
+//! outside files in this crate goes through [`Reader::open`] or [`Reader::read`]
+//! ([`kelvin_guard::file`]), so each of these is a typed error naming the file, the reader and
+//! the limit, before anything is allocated or read.
 
 use std::fs::File;
 use std::path::Path;

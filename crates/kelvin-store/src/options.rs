@@ -12,8 +12,8 @@ pub enum Fill {
     Linear,
 }
 
-/// Options of [`crate::MemStore::resample`], [`crate::MemStore::integrate`] and
-/// [`crate::MemStore::increase`].
+/// Options of [`crate::SeriesRead::resample`], [`crate::SeriesRead::integrate`] and
+/// [`crate::SeriesRead::increase`].
 ///
 /// Built with [`ResampleOptions::default`] and the `with_*` setters:
 ///
@@ -28,7 +28,7 @@ pub enum Fill {
 #[non_exhaustive]
 pub struct ResampleOptions {
     /// How values are filled between samples. Default: [`Fill::Linear`]. Ignored by
-    /// [`crate::MemStore::increase`], which always interpolates the counter linearly.
+    /// [`crate::SeriesRead::increase`], which always interpolates the counter linearly.
     pub fill: Fill,
     /// The longest distance between two consecutive samples, in nanoseconds, across which the
     /// signal is still considered known. Two samples further apart leave NaN between them (and

@@ -14,8 +14,9 @@ mod csv_series;
 
 /// Properties that hold for every input (proptest), each checked against an oracle computed
 /// independently in the test (a direct integral over the whole span, the true total of a
-/// simulated counter) or a metamorphic relation (insertion order does not matter). New
-/// invariants of the store's queries belong here.
+/// simulated counter), the reference `MemStore` (the columnar `Store` answers every query of
+/// the `SeriesRead` trait with the same bits) or a metamorphic relation (insertion order does
+/// not matter). New invariants of the store's queries belong here.
 mod properties;
 
 /// The query kernels over decoded columns (time buckets, aggregates, resampling many series,

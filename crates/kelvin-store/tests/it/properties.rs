@@ -1,7 +1,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kelvin_model::{EntityId, Quality, Reading, SensorKind, Timestamp};
-use kelvin_store::{Fill, Grid, MemStore, ResampleOptions, SeriesKey};
+use kelvin_store::{Fill, Grid, MemStore, ResampleOptions, SeriesKey, SeriesRead};
 use proptest::prelude::*;
 
 const S: i64 = Timestamp::NANOS_PER_SEC;
@@ -211,4 +211,136 @@ proptest! {
             prop_assert!(samples.windows(2).all(|w| w[0].ts < w[1].ts), "sorted and unique");
         }
     }
+}
+
+/// Every grid query of `store` for `gauge` and `counter`, through the read trait, as bits.
+fn answers(
+    store: &impl SeriesRead,
+    gauge: &SeriesKey,
+    counter: &SeriesKey,
+    grid: &Grid,
+    opts: &ResampleOptions,
+) -> Vec<(Vec<u64>, usize)> {
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let resampled = store.resample(gauge, grid, opts).unwrap();
+    let integrated = store.integrate(gauge, grid, opts).unwrap();
+    let increased = store.increase(counter, grid, opts).unwrap();
+    let rated = store.rate(counter, grid, opts).unwrap();
+    let raw = store.resample(counter, grid, opts).unwrap();
+    vec![
+        (bits(&resampled), 0),
+        (bits(&integrated), 0),
+        (bits(&increased.values), increased.resets),
+        (bits(&rated.values), rated.resets),
+        (bits(&raw), 0),
+    ]
+}
+
+proptest! {
+    /// `MemStore` is the reference: the columnar `Store`, given the same readings in the same
+    /// order (out of order, resent, across sealed blocks, late buffers and a checkpoint), answers
+    /// every grid query of the read trait with the same bits.
+    #[test]
+    fn the_store_answers_what_the_reference_answers(
+        readings in prop::collection::vec((any::<bool>(), 0i64..3_000, 0.0..1000.0f64), 1..300),
+        checkpoint_at in 0usize..300,
+        (start, step, len) in (-100i64..3_000, 1i64..600, 2usize..40),
+        (linear, gap) in (any::<bool>(), 1i64..900),
+    ) {
+        let gauge = key("psu1", SensorKind::Power);
+        let counter = key("rapl", SensorKind::Energy);
+        let mut reference = MemStore::new();
+        let mut opts = kelvin_store::StoreOptions::default()
+            .with_block_samples(16)
+            .with_partition_ns(300 * S)
+            .with_late_window_ns(i64::MAX);
+        opts.late_buffer = 8;
+        let mut store = kelvin_store::Store::in_memory(opts);
+        for (i, &(is_counter, secs, v)) in readings.iter().enumerate() {
+            let k = if is_counter { &counter } else { &gauge };
+            let r = Reading::new(k.entity.clone(), k.sensor.clone(), k.kind, v, Timestamp::from_nanos(T0 + secs * S));
+            reference.insert(&r);
+            store.insert(&r).unwrap();
+            if i == checkpoint_at {
+                store.checkpoint().unwrap();
+            }
+        }
+        // Both series exist, whatever the draw.
+        for k in [&gauge, &counter] {
+            let r = Reading::new(k.entity.clone(), k.sensor.clone(), k.kind, 1.0, Timestamp::from_nanos(T0 - S));
+            reference.insert(&r);
+            store.insert(&r).unwrap();
+        }
+        prop_assert_eq!(
+            SeriesRead::select_keys(&store, None, None),
+            SeriesRead::select_keys(&reference, None, None)
+        );
+        let grid = Grid::try_new(Timestamp::from_nanos(T0 + start * S), step * S, len).unwrap();
+        let fill = if linear { Fill::Linear } else { Fill::Locf };
+        let query = ResampleOptions::default().with_fill(fill).with_max_gap_ns(gap * S);
+        prop_assert_eq!(
+            answers(&store, &gauge, &counter, &grid, &query),
+            answers(&reference, &gauge, &counter, &grid, &query)
+        );
+        let whole = Grid::try_new(Timestamp::from_nanos(T0 - S), 3_001 * S, 2).unwrap();
+        prop_assert_eq!(
+            answers(&store, &gauge, &counter, &whole, &query),
+            answers(&reference, &gauge, &counter, &whole, &query)
+        );
+    }
+}
+
+/// Both stores refuse the same queries with the same errors.
+#[test]
+fn the_store_and_the_reference_refuse_alike() {
+    let gauge = key("psu1", SensorKind::Power);
+    let counter = key("rapl", SensorKind::Energy);
+    let missing = key("psu9", SensorKind::Power);
+    let mut reference = MemStore::new();
+    let mut store = kelvin_store::Store::in_memory(kelvin_store::StoreOptions::default());
+    for k in [&gauge, &counter] {
+        let r = Reading::new(
+            k.entity.clone(),
+            k.sensor.clone(),
+            k.kind,
+            1.0,
+            Timestamp::from_nanos(T0),
+        );
+        reference.insert(&r);
+        store.insert(&r).unwrap();
+    }
+    let grid = Grid::try_new(Timestamp::from_nanos(T0), 15 * S, 3).unwrap();
+    let opts = ResampleOptions::default();
+    fn errors(
+        s: &impl SeriesRead,
+        g: &SeriesKey,
+        c: &SeriesKey,
+        m: &SeriesKey,
+        grid: &Grid,
+        o: &ResampleOptions,
+    ) -> Vec<String> {
+        [
+            s.integrate(c, grid, o).unwrap_err(),
+            s.increase(g, grid, o).unwrap_err(),
+            s.rate(g, grid, o).unwrap_err(),
+            s.resample(m, grid, o).unwrap_err(),
+            s.increase(m, grid, o).unwrap_err(),
+        ]
+        .iter()
+        .map(|e| format!("{:?}: {e}", e.kind()))
+        .collect()
+    }
+    let want = errors(&reference, &gauge, &counter, &missing, &grid, &opts);
+    assert_eq!(
+        errors(&store, &gauge, &counter, &missing, &grid, &opts),
+        want
+    );
+    assert_eq!(
+        want[0],
+        "NotAGauge: host-01/rapl (energy) is a counter; integrate needs a gauge (use increase)"
+    );
+    assert_eq!(
+        want[3],
+        "UnknownSeries: no series host-01/psu9 (power) in the store"
+    );
 }

@@ -1,5 +1,5 @@
 use kelvin_model::{EntityId, Quality, Reading, SensorKind, TimeRange, Timestamp};
-use kelvin_store::{Fill, Grid, MemStore, ResampleOptions, SeriesKey};
+use kelvin_store::{Fill, Grid, MemStore, ResampleOptions, SeriesKey, SeriesRead};
 
 const S: i64 = Timestamp::NANOS_PER_SEC;
 const MINUTE: i64 = 60 * S;

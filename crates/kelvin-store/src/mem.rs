@@ -1,9 +1,12 @@
+//! [`MemStore`]: the simple in-memory store, one sorted `Vec` of samples per series — the
+//! reference [`crate::Store`] is tested against.
+
 use std::collections::BTreeMap;
 
-use kelvin_model::{EntityId, Reading, Semantics, SensorKind, Timestamp};
+use kelvin_model::{EntityId, Reading, SensorKind, Timestamp};
 
-use crate::series::{self, Sample, SeriesKey};
-use crate::{Grid, ResampleOptions, StoreError, StoreErrorKind};
+use crate::read::{SeriesRead, covering, unknown_key};
+use crate::{Sample, SeriesData, SeriesKey, StoreError};
 
 /// What [`MemStore::insert`] did with one reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,22 +57,12 @@ impl InsertStats {
     }
 }
 
-/// The result of [`MemStore::increase`].
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct CounterIncrease {
-    /// The reset-corrected increase over each grid interval (`grid.intervals()` values, in the
-    /// counter's unit), NaN where the samples do not cover the interval.
-    pub values: Vec<f64>,
-    /// Counter resets detected between consecutive samples whose segment overlaps the grid's
-    /// span (`grid.start()..=grid.end()`).
-    pub resets: usize,
-}
-
 /// An in-memory time-series store: one time-sorted series of [`Sample`]s per [`SeriesKey`].
 ///
 /// Series are kept in key order, so every listing is deterministic. Values are stored as given,
-/// in the canonical unit of the key's [`SensorKind`]; the store does no unit conversion.
+/// in the canonical unit of the key's [`SensorKind`]; the store does no unit conversion. Its
+/// queries are those of [`SeriesRead`], answered by the same kernels as [`crate::Store`]'s:
+/// `MemStore` is the simple reference the columnar store is tested against.
 ///
 /// ```
 /// use kelvin_model::{EntityId, Reading, SensorKind, Timestamp};
@@ -205,146 +198,28 @@ impl MemStore {
             .filter_map(|s| Some((s.first()?.ts, s.last()?.ts)))
             .reduce(|(a, b), (first, last)| (a.min(first), b.max(last)))
     }
+}
 
-    fn get(&self, key: &SeriesKey) -> Result<&[Sample], StoreError> {
-        self.samples(key).ok_or_else(|| {
-            StoreError::new(
-                StoreErrorKind::UnknownSeries,
-                format!("no series {key} in the store"),
-            )
+impl SeriesRead for MemStore {
+    /// [`MemStore::select`].
+    fn select_keys(&self, entity: Option<&EntityId>, kind: Option<SensorKind>) -> Vec<&SeriesKey> {
+        self.select(entity, kind)
+    }
+
+    /// The covering samples, copied into columns.
+    fn read_covering(
+        &self,
+        key: &SeriesKey,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<SeriesData, StoreError> {
+        let samples = self.samples(key).ok_or_else(|| unknown_key(key))?;
+        let span = &samples[covering(samples, |s| s.ts.as_nanos(), start_ns, end_ns)];
+        Ok(SeriesData {
+            key: key.clone(),
+            ts: span.iter().map(|s| s.ts.as_nanos()).collect(),
+            values: span.iter().map(|s| s.value).collect(),
         })
-    }
-
-    /// The value of the series at each grid point (`grid.len()` values).
-    ///
-    /// A point exactly at a sample's time has that sample's value. A point between two samples
-    /// is filled per [`ResampleOptions::fill`], unless the samples are more than
-    /// [`ResampleOptions::max_gap_ns`] apart. A point before the first sample, after the last,
-    /// or inside a gap is NaN. Meant for gauges; on a counter it gives the raw counter values
-    /// (use [`MemStore::increase`] for what was counted).
-    ///
-    /// # Errors
-    /// [`StoreErrorKind::UnknownSeries`] when the store has no series `key`.
-    ///
-    /// ```
-    /// use kelvin_model::{EntityId, Reading, SensorKind, Timestamp};
-    /// use kelvin_store::{Fill, Grid, MemStore, ResampleOptions, SeriesKey};
-    ///
-    /// let h = EntityId::new("h1")?;
-    /// let mut store = MemStore::new();
-    /// for (s, w) in [(0, 200.0), (15, 260.0)] {
-    ///     store.insert(&Reading::new(h.clone(), "psu", SensorKind::Power, w, Timestamp::from_secs(s)));
-    /// }
-    /// let key = SeriesKey::new(h, "psu", SensorKind::Power);
-    /// let grid = Grid::try_new(Timestamp::from_secs(0), 5_000_000_000, 5)?; // 0, 5, 10, 15, 20 s
-    /// let linear = store.resample(&key, &grid, &ResampleOptions::default())?;
-    /// assert_eq!(linear[..4], [200.0, 220.0, 240.0, 260.0]);
-    /// assert!(linear[4].is_nan(), "after the last sample");
-    /// let locf = ResampleOptions::default().with_fill(Fill::Locf);
-    /// assert_eq!(store.resample(&key, &grid, &locf)?[..4], [200.0, 200.0, 200.0, 260.0]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn resample(
-        &self,
-        key: &SeriesKey,
-        grid: &Grid,
-        opts: &ResampleOptions,
-    ) -> Result<Vec<f64>, StoreError> {
-        Ok(series::resample(self.get(key)?, grid, opts))
-    }
-
-    /// The integral of a gauge over each grid interval (`grid.intervals()` values), in the
-    /// value's unit × seconds: watts give joules.
-    ///
-    /// The signal is the one [`MemStore::resample`] describes: linear between samples
-    /// ([`crate::Fill::Linear`]) or a step function holding each value until the next sample
-    /// ([`crate::Fill::Locf`]). The integral is exact over the samples inside each interval (not
-    /// a trapezoid over the grid points), so samples need not align with the grid. An interval
-    /// that is not fully covered — part of it before the first sample, after the last, or
-    /// inside a gap longer than [`ResampleOptions::max_gap_ns`] — is NaN rather than a partial
-    /// sum.
-    ///
-    /// # Errors
-    /// [`StoreErrorKind::UnknownSeries`] when the store has no series `key`;
-    /// [`StoreErrorKind::NotAGauge`] when `key.kind` is a counter (use [`MemStore::increase`]).
-    ///
-    /// ```
-    /// use kelvin_model::{EntityId, Reading, SensorKind, Timestamp};
-    /// use kelvin_store::{Grid, MemStore, ResampleOptions, SeriesKey};
-    ///
-    /// let h = EntityId::new("h1")?;
-    /// let mut store = MemStore::new();
-    /// for s in (0..=60).step_by(15) {
-    ///     store.insert(&Reading::new(h.clone(), "psu", SensorKind::Power, 200.0, Timestamp::from_secs(s)));
-    /// }
-    /// let key = SeriesKey::new(h, "psu", SensorKind::Power);
-    /// let minute = Grid::try_new(Timestamp::from_secs(0), 60_000_000_000, 2)?;
-    /// assert_eq!(store.integrate(&key, &minute, &ResampleOptions::default())?, [12_000.0]); // J
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn integrate(
-        &self,
-        key: &SeriesKey,
-        grid: &Grid,
-        opts: &ResampleOptions,
-    ) -> Result<Vec<f64>, StoreError> {
-        let samples = self.get(key)?;
-        if key.kind.semantics() == Semantics::Counter {
-            return Err(StoreError::new(
-                StoreErrorKind::NotAGauge,
-                format!("{key} is a counter; integrate needs a gauge (use increase)"),
-            ));
-        }
-        Ok(series::integrate(samples, grid, opts))
-    }
-
-    /// The increase of a counter over each grid interval (`grid.intervals()` values), like
-    /// Prometheus' `increase` but exact rather than extrapolated.
-    ///
-    /// First the samples become a reset-corrected cumulative: a decrease between consecutive
-    /// samples is a counter reset, so the new value is the increase since the reset and the
-    /// previous value is carried in an offset. The corrected cumulative is interpolated linearly
-    /// at the grid points and differenced. An interval is NaN when part of it lies before the
-    /// first sample or after the last, or it reaches into a gap longer than
-    /// [`ResampleOptions::max_gap_ns`] (resets during a gap cannot be counted).
-    /// [`ResampleOptions::fill`] is ignored.
-    ///
-    /// # Errors
-    /// [`StoreErrorKind::UnknownSeries`] when the store has no series `key`;
-    /// [`StoreErrorKind::NotACounter`] when `key.kind` is a gauge.
-    ///
-    /// ```
-    /// use kelvin_model::{EntityId, Reading, SensorKind, Timestamp};
-    /// use kelvin_store::{Grid, MemStore, ResampleOptions, SeriesKey};
-    ///
-    /// let h = EntityId::new("h1")?;
-    /// let mut store = MemStore::new();
-    /// // CPU seconds; the exporter restarts between 30 s and 45 s.
-    /// for (s, v) in [(0, 1000.0), (15, 1030.0), (30, 1060.0), (45, 12.0), (60, 42.0)] {
-    ///     store.insert(&Reading::new(h.clone(), "cpu", SensorKind::CpuTime, v, Timestamp::from_secs(s)));
-    /// }
-    /// let key = SeriesKey::new(h, "cpu", SensorKind::CpuTime);
-    /// let grid = Grid::try_new(Timestamp::from_secs(0), 30_000_000_000, 3)?;
-    /// let inc = store.increase(&key, &grid, &ResampleOptions::default())?;
-    /// assert_eq!(inc.values, [60.0, 42.0]);
-    /// assert_eq!(inc.resets, 1);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn increase(
-        &self,
-        key: &SeriesKey,
-        grid: &Grid,
-        opts: &ResampleOptions,
-    ) -> Result<CounterIncrease, StoreError> {
-        let samples = self.get(key)?;
-        if key.kind.semantics() == Semantics::Gauge {
-            return Err(StoreError::new(
-                StoreErrorKind::NotACounter,
-                format!("{key} is a gauge; increase needs a counter (use integrate or resample)"),
-            ));
-        }
-        let (values, resets) = series::increase(samples, grid, opts);
-        Ok(CounterIncrease { values, resets })
     }
 }
 
@@ -353,6 +228,7 @@ mod tests {
     use kelvin_model::Quality;
 
     use super::*;
+    use crate::{Grid, ResampleOptions, StoreErrorKind};
 
     fn host(id: &str) -> EntityId {
         EntityId::new(id).unwrap()

@@ -1,0 +1,179 @@
+//! Moving samples between tiers: sealing a head into a frozen block, merging late samples
+//! into the partitions they belong to, and re-encoding frozen blocks with pco
+//! ([`Store::compact`]).
+
+use std::sync::Arc;
+
+#[cfg(doc)]
+use super::StoreOptions;
+use super::budget::resident;
+use super::{Block, Store, dedup_last, floor_div};
+use crate::StoreError;
+use crate::codec::{BlockStats, HeadChunk, encode_block};
+
+impl Store {
+    fn new_block(&mut self, ts: &[i64], values: &[f64]) -> Result<Block, StoreError> {
+        let stats = BlockStats::of(ts, values)?;
+        let bytes = encode_block(ts, values)?;
+        let id = self.next_block;
+        self.next_block += 1;
+        self.stats.blocks_sealed += 1;
+        Ok(Block {
+            id,
+            stats,
+            frozen: None,
+            bytes: Some(Arc::from(bytes)),
+            loc: None,
+        })
+    }
+
+    /// Seals series `i`'s head into a frozen block: its statistics are computed now, the
+    /// re-encoding with pco waits for [`Store::compact`] (or a checkpoint).
+    pub(super) fn seal_head(&mut self, i: usize) -> Result<(), StoreError> {
+        let s = &mut self.series[i];
+        if s.head.is_empty() {
+            return Ok(());
+        }
+        let n = s.head.len();
+        let mut head = std::mem::replace(&mut s.head, HeadChunk::new());
+        s.head_end = i64::MAX;
+        let mut stats = std::mem::replace(&mut s.head_stats, BlockStats::EMPTY);
+        if std::mem::take(&mut s.head_dups) {
+            let (mut ts, mut vs) = (Vec::with_capacity(n), Vec::with_capacity(n));
+            head.decode_into(&mut ts, &mut vs);
+            dedup_last(&mut ts, &mut vs); // counted when they arrived
+            head = HeadChunk::with_capacity(ts.len());
+            for (&t, &v) in ts.iter().zip(&vs) {
+                head.push(t, v)?;
+            }
+            stats = BlockStats::of(&ts, &vs)?;
+        }
+        let id = self.next_block;
+        self.next_block += 1;
+        self.stats.blocks_sealed += 1;
+        self.frozen_samples += stats.count;
+        let block = Block {
+            id,
+            stats,
+            frozen: Some(head),
+            bytes: None,
+            loc: None,
+        };
+        let s = &mut self.series[i];
+        s.block_bytes += resident(&block);
+        s.blocks.push(block);
+        if self.frozen_samples >= self.opts.compact_after_samples {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Re-encodes every frozen block with pco (in parallel over series, with rayon): sealed
+    /// blocks shrink from Gorilla's bytes to pco's. Runs by itself when
+    /// [`StoreOptions::compact_after_samples`] frozen samples pile up, and before every
+    /// checkpoint. Returns the samples re-encoded.
+    ///
+    /// # Errors
+    /// An encoding failure (not expected for any input; reported rather than panicking).
+    pub fn compact(&mut self) -> Result<u64, StoreError> {
+        use rayon::prelude::*;
+        let done = self
+            .series
+            .par_iter_mut()
+            .map(|s| {
+                let mut n = 0u64;
+                for b in &mut s.blocks {
+                    if let Some(h) = b.frozen.take() {
+                        s.block_bytes -= h.heap_bytes();
+                        let bytes = h.seal()?;
+                        s.block_bytes += bytes.len();
+                        b.bytes = Some(Arc::from(bytes));
+                        n += b.stats.count;
+                    }
+                }
+                Ok(n)
+            })
+            .try_reduce(|| 0, |a, b| Ok(a + b))?;
+        self.frozen_samples = 0;
+        Ok(done)
+    }
+
+    /// Merges series `i`'s late buffer into its blocks, rewriting the partitions it touches.
+    pub(super) fn merge_late(&mut self, i: usize) -> Result<(), StoreError> {
+        if self.series[i].late.is_empty() {
+            return Ok(());
+        }
+        let mut late = std::mem::take(&mut self.series[i].late);
+        late.sort_by_key(|p| p.0); // stable: later writes stay later
+        if let (Some(first), Some(&(lt, _))) = (self.series[i].head.first_ts(), late.last())
+            && lt >= first
+        {
+            self.seal_head(i)?;
+        }
+        let part = self.opts.partition_ns;
+        let mut start = 0;
+        while start < late.len() {
+            let p = floor_div(late[start].0, part);
+            let end = start + late[start..].partition_point(|x| floor_div(x.0, part) == p);
+            self.rewrite_partition(i, p, &late[start..end])?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    fn rewrite_partition(
+        &mut self,
+        i: usize,
+        p: i64,
+        late: &[(i64, f64)],
+    ) -> Result<(), StoreError> {
+        let part = self.opts.partition_ns;
+        let s = &self.series[i];
+        let lo = s
+            .blocks
+            .partition_point(|b| floor_div(b.stats.max_ts, part) < p);
+        let hi = s
+            .blocks
+            .partition_point(|b| floor_div(b.stats.min_ts, part) <= p);
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        for b in &s.blocks[lo..hi] {
+            let (t, v) = self.block_columns(b)?;
+            ts.extend_from_slice(&t);
+            vs.extend_from_slice(&v);
+        }
+        let old_n = ts.len();
+        ts.extend(late.iter().map(|x| x.0));
+        vs.extend(late.iter().map(|x| x.1));
+        if old_n > 0 {
+            // Stable: at equal times the late sample (later write) follows the stored one.
+            let mut idx: Vec<usize> = (0..ts.len()).collect();
+            idx.sort_by_key(|&k| ts[k]);
+            let t2: Vec<i64> = idx.iter().map(|&k| ts[k]).collect();
+            let v2: Vec<f64> = idx.iter().map(|&k| vs[k]).collect();
+            ts = t2;
+            vs = v2;
+        }
+        self.stats.overwritten += dedup_last(&mut ts, &mut vs) as u64;
+        let mut fresh = Vec::new();
+        for (ct, cv) in ts
+            .chunks(self.opts.block_samples)
+            .zip(vs.chunks(self.opts.block_samples))
+        {
+            fresh.push(self.new_block(ct, cv)?);
+        }
+        let s = &mut self.series[i];
+        s.block_bytes += fresh.iter().map(resident).sum::<usize>();
+        let old: Vec<Block> = s.blocks.splice(lo..hi, fresh).collect();
+        s.block_bytes -= old.iter().map(resident).sum::<usize>();
+        if let Some(d) = &mut self.durable {
+            for b in old {
+                if let Some(loc) = b.loc
+                    && let Some(n) = d.files.get_mut(&loc.file)
+                {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        }
+        Ok(())
+    }
+}
