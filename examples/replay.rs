@@ -28,14 +28,14 @@ const USAGE: &str =
     "usage: replay [DATASET_DIR] [--json FILE|-] [--svg DIR] [--pue X] [--carbon-g-per-kwh G]";
 
 fn embedded() -> Result<RecordedDataset, kelvin::Error> {
-    RecordedDataset::from_texts(
+    let ds = RecordedDataset::from_texts(
         "edge-small (embedded)",
         include_str!("../datasets/edge-small/inventory.json"),
         include_str!("../datasets/edge-small/workloads.json"),
         include_str!("../datasets/edge-small/metrics.prom").to_string(),
         Some(include_str!("../datasets/edge-small/ground_truth.csv")),
-    )?
-    .with_host_truth(include_str!("../datasets/edge-small/hosts_truth.csv"))
+    )?;
+    Ok(ds.with_host_truth(include_str!("../datasets/edge-small/hosts_truth.csv"))?)
 }
 
 struct Args {
@@ -327,7 +327,7 @@ fn main() -> ExitCode {
     };
     let ds = match &args.dir {
         None => embedded(),
-        Some(dir) => RecordedDataset::open(dir),
+        Some(dir) => RecordedDataset::open(dir).map_err(kelvin::Error::from),
     };
     // A progress line on stderr for recordings over 32 MiB: redrawn in place on a terminal,
     // every 10 % otherwise.

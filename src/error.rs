@@ -59,3 +59,13 @@ pub enum Error {
         what: &'static str,
     },
 }
+
+impl From<kelvin_sim::dataset::DatasetError> for Error {
+    /// A dataset the reader refused: [`Error::Dataset`] with its place and reason.
+    fn from(e: kelvin_sim::dataset::DatasetError) -> Error {
+        Error::Dataset {
+            path: e.path().to_string(),
+            reason: e.reason().to_string(),
+        }
+    }
+}

@@ -296,8 +296,7 @@ pub fn replay_with_progress(
     let (running, pending): (Vec<Workload>, Vec<Workload>) =
         ds.workloads.iter().cloned().partition(|w| w.host.is_some());
     let mut rules = kelvin_ingest::RuleSet::builtin();
-    if let Some(json) = &ds.rules_json {
-        let extra = kelvin_ingest::RuleSet::from_json(json)?;
+    if let Some(extra) = dataset::extra_rules(ds)? {
         for rule in extra.rules() {
             rules.add(rule.clone())?;
         }

@@ -148,7 +148,7 @@ fn room_datasets_replay_to_their_snapshots() {
 
 #[test]
 fn broken_datasets_are_typed_errors() {
-    let e = RecordedDataset::load("/nonexistent/dataset").unwrap_err();
+    let e = kelvin::Error::from(RecordedDataset::load("/nonexistent/dataset").unwrap_err());
     assert!(matches!(e, kelvin::Error::Dataset { .. }), "{e}");
     let e = RecordedDataset::from_texts("x", "{", "[]", String::new(), None).unwrap_err();
     assert!(e.to_string().starts_with("inventory.json:"), "{e}");

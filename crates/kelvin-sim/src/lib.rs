@@ -20,7 +20,19 @@
 //! SNMP walks, NVML CSVs, DCGM metrics — with per-host, per-component and facility ground
 //! truth. [`simulate_to`] streams them to disk.
 //!
+//! What a run produces is a *recorded dataset*, a directory whose format the [`dataset`]
+//! module knows both ways: the simulator writes it ([`simulate_to`], [`Dataset::write_to`]),
+//! and [`dataset::RecordedDataset`] reads it back — a simulated one, or one exported from a
+//! real estate — as untrusted input, every file within a size limit and every field checked,
+//! with a typed [`dataset::DatasetError`].
+//!
 //! Deterministic: the same [`SimConfig`] gives byte-identical files.
+//!
+//! Modules: `config` (the presets and their checks), `estate` (ids, site, racks), `workload`
+//! (usage patterns), `edge` (the edge preset), `room` (the room model: estate, physics step,
+//! scrapes, captures), [`physics`] (component power, fans, PSU, cooling), `vendor` (what each
+//! vendor tool prints), `truth` (the ground-truth accounts), `sink` (streamed or in-memory
+//! files), [`dataset`] (the format, read and written).
 //!
 //! ```
 //! use kelvin_sim::{SimConfig, simulate};
@@ -34,17 +46,39 @@
 //! assert!((truth - total).abs() < 1e-6 * total);
 //! # Ok::<(), kelvin_sim::SimError>(())
 //! ```
+//!
+//! Written to a directory and read back:
+//!
+//! ```
+//! use kelvin_sim::dataset::RecordedDataset;
+//! use kelvin_sim::{SimConfig, simulate_to};
+//! let dir = std::env::temp_dir().join(format!("kelvin-sim-doc-{}", std::process::id()));
+//! simulate_to(&SimConfig::edge().with_duration_s(120), &dir)?;
+//! let ds = RecordedDataset::load(&dir)?;
+//! assert_eq!((ds.inventory.hosts.len(), ds.host_truth.len()), (6, 6));
+//! std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+mod config;
 mod curve;
+pub mod dataset;
+mod edge;
+mod error;
+mod estate;
 pub mod physics;
 mod room;
 mod sim;
+mod sink;
+mod truth;
 mod vendor;
+mod workload;
 
+pub use config::{Preset, SimConfig};
 pub use curve::{HostArchetype, PowerCurve, archetypes};
-pub use room::{ComponentTruth, DCGM_RULES_JSON};
-pub use sim::{
-    Dataset, HostTruth, Pattern, Preset, SimConfig, SimError, Summary, WorkloadTruth, simulate,
-    simulate_to,
-};
+pub use error::SimError;
+pub use room::DCGM_RULES_JSON;
+pub use sim::{Dataset, Summary, simulate, simulate_to};
+pub use truth::{ComponentTruth, HostTruth, WorkloadTruth};
 pub use vendor::Bmc;
+pub use workload::Pattern;
