@@ -2,8 +2,8 @@
 //! then what `pack_with` does (`pack`, then `improve` under a 5 ms search limit), as the `binpack`
 //! example runs an instance.
 //!
-//! Checks: the packing is feasible, and the time-limited search (`improve`) returns within a
-//! coarse bound of its limit (1 s for a 5 ms limit: far beyond scheduling noise, so only a
+//! Checks: the packings are feasible, and the time-limited calls (`pack_with`, `improve`)
+//! return within a coarse bound of their limit (1 s for a 5 ms limit: far beyond scheduling noise, so only a
 //! search that ignores its deadline trips it; the exact 10 % / 50 ms bound is a regression
 //! test's job). Instances too large to pack in libFuzzer's timeout show up as timeouts.
 #![no_main]
@@ -24,9 +24,18 @@ fuzz_target!(|data: &[u8]| {
             return;
         };
         let _ = p.lower_bound();
-        let start = p.pack().packing;
-        assert!(p.is_feasible(&start), "pack() gave an infeasible packing");
+        // `pack()` has no limit (O(items × bins) on vectors): the start comes from the
+        // time-limited path a user of untrusted instances calls.
         let limit = SearchLimit::default().with_time_ms(LIMIT_MS);
+        let t = Instant::now();
+        let start = p.pack_with(&limit).packing;
+        let took = t.elapsed();
+        assert!(p.is_feasible(&start), "pack_with() gave an infeasible packing");
+        assert!(
+            took < Duration::from_millis(LIMIT_MS) + Duration::from_secs(1),
+            "pack_with() with a {LIMIT_MS} ms limit ran {took:?} on {} items",
+            p.len()
+        );
         let t = Instant::now();
         let best = p.improve(&start, &limit);
         let took = t.elapsed();
