@@ -5,7 +5,9 @@
 //! ```
 //!
 //! Each PATH is a file or a directory walked as one tree (a sysfs/procfs root, a Redfish
-//! mockup or service dump). Without `--format` the format is detected. Prints one JSON object
+//! mockup or service dump). `--format` names one of the built-in decoders of
+//! `kelvin_ingest::Decoders` (`ipmitool_sensor`, `redfish`, …; an unknown name lists them);
+//! without it, or with `auto`, the format is detected. Prints one JSON object
 //! per reading on stdout (`entity`, `sensor`, `kind`, `unit`, `value`, `ts_ns` when the source
 //! has a time, `source`), then on stderr `accepted N quarantined M` and one line per
 //! quarantine reason with its count. `--parquet OUT` also writes every accepted reading to
@@ -23,12 +25,13 @@
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
-use kelvin::ingest::{Context, Format, IngestStats, Normalizer, decode_path};
+use kelvin::ingest::{Context, Decoders, IngestStats, Normalizer, UnknownFormat};
 
 const USAGE: &str = "usage: ingest [--format F] [--parquet OUT] PATH...";
 
 fn main() -> ExitCode {
-    let mut format: Option<Format> = None;
+    let decoders = Decoders::builtin();
+    let mut format: Option<String> = None;
     let mut paths = Vec::new();
     let mut parquet_out: Option<String> = None;
     let mut args = std::env::args().skip(1);
@@ -36,14 +39,13 @@ fn main() -> ExitCode {
         match a.as_str() {
             "--format" => match args.next().as_deref().map(str::parse::<String>) {
                 Some(Ok(f)) if f == "auto" => format = None,
-                Some(Ok(f)) => match f.parse::<Format>() {
-                    Ok(f) => format = Some(f),
-                    Err(e) => {
-                        let known: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
-                        eprintln!("ingest: {e}; known: auto, {}", known.join(", "));
-                        return ExitCode::from(2);
-                    }
-                },
+                Some(Ok(f)) if decoders.get(&f).is_some() => format = Some(f),
+                Some(Ok(f)) => {
+                    let known: Vec<&str> = decoders.names().collect();
+                    let e = UnknownFormat(f);
+                    eprintln!("ingest: {e}; known: auto, {}", known.join(", "));
+                    return ExitCode::from(2);
+                }
                 _ => {
                     eprintln!("{USAGE}");
                     return ExitCode::from(2);
@@ -75,7 +77,8 @@ fn main() -> ExitCode {
     let mut kept = Vec::new();
     for path in &paths {
         let ctx = Context::new(path.as_str(), &normalizer);
-        let batch = match decode_path(std::path::Path::new(path), format, &ctx) {
+        let batch = match decoders.decode_path(std::path::Path::new(path), format.as_deref(), &ctx)
+        {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("ingest: {e}");

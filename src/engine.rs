@@ -1,10 +1,12 @@
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
-use kelvin_attribution::{AlignedInput, Bill, HostSeries, Policy, PowerModels, attribute};
+use kelvin_attribution::{
+    AlignedInput, HostSeries, Ledger, LedgerOptions, PowerModels, WorkloadSeries, attribute,
+};
 use kelvin_ingest::{
-    Context, Format, IngestBatch, IngestStats, Normalizer, ParseOptions, Quarantined, Reason,
-    RuleSet, decode_str, prometheus,
+    Context, Decode, Decoders, IngestBatch, IngestStats, Normalizer, ParseOptions, Quarantined,
+    Reason, RuleSet, prometheus,
 };
 use kelvin_model::{
     EntityId, Inventory, Place, Reading, SensorKind, TimeBounds, TimeGate, TimeRange, Timestamp,
@@ -23,11 +25,13 @@ pub use kelvin_placement::PlaceOptions;
 pub enum Batch {
     /// Readings the embedder already normalized.
     Readings(Vec<Reading>),
-    /// A capture in any format Kelvin decodes (an `ipmitool sensor` output, a Redfish
-    /// resource, an nvidia-smi CSV …).
+    /// A capture in any format the engine decodes (an `ipmitool sensor` output, a Redfish
+    /// resource, an nvidia-smi CSV …, or a format of a decoder the builder registered with
+    /// [`EngineBuilder::decoder`]).
     Capture {
-        /// The format, or `None` to detect it.
-        format: Option<Format>,
+        /// The name of its decoder (a built-in one, as [`kelvin_ingest::Format::as_str`]
+        /// spells it, or a registered one), or `None` to detect it.
+        format: Option<String>,
         /// File name, URL or label, used in quarantine places.
         source: String,
         /// The text.
@@ -64,6 +68,24 @@ impl Batch {
         }
     }
 
+    /// A capture of a host, taken at `taken_at`, decoded by the decoder named `format` (see
+    /// [`Batch::Capture`]).
+    pub fn capture_as(
+        format: impl Into<String>,
+        source: impl Into<String>,
+        text: impl Into<String>,
+        entity: EntityId,
+        taken_at: Timestamp,
+    ) -> Batch {
+        Batch::Capture {
+            format: Some(format.into()),
+            source: source.into(),
+            text: text.into(),
+            entity: Some(entity),
+            taken_at: Some(taken_at),
+        }
+    }
+
     /// Prometheus exposition text from `source`.
     pub fn prometheus(source: impl Into<String>, text: impl Into<String>) -> Batch {
         Batch::PrometheusText {
@@ -92,6 +114,7 @@ pub struct EngineBuilder {
     inventory: Option<Inventory>,
     workloads: Vec<Workload>,
     rules: RuleSet,
+    decoders: Decoders,
     normalizer: Normalizer,
     interval_ns: i64,
     max_gap_ns: i64,
@@ -110,6 +133,7 @@ impl Default for EngineBuilder {
             inventory: None,
             workloads: Vec::new(),
             rules: RuleSet::builtin(),
+            decoders: Decoders::builtin(),
             normalizer: Normalizer::builtin(),
             interval_ns: 60 * Timestamp::NANOS_PER_SEC,
             max_gap_ns: 5 * 60 * Timestamp::NANOS_PER_SEC,
@@ -137,6 +161,21 @@ impl EngineBuilder {
     /// The metric-to-sensor rules (default: [`RuleSet::builtin`]).
     pub fn rules(mut self, rules: RuleSet) -> Self {
         self.rules = rules;
+        self
+    }
+
+    /// Adds a decoder for [`Batch::Capture`]s: chosen by its name and by detection like the
+    /// built-in ones (one with a built-in name replaces that decoder). See
+    /// [`kelvin_ingest::Decode`].
+    pub fn decoder(mut self, decoder: impl Decode + 'static) -> Self {
+        self.decoders.add(decoder);
+        self
+    }
+
+    /// The decoders for [`Batch::Capture`]s (default: [`Decoders::builtin`]), replacing those
+    /// set so far.
+    pub fn decoders(mut self, decoders: Decoders) -> Self {
+        self.decoders = decoders;
         self
     }
 
@@ -212,6 +251,7 @@ impl EngineBuilder {
             inventory,
             known: Arc::new(known),
             rules: self.rules,
+            decoders: self.decoders,
             normalizer: self.normalizer,
             store: Store::in_memory(StoreOptions::default()),
             stats: IngestStats::default(),
@@ -254,7 +294,9 @@ impl EngineBuilder {
 /// assert_eq!(report.stats.accepted, 4);
 /// let bill = engine.attribute(engine.data_span().unwrap())?;
 /// assert_eq!(bill.measured_uj(), 24_000_000_000);   // 200 W for 120 s
-/// assert_eq!(bill.attributed_uj(), 24_000_000_000); // all of it to w1
+/// // Two intervals are too few to calibrate an idle floor, so all of it is dynamic and goes
+/// // to w1, the only workload that used the CPU.
+/// assert_eq!(bill.attributed_uj(), 24_000_000_000);
 /// let plan = engine.place(&[Workload { id: id("w2")?, tenant: "t".into(), owner: "o".into(),
 ///                          requests: Resources::new(8.0, 8 << 30), host: None }],
 ///                         &PlaceOptions::default())?;
@@ -266,6 +308,7 @@ pub struct Engine {
     inventory: Inventory,
     known: Arc<HashSet<EntityId>>,
     rules: RuleSet,
+    decoders: Decoders,
     normalizer: Normalizer,
     store: Store,
     stats: IngestStats,
@@ -329,7 +372,7 @@ impl Engine {
                 let mut ctx = Context::new(source.as_str(), &self.normalizer);
                 ctx.entity = entity;
                 ctx.default_timestamp = taken_at;
-                let mut decoded = decode_str(format, &text, &ctx);
+                let mut decoded = self.decoders.decode_str(format.as_deref(), &text, &ctx);
                 let readings = std::mem::take(&mut decoded.readings);
                 let admitted = self.admit(&source, readings);
                 // Keep the decoder's own quarantine and counts; admit() re-counts the readings.
@@ -513,7 +556,9 @@ impl Engine {
             .map(|k| (*k).clone())
     }
 
-    /// Builds the aligned attribution input for `window` on the engine's interval grid.
+    /// Builds the aligned attribution input for `window` on the engine's interval grid: per
+    /// host its measured energy, per running workload its requested cores (its reservation)
+    /// and the CPU seconds its containers used.
     ///
     /// # Errors
     /// [`Error::Window`] when the window is shorter than one interval or larger than
@@ -555,12 +600,13 @@ impl Engine {
                         };
                     }
                 }
-                workloads.push((w.id.clone(), cpu));
+                workloads.push(WorkloadSeries::new(w.id.clone(), w.requests.cpu_cores, cpu));
             }
             hosts.push(HostSeries {
                 host: h.id.clone(),
                 cores: h.capacity.cpu_cores,
                 energy_j,
+                meter_rel_sigma: 0.0,
                 workloads,
             });
         }
@@ -622,26 +668,30 @@ impl Engine {
         Ok(n)
     }
 
-    /// Attributes each host's measured energy in `window` to its workloads (policy
-    /// [`Policy::CpuShare`]), conserved exactly in microjoules.
+    /// Attributes each host's measured energy in `window` to its workloads under Kelvin's
+    /// default policy, the two-part tariff: the idle floor (calibrated per host from its quiet
+    /// intervals) by each workload's requested share of the host's cores, the unreserved rest
+    /// to the host's `idle` account, and the energy above the floor by CPU use. Conserved
+    /// exactly in microjoules: every sheet of the [`Ledger`] balances, `measured =
+    /// attributed + unattributed` (the named accounts).
     ///
     /// # Errors
     /// [`Error::Window`] for a window shorter than one interval or too large;
     /// [`Error::Attribution`] for inconsistent data.
-    pub fn attribute(&self, window: TimeRange) -> Result<Bill, Error> {
-        self.attribute_with(window, Policy::CpuShare)
+    pub fn attribute(&self, window: TimeRange) -> Result<Ledger, Error> {
+        self.attribute_with(window, &LedgerOptions::default())
     }
 
-    /// Attributes `window` under any [`Policy`]: the two-part tariff (idle floor calibrated
-    /// per host from its quiet intervals, billed to nobody since these workloads reserve
-    /// nothing; dynamic energy by CPU use), full absorption, or the Kepler- and
-    /// Scaphandre-like policies for comparison. Named accounts are summed into
-    /// [`kelvin_attribution::HostBalance::unattributed_uj`].
+    /// Attributes `window` with options: any policy — a built-in
+    /// [`Policy`](kelvin_attribution::Policy) (full absorption, Kelvin 0.1's CPU share, the
+    /// Kepler- and Scaphandre-like policies for comparison) or the embedder's own
+    /// [`AttributionPolicy`](kelvin_attribution::AttributionPolicy) — the confidence of the
+    /// intervals, and whether to keep the per-interval split.
     ///
     /// # Errors
     /// As [`Engine::attribute`].
-    pub fn attribute_with(&self, window: TimeRange, policy: Policy) -> Result<Bill, Error> {
-        Ok(attribute(&self.aligned(window)?.input, policy)?)
+    pub fn attribute_with(&self, window: TimeRange, opts: &LedgerOptions) -> Result<Ledger, Error> {
+        Ok(attribute(&self.aligned(window)?.input, opts)?)
     }
 
     /// Per-host linear power models fitted on everything ingested (cached until the next
@@ -663,7 +713,17 @@ impl Engine {
 
     /// Places pending workloads (those without a host) on the inventory's hosts, given what
     /// running workloads already reserve; hosts are tried most-efficient-first by the fitted
-    /// power models when there is data, in inventory order otherwise.
+    /// power models when there is data, in inventory order otherwise
+    /// ([`kelvin_placement::place`]).
+    ///
+    /// Every decision explains itself, like the fleet `Placer`'s: each
+    /// [`Assignment`](kelvin_placement::Assignment) names every host tried before its host
+    /// with the constraints that rejected the workload there (`rejected`), and the runners-up
+    /// with the score each would have had (`runners_up`, [`PlaceOptions::runners_up`] of
+    /// them); its `Display` is one sentence. A workload that fits nowhere is in
+    /// [`Plan::unplaced`] with the constraints and on how many hosts each blocked it. For
+    /// power caps, heat and hosts awake now, use the fleet `Placer` over
+    /// [`Engine::fleet_problem`].
     ///
     /// # Errors
     /// [`Error::Placement`] for invalid workloads (already placed, duplicate ids, bad requests).
@@ -692,7 +752,7 @@ fn time_unit_hint(window: TimeRange) -> &'static str {
 /// Attribution input aligned on the engine's grid, with what aligning it noticed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Aligned {
-    /// Per-host interval energies and per-workload CPU seconds.
+    /// Per-host interval energies; per-workload requested cores and CPU seconds.
     pub input: AlignedInput,
     /// Counter resets detected in the CPU-time series used (container restarts).
     pub counter_resets: usize,

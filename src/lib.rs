@@ -59,7 +59,7 @@ pub use engine::{
 };
 pub use error::Error;
 pub use kelvin_attribution as attribution;
-pub use kelvin_attribution::{Bill, HostBalance, Policy};
+pub use kelvin_attribution::{AttributionPolicy, Ledger, LedgerOptions, MeterSheet, Policy};
 pub use kelvin_ingest as ingest;
 pub use kelvin_model as model;
 pub use kelvin_placement as placement;

@@ -27,7 +27,9 @@ use kelvin_ingest::{IngestStats, Quarantined, Reason};
 use kelvin_model::{EntityId, TimeRange, Workload};
 use kelvin_placement::Plan;
 
-use crate::{Batch, Bill, Engine, Error, PlaceOptions};
+use kelvin_attribution::{Account, AttributionPolicy, Ledger, LedgerOptions};
+
+use crate::{Batch, Engine, Error, PlaceOptions};
 
 mod dataset;
 
@@ -48,6 +50,10 @@ pub struct WorkloadLine {
     pub host: EntityId,
     /// Attributed energy, µJ.
     pub energy_uj: u64,
+    /// The part of it from the host's idle floor (its reservation), µJ.
+    pub static_uj: u64,
+    /// The part of it from activity, µJ.
+    pub dynamic_uj: u64,
     /// Lower end of its 95 % interval, µJ.
     pub lo_uj: u64,
     /// Upper end of its 95 % interval, µJ.
@@ -64,20 +70,22 @@ impl WorkloadLine {
         self.energy_uj as f64 / 1e6
     }
 
-    /// Relative error against the same policy applied to the true per-second data: what
-    /// measurement (sampling, noise, quantization, gaps, resets) costs.
+    /// Relative error against the same policy — the report's, the two-part tariff — applied
+    /// to the true per-second data (the truth's `energy_j`): what measurement (sampling,
+    /// noise, quantization, gaps, resets) and the calibrated idle floor cost.
     pub fn measurement_error(&self) -> Option<f64> {
-        let t = self.truth.as_ref()?.cpu_share_j.filter(|t| *t > 0.0)?;
-        Some((self.energy_j() - t) / t)
-    }
-
-    /// Relative difference against the two-part-tariff truth: what the policy choice changes.
-    pub fn policy_gap(&self) -> Option<f64> {
         let t = self
             .truth
             .as_ref()
             .map(|t| t.energy_j)
             .filter(|t| *t > 0.0)?;
+        Some((self.energy_j() - t) / t)
+    }
+
+    /// Relative difference against the `cpu_share` truth (Kelvin 0.1's policy, the whole host
+    /// energy by CPU-time share, on the true data): what the policy choice changes.
+    pub fn policy_gap(&self) -> Option<f64> {
+        let t = self.truth.as_ref()?.cpu_share_j.filter(|t| *t > 0.0)?;
         Some((self.energy_j() - t) / t)
     }
 }
@@ -216,8 +224,8 @@ pub struct ReportSeries {
     pub start: kelvin_model::Timestamp,
     /// Interval length, seconds.
     pub interval_s: f64,
-    /// Per workload, its share of the host's measured power per interval (CPU-time share),
-    /// watts; NaN where the host was not measured.
+    /// Per workload, the power the report's policy bills it in each interval (its line of the
+    /// ledger's per-interval split), watts; NaN where the host was not measured.
     pub workload_w: Vec<(EntityId, Vec<f64>)>,
     /// Per rack, the mean inlet temperature per interval, °C; NaN where no sample fell.
     pub rack_inlet_c: Vec<(EntityId, Vec<f64>)>,
@@ -240,8 +248,11 @@ pub struct ReplayReport {
     pub quarantine_examples: BTreeMap<Reason, Quarantined>,
     /// Counter resets detected.
     pub counter_resets: usize,
-    /// The bill.
-    pub bill: Bill,
+    /// The bill: the settled ledger, one balance sheet per host, under the default policy
+    /// (the two-part tariff, reservations from the workloads' requested cores).
+    pub bill: Ledger,
+    /// What the policy bills, for the report's heading.
+    pub policy_description: String,
     /// Per-workload lines, in bill order.
     pub workloads: Vec<WorkloadLine>,
     /// Pending workloads that were placed.
@@ -331,22 +342,13 @@ pub fn replay_with_progress(
     let window = engine
         .data_span()
         .ok_or_else(|| nothing_accepted(&engine))?;
-    let aligned = engine.aligned(window)?;
-    let bill = kelvin_attribution::attribute(&aligned.input, crate::Policy::CpuShare)?;
-    let ledger = kelvin_attribution::attribute_ledger(
-        &aligned.input,
-        crate::Policy::CpuShare,
-        opts.meter_rel_sigma,
-    )?;
-    let mut bounds: BTreeMap<&EntityId, (u64, u64)> = BTreeMap::new();
-    for m in &ledger.meters {
-        for l in &m.lines {
-            bounds.insert(
-                &ledger.workloads[l.workload],
-                (l.energy.lo_uj, l.energy.hi_uj),
-            );
-        }
+    let mut aligned = engine.aligned(window)?;
+    for h in &mut aligned.input.hosts {
+        h.meter_rel_sigma = opts.meter_rel_sigma;
     }
+    // The default policy; the per-interval split feeds the power chart.
+    let ledger_opts = LedgerOptions::default().with_keep_intervals(true);
+    let bill = kelvin_attribution::attribute(&aligned.input, &ledger_opts)?;
     let plan = engine.place(&pending, &PlaceOptions::default())?;
 
     let mut quarantine_examples = BTreeMap::new();
@@ -355,40 +357,7 @@ pub fn replay_with_progress(
             .entry(q.reason)
             .or_insert_with(|| q.clone());
     }
-    let truth: BTreeMap<&EntityId, &TruthRow> = ds.truth.iter().map(|t| (&t.workload, t)).collect();
-    let tenants_of: std::collections::HashMap<&EntityId, &str> = engine
-        .inventory()
-        .workloads
-        .iter()
-        .map(|w| (&w.id, w.tenant.as_str()))
-        .collect();
-    let mut workloads = Vec::new();
-    for h in &bill.hosts {
-        for s in &h.workloads {
-            let tenant = tenants_of
-                .get(&s.workload)
-                .map(|t| (*t).to_string())
-                .unwrap_or_default();
-            let (lo_uj, hi_uj) = bounds
-                .get(&s.workload)
-                .copied()
-                .unwrap_or((s.energy_uj, s.energy_uj));
-            workloads.push(WorkloadLine {
-                workload: s.workload.clone(),
-                tenant,
-                host: h.host.clone(),
-                energy_uj: s.energy_uj,
-                lo_uj,
-                hi_uj,
-                share_of_host: if h.measured_uj > 0 {
-                    s.energy_uj as f64 / h.measured_uj as f64
-                } else {
-                    0.0
-                },
-                truth: truth.get(&s.workload).map(|t| (*t).clone()),
-            });
-        }
-    }
+    let workloads = workload_lines(&engine, &bill, &ds.truth);
     let it_j = j(bill.measured_uj());
     // PUE from the dataset's facility series over the window when it has one (energy
     // weighted), else the assumed one.
@@ -444,7 +413,7 @@ pub fn replay_with_progress(
         .collect();
     let racks = by_rack.iter().map(|(r, m)| group(r.clone(), m)).collect();
     let hot_spots = hot_spots(&engine, window)?;
-    let series = report_series(&engine, &aligned.input)?;
+    let series = report_series(&engine, &aligned.input, &bill)?;
     let recommendation = recommend(&engine, &pending, opts.optimize_rounds).ok();
     Ok(ReplayReport {
         dataset: ds.name.clone(),
@@ -454,6 +423,7 @@ pub fn replay_with_progress(
         ingest: engine.ingest_stats().clone(),
         quarantine_examples,
         counter_resets: aligned.counter_resets,
+        policy_description: ledger_opts.policy.description().to_string(),
         bill,
         workloads,
         pending,
@@ -471,6 +441,41 @@ pub fn replay_with_progress(
             .map(|t| (t.host.clone(), t.energy_j))
             .collect(),
     })
+}
+
+/// The bill's lines, one per workload, with tenant, share of the host and ground truth.
+fn workload_lines(engine: &Engine, bill: &Ledger, truth: &[TruthRow]) -> Vec<WorkloadLine> {
+    let truth: BTreeMap<&EntityId, &TruthRow> = truth.iter().map(|t| (&t.workload, t)).collect();
+    let tenants_of: std::collections::HashMap<&EntityId, &str> = engine
+        .inventory()
+        .workloads
+        .iter()
+        .map(|w| (&w.id, w.tenant.as_str()))
+        .collect();
+    bill.lines()
+        .map(|(h, l)| {
+            let workload = bill.workload_of(l);
+            WorkloadLine {
+                workload: workload.clone(),
+                tenant: tenants_of
+                    .get(workload)
+                    .map(|t| (*t).to_string())
+                    .unwrap_or_default(),
+                host: h.meter.clone(),
+                energy_uj: l.energy.uj,
+                static_uj: l.static_uj,
+                dynamic_uj: l.dynamic_uj,
+                lo_uj: l.energy.lo_uj,
+                hi_uj: l.energy.hi_uj,
+                share_of_host: if h.measured.uj > 0 {
+                    l.energy.uj as f64 / h.measured.uj as f64
+                } else {
+                    0.0
+                },
+                truth: truth.get(workload).map(|t| (*t).clone()),
+            }
+        })
+        .collect()
 }
 
 /// The error of a replay that kept nothing: the counts by reason and the first quarantined
@@ -503,34 +508,31 @@ fn nothing_accepted(engine: &Engine) -> Error {
     }
 }
 
-/// Per-workload power and per-rack inlet temperature on the attribution grid.
+/// Per-workload power (from the bill's per-interval split) and per-rack inlet temperature on
+/// the attribution grid.
 fn report_series(
     engine: &Engine,
     input: &kelvin_attribution::AlignedInput,
+    bill: &Ledger,
 ) -> Result<ReportSeries, Error> {
     let n = input.intervals();
     let dt = input.interval_ns as f64 / 1e9;
     let mut workload_w = Vec::new();
-    for h in &input.hosts {
-        // The host's known CPU use per interval, summed once: each workload's share divides by
-        // it, so the work is linear in the workloads on a host.
-        let mut total = vec![0.0; n];
-        for (_, cpu) in &h.workloads {
-            for (t, c) in total.iter_mut().zip(cpu) {
-                if c.is_finite() {
-                    *t += c;
-                }
-            }
-        }
-        for (w, cpu) in &h.workloads {
+    for (h, sheet) in input.hosts.iter().zip(&bill.meters) {
+        let Some(split) = &sheet.per_interval else {
+            continue;
+        };
+        for (l, line) in sheet.lines.iter().enumerate() {
             let watts = (0..n)
                 .map(|i| {
-                    let mine = if cpu[i].is_finite() { cpu[i] } else { 0.0 };
-                    let share = if total[i] > 0.0 { mine / total[i] } else { 0.0 };
-                    h.energy_j[i] * share / dt
+                    if h.energy_j[i].is_nan() {
+                        f64::NAN
+                    } else {
+                        split[[i, l]] as f64 / 1e6 / dt
+                    }
                 })
                 .collect();
-            workload_w.push((w.clone(), watts));
+            workload_w.push((bill.workload_of(line).clone(), watts));
         }
     }
     let store = engine.store();
@@ -594,18 +596,18 @@ fn finite(x: f64) -> serde_json::Value {
 impl ReplayReport {
     /// A host's measured energy against its true energy (`hosts_truth.csv`), relative: what
     /// metering and integration cost (sampling, noise, dropouts, wraps), before attribution.
-    pub fn host_error(&self, h: &kelvin_attribution::HostBalance) -> Option<f64> {
-        let t = *self.host_truth_j.get(&h.host)?;
-        (t > 0.0).then(|| (j(h.measured_uj.into()) - t) / t)
+    pub fn host_error(&self, h: &kelvin_attribution::MeterSheet) -> Option<f64> {
+        let t = *self.host_truth_j.get(&h.meter)?;
+        (t > 0.0).then(|| (j(h.measured.uj.into()) - t) / t)
     }
 
     /// Energy-weighted and worst host error against `hosts_truth.csv`, with the worst host.
     fn host_errors(&self) -> Option<(f64, f64, &EntityId, usize)> {
         let errs: Vec<(&EntityId, f64, f64)> = self
             .bill
-            .hosts
+            .meters
             .iter()
-            .filter_map(|h| Some((&h.host, self.host_error(h)?, self.host_truth_j[&h.host])))
+            .filter_map(|h| Some((&h.meter, self.host_error(h)?, self.host_truth_j[&h.meter])))
             .collect();
         let total: f64 = errs.iter().map(|e| e.2).sum();
         let weighted = errs.iter().map(|e| (e.1 * e.2).abs()).sum::<f64>() / total;
@@ -627,6 +629,8 @@ impl ReplayReport {
                     "tenant": w.tenant,
                     "host": w.host.as_str(),
                     "energy_j": w.energy_j(),
+                    "static_j": w.static_uj as f64 / 1e6,
+                    "dynamic_j": w.dynamic_uj as f64 / 1e6,
                     "lo_j": w.lo_uj as f64 / 1e6,
                     "hi_j": w.hi_uj as f64 / 1e6,
                     "share_of_host": w.share_of_host,
@@ -649,18 +653,22 @@ impl ReplayReport {
         };
         let hosts: Vec<_> = r
             .bill
-            .hosts
+            .meters
             .iter()
             .map(|h| {
                 json!({
-                    "host": h.host.as_str(),
-                    "measured_j": j(h.measured_uj.into()),
-                    "attributed_j": j(h.attributed_uj().into()),
-                    "unattributed_j": j(h.unattributed_uj.into()),
+                    "host": h.meter.as_str(),
+                    "measured_j": j(h.measured.uj.into()),
+                    "floor_j": j(h.floor_uj.into()),
+                    "attributed_j": j(h.attributed_uj()),
+                    "unattributed_j": j(h.unattributed_uj()),
+                    "idle_j": j(h.account(Account::Idle).uj.into()),
+                    "system_j": j(h.account(Account::System).uj.into()),
+                    "unexplained_j": j(h.account(Account::Unexplained).uj.into()),
                     "balanced": h.is_balanced(),
                     "intervals": h.intervals,
                     "unmeasured_intervals": h.unmeasured_intervals,
-                    "truth_j": r.host_truth_j.get(&h.host),
+                    "truth_j": r.host_truth_j.get(&h.meter),
                     "meter_error": r.host_error(h),
                 })
             })
@@ -689,6 +697,12 @@ impl ReplayReport {
                 "interval_s": r.interval_s,
             },
             "hosts": r.hosts,
+            "policy": {
+                "name": r.bill.policy,
+                "description": r.policy_description,
+                "measurement_error_against": "truth_two_part_j",
+                "policy_gap_against": "truth_cpu_share_j",
+            },
             "ingest": {
                 "seen": r.ingest.seen,
                 "accepted": r.ingest.accepted,
@@ -700,6 +714,9 @@ impl ReplayReport {
                 "measured_j": j(r.bill.measured_uj()),
                 "attributed_j": j(r.bill.attributed_uj()),
                 "unattributed_j": j(r.bill.unattributed_uj()),
+                "idle_j": j(r.bill.account_total_uj(Account::Idle)),
+                "system_j": j(r.bill.account_total_uj(Account::System)),
+                "unexplained_j": j(r.bill.account_total_uj(Account::Unexplained)),
                 "conserved": r.bill.measured_uj() == r.bill.attributed_uj() + r.bill.unattributed_uj(),
                 "hosts": hosts,
             },
@@ -833,7 +850,7 @@ impl fmt::Display for ReplayReport {
             "window {} .. {} ({secs:.0} s, {} intervals of {:.0} s), {} hosts, {} workloads billed",
             r.window.start().to_rfc3339(),
             r.window.end().to_rfc3339(),
-            r.bill.hosts.first().map_or(0, |h| h.intervals),
+            r.bill.meters.first().map_or(0, |h| h.intervals),
             r.interval_s,
             r.hosts,
             r.workloads.len()
@@ -850,131 +867,8 @@ impl fmt::Display for ReplayReport {
                 None => writeln!(f, "  {reason:<18} {n:>6}")?,
             }
         }
-        writeln!(f)?;
-        writeln!(
-            f,
-            "Energy by workload (policy cpu_share: each interval's measured host energy split by CPU-time share)"
-        )?;
-        writeln!(
-            f,
-            "{:<12} {:<10} {:<12} {:>12} {:>8} {:>7} {:>12} {:>8} {:>12} {:>8}  95%_J",
-            "workload",
-            "tenant",
-            "host",
-            "energy_J",
-            "Wh",
-            "share",
-            "truth_cs_J",
-            "error",
-            "two_part_J",
-            "gap",
-        )?;
-        let pct =
-            |x: Option<f64>| x.map_or_else(|| "-".to_string(), |x| format!("{:+.1}%", 100.0 * x));
-        let num = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |x| format!("{x:.0}"));
-        for w in &r.workloads {
-            let e = w.energy_j();
-            writeln!(
-                f,
-                "{:<12} {:<10} {:<12} {:>12.1} {:>8.2} {:>6.1}% {:>12} {:>8} {:>12} {:>8}  {:.0}..{:.0}",
-                w.workload.as_str(),
-                w.tenant,
-                w.host.as_str(),
-                e,
-                e / 3600.0,
-                100.0 * w.share_of_host,
-                num(w.truth.as_ref().and_then(|t| t.cpu_share_j)),
-                pct(w.measurement_error()),
-                num(w.truth.as_ref().map(|t| t.energy_j)),
-                pct(w.policy_gap()),
-                w.lo_uj as f64 / 1e6,
-                w.hi_uj as f64 / 1e6,
-            )?;
-        }
-        let mut tenants: BTreeMap<&str, u128> = BTreeMap::new();
-        for w in &r.workloads {
-            *tenants.entry(w.tenant.as_str()).or_default() += w.energy_uj as u128;
-        }
-        let line: Vec<String> = tenants
-            .iter()
-            .map(|(t, e)| format!("{t} {:.1} Wh", j(*e) / 3600.0))
-            .collect();
-        writeln!(f, "by tenant: {}", line.join(", "))?;
-        writeln!(f)?;
-        writeln!(
-            f,
-            "Energy balance by host (measured = attributed + unattributed, exact in µJ)"
-        )?;
-        writeln!(
-            f,
-            "{:<12} {:>14} {:>14} {:>14} {:>8} {:>10}",
-            "host", "measured_J", "attributed_J", "unattrib_J", "balance", "unmeasured"
-        )?;
-        for h in &r.bill.hosts {
-            writeln!(
-                f,
-                "{:<12} {:>14.3} {:>14.3} {:>14.3} {:>8} {:>10}",
-                h.host.as_str(),
-                j(h.measured_uj.into()),
-                j(h.attributed_uj().into()),
-                j(h.unattributed_uj.into()),
-                if h.is_balanced() { "exact" } else { "BROKEN" },
-                format!("{}/{}", h.unmeasured_intervals, h.intervals)
-            )?;
-        }
-        let (m, a, u) = (
-            r.bill.measured_uj(),
-            r.bill.attributed_uj(),
-            r.bill.unattributed_uj(),
-        );
-        writeln!(
-            f,
-            "total: measured {:.3} J = attributed {:.3} J + unattributed {:.3} J ({})",
-            j(m),
-            j(a),
-            j(u),
-            if m == a + u {
-                "conserved"
-            } else {
-                "NOT conserved"
-            }
-        )?;
-        if let Some((weighted, worst, host, n)) = r.host_errors() {
-            writeln!(
-                f,
-                "Host energy vs ground truth (hosts_truth.csv): energy-weighted {:.2}%, worst host {} {:+.2}%, {n} hosts",
-                100.0 * weighted,
-                host.as_str(),
-                100.0 * worst
-            )?;
-        }
-        let errors: Vec<(f64, f64)> = r
-            .workloads
-            .iter()
-            .filter_map(|w| Some((w.measurement_error()?, w.truth.as_ref()?.cpu_share_j?)))
-            .collect();
-        if !errors.is_empty() {
-            let weighted = errors.iter().map(|(e, t)| (e * t).abs()).sum::<f64>()
-                / errors.iter().map(|(_, t)| t).sum::<f64>();
-            let worst = errors.iter().map(|(e, _)| e.abs()).fold(0.0, f64::max);
-            writeln!(f)?;
-            writeln!(
-                f,
-                "Attribution error vs ground truth (same policy on true 1-s data): energy-weighted {:.2}%, worst workload {:.2}%, {} workloads",
-                100.0 * weighted,
-                100.0 * worst,
-                errors.len()
-            )?;
-            let gaps: Vec<f64> = r.workloads.iter().filter_map(|w| w.policy_gap()).collect();
-            if !gaps.is_empty() {
-                let mean = gaps.iter().map(|g| g.abs()).sum::<f64>() / gaps.len() as f64;
-                writeln!(
-                    f,
-                    "Policy gap vs the two-part tariff (idle by reservation, unreserved idle unbilled): mean |gap| {:.1}%",
-                    100.0 * mean
-                )?;
-            }
-        }
+        r.fmt_workloads(f)?;
+        r.fmt_balance(f)?;
         writeln!(f)?;
         writeln!(
             f,
@@ -1034,6 +928,153 @@ fn wh(uj: u128) -> f64 {
 }
 
 impl ReplayReport {
+    /// The energy-by-workload table, with both truths: the error against the same policy's
+    /// truth and the gap against the `cpu_share` truth.
+    fn fmt_workloads(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "Energy by workload (policy {}: {}; reservation = requested cores / host cores)",
+            r.bill.policy, r.policy_description
+        )?;
+        writeln!(
+            f,
+            "{:<12} {:<10} {:<12} {:>12} {:>8} {:>7} {:>12} {:>8} {:>12} {:>8}  95%_J",
+            "workload",
+            "tenant",
+            "host",
+            "energy_J",
+            "Wh",
+            "share",
+            "truth_tp_J",
+            "error",
+            "truth_cs_J",
+            "gap",
+        )?;
+        let pct =
+            |x: Option<f64>| x.map_or_else(|| "-".to_string(), |x| format!("{:+.1}%", 100.0 * x));
+        let num = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |x| format!("{x:.0}"));
+        for w in &r.workloads {
+            let e = w.energy_j();
+            writeln!(
+                f,
+                "{:<12} {:<10} {:<12} {:>12.1} {:>8.2} {:>6.1}% {:>12} {:>8} {:>12} {:>8}  {:.0}..{:.0}",
+                w.workload.as_str(),
+                w.tenant,
+                w.host.as_str(),
+                e,
+                e / 3600.0,
+                100.0 * w.share_of_host,
+                num(w.truth.as_ref().map(|t| t.energy_j)),
+                pct(w.measurement_error()),
+                num(w.truth.as_ref().and_then(|t| t.cpu_share_j)),
+                pct(w.policy_gap()),
+                w.lo_uj as f64 / 1e6,
+                w.hi_uj as f64 / 1e6,
+            )?;
+        }
+        let mut tenants: BTreeMap<&str, u128> = BTreeMap::new();
+        for w in &r.workloads {
+            *tenants.entry(w.tenant.as_str()).or_default() += w.energy_uj as u128;
+        }
+        let line: Vec<String> = tenants
+            .iter()
+            .map(|(t, e)| format!("{t} {:.1} Wh", j(*e) / 3600.0))
+            .collect();
+        writeln!(f, "by tenant: {}", line.join(", "))
+    }
+
+    /// The balance of every host and of the whole, the named accounts, and the errors against
+    /// the ground truth.
+    fn fmt_balance(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "Energy balance by host (measured = attributed + unattributed, exact in µJ)"
+        )?;
+        writeln!(
+            f,
+            "{:<12} {:>14} {:>14} {:>14} {:>8} {:>10}",
+            "host", "measured_J", "attributed_J", "unattrib_J", "balance", "unmeasured"
+        )?;
+        for h in &r.bill.meters {
+            writeln!(
+                f,
+                "{:<12} {:>14.3} {:>14.3} {:>14.3} {:>8} {:>10}",
+                h.meter.as_str(),
+                j(h.measured.uj.into()),
+                j(h.attributed_uj()),
+                j(h.unattributed_uj()),
+                if h.is_balanced() { "exact" } else { "BROKEN" },
+                format!("{}/{}", h.unmeasured_intervals, h.intervals)
+            )?;
+        }
+        let (m, a, u) = (
+            r.bill.measured_uj(),
+            r.bill.attributed_uj(),
+            r.bill.unattributed_uj(),
+        );
+        writeln!(
+            f,
+            "total: measured {:.3} J = attributed {:.3} J + unattributed {:.3} J ({})",
+            j(m),
+            j(a),
+            j(u),
+            if m == a + u {
+                "conserved"
+            } else {
+                "NOT conserved"
+            }
+        )?;
+        writeln!(
+            f,
+            "unattributed: idle {:.3} J (the idle floor nobody reserved), system {:.3} J, unexplained {:.3} J",
+            j(r.bill.account_total_uj(Account::Idle)),
+            j(r.bill.account_total_uj(Account::System)),
+            j(r.bill.account_total_uj(Account::Unexplained)),
+        )?;
+        if let Some((weighted, worst, host, n)) = r.host_errors() {
+            writeln!(
+                f,
+                "Host energy vs ground truth (hosts_truth.csv): energy-weighted {:.2}%, worst host {} {:+.2}%, {n} hosts",
+                100.0 * weighted,
+                host.as_str(),
+                100.0 * worst
+            )?;
+        }
+        let errors: Vec<(f64, f64)> = r
+            .workloads
+            .iter()
+            .filter_map(|w| Some((w.measurement_error()?, w.truth.as_ref()?.energy_j)))
+            .collect();
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let weighted = errors.iter().map(|(e, t)| (e * t).abs()).sum::<f64>()
+            / errors.iter().map(|(_, t)| t).sum::<f64>();
+        let worst = errors.iter().map(|(e, _)| e.abs()).fold(0.0, f64::max);
+        writeln!(f)?;
+        writeln!(
+            f,
+            "Attribution error vs ground truth (same policy on true 1-s data): energy-weighted {:.2}%, worst workload {:.2}%, {} workloads",
+            100.0 * weighted,
+            100.0 * worst,
+            errors.len()
+        )?;
+        let gaps: Vec<f64> = r.workloads.iter().filter_map(|w| w.policy_gap()).collect();
+        if !gaps.is_empty() {
+            let mean = gaps.iter().map(|g| g.abs()).sum::<f64>() / gaps.len() as f64;
+            writeln!(
+                f,
+                "Policy gap vs cpu_share (the whole host energy by CPU-time share, Kelvin 0.1's policy): mean |gap| {:.1}%",
+                100.0 * mean
+            )?;
+        }
+        Ok(())
+    }
+
     fn fmt_groups(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = self;
         writeln!(f)?;

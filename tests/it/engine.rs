@@ -1,6 +1,7 @@
 //! `Engine` as an embedder uses it.
 
-use kelvin::{Batch, Engine, PlaceOptions};
+use kelvin::attribution::Account;
+use kelvin::{AttributionPolicy, Batch, Engine, LedgerOptions, PlaceOptions, Policy};
 use kelvin_model::{
     EntityId, Host, Inventory, Rack, Reading, Resources, Room, SensorKind, Site, Timestamp,
     Workload,
@@ -114,20 +115,94 @@ container_cpu_usage_seconds_total{pod=\"b\",container=\"sidecar\"} 0 0
 container_cpu_usage_seconds_total{pod=\"b\",container=\"sidecar\"} 30 120000
 ";
     e.ingest(Batch::prometheus("t", text)).unwrap();
-    let bill = e.attribute(e.data_span().unwrap()).unwrap();
-    let h1 = &bill.hosts[0];
-    assert_eq!(h1.measured_uj, 18_000_000_000);
+    let span = e.data_span().unwrap();
+    let cpu_share = LedgerOptions::default().with_policy(Policy::CpuShare);
+    let bill = e.attribute_with(span, &cpu_share).unwrap();
+    let h1 = &bill.meters[0];
+    assert_eq!(h1.measured.uj, 18_000_000_000);
     // a used 90 s, b used 30 + 30 s across two containers
-    assert_eq!(h1.workloads[0].energy_uj, 10_800_000_000);
-    assert_eq!(h1.workloads[1].energy_uj, 7_200_000_000);
-    let h2 = &bill.hosts[1];
+    assert_eq!(h1.lines[0].energy.uj, 10_800_000_000);
+    assert_eq!(h1.lines[1].energy.uj, 7_200_000_000);
+    let h2 = &bill.meters[1];
     assert_eq!(
-        (h2.measured_uj, h2.unattributed_uj),
+        (h2.measured.uj, h2.account(Account::Idle).uj),
         (9_600_000_000, 9_600_000_000)
     );
     assert_eq!(
         bill.measured_uj(),
         bill.attributed_uj() + bill.unattributed_uj()
+    );
+    // The default, the two-part tariff: two intervals are too few to calibrate an idle floor,
+    // so h1's energy is all dynamic and splits as above; h2 runs nothing, so its energy is
+    // unexplained.
+    let tariff = e.attribute(span).unwrap();
+    assert_eq!(tariff.policy, "two_part_tariff");
+    assert_eq!(tariff.meters[0].floor_uj, 0);
+    assert_eq!(tariff.meters[0].lines[0].energy.uj, 10_800_000_000);
+    assert_eq!(
+        tariff.meters[1].account(Account::Unexplained).uj,
+        9_600_000_000
+    );
+}
+
+/// The default policy bills each host's idle floor by the workloads' requested cores: a and b
+/// each requested 4 of h1's 16 cores, so each pays a quarter of the floor calibrated from the
+/// quiet minutes, the unreserved half stays in `idle`, and the energy above the floor is split
+/// by CPU use (a used one core, b two).
+#[test]
+fn the_default_tariff_bills_the_floor_by_requested_cores() {
+    let mut e = Engine::builder()
+        .inventory(inventory())
+        .interval_secs(60)
+        .build()
+        .unwrap();
+    let mut text = String::new();
+    for k in 0..=10i64 {
+        let (watts, busy) = if k <= 5 { (100, 0) } else { (180, k - 5) };
+        let ms = k * 60_000;
+        text +=
+            &format!("ipmi_dcmi_power_consumption_watts{{instance=\"h1:9290\"}} {watts} {ms}\n");
+        text += &format!(
+            "container_cpu_usage_seconds_total{{pod=\"a\",container=\"main\"}} {} {ms}\n",
+            60 * busy
+        );
+        text += &format!(
+            "container_cpu_usage_seconds_total{{pod=\"b\",container=\"main\"}} {} {ms}\n",
+            120 * busy
+        );
+    }
+    e.ingest(Batch::prometheus("t", text)).unwrap();
+    let span = e.data_span().unwrap();
+    let aligned = e.aligned(span).unwrap();
+    let requested: Vec<f64> = aligned.input.hosts[0]
+        .workloads
+        .iter()
+        .map(|w| w.requested_cores)
+        .collect();
+    assert_eq!(requested, [4.0, 4.0]);
+    let bill = e.attribute(span).unwrap();
+    let h1 = &bill.meters[0];
+    // 5 minutes at 100 W, one ramping to 180 W, 4 at 180 W.
+    assert_eq!(h1.measured.uj, 81_600_000_000);
+    assert_eq!(h1.floor_uj, 60_000_000_000, "100 W over 10 minutes");
+    let (a, b) = (&h1.lines[0], &h1.lines[1]);
+    assert_eq!((a.static_uj, b.static_uj), (15_000_000_000, 15_000_000_000));
+    assert_eq!(h1.account(Account::Idle).uj, 30_000_000_000);
+    assert_eq!(
+        (a.dynamic_uj, b.dynamic_uj),
+        (7_200_000_000, 14_400_000_000)
+    );
+    assert!(h1.is_balanced());
+    // The Scaphandre-like policy bills the same dynamic energy but no floor at all.
+    let scaphandre = e
+        .attribute_with(
+            span,
+            &LedgerOptions::default().with_policy(Policy::ScaphandreLike),
+        )
+        .unwrap();
+    assert_eq!(
+        scaphandre.meters[0].account(Account::Idle).uj,
+        60_000_000_000
     );
 }
 
@@ -234,14 +309,16 @@ fn edge_engine() -> (kelvin::replay::RecordedDataset, Engine) {
 
 #[test]
 fn every_policy_balances_the_edge_dataset() {
-    use kelvin::Policy;
     let (_, engine) = edge_engine();
     let span = engine.data_span().unwrap();
-    let cpu = engine.attribute(span).unwrap();
+    let default = engine.attribute(span).unwrap();
     let mut unbilled = Vec::new();
     for p in Policy::ALL {
-        let bill = engine.attribute_with(span, p).unwrap();
-        assert_eq!(bill.measured_uj(), cpu.measured_uj(), "{p:?}");
+        let bill = engine
+            .attribute_with(span, &LedgerOptions::default().with_policy(p))
+            .unwrap();
+        assert_eq!(bill.policy, p.name());
+        assert_eq!(bill.measured_uj(), default.measured_uj(), "{p:?}");
         assert_eq!(
             bill.measured_uj(),
             bill.attributed_uj() + bill.unattributed_uj(),
@@ -249,12 +326,79 @@ fn every_policy_balances_the_edge_dataset() {
         );
         unbilled.push((p, bill.unattributed_uj()));
     }
-    // These workloads reserve nothing, so the tariff and the Scaphandre-like policy leave
-    // the calibrated floor unbilled, while full absorption bills (almost) everything.
+    // The default is the tariff. Its workloads reserve their requested cores, so it bills
+    // part of the calibrated floor and leaves the unreserved rest (more than a tenth of the
+    // energy on these lightly reserved hosts) in `idle`; the Scaphandre-like policy leaves the
+    // whole floor unbilled, and full absorption bills (almost) everything.
     let get = |p: Policy| unbilled.iter().find(|(q, _)| *q == p).unwrap().1;
-    assert!(get(Policy::TwoPartTariff) > cpu.measured_uj() / 10);
+    assert_eq!(get(Policy::TwoPartTariff), default.unattributed_uj());
+    assert_eq!(
+        default,
+        engine
+            .attribute_with(span, &LedgerOptions::default())
+            .unwrap()
+    );
+    assert!(get(Policy::TwoPartTariff) > default.measured_uj() / 10);
+    assert!(get(Policy::TwoPartTariff) < get(Policy::ScaphandreLike));
     assert!(get(Policy::FullAbsorption) < get(Policy::TwoPartTariff));
     assert_eq!(get(Policy::FullAbsorption), get(Policy::CpuShare));
+}
+
+/// An embedder's own policy, defined here with the public API only, runs through the engine
+/// like a built-in one: the whole measured energy split by requested cores.
+#[test]
+fn a_custom_policy_runs_through_the_engine() {
+    use kelvin::attribution::ledger::{Floor, IntervalView};
+    #[derive(Debug)]
+    struct ByRequest;
+    impl AttributionPolicy for ByRequest {
+        fn name(&self) -> &str {
+            "by_request"
+        }
+        fn floor(&self) -> Floor {
+            Floor::Absorbed
+        }
+        fn dynamic_key(&self, iv: &IntervalView<'_>, weights: &mut [f64]) {
+            for (k, w) in weights[..iv.consumers()].iter_mut().enumerate() {
+                *w = iv.reservation(k);
+            }
+        }
+    }
+    let (ds, engine) = edge_engine();
+    let span = engine.data_span().unwrap();
+    let bill = engine
+        .attribute_with(span, &LedgerOptions::default().with_policy(ByRequest))
+        .unwrap();
+    assert_eq!(bill.policy, "by_request");
+    assert!(bill.is_balanced());
+    assert_eq!(
+        bill.unattributed_uj(),
+        0,
+        "every host runs a workload that requested cores"
+    );
+    let requested = |w: &EntityId| {
+        ds.workloads
+            .iter()
+            .find(|x| &x.id == w)
+            .unwrap()
+            .requests
+            .cpu_cores
+    };
+    for sheet in &bill.meters {
+        let cores: f64 = sheet
+            .lines
+            .iter()
+            .map(|l| requested(bill.workload_of(l)))
+            .sum();
+        for l in &sheet.lines {
+            let expected = sheet.measured.uj as f64 * requested(bill.workload_of(l)) / cores;
+            assert!(
+                (l.energy.uj as f64 - expected).abs() <= 60.0,
+                "{}",
+                sheet.meter
+            );
+        }
+    }
 }
 
 /// The engine's fleet optimizer on the embedded dataset: every pending workload placed, no
@@ -391,4 +535,160 @@ fn windows_too_large_or_too_short_are_typed_errors() {
     e.ingest(Batch::prometheus("scrape", text)).unwrap();
     let msg = e.attribute(e.data_span().unwrap()).unwrap_err().to_string();
     assert!(msg.contains("probably seconds where milliseconds"), "{msg}");
+}
+
+/// `Engine::place` explains each decision: the host whose memory was full is named with the
+/// constraint, and the runners-up with their scores.
+#[test]
+fn place_names_rejected_hosts_and_runners_up() {
+    let mut inv = inventory();
+    inv.hosts.push(Host {
+        id: id("h3"),
+        rack: id("r1"),
+        capacity: Resources::new(16.0, 64 << 30),
+        pdu: None,
+    });
+    // h1's memory is all but full: 2 GiB left.
+    inv.workloads.push(Workload {
+        id: id("cache"),
+        tenant: "t1".into(),
+        owner: "o".into(),
+        requests: Resources::new(1.0, 60 << 30),
+        host: Some(id("h1")),
+    });
+    let e = Engine::builder().inventory(inv).build().unwrap();
+    let web = Workload {
+        id: id("web"),
+        tenant: "t".into(),
+        owner: "o".into(),
+        requests: Resources::new(4.0, 8 << 30),
+        host: None,
+    };
+    let plan = e.place(&[web], &PlaceOptions::default()).unwrap();
+    let a = &plan.assignments[0];
+    assert_eq!((a.host.as_str(), a.rank), ("h2", 1));
+    assert_eq!(a.rejected.len(), 1);
+    assert_eq!(a.rejected[0].host.as_str(), "h1");
+    assert_eq!(
+        a.rejected[0].constraints,
+        [kelvin::placement::Constraint::Memory]
+    );
+    assert_eq!(a.runners_up.len(), 1);
+    assert_eq!(a.runners_up[0].host.as_str(), "h3");
+    assert_eq!(a.runners_up[0].score.cpu_free_after, 12.0);
+    assert_eq!(
+        a.to_string(),
+        "web on h2 (rank 1, cpu 25 % after); rejected: h1 (memory); runners-up: h3 (rank 2, cpu 25 % after)"
+    );
+}
+
+/// A host that runs nothing but draws power is awake: the fleet problem says so, and the
+/// fleet `Placer` (which works on the fleet as it runs) counts it and prices work there at its
+/// dynamic power only; a plan may still power it down.
+#[test]
+fn a_host_that_draws_power_counts_as_awake() {
+    use kelvin::placement::fleet::{Objective, Placer, Policy, evaluate};
+    let t0 = Timestamp::from_secs(1_793_606_400);
+    let mut e = Engine::builder().inventory(inventory()).build().unwrap();
+    let readings: Vec<Reading> = (0..10)
+        .flat_map(|k| {
+            let ts = t0.add_nanos(k * 60_000_000_000);
+            [power("h1", 150.0, ts), power("h2", 78.0, ts)]
+        })
+        .collect();
+    e.ingest(Batch::Readings(readings)).unwrap();
+    let measured = e.measured();
+    assert_eq!(measured.host_power_w.get(&id("h2")), Some(&78.0));
+    let p = e.fleet_problem(&[]).unwrap();
+    // h1 runs a and b; h2 runs nothing and draws 78 W.
+    assert!(p.hosts.iter().all(|h| h.awake));
+    let placer = Placer::new(&p, Policy::Kelvin(Objective::default())).unwrap();
+    assert_eq!(placer.evaluation().hosts_awake, 2);
+    let running: Vec<Option<usize>> = p.tasks.iter().map(|t| t.current).collect();
+    assert_eq!(evaluate(&p, &running).unwrap().hosts_awake, 1);
+}
+
+#[test]
+fn a_registered_decoder_ingests_captures_by_name_and_by_detection() {
+    use kelvin::ingest::{Confidence, Context, Decode, IngestBatch, Quarantined, Reason};
+
+    /// `acme_watts <W>` lines from an embedder's meter: a format Kelvin does not know.
+    struct AcmeMeter;
+
+    impl Decode for AcmeMeter {
+        fn name(&self) -> &str {
+            "acme_meter"
+        }
+
+        fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
+            for (i, line) in input.lines().enumerate() {
+                match line.strip_prefix("acme_watts ").map(str::parse::<f64>) {
+                    Some(Ok(w)) => out.accept(Reading::new(
+                        ctx.fallback_entity(),
+                        "wall",
+                        SensorKind::Power,
+                        w,
+                        ctx.timestamp(),
+                    )),
+                    _ => out.reject(Quarantined::new(
+                        ctx.line(i as u64 + 1),
+                        Reason::BadValue,
+                        "not acme_watts <W>",
+                        line,
+                    )),
+                }
+            }
+        }
+
+        fn detect(&self, head: &str) -> Option<Confidence> {
+            head.starts_with("acme_watts ")
+                .then_some(Confidence::LIKELY)
+        }
+    }
+
+    let mut e = Engine::builder()
+        .inventory(inventory())
+        .decoder(AcmeMeter)
+        .build()
+        .unwrap();
+    let at = Timestamp::from_secs(1_793_606_400);
+    // By name.
+    let rep = e
+        .ingest(Batch::capture_as(
+            "acme_meter",
+            "pdu-h1",
+            "acme_watts 212\nacme_watts oops\n",
+            id("h1"),
+            at,
+        ))
+        .unwrap();
+    assert_eq!(rep.stats.seen, rep.stats.accepted + rep.stats.quarantined);
+    assert_eq!((rep.stats.accepted, rep.stats.quarantined), (1, 1));
+    assert_eq!(rep.stats.by_reason.get(&Reason::BadValue), Some(&1));
+    assert_eq!(e.quarantine()[0].place.to_string(), "pdu-h1:2");
+    // By detection (its lines would otherwise be Prometheus samples of an unmapped metric).
+    let rep = e
+        .ingest(Batch::capture("pdu-h2", "acme_watts 180\n", id("h2"), at))
+        .unwrap();
+    assert_eq!(rep.stats.accepted, 1, "{:?}", e.quarantine());
+    for (host, watts) in [("h1", 212.0), ("h2", 180.0)] {
+        let key = kelvin::store::SeriesKey::new(id(host), "wall", SensorKind::Power);
+        let stored = e
+            .store()
+            .scan(e.store().find(&key).unwrap(), i64::MIN, i64::MAX)
+            .unwrap();
+        assert_eq!(stored.values, [watts]);
+    }
+    // Built-in formats are still there; a name no decoder has is one quarantined record.
+    let rep = e
+        .ingest(Batch::capture_as(
+            "acme",
+            "pdu-h1",
+            "acme_watts 1\n",
+            id("h1"),
+            at,
+        ))
+        .unwrap();
+    assert_eq!(rep.stats.by_reason.get(&Reason::UnknownFormat), Some(&1));
+    assert_eq!(e.ingest_stats().accepted, 2);
 }

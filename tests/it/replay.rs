@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use kelvin::replay::{RecordedDataset, replay};
+use kelvin::attribution::Account;
+use kelvin::replay::{RecordedDataset, WorkloadLine, replay};
+use kelvin::{Batch, Engine, LedgerOptions, Policy};
 
 fn dataset() -> RecordedDataset {
     RecordedDataset::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/edge-small"))
@@ -12,13 +14,14 @@ fn dataset() -> RecordedDataset {
 #[test]
 fn energy_is_conserved_and_close_to_ground_truth() {
     let r = replay(&dataset()).unwrap();
+    assert_eq!(r.bill.policy, "two_part_tariff");
     assert_eq!(
         r.bill.measured_uj(),
         r.bill.attributed_uj() + r.bill.unattributed_uj()
     );
     assert!(
         r.bill
-            .hosts
+            .meters
             .iter()
             .all(|h| h.is_balanced() && h.unmeasured_intervals == 0)
     );
@@ -38,24 +41,73 @@ fn energy_is_conserved_and_close_to_ground_truth() {
         (measured_j - true_j).abs() / true_j < 0.005,
         "measured {measured_j} J vs true {true_j} J"
     );
-    // Same policy on true data: small errors only.
+    // The report's policy, the two-part tariff, against the same policy on the true data: the
+    // calibrated idle floor dominates the error (no host here ever idles, so each floor is a
+    // model's intercept; docs/attribution.md).
     let errs: Vec<f64> = r
         .workloads
         .iter()
         .map(|w| w.measurement_error().unwrap())
         .collect();
     assert_eq!(errs.len(), 16);
-    assert!(errs.iter().all(|e| e.abs() < 0.08), "{errs:?}");
-    let weighted: f64 = r
-        .workloads
+    assert!(errs.iter().all(|e| e.abs() < 0.7), "{errs:?}");
+    let weighted = weighted_error(&r.workloads, |w| w.truth.as_ref().unwrap().energy_j);
+    assert!(weighted < 0.10, "energy-weighted error {weighted}");
+    // The unreserved floor is billed to nobody, and only the floor: nothing is unexplained.
+    let idle = r.bill.account_total_uj(Account::Idle);
+    assert_eq!(idle, r.bill.unattributed_uj());
+    assert!(idle > r.bill.measured_uj() / 4, "{idle}");
+}
+
+/// The same data under Kelvin 0.1's policy, CPU share, needs no floor: against the same policy
+/// on the true data only measurement costs anything (the report's figures before the tariff
+/// became the default).
+#[test]
+fn cpu_share_is_close_to_its_own_truth() {
+    let ds = dataset();
+    let mut engine = Engine::builder()
+        .inventory(ds.inventory.clone())
+        .workloads(ds.workloads.iter().filter(|w| w.host.is_some()).cloned())
+        .build()
+        .unwrap();
+    engine
+        .ingest(Batch::prometheus("metrics.prom", ds.metrics.clone()))
+        .unwrap();
+    let span = engine.data_span().unwrap();
+    let bill = engine
+        .attribute_with(
+            span,
+            &LedgerOptions::default().with_policy(Policy::CpuShare),
+        )
+        .unwrap();
+    assert_eq!(bill.unattributed_uj(), 0, "every interval has CPU use");
+    let truth: std::collections::HashMap<&str, f64> = ds
+        .truth
         .iter()
-        .map(|w| (w.energy_j() - w.truth.as_ref().unwrap().cpu_share_j.unwrap()).abs())
+        .map(|t| (t.workload.as_str(), t.cpu_share_j.unwrap()))
+        .collect();
+    let (mut abs_err, mut total) = (0.0, 0.0);
+    for (_, line) in bill.lines() {
+        let t = truth[bill.workload_of(line).as_str()];
+        let e = (line.energy.uj as f64 / 1e6 - t) / t;
+        assert!(e.abs() < 0.08, "{}: {e}", bill.workload_of(line));
+        abs_err += (e * t).abs();
+        total += t;
+    }
+    assert!(
+        abs_err / total < 0.03,
+        "energy-weighted error {}",
+        abs_err / total
+    );
+}
+
+/// Σ |error| · truth / Σ truth over the workloads.
+fn weighted_error(lines: &[WorkloadLine], truth: impl Fn(&WorkloadLine) -> f64) -> f64 {
+    lines
+        .iter()
+        .map(|w| (w.energy_j() - truth(w)).abs())
         .sum::<f64>()
-        / r.workloads
-            .iter()
-            .map(|w| w.truth.as_ref().unwrap().cpu_share_j.unwrap())
-            .sum::<f64>();
-    assert!(weighted < 0.03, "energy-weighted error {weighted}");
+        / lines.iter().map(truth).sum::<f64>()
 }
 
 #[test]
@@ -187,13 +239,17 @@ fn groups_facility_thermal_and_recommendation_hold_together() {
             "{}",
             w.workload
         );
-        let t = w.truth.as_ref().unwrap().cpu_share_j.unwrap() * 1e6;
+        assert_eq!(w.static_uj + w.dynamic_uj, w.energy_uj);
+        let t = w.truth.as_ref().unwrap().energy_j * 1e6;
         if (w.lo_uj as f64) <= t && t <= w.hi_uj as f64 {
             covered += 1;
         }
     }
     println!("95 % intervals cover the same-policy truth for {covered}/16 workloads");
-    assert!(covered >= 12, "{covered}/16");
+    // The intervals carry the meters' ±2 % and the floor's spread, not the bias of a floor
+    // extrapolated on hosts that never idle (docs/attribution.md): most truths fall outside.
+    const COVERED: usize = 6;
+    assert!(covered >= COVERED, "{covered}/16");
     let attributed = r.bill.attributed_uj();
     assert_eq!(
         r.tenants.iter().map(|g| g.energy_uj).sum::<u128>(),
@@ -230,6 +286,11 @@ fn groups_facility_thermal_and_recommendation_hold_together() {
 
     let json = r.to_json();
     assert_eq!(json["balance"]["conserved"], true);
+    assert_eq!(json["policy"]["name"], "two_part_tariff");
+    assert_eq!(
+        json["balance"]["idle_j"].as_f64().unwrap(),
+        r.bill.account_total_uj(Account::Idle) as f64 / 1e6
+    );
     assert_eq!(json["workloads"].as_array().unwrap().len(), 16);
     assert_eq!(json["ingest"]["by_reason"]["bad_value"]["count"], 1);
     assert_eq!(

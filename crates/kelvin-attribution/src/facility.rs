@@ -459,6 +459,72 @@ fn run(
     inputs: &FacilityInputs,
     mut matrix: Option<&mut Array2<u64>>,
 ) -> Result<FacilityBill, AttributionError> {
+    let (n_intervals, n_accounts) = it_uj.dim();
+    check_grid(start, interval_ns, n_intervals)?;
+    let mut bill = FacilityBill::empty(n_accounts, n_intervals, &inputs.currency);
+    let mut weights = vec![0.0f64; n_accounts];
+    let mut parts = vec![0u64; n_accounts];
+    let mut scratch = crate::SplitScratch::default();
+
+    for (k, row) in it_uj.rows().into_iter().enumerate() {
+        let slot = Slot::new(start, interval_ns, k);
+        let mut it_total: u64 = 0;
+        for (w, &e) in weights.iter_mut().zip(row.iter()) {
+            it_total = it_total
+                .checked_add(e)
+                .ok_or_else(|| AttributionError::overflow(slot.place()))?;
+            *w = e as f64;
+        }
+        let (overhead_uj, overhead_complete) = slot.overhead(inputs, it_total)?;
+        if !overhead_complete {
+            bill.intervals_without_overhead += 1;
+        }
+        // Split it.
+        let unassigned = if it_total > 0
+            && largest_remainder_into(overhead_uj, &weights, &mut parts, &mut scratch)
+        {
+            0
+        } else {
+            parts.iter_mut().for_each(|p| *p = 0);
+            overhead_uj
+        };
+        let carbon = slot.rate(&inputs.carbon_g_per_kwh, "carbon_g_per_kwh")?;
+        let price = slot.rate(&inputs.price_per_kwh, "price_per_kwh")?;
+        bill.intervals_without_carbon += usize::from(!carbon.1);
+        bill.intervals_without_price += usize::from(!price.1);
+        let interval = IntervalFacility {
+            it_uj: it_total,
+            overhead_uj,
+            unassigned_overhead_uj: unassigned,
+            co2e_g: 0.0,
+            cost: 0.0,
+            overhead_complete,
+            carbon_complete: carbon.1,
+            price_complete: price.1,
+        };
+        bill.add(
+            &slot,
+            interval,
+            row.iter().copied(),
+            &parts,
+            (carbon.0, price.0),
+        )?;
+        if let Some(m) = matrix.as_deref_mut() {
+            m.row_mut(k)
+                .iter_mut()
+                .zip(&parts)
+                .for_each(|(x, &p)| *x = p);
+        }
+    }
+    Ok(bill)
+}
+
+/// Checks the grid: a positive interval, a known start, and an end before year 2262.
+fn check_grid(
+    start: Timestamp,
+    interval_ns: i64,
+    n_intervals: usize,
+) -> Result<(), AttributionError> {
     if interval_ns <= 0 {
         return Err(AttributionError::invalid(
             "facility",
@@ -468,7 +534,6 @@ fn run(
     if !start.is_known() {
         return Err(AttributionError::invalid("facility", "start is unknown"));
     }
-    let (n_intervals, n_accounts) = it_uj.dim();
     let grid_end = i128::from(start.as_nanos()) + i128::from(interval_ns) * n_intervals as i128;
     if grid_end > i128::from(i64::MAX) {
         return Err(AttributionError::invalid(
@@ -476,52 +541,46 @@ fn run(
             format!("{n_intervals} intervals of {interval_ns} ns from {start} run past year 2262"),
         ));
     }
-    let dt = interval_ns as f64;
+    Ok(())
+}
 
-    let mut bill = FacilityBill {
-        accounts: vec![
-            FacilityShare {
-                it_uj: 0,
-                overhead_uj: 0,
-                co2e_g: 0.0,
-                cost: 0.0,
-            };
-            n_accounts
-        ],
-        overhead_uj: 0,
-        co2e_g: 0.0,
-        cost: 0.0,
-        currency: inputs.currency.clone(),
-        intervals_without_overhead: 0,
-        intervals_without_carbon: 0,
-        intervals_without_price: 0,
-        it_uj: 0,
-        unassigned_overhead_uj: 0,
-        unassigned_co2e_g: 0.0,
-        unassigned_cost: 0.0,
-        intervals: Vec::with_capacity(n_intervals),
-    };
-    let mut weights = vec![0.0f64; n_accounts];
-    let mut parts = vec![0u64; n_accounts];
-    let mut scratch = crate::SplitScratch::default();
+/// Interval `k` of a checked grid: `[a, b)` in nanoseconds.
+struct Slot {
+    k: usize,
+    a: i64,
+    b: i64,
+    at: Timestamp,
+    interval_ns: i64,
+}
 
-    for (k, row) in it_uj.rows().into_iter().enumerate() {
-        // start ≤ a < b ≤ grid_end ≤ i64::MAX (checked above); the product alone may not fit
-        // in i64 when start is negative, so compute in i128.
+impl Slot {
+    fn new(start: Timestamp, interval_ns: i64, k: usize) -> Slot {
+        // start ≤ a < b ≤ grid_end ≤ i64::MAX (checked by `check_grid`); the product alone may
+        // not fit in i64 when start is negative, so compute in i128.
         let a = i128::from(start.as_nanos()) + i128::from(interval_ns) * k as i128;
         let (a, b) = (a as i64, (a + i128::from(interval_ns)) as i64);
-        let at = Timestamp::from_nanos(a);
-        let place = || format!("facility, interval {k}");
-
-        let mut it_total: u64 = 0;
-        for (w, &e) in weights.iter_mut().zip(row.iter()) {
-            it_total = it_total
-                .checked_add(e)
-                .ok_or_else(|| AttributionError::overflow(place()))?;
-            *w = e as f64;
+        Slot {
+            k,
+            a,
+            b,
+            at: Timestamp::from_nanos(a),
+            interval_ns,
         }
+    }
 
-        // Overhead: measured power where defined, PUE on the rest.
+    fn place(&self) -> String {
+        format!("facility, interval {}", self.k)
+    }
+
+    /// The interval's overhead energy, µJ, and whether overhead was known all along: measured
+    /// power where defined, PUE on the rest.
+    fn overhead(
+        &self,
+        inputs: &FacilityInputs,
+        it_total: u64,
+    ) -> Result<(u64, bool), AttributionError> {
+        let (a, b, k, at) = (self.a, self.b, self.k, self.at);
+        let dt = self.interval_ns as f64;
         let mut overhead = 0.0; // µJ
         let mut covered: i128 = 0;
         if let Some(ow) = &inputs.overhead_w {
@@ -531,7 +590,7 @@ fn run(
             covered += int.covered_ns;
         }
         // A step series covers a suffix of any range, so what it misses is [a, a + rest).
-        let rest = i128::from(interval_ns) - covered;
+        let rest = i128::from(self.interval_ns) - covered;
         if rest > 0
             && let Some(pue) = &inputs.pue
         {
@@ -542,70 +601,74 @@ fn run(
             overhead += it_total as f64 * int.weighted / dt;
             covered += int.covered_ns;
         }
-        let overhead_complete = covered == i128::from(interval_ns);
-        if !overhead_complete {
-            bill.intervals_without_overhead += 1;
-        }
+        let complete = covered == i128::from(self.interval_ns);
         let overhead = overhead.round();
         if overhead.is_nan() || overhead >= u64::MAX as f64 {
-            return Err(AttributionError::overflow(place()));
+            return Err(AttributionError::overflow(self.place()));
         }
-        let overhead_uj = overhead.max(0.0) as u64;
+        Ok((overhead.max(0.0) as u64, complete))
+    }
 
-        // Split it.
-        let unassigned = if it_total > 0
-            && largest_remainder_into(overhead_uj, &weights, &mut parts, &mut scratch)
-        {
-            0
-        } else {
-            parts.iter_mut().for_each(|p| *p = 0);
-            overhead_uj
+    /// A carbon or price rate per µJ (Σ value·ns / interval ns, uncovered time counting as 0)
+    /// and whether the series covered the whole interval.
+    fn rate(
+        &self,
+        series: &Option<StepSeries>,
+        name: &str,
+    ) -> Result<(f64, bool), AttributionError> {
+        let Some(s) = series else {
+            return Ok((0.0, false));
         };
+        let int = s.integrate(self.a, self.b, |v| v);
+        check(&int, name, self.k, self.at, 0.0, "negative")?;
+        let complete = int.covered_ns == i128::from(self.interval_ns);
+        Ok((
+            int.weighted / self.interval_ns as f64 / UJ_PER_KWH,
+            complete,
+        ))
+    }
+}
 
-        // Carbon and price factors: Σ value·ns / interval ns (uncovered time counts as 0).
-        let factor = |series: &Option<StepSeries>,
-                      name: &str,
-                      missing: &mut usize|
-         -> Result<(f64, bool), AttributionError> {
-            let Some(s) = series else {
-                *missing += 1;
-                return Ok((0.0, false));
-            };
-            let int = s.integrate(a, b, |v| v);
-            check(&int, name, k, at, 0.0, "negative")?;
-            let complete = int.covered_ns == i128::from(interval_ns);
-            if !complete {
-                *missing += 1;
-            }
-            Ok((int.weighted / dt / UJ_PER_KWH, complete))
-        };
-        let (carbon_per_uj, carbon_complete) = factor(
-            &inputs.carbon_g_per_kwh,
-            "carbon_g_per_kwh",
-            &mut bill.intervals_without_carbon,
-        )?;
-        let (price_per_uj, price_complete) = factor(
-            &inputs.price_per_kwh,
-            "price_per_kwh",
-            &mut bill.intervals_without_price,
-        )?;
-
-        let mut interval = IntervalFacility {
-            it_uj: it_total,
-            overhead_uj,
-            unassigned_overhead_uj: unassigned,
+impl FacilityBill {
+    /// A bill with nothing on it yet.
+    fn empty(n_accounts: usize, n_intervals: usize, currency: &str) -> FacilityBill {
+        FacilityBill {
+            accounts: vec![
+                FacilityShare {
+                    it_uj: 0,
+                    overhead_uj: 0,
+                    co2e_g: 0.0,
+                    cost: 0.0,
+                };
+                n_accounts
+            ],
+            overhead_uj: 0,
             co2e_g: 0.0,
             cost: 0.0,
-            overhead_complete,
-            carbon_complete,
-            price_complete,
-        };
-        for (j, (share, (&e, &o))) in bill
-            .accounts
-            .iter_mut()
-            .zip(row.iter().zip(&parts))
-            .enumerate()
-        {
+            currency: currency.to_string(),
+            intervals_without_overhead: 0,
+            intervals_without_carbon: 0,
+            intervals_without_price: 0,
+            it_uj: 0,
+            unassigned_overhead_uj: 0,
+            unassigned_co2e_g: 0.0,
+            unassigned_cost: 0.0,
+            intervals: Vec::with_capacity(n_intervals),
+        }
+    }
+
+    /// Adds an interval: each account's IT energy `it` and overhead `parts`, priced at
+    /// `(carbon, price)` per µJ, and the unassigned overhead.
+    fn add(
+        &mut self,
+        slot: &Slot,
+        mut interval: IntervalFacility,
+        it: impl Iterator<Item = u64>,
+        parts: &[u64],
+        (carbon_per_uj, price_per_uj): (f64, f64),
+    ) -> Result<(), AttributionError> {
+        let k = slot.k;
+        for (j, (share, (e, &o))) in self.accounts.iter_mut().zip(it.zip(parts)).enumerate() {
             let account_place = || format!("facility, account {j}, interval {k}");
             share.it_uj = share
                 .it_uj
@@ -622,35 +685,29 @@ fn run(
             interval.co2e_g += c;
             interval.cost += p;
         }
-        if let Some(m) = matrix.as_deref_mut() {
-            m.row_mut(k)
-                .iter_mut()
-                .zip(&parts)
-                .for_each(|(x, &p)| *x = p);
-        }
+        let unassigned = interval.unassigned_overhead_uj;
         let (uc, up) = (
             unassigned as f64 * carbon_per_uj,
             unassigned as f64 * price_per_uj,
         );
         interval.co2e_g += uc;
         interval.cost += up;
-        bill.unassigned_co2e_g += uc;
-        bill.unassigned_cost += up;
-
-        bill.it_uj = bill
+        self.unassigned_co2e_g += uc;
+        self.unassigned_cost += up;
+        self.it_uj = self
             .it_uj
-            .checked_add(it_total)
-            .ok_or_else(|| AttributionError::overflow(place()))?;
-        bill.overhead_uj = bill
+            .checked_add(interval.it_uj)
+            .ok_or_else(|| AttributionError::overflow(slot.place()))?;
+        self.overhead_uj = self
             .overhead_uj
-            .checked_add(overhead_uj)
-            .ok_or_else(|| AttributionError::overflow(place()))?;
-        bill.unassigned_overhead_uj += unassigned; // ≤ overhead_uj, which did not overflow
-        bill.co2e_g += interval.co2e_g;
-        bill.cost += interval.cost;
-        bill.intervals.push(interval);
+            .checked_add(interval.overhead_uj)
+            .ok_or_else(|| AttributionError::overflow(slot.place()))?;
+        self.unassigned_overhead_uj += unassigned; // ≤ overhead_uj, which did not overflow
+        self.co2e_g += interval.co2e_g;
+        self.cost += interval.cost;
+        self.intervals.push(interval);
+        Ok(())
     }
-    Ok(bill)
 }
 
 #[cfg(test)]

@@ -183,7 +183,7 @@ impl PowerModels {
                     let cpu: f64 = h
                         .workloads
                         .iter()
-                        .map(|(_, c)| c.get(i).copied().unwrap_or(f64::NAN))
+                        .map(|w| w.cpu_s.get(i).copied().unwrap_or(f64::NAN))
                         .sum();
                     let e = h.energy_j[i];
                     (cpu.is_finite() && e.is_finite()).then(|| (cpu / (secs * h.cores), e / secs))
@@ -268,7 +268,7 @@ impl MarginalPower for PowerModels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::HostSeries;
+    use crate::{HostSeries, WorkloadSeries};
     use kelvin_model::Timestamp;
 
     #[test]
@@ -301,7 +301,8 @@ mod tests {
                 host: EntityId::new("h").unwrap(),
                 cores: 4.0,
                 energy_j: energy,
-                workloads: vec![(EntityId::new("w").unwrap(), cpu)],
+                meter_rel_sigma: 0.0,
+                workloads: vec![WorkloadSeries::new(EntityId::new("w").unwrap(), 0.0, cpu)],
             }],
         };
         let models = PowerModels::fit(&input);
@@ -333,7 +334,8 @@ mod tests {
                 host: h.clone(),
                 cores: 8.0,
                 energy_j: energy,
-                workloads: vec![(EntityId::new("w").unwrap(), cpu)],
+                meter_rel_sigma: 0.0,
+                workloads: vec![WorkloadSeries::new(EntityId::new("w").unwrap(), 0.0, cpu)],
             }],
         };
         let models = PowerModels::fit(&input);

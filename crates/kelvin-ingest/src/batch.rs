@@ -210,14 +210,27 @@ pub struct NoReadings {
 
 /// What one ingestion call produced.
 ///
-/// A batch made by [`IngestBatch::bounded`] (as [`crate::decode_str`], [`crate::decode_path`]
-/// and the tree decoders make theirs) keeps at most [`crate::Limits::max_output_bytes`] of
-/// heap, as estimated for each entry kept ([`IngestBatch::kept_bytes`]). Past that budget every
-/// further record is still counted — as seen and as quarantined with
-/// [`Reason::TooManyRecords`] — but not kept; the first of them is kept as the one quarantine
-/// entry that says where the budget ran out. So `seen == accepted + quarantined` always holds,
-/// `accepted == readings.len()` always holds, and `quarantined == quarantine.len()` holds
-/// unless the budget ran out. [`IngestBatch::default`] has no budget.
+/// A batch made by [`IngestBatch::bounded`] (as [`crate::Decoders::decode_str`],
+/// [`crate::Decoders::decode_path`] and the tree decoders make theirs) carries the two budgets
+/// of one decode call, so that every decoder — built in or an embedder's — is held to them by
+/// the batch it writes into, not by counting of its own:
+///
+/// - **Records** ([`crate::Limits::max_records`]; a tree's batch takes `max_tree_records`).
+///   Every [`IngestBatch::accept`] and [`IngestBatch::reject`] is one record. The first
+///   record past the limit is quarantined as the one [`Reason::TooManyRecords`] record that
+///   stands for the rest of the input, and every later record is neither counted nor kept: the
+///   decoder stops reading when [`IngestBatch::records_full`] says so. A decoder that knows a
+///   record's place before it has built the record admits it first
+///   ([`IngestBatch::admit_record`]), so that the record that does not fit is named by its own
+///   line and text and no work is spent on it.
+/// - **Output** ([`crate::Limits::max_output_bytes`]): at most that much heap, as estimated
+///   for each entry kept ([`IngestBatch::kept_bytes`]). Past it every further record is still
+///   counted — as seen and as quarantined with [`Reason::TooManyRecords`] — but not kept; the
+///   first of them is kept as the one quarantine entry that says where the budget ran out.
+///
+/// So `seen == accepted + quarantined` always holds, `accepted == readings.len()` always holds,
+/// and `quarantined == quarantine.len()` holds unless the output budget ran out.
+/// [`IngestBatch::default`] has neither budget.
 #[derive(Debug, Clone, Default)]
 pub struct IngestBatch {
     /// Accepted readings, in input order, values in canonical units.
@@ -229,6 +242,32 @@ pub struct IngestBatch {
     /// Inputs recognized as holding no readings.
     pub without_readings: Vec<NoReadings>,
     budget: Budget,
+    records: RecordLimit,
+}
+
+/// The record limit of a batch: how many records of one input (or one tree) it takes.
+#[derive(Debug, Clone, Default)]
+struct RecordLimit {
+    /// Most records; `None`: no limit.
+    max: Option<usize>,
+    /// The limit's name, for the quarantine detail (`max_records`, `max_tree_records`).
+    name: &'static str,
+    /// Records counted so far (admitted ahead, accepted or rejected).
+    count: usize,
+    /// Records admitted ahead by [`IngestBatch::admit_record`], not yet accepted or rejected.
+    ahead: usize,
+    /// Set at the first record past the limit: the rest of the input is not read.
+    full: bool,
+}
+
+/// Whether a record fits the record limit.
+enum Admit {
+    /// Counted.
+    Yes,
+    /// The first record past the limit: it becomes the one `TooManyRecords` record.
+    Over,
+    /// Past the limit, after that record: neither counted nor kept.
+    No,
 }
 
 /// The output budget of a batch.
@@ -296,6 +335,119 @@ impl IngestBatch {
     /// documentation); records that no longer fit are counted and named by `ctx.source`.
     pub fn bounded(ctx: &crate::Context<'_>) -> Self {
         IngestBatch::with_budget(ctx.limits.max_output_bytes, ctx.source_name())
+            .with_max_records(ctx.limits.max_records)
+    }
+
+    /// The batch of a tree walk: [`IngestBatch::bounded`], with the tree's record limit
+    /// ([`crate::Limits::max_tree_records`]) for all its files together.
+    pub(crate) fn bounded_tree(ctx: &crate::Context<'_>) -> Self {
+        let mut b = IngestBatch::with_budget(ctx.limits.max_output_bytes, ctx.source_name());
+        b.records = RecordLimit {
+            max: Some(ctx.limits.max_tree_records),
+            name: "max_tree_records",
+            ..RecordLimit::default()
+        };
+        b
+    }
+
+    /// Sets the record limit: this batch takes at most `n` records (see the type's
+    /// documentation); the record after them is the one [`Reason::TooManyRecords`] record.
+    pub fn with_max_records(mut self, n: usize) -> Self {
+        self.records.max = Some(n);
+        self.records.name = "max_records";
+        self
+    }
+
+    /// The record limit, if any.
+    pub fn max_records(&self) -> Option<usize> {
+        self.records.max
+    }
+
+    /// Whether the record limit was reached: its [`Reason::TooManyRecords`] record is in, the
+    /// rest of the input is neither counted nor kept, and a decoder should stop reading.
+    pub fn records_full(&self) -> bool {
+        self.records.full
+    }
+
+    /// Admits one record before the decoder builds it: `true` when it fits the record limit
+    /// (it is counted now, and the next [`IngestBatch::accept`] or [`IngestBatch::reject`] is
+    /// that record). At the first record past the limit, `at` gives its place and text, it is
+    /// quarantined as the one [`Reason::TooManyRecords`] record for the rest of the input, and
+    /// this returns `false` — as it does for every later record. `at` is called only then.
+    ///
+    /// Decoders need not call this (accepting and rejecting count records too); it lets one
+    /// name the record that does not fit by its own line and stop before building it.
+    pub fn admit_record<E: AsRef<str>>(&mut self, at: impl FnOnce() -> (Place, E)) -> bool {
+        match self.count_record() {
+            Admit::Yes => {
+                self.records.ahead += 1;
+                true
+            }
+            Admit::Over => {
+                let (place, excerpt) = at();
+                self.over_limit(place, excerpt.as_ref());
+                false
+            }
+            Admit::No => false,
+        }
+    }
+
+    /// Counts one record against the record limit.
+    fn count_record(&mut self) -> Admit {
+        let r = &mut self.records;
+        if r.full {
+            return Admit::No;
+        }
+        if r.max.is_some_and(|max| r.count >= max) {
+            r.full = true;
+            return Admit::Over;
+        }
+        r.count += 1;
+        Admit::Yes
+    }
+
+    /// The record being accepted or rejected: one admitted ahead, or one counted now.
+    fn take_record(&mut self) -> Admit {
+        if self.records.ahead > 0 {
+            self.records.ahead -= 1;
+            return Admit::Yes;
+        }
+        self.count_record()
+    }
+
+    /// The one record that stands for the rest of an input past the record limit.
+    fn over_limit(&mut self, place: Place, excerpt: &str) {
+        let detail = format!(
+            "more than {} records ({}); the rest of the input is not read",
+            self.records.max.unwrap_or(usize::MAX),
+            self.records.name
+        );
+        self.stats.seen += 1;
+        self.keep_rejected(Quarantined::new(
+            place,
+            Reason::TooManyRecords,
+            detail,
+            excerpt,
+        ));
+    }
+
+    /// Takes everything this batch holds, leaving it empty with its output budget unused and
+    /// its record count (and whether it is full) as they were: the next part of one long
+    /// input.
+    pub(crate) fn take_part(&mut self) -> IngestBatch {
+        let next = IngestBatch {
+            budget: Budget {
+                used: 0,
+                exhausted: false,
+                ..self.budget.clone()
+            },
+            records: RecordLimit {
+                ahead: 0,
+                ..self.records.clone()
+            },
+            ..IngestBatch::default()
+        };
+        std::mem::replace(self, next)
     }
 
     /// An empty batch that keeps at most `max_bytes` of heap; `source` names the input in the
@@ -369,6 +521,15 @@ impl IngestBatch {
     /// Records an accepted reading (counts it as seen and accepted) — or, past the output
     /// budget, counts it as seen and quarantined ([`Reason::TooManyRecords`]).
     pub fn accept(&mut self, r: Reading) {
+        match self.take_record() {
+            Admit::Yes => {}
+            Admit::Over => {
+                let excerpt = format!("{} {} {}", r.entity, r.sensor, r.kind);
+                let place = self.reading_place();
+                return self.over_limit(place, &excerpt);
+            }
+            Admit::No => return,
+        }
         self.stats.seen += 1;
         if self.take(reading_bytes(&r)) {
             self.stats.accepted += 1;
@@ -381,9 +542,22 @@ impl IngestBatch {
     }
 
     /// Records a quarantined record (counts it as seen and quarantined, by reason) — past the
-    /// output budget, by [`Reason::TooManyRecords`] instead.
+    /// output budget, by [`Reason::TooManyRecords`] instead. A record that is already a
+    /// [`Reason::TooManyRecords`] record (a decoder's own, for a buffer it bounds) is kept as it
+    /// is when it is the one past the record limit.
     pub fn reject(&mut self, q: Quarantined) {
+        match self.take_record() {
+            Admit::Yes => {}
+            Admit::Over if q.reason == Reason::TooManyRecords => {}
+            Admit::Over => return self.over_limit(q.place, &q.excerpt),
+            Admit::No => return,
+        }
         self.stats.seen += 1;
+        self.keep_rejected(q);
+    }
+
+    /// Keeps a quarantine entry already counted as seen, within the output budget.
+    fn keep_rejected(&mut self, q: Quarantined) {
         if self.take(quarantined_bytes(&q)) {
             self.stats.quarantined += 1;
             *self.stats.by_reason.entry(q.reason).or_default() += 1;
@@ -405,7 +579,9 @@ impl IngestBatch {
         }
     }
 
-    /// Appends another batch (within this batch's budget, if it has one).
+    /// Appends another batch (within this batch's output budget, if it has one). Its records
+    /// move as they are, not counted against this batch's record limit: the other batch had
+    /// its own.
     pub fn append(&mut self, mut other: IngestBatch) {
         let all_fit = !self.budget.exhausted
             && self
@@ -556,6 +732,75 @@ mod tests {
         balanced(&roomy);
         assert_eq!((roomy.readings.len(), roomy.quarantine.len()), (50, 50));
         assert_eq!(roomy.kept_bytes(), big.kept_bytes());
+    }
+
+    #[test]
+    fn the_record_limit_counts_every_record_once() {
+        // records accepted and rejected without admission count themselves
+        let mut b = IngestBatch::default().with_max_records(3);
+        for i in 0..10 {
+            b.accept(reading(i));
+        }
+        balanced(&b);
+        assert_eq!((b.stats.seen, b.stats.accepted), (4, 3));
+        assert!(b.records_full());
+        let over = &b.quarantine[0];
+        assert_eq!(over.reason, Reason::TooManyRecords);
+        assert_eq!(over.place.to_string(), "<input>");
+        assert_eq!(over.excerpt, "h1 s3 power");
+        assert_eq!(
+            over.detail,
+            "more than 3 records (max_records); the rest of the input is not read"
+        );
+        // admitted records are counted once, even when they come later (buffered), and the
+        // record past the limit is named where it was admitted
+        let mut b = IngestBatch::default().with_max_records(2);
+        assert!(b.admit_record(|| (Place::line("src", 1), "a")));
+        assert!(b.admit_record(|| (Place::line("src", 2), "b")));
+        assert!(!b.admit_record(|| (Place::line("src", 3), "c")));
+        assert!(!b.admit_record(|| -> (Place, &str) { unreachable!("not asked again") }));
+        b.reject(Quarantined::new(
+            Place::line("src", 2),
+            Reason::BadValue,
+            "x",
+            "b",
+        ));
+        b.accept(reading(1));
+        b.accept(reading(2)); // past the limit: neither counted nor kept
+        balanced(&b);
+        assert_eq!(
+            (b.stats.seen, b.stats.accepted, b.stats.quarantined),
+            (3, 1, 2)
+        );
+        assert_eq!(b.quarantine[0].place.to_string(), "src:3");
+        assert_eq!(b.quarantine[0].excerpt, "c");
+        // a decoder's own TooManyRecords record, when it is the one past the limit, stands
+        let mut b = IngestBatch::default().with_max_records(1);
+        b.accept(reading(0));
+        b.reject(Quarantined::new(
+            Place::Unknown,
+            Reason::TooManyRecords,
+            "mine",
+            "",
+        ));
+        assert_eq!(b.quarantine[0].detail, "mine");
+        assert!(b.records_full());
+        // a part taken off keeps counting against the same limit
+        let mut b = IngestBatch::with_budget(1 << 20, "src").with_max_records(2);
+        b.accept(reading(0));
+        let first = b.take_part();
+        assert_eq!(first.readings.len(), 1);
+        b.accept(reading(1));
+        b.accept(reading(2));
+        assert_eq!((b.stats.accepted, b.stats.quarantined), (1, 1));
+        assert_eq!(b.budget(), Some(1 << 20));
+        // no limit: everything is counted and kept
+        let mut b = IngestBatch::default();
+        for i in 0..10 {
+            assert!(b.admit_record(|| (Place::Unknown, "")));
+            b.accept(reading(i));
+        }
+        assert_eq!((b.stats.accepted, b.max_records()), (10, None));
     }
 
     #[test]

@@ -54,7 +54,8 @@ pub struct Limits {
     /// [`crate::Reason::InputTooLarge`] record and is never parsed.
     pub max_json_heap_bytes: usize,
     /// Most records of one input (default 262,144 = 2^18); the rest is quarantined as one
-    /// record with [`crate::Reason::TooManyRecords`] and not read. Bounds the work and the
+    /// record with [`crate::Reason::TooManyRecords`] and not read. Held by the batch the
+    /// decoder writes into ([`crate::IngestBatch::bounded`]). Bounds the work and the
     /// intermediate records of one input. (A reading kept costs at least 2 × 80 bytes with its
     /// vector's spare capacity, plus its names: ten million of them, the former default, cannot
     /// fit the 256 MiB budget; 2^18 of the largest kind of record can.)

@@ -28,11 +28,12 @@
 //! Each row after the header is one record.
 
 use std::io::Write;
+use std::ops::ControlFlow;
 
 use kelvin_model::{EntityId, Quality, Reading, SensorKind, Timestamp};
 use serde_json::Value;
 
-use crate::{Context, Decode, Format, IngestBatch, Quarantined, Reason};
+use crate::{Confidence, Context, Decode, Format, IngestBatch, Quarantined, Reason, csv_text};
 
 /// The header of Kelvin's CSV layout, in the order [`write_csv`] writes it.
 pub const COLUMNS: [&str; 8] = [
@@ -261,94 +262,13 @@ pub(crate) fn reading_from_row(
     Ok(r)
 }
 
-/// The records of CSV text, as byte spans, found the way the `csv` crate's reader finds them
-/// (RFC 4180 quoting with doubled quotes, `\r`, `\n` or `\r\n` ends, blank lines skipped) but
-/// without keeping them: the decoder refuses an over-long record before the `csv` crate builds
-/// it (a record of 64 MiB of commas would take eight bytes per field).
-struct Spans<'a> {
-    text: &'a [u8],
-    pos: usize,
-    /// The line at `pos` (1-based, counting `\n` as the `csv` crate does).
-    line: u64,
-}
-
-impl Spans<'_> {
-    /// Where the `csv` crate's reader is after a record that ends at `end`: past the first byte
-    /// of its terminator (the `\n` of a `\r\n` is skipped with the next record, as a blank line
-    /// is), and the line there.
-    fn after(&self, end: usize, end_line: u64) -> (usize, u64) {
-        match self.text.get(end) {
-            Some(b'\n') => (end + 1, end_line + 1),
-            Some(_) => (end + 1, end_line),
-            None => (end, end_line),
-        }
-    }
-}
-
-impl Iterator for Spans<'_> {
-    /// (start, end, line of start, line of end)
-    type Item = (usize, usize, u64, u64);
-
-    fn next(&mut self) -> Option<(usize, usize, u64, u64)> {
-        #[derive(PartialEq)]
-        enum St {
-            StartField,
-            InField,
-            Quoted,
-            QuoteInQuoted,
-        }
-        let t = self.text;
-        // blank lines between records are not records
-        while self.pos < t.len() && matches!(t[self.pos], b'\r' | b'\n') {
-            if t[self.pos] == b'\n' {
-                self.line += 1;
-            }
-            self.pos += 1;
-        }
-        if self.pos >= t.len() {
-            return None;
-        }
-        let (start, line) = (self.pos, self.line);
-        let mut st = St::StartField;
-        while self.pos < t.len() {
-            let b = t[self.pos];
-            st = match (st, b) {
-                (St::Quoted, b'"') => St::QuoteInQuoted,
-                (St::Quoted, _) => St::Quoted,
-                (St::QuoteInQuoted, b'"') | (St::StartField, b'"') => St::Quoted,
-                (_, b',') => St::StartField,
-                (_, b'\r' | b'\n') => break,
-                _ => St::InField,
-            };
-            if b == b'\n' {
-                self.line += 1;
-            }
-            self.pos += 1;
-        }
-        Some((start, self.pos, line, self.line))
-    }
-}
-
-/// The state of one CSV decode, carried across the runs of records it is fed.
+/// The state of one CSV decode: the header's layout once it is read.
 struct CsvRun<'c, 'n> {
     ctx: &'c Context<'n>,
     layout: Option<Result<Layout, String>>,
-    records: usize,
-    done: bool,
 }
 
 impl CsvRun<'_, '_> {
-    /// Counts one record; at the limit, quarantines the rest as one record and stops.
-    fn admit(&mut self, line: u64, text: &str, out: &mut IngestBatch) -> bool {
-        if self.records == self.ctx.limits.max_records {
-            too_many(self.ctx, line, text, out);
-            self.done = true;
-            return false;
-        }
-        self.records += 1;
-        true
-    }
-
     /// A record longer than `max_line_bytes`, never handed to the `csv` crate.
     fn too_long(&mut self, line: u64, text: &str, out: &mut IngestBatch) {
         let ctx = self.ctx;
@@ -360,7 +280,7 @@ impl CsvRun<'_, '_> {
         if self.layout.is_none() {
             self.layout = Some(Err(format!("the header line {line} is too long: {detail}")));
         }
-        if self.admit(line, text, out) {
+        if out.admit_record(|| (ctx.line(line), text)) {
             out.reject(Quarantined::new(
                 ctx.line(line),
                 Reason::LineTooLong,
@@ -370,112 +290,73 @@ impl CsvRun<'_, '_> {
         }
     }
 
-    /// Decodes a run of records, each within `max_line_bytes`, that starts at `first_line`.
-    fn feed(&mut self, run: &str, first_line: u64, out: &mut IngestBatch) {
+    /// One record as the `csv` crate read it: the header, or a row (one record of the input).
+    fn record(&mut self, rec: &csv_text::Record<'_>, out: &mut IngestBatch) {
         let ctx = self.ctx;
-        let mut reader = ::csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(run.as_bytes());
-        let mut rec = ::csv::StringRecord::new();
-        while !self.done {
-            let line = reader.position().line();
-            let result = reader.read_record(&mut rec);
-            let line = rec.position().map_or(line, ::csv::Position::line) + first_line - 1;
-            let text = || rec.iter().collect::<Vec<_>>().join(",");
-            match result {
-                Ok(false) => return,
-                Ok(true) => {}
-                Err(e) => {
-                    if self.admit(line, &text(), out) {
-                        out.reject(Quarantined::new(
-                            ctx.line(line),
-                            Reason::BadField,
-                            e.to_string(),
-                            &text(),
-                        ));
+        let line = rec.line;
+        let text = || rec.fields.iter().collect::<Vec<_>>().join(",");
+        let (reason, detail) = match (&rec.error, &self.layout) {
+            (Some(e), _) => (Reason::BadField, e.clone()),
+            (None, None) => {
+                self.layout = Some(Layout::from_header(rec.fields));
+                return;
+            }
+            (None, Some(Err(why))) => (Reason::BadField, why.clone()),
+            (None, Some(Ok(l))) if rec.fields.len() != l.width => (
+                Reason::BadField,
+                format!("{} fields, the header has {}", rec.fields.len(), l.width),
+            ),
+            (None, Some(Ok(l))) => match l.reading(rec.fields, ctx) {
+                Ok(r) => {
+                    if out.admit_record(|| (ctx.line(line), text())) {
+                        out.accept(r);
                     }
-                    continue;
+                    return;
                 }
-            }
-            let Some(lay) = &self.layout else {
-                self.layout = Some(Layout::from_header(&rec));
-                continue;
-            };
-            let (reason, detail) = match lay {
-                Err(why) => (Reason::BadField, why.clone()),
-                Ok(l) if rec.len() != l.width => (
-                    Reason::BadField,
-                    format!("{} fields, the header has {}", rec.len(), l.width),
-                ),
-                Ok(l) => match l.reading(&rec, ctx) {
-                    Ok(r) => {
-                        if self.admit(line, &text(), out) {
-                            out.accept(r);
-                        }
-                        continue;
-                    }
-                    Err(x) => x,
-                },
-            };
-            if self.admit(line, &text(), out) {
-                out.reject(Quarantined::new(ctx.line(line), reason, detail, &text()));
-            }
+                Err(x) => x,
+            },
+        };
+        if out.admit_record(|| (ctx.line(line), text())) {
+            out.reject(Quarantined::new(ctx.line(line), reason, detail, &text()));
         }
     }
 }
 
 impl Decode for KelvinCsv {
-    fn format(&self) -> Format {
-        Format::KelvinCsv
+    fn name(&self) -> &str {
+        Format::KelvinCsv.as_str()
     }
 
-    /// Decodes the text in runs of records within `max_line_bytes`: a longer record (the
-    /// header included) is one [`Reason::LineTooLong`] record, found before the `csv` crate
-    /// would build it.
+    /// Decodes the text through the shared CSV reader: a record longer than `max_line_bytes`
+    /// (the header included) is one [`Reason::LineTooLong`] record, found before the `csv`
+    /// crate would build it.
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
         if !ctx.admit(input, out) {
             return;
         }
         let text = input.trim_start_matches('\u{feff}');
-        let mut run = CsvRun {
-            ctx,
-            layout: None,
-            records: 0,
-            done: false,
-        };
-        let max = ctx.limits.max_line_bytes;
-        let mut spans = Spans {
-            text: text.as_bytes(),
-            pos: 0,
-            line: 1,
-        };
-        // The run of records not yet decoded: where it starts, its line, and where it ends.
-        let (mut run_start, mut run_line, mut run_end) = (0, 1, None);
-        while let Some((start, end, line, end_line)) = spans.next() {
-            if end - start <= max {
-                run_end = Some(spans.after(end, end_line).0);
-                continue;
+        let mut run = CsvRun { ctx, layout: None };
+        csv_text::read(text, ctx.limits.max_line_bytes, |item| {
+            match item {
+                csv_text::Item::Record(r) => run.record(&r, out),
+                csv_text::Item::TooLong(line, t) => run.too_long(line, t, out),
             }
-            if let Some(e) = run_end.take() {
-                run.feed(&text[run_start..e], run_line, out);
+            if out.records_full() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
-            if run.done {
-                return;
-            }
-            run.too_long(line, &text[start..end], out);
-            if run.done {
-                return;
-            }
-            (run_start, run_line) = spans.after(end, end_line);
-        }
-        if let Some(e) = run_end {
-            run.feed(&text[run_start..e], run_line, out);
-        }
+        });
     }
 
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+}
+
+impl KelvinCsv {
     /// A first line naming the `ts_ns`, `entity`, `sensor`, `kind` and `value` columns.
-    fn sniff(&self, head: &str) -> bool {
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         let first = head
             .lines()
             .next()
@@ -486,18 +367,6 @@ impl Decode for KelvinCsv {
             .iter()
             .all(|c| cols.contains(c))
     }
-}
-
-fn too_many(ctx: &Context<'_>, line: u64, text: &str, out: &mut IngestBatch) {
-    out.reject(Quarantined::new(
-        ctx.line(line),
-        Reason::TooManyRecords,
-        format!(
-            "more than {} records; the rest of the input is not read",
-            ctx.limits.max_records
-        ),
-        text,
-    ));
 }
 
 #[cfg(test)]
@@ -647,8 +516,9 @@ mod tests {
             max_records: 2,
             ..Limits::default()
         };
-        let mut out = IngestBatch::default();
-        KelvinCsv.decode(&text, &Context::new("k", &n).with_limits(limits), &mut out);
+        let ctx = Context::new("k", &n).with_limits(limits);
+        let mut out = IngestBatch::bounded(&ctx);
+        KelvinCsv.decode(&text, &ctx, &mut out);
         assert_eq!((out.stats.accepted, out.stats.quarantined), (2, 1));
         assert_eq!(out.quarantine[0].reason, Reason::TooManyRecords);
         assert_eq!(out.quarantine[0].place.to_string(), "k:4");
@@ -664,30 +534,6 @@ mod tests {
         KelvinCsv.decode(&text, &Context::new("k", &n).with_limits(limits), &mut out);
         assert_eq!(out.quarantine[0].reason, Reason::LineTooLong);
         assert_eq!(out.readings.len(), 1);
-    }
-
-    proptest::proptest! {
-        /// The record spans the decoder checks are the records the `csv` crate reads.
-        #[test]
-        fn spans_are_the_csv_crates_records(text in "[a,\"\r\n]{0,40}") {
-            let mut it = Spans { text: text.as_bytes(), pos: 0, line: 1 };
-            let mut spans = Vec::new();
-            while let Some((_, end, _, end_line)) = it.next() {
-                let (at, line) = it.after(end, end_line);
-                spans.push((at, line));
-            }
-            let mut reader = ::csv::ReaderBuilder::new()
-                .has_headers(false)
-                .flexible(true)
-                .from_reader(text.as_bytes());
-            let mut records = Vec::new();
-            let mut rec = ::csv::ByteRecord::new();
-            while reader.read_byte_record(&mut rec).unwrap_or(false) {
-                let p = reader.position();
-                records.push((p.byte() as usize, p.line()));
-            }
-            proptest::prop_assert_eq!(spans, records, "{:?}", text);
-        }
     }
 
     #[test]

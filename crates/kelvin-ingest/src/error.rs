@@ -27,7 +27,8 @@ pub struct IngestError {
 }
 
 impl IngestError {
-    pub(crate) fn new(kind: IngestErrorKind, place: Place, reason: impl Into<String>) -> Self {
+    /// An error of `kind` at `place` (for an embedder's [`crate::Decode::decode_tree`], too).
+    pub fn new(kind: IngestErrorKind, place: Place, reason: impl Into<String>) -> Self {
         IngestError {
             kind,
             place,
@@ -36,7 +37,8 @@ impl IngestError {
         }
     }
 
-    pub(crate) fn io(place: Place, err: std::io::Error) -> Self {
+    /// An I/O error at `place`, kept as the error's source.
+    pub fn io(place: Place, err: std::io::Error) -> Self {
         IngestError {
             kind: IngestErrorKind::Io,
             place,

@@ -1,11 +1,14 @@
-//! Input formats and `--format auto` detection.
+//! The names of the built-in decoders.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// Every input format Kelvin decodes. The snake_case name is what `--format` takes.
+/// Every input format Kelvin's built-in decoders read: a typed name for each of them. The
+/// snake_case name ([`Format::as_str`]) is the [`crate::Decode::name`] of its decoder in
+/// [`crate::Decoders::builtin`] and what `--format` takes. Decoders an embedder registers have
+/// names of their own and no `Format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -75,7 +78,7 @@ impl Format {
         Format::Sysfs,
     ];
 
-    /// The name `--format` takes.
+    /// The name `--format` takes: its decoder's name.
     pub const fn as_str(self) -> &'static str {
         match self {
             Format::Prometheus => "prometheus",

@@ -191,6 +191,16 @@ pub(crate) fn line_col(text: &str, at: usize) -> (u64, usize) {
     (line, col)
 }
 
+/// The largest JSON file read whole, and the limit's name: `max_json_bytes` when it is below
+/// `max_input_bytes` (JSON gets its own, smaller limit: a parse costs many times its text).
+pub(crate) fn max_file_bytes(limits: &crate::Limits) -> (usize, &'static str) {
+    if limits.max_json_bytes < limits.max_input_bytes {
+        (limits.max_json_bytes, "max_json_bytes")
+    } else {
+        (limits.max_input_bytes, "max_input_bytes")
+    }
+}
+
 /// Checks a JSON text against the context's limits before it is parsed: its size
 /// ([`crate::Limits::max_json_bytes`]), its nesting ([`crate::Limits::max_json_depth`]) and the
 /// estimated heap of its parse ([`crate::Limits::max_json_heap_bytes`]). `Err` is the one

@@ -4,8 +4,18 @@
 //! [`IngestBatch::readings`] or a [`Quarantined`] entry with its [`Place`] (source and line) and
 //! a counted [`Reason`]. [`IngestStats`] always satisfies `seen == accepted + quarantined`.
 //!
-//! Formats in this version, each a [`Format`] whose snake_case name `--format` takes (without
-//! it, [`decode_path`] and [`detect`] recognize the input by content):
+//! **Decoders.** A decoder is a [`Decode`]: its name and how it decodes an input are all it
+//! must say; it may also recognize inputs by their head ([`Decode::detect`], with a
+//! [`Confidence`]), read binary files and whole directories. [`Decoders`] holds decoders by
+//! name: [`Decoders::builtin`] has every format below, and an embedder adds its own, which are
+//! then chosen by name and by detection like the built-in ones ([`Decoders::decode_str`],
+//! [`Decoders::decode_path`] for files and trees, [`Decoders::detect`]). The free functions
+//! [`decode_str`], [`decode_path`], [`detect`], [`decoder`] and [`decoders`] are the built-in
+//! registry's, with a [`Format`] naming a built-in decoder. [`Pushed`] feeds any decoder in
+//! pieces.
+//!
+//! Formats in this version, each a built-in decoder under a [`Format`]'s snake_case name (what
+//! `--format` takes; without it, the input is recognized by content):
 //!
 //! | module | formats |
 //! |---|---|
@@ -22,8 +32,12 @@
 //! Input is bounded, not trusted: every decode call stays within [`Limits`] (sizes, depths,
 //! record counts, a per-tree budget and an output budget), so that one call with default
 //! limits peaks below 256 MiB of heap; what is over a limit is a counted quarantine record
-//! (the repository's `docs/limits.md` derives and measures the budget). Only regular files are
-//! read: FIFOs and devices are never opened.
+//! (the repository's `docs/limits.md` derives and measures the budget). The two budgets of a
+//! call — records and output heap — are held by the batch every decoder writes into
+//! ([`IngestBatch::bounded`]), for built-in and embedders' decoders alike. Only regular files
+//! are read: FIFOs and devices are never opened. Every CSV text (Kelvin's layout, the NVML
+//! sampler's files, `nvidia-smi --format=csv`) is read by the `csv` crate, after a guard that
+//! refuses an over-long record before the crate builds it.
 //!
 //! ```
 //! use kelvin_ingest::{prometheus, RuleSet, ParseOptions};
@@ -45,8 +59,8 @@ mod batch;
 mod context;
 pub mod counter;
 pub mod csv;
+mod csv_text;
 mod decode;
-mod dispatch;
 mod error;
 mod files;
 mod format;
@@ -58,6 +72,7 @@ pub mod nvml;
 pub mod parquet;
 pub mod prometheus;
 pub mod redfish;
+mod registry;
 mod rules;
 pub mod scrape;
 pub mod snmp;
@@ -66,12 +81,12 @@ pub mod sysfs;
 
 pub use batch::{IngestBatch, IngestStats, NoReadings, Quarantined, Reason};
 pub use context::{Context, Limits};
-pub use decode::{Decode, Pushed};
-pub use dispatch::{decode_path, decode_str, decoder, decoders, detect};
+pub use decode::{Confidence, Decode, Pushed};
 pub use error::{IngestError, IngestErrorKind};
 pub use format::{Format, UnknownFormat};
 pub use json::json_heap_estimate;
 pub use kelvin_model::{Place, Reading};
 pub use normalize::Normalizer;
 pub use prometheus::ParseOptions;
+pub use registry::{Decoders, decode_path, decode_str, decoder, decoders, detect};
 pub use rules::{EntityFrom, MetricRule, RuleSet};

@@ -3,7 +3,8 @@
 //! # `nvidia-smi --query-gpu=… --format=csv[,nounits][,noheader]` ([`NvidiaSmiQuery`])
 //!
 //! The first non-blank line is the header (`timestamp, index, power.draw [W], …`); the others
-//! are rows of comma-separated values, with the unit inside the value (`72.13 W`, `0 %`) unless
+//! are rows of comma-separated values (read as CSV by the `csv` crate, so a quoted field may
+//! hold a comma; fields are trimmed), with the unit inside the value (`72.13 W`, `0 %`) unless
 //! `nounits` was given (then the header's `[W]` or the column's default unit applies). A repeat
 //! of the header (concatenated captures) is skipped. `noheader` output cannot be decoded: only
 //! the header says which column is which.
@@ -60,7 +61,9 @@
 
 use kelvin_model::{EntityId, Quality, Reading, SensorKind, Timestamp, Unit};
 
-use crate::{Context, Decode, Format, IngestBatch, Quarantined, Reason};
+use std::ops::ControlFlow;
+
+use crate::{Confidence, Context, Decode, Format, IngestBatch, Quarantined, Reason, csv_text};
 
 /// Decoder for `nvidia-smi --query-gpu=… --format=csv` (see the [module documentation](self)).
 ///
@@ -191,47 +194,10 @@ const DMON_READINGS: &[(&str, &str, SensorKind, Unit)] = &[
     ),
 ];
 
-/// Counts records against [`crate::Limits::max_records`].
-pub(crate) struct Budget {
-    left: usize,
-    exhausted: bool,
-}
-
-impl Budget {
-    pub(crate) fn new(ctx: &Context<'_>) -> Self {
-        Budget {
-            left: ctx.limits.max_records,
-            exhausted: false,
-        }
-    }
-
-    /// Whether one more record may be emitted; the first refusal quarantines the rest.
-    pub(crate) fn admit(
-        &mut self,
-        ctx: &Context<'_>,
-        line: u64,
-        text: &str,
-        out: &mut IngestBatch,
-    ) -> bool {
-        if self.exhausted {
-            return false;
-        }
-        if self.left == 0 {
-            self.exhausted = true;
-            out.reject(Quarantined::new(
-                ctx.line(line),
-                Reason::TooManyRecords,
-                format!(
-                    "more than {} records; the rest of the input is not read",
-                    ctx.limits.max_records
-                ),
-                text,
-            ));
-            return false;
-        }
-        self.left -= 1;
-        true
-    }
+/// Admits the record on line `no` into the batch's record limit
+/// ([`IngestBatch::admit_record`]): past it, this record stands for the rest of the input.
+pub(crate) fn admit(ctx: &Context<'_>, no: u64, line: &str, out: &mut IngestBatch) -> bool {
+    out.admit_record(|| (ctx.line(no), line))
 }
 
 /// Physical lines with 1-based numbers, `\r` removed.
@@ -242,40 +208,75 @@ fn lines(input: &str) -> impl Iterator<Item = (u64, &str)> {
         .map(|(i, l)| (i as u64 + 1, l.strip_suffix('\r').unwrap_or(l)))
 }
 
-/// The line loop every nvidia-smi (and [`crate::nvml`]) decoder shares: refuses an oversized input, then hands each
-/// non-blank line that is within the line limit to `f`, until the record budget runs out.
-pub(crate) fn each_line(
+/// The line loop of the pmon/dmon tables: refuses an oversized input, then hands each
+/// non-blank line that is within the line limit to `f`, until the batch's record limit is
+/// reached.
+fn each_line(
     input: &str,
     ctx: &Context<'_>,
     out: &mut IngestBatch,
-    mut f: impl FnMut(u64, &str, &mut Budget, &mut IngestBatch),
+    mut f: impl FnMut(u64, &str, &mut IngestBatch),
 ) {
     if !ctx.admit(input, out) {
         return;
     }
-    let mut budget = Budget::new(ctx);
     for (no, line) in lines(input) {
-        if budget.exhausted {
+        if out.records_full() {
             return;
         }
-        if line.trim().is_empty() || too_long(ctx, no, line, &mut budget, out) {
+        if line.trim().is_empty() || too_long(ctx, no, line, out) {
             continue;
         }
-        f(no, line, &mut budget, out);
+        f(no, line, out);
     }
 }
 
-fn too_long(
+/// The record loop of the CSV formats (`nvidia-smi --format=csv`, the [`crate::nvml`]
+/// sampler's files): refuses an oversized input, then reads it through the crate's CSV reader
+/// and hands each non-blank record within the line limit to `f` — its line, its text and its
+/// fields, trimmed — until the batch's record limit is reached.
+pub(crate) fn each_csv_row(
+    input: &str,
     ctx: &Context<'_>,
-    no: u64,
-    line: &str,
-    budget: &mut Budget,
     out: &mut IngestBatch,
-) -> bool {
+    mut f: impl FnMut(u64, &str, &[&str], &mut IngestBatch),
+) {
+    if !ctx.admit(input, out) {
+        return;
+    }
+    csv_text::read(input, ctx.limits.max_line_bytes, |item| {
+        match item {
+            csv_text::Item::TooLong(no, text) => {
+                too_long(ctx, no, text, out);
+            }
+            csv_text::Item::Record(r) if r.text.trim().is_empty() => {}
+            csv_text::Item::Record(r) => match &r.error {
+                Some(e) => {
+                    if admit(ctx, r.line, r.text, out) {
+                        let q = Quarantined::new(ctx.line(r.line), Reason::BadField, e, r.text);
+                        out.reject(q);
+                    }
+                }
+                None => {
+                    let fields: Vec<&str> = r.fields.iter().map(str::trim).collect();
+                    f(r.line, r.text, &fields, out);
+                }
+            },
+        }
+        if out.records_full() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+}
+
+/// Whether `line` is over the line limit; if so it is one [`Reason::LineTooLong`] record.
+fn too_long(ctx: &Context<'_>, no: u64, line: &str, out: &mut IngestBatch) -> bool {
     if line.len() <= ctx.limits.max_line_bytes {
         return false;
     }
-    if budget.admit(ctx, no, line, out) {
+    if admit(ctx, no, line, out) {
         out.reject(Quarantined::new(
             ctx.line(no),
             Reason::LineTooLong,
@@ -447,24 +448,22 @@ impl QueryHeader {
 }
 
 impl NvidiaSmiQuery {
+    /// One row (`line` on line `no`, its `fields` trimmed) under the header `h`.
     fn row(
         &self,
         h: &QueryHeader,
-        no: u64,
-        line: &str,
+        (no, line, fields): (u64, &str, &[&str]),
         ctx: &Context<'_>,
-        budget: &mut Budget,
         out: &mut IngestBatch,
     ) {
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let reject_row = |reason, detail: String, budget: &mut Budget, out: &mut IngestBatch| {
-            if budget.admit(ctx, no, line, out) {
+        let reject_row = |reason, detail: String, out: &mut IngestBatch| {
+            if admit(ctx, no, line, out) {
                 out.reject(Quarantined::new(ctx.line(no), reason, detail, line));
             }
         };
         if fields.len() != h.cols.len() {
             let detail = format!("{} fields, the header has {}", fields.len(), h.cols.len());
-            return reject_row(Reason::BadField, detail, budget, out);
+            return reject_row(Reason::BadField, detail, out);
         }
         let ts = match h.find("timestamp") {
             Some(i) => match parse_query_time(fields[i]) {
@@ -472,7 +471,7 @@ impl NvidiaSmiQuery {
                 None => {
                     let detail =
                         format!("timestamp {:?} is not YYYY/MM/DD HH:MM:SS.fff", fields[i]);
-                    return reject_row(Reason::BadTimestamp, detail, budget, out);
+                    return reject_row(Reason::BadTimestamp, detail, out);
                 }
             },
             None => ctx.timestamp(),
@@ -493,13 +492,13 @@ impl NvidiaSmiQuery {
         };
         let entity = match id.and_then(|s| EntityId::new(s).map_err(|e| e.reason().to_string())) {
             Ok(e) => e,
-            Err(why) => return reject_row(Reason::InvalidEntity, why, budget, out),
+            Err(why) => return reject_row(Reason::InvalidEntity, why, out),
         };
         for (i, (name, header_unit)) in h.cols.iter().enumerate() {
             let Some((_, kind, default)) = QUERY_READINGS.iter().find(|(n, _, _)| n == name) else {
                 continue;
             };
-            if !budget.admit(ctx, no, line, out) {
+            if !admit(ctx, no, line, out) {
                 return;
             }
             let default = match header_unit {
@@ -528,27 +527,33 @@ impl NvidiaSmiQuery {
 }
 
 impl Decode for NvidiaSmiQuery {
-    fn format(&self) -> Format {
-        Format::NvidiaSmiQuery
+    fn name(&self) -> &str {
+        Format::NvidiaSmiQuery.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
         let mut header: Option<QueryHeader> = None;
-        each_line(input, ctx, out, |no, line, budget, out| match &header {
+        each_csv_row(input, ctx, out, |no, line, fields, out| match &header {
             None => {
                 header = Some(QueryHeader {
                     raw: line.trim().to_string(),
-                    cols: line.split(',').map(header_cell).collect(),
+                    cols: fields.iter().map(|f| header_cell(f)).collect(),
                 });
             }
             Some(h) if line.trim() == h.raw => {}
-            Some(h) => self.row(h, no, line, ctx, budget, out),
+            Some(h) => self.row(h, (no, line, fields), ctx, out),
         });
     }
 
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+}
+
+impl NvidiaSmiQuery {
     /// A first non-blank line of comma-separated nvidia-smi field names, one of them a known
     /// query field.
-    fn sniff(&self, head: &str) -> bool {
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         let Some(first) = head.lines().find(|l| !l.trim().is_empty()) else {
             return false;
         };
@@ -587,10 +592,10 @@ fn decode_table(
     input: &str,
     ctx: &Context<'_>,
     out: &mut IngestBatch,
-    mut row: impl FnMut(&Table, u64, &str, &[&str], Timestamp, &mut Budget, &mut IngestBatch),
+    mut row: impl FnMut(&Table, u64, &str, &[&str], Timestamp, &mut IngestBatch),
 ) {
     let mut table: Option<Table> = None;
-    each_line(input, ctx, out, |no, line, budget, out| {
+    each_line(input, ctx, out, |no, line, out| {
         if let Some(tokens) = comment_tokens(line) {
             if tokens.iter().any(|t| t == "gpu") {
                 table = Some(Table {
@@ -605,8 +610,8 @@ fn decode_table(
             }
             return;
         }
-        let reject_row = |reason, detail: String, budget: &mut Budget, out: &mut IngestBatch| {
-            if budget.admit(ctx, no, line, out) {
+        let reject_row = |reason, detail: String, out: &mut IngestBatch| {
+            if admit(ctx, no, line, out) {
                 out.reject(Quarantined::new(ctx.line(no), reason, detail, line));
             }
         };
@@ -614,7 +619,6 @@ fn decode_table(
             reject_row(
                 Reason::BadField,
                 "a row before the `# gpu …` header".into(),
-                budget,
                 out,
             );
             return;
@@ -622,7 +626,7 @@ fn decode_table(
         let fields: Vec<&str> = line.split_ascii_whitespace().collect();
         if fields.len() < t.cols.len() {
             let detail = format!("{} fields, the header has {}", fields.len(), t.cols.len());
-            reject_row(Reason::BadField, detail, budget, out);
+            reject_row(Reason::BadField, detail, out);
             return;
         }
         let ts = match (t.find("Date"), t.find("Time")) {
@@ -633,13 +637,13 @@ fn decode_table(
                         "date/time {:?} {:?} is not YYYYMMDD HH:MM:SS",
                         fields[d], fields[tm]
                     );
-                    reject_row(Reason::BadTimestamp, detail, budget, out);
+                    reject_row(Reason::BadTimestamp, detail, out);
                     return;
                 }
             },
             _ => ctx.timestamp(),
         };
-        row(t, no, line, &fields, ts, budget, out);
+        row(t, no, line, &fields, ts, out);
     });
 }
 
@@ -651,15 +655,15 @@ fn unit_of(ctx: &Context<'_>, t: &Table, col: usize, default: Unit) -> Unit {
 }
 
 impl Decode for NvidiaSmiPmon {
-    fn format(&self) -> Format {
-        Format::NvidiaSmiPmon
+    fn name(&self) -> &str {
+        Format::NvidiaSmiPmon.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
         let prefix = host_prefix(ctx);
-        decode_table(input, ctx, out, |t, no, line, fields, ts, budget, out| {
-            let reject = |reason, detail: String, budget: &mut Budget, out: &mut IngestBatch| {
-                if budget.admit(ctx, no, line, out) {
+        decode_table(input, ctx, out, |t, no, line, fields, ts, out| {
+            let reject = |reason, detail: String, out: &mut IngestBatch| {
+                if admit(ctx, no, line, out) {
                     out.reject(Quarantined::new(ctx.line(no), reason, detail, line));
                 }
             };
@@ -667,7 +671,6 @@ impl Decode for NvidiaSmiPmon {
                 return reject(
                     Reason::BadField,
                     "the header has no gpu or pid column".into(),
-                    budget,
                     out,
                 );
             };
@@ -679,19 +682,19 @@ impl Decode for NvidiaSmiPmon {
                     "gpu {:?} or pid {:?} is not a number",
                     fields[gi], fields[pi]
                 );
-                return reject(Reason::BadField, detail, budget, out);
+                return reject(Reason::BadField, detail, out);
             };
             let entity = match EntityId::new(format!("{prefix}pid-{pid}")) {
                 Ok(e) => e,
                 Err(e) => {
-                    return reject(Reason::InvalidEntity, e.reason().to_string(), budget, out);
+                    return reject(Reason::InvalidEntity, e.reason().to_string(), out);
                 }
             };
             for (i, col) in t.cols.iter().enumerate() {
                 if !PMON_READINGS.contains(&col.as_str()) {
                     continue;
                 }
-                if !budget.admit(ctx, no, line, out) {
+                if !admit(ctx, no, line, out) {
                     return;
                 }
                 let sensor = format!("gpu{gpu}/{col}");
@@ -714,8 +717,14 @@ impl Decode for NvidiaSmiPmon {
         });
     }
 
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+}
+
+impl NvidiaSmiPmon {
     /// A first non-blank `#` line naming the `gpu` and `pid` columns.
-    fn sniff(&self, head: &str) -> bool {
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         let Some(first) = head.lines().find(|l| !l.trim().is_empty()) else {
             return false;
         };
@@ -725,34 +734,29 @@ impl Decode for NvidiaSmiPmon {
 }
 
 impl Decode for NvidiaSmiDmon {
-    fn format(&self) -> Format {
-        Format::NvidiaSmiDmon
+    fn name(&self) -> &str {
+        Format::NvidiaSmiDmon.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
         let prefix = host_prefix(ctx);
-        decode_table(input, ctx, out, |t, no, line, fields, ts, budget, out| {
-            let reject = |reason, detail: String, budget: &mut Budget, out: &mut IngestBatch| {
-                if budget.admit(ctx, no, line, out) {
+        decode_table(input, ctx, out, |t, no, line, fields, ts, out| {
+            let reject = |reason, detail: String, out: &mut IngestBatch| {
+                if admit(ctx, no, line, out) {
                     out.reject(Quarantined::new(ctx.line(no), reason, detail, line));
                 }
             };
             let Some(gi) = t.find("gpu") else {
-                return reject(
-                    Reason::BadField,
-                    "the header has no gpu column".into(),
-                    budget,
-                    out,
-                );
+                return reject(Reason::BadField, "the header has no gpu column".into(), out);
             };
             let Ok(gpu) = fields[gi].parse::<u32>() else {
                 let detail = format!("gpu {:?} is not a number", fields[gi]);
-                return reject(Reason::BadField, detail, budget, out);
+                return reject(Reason::BadField, detail, out);
             };
             let entity = match EntityId::new(format!("{prefix}gpu-{gpu}")) {
                 Ok(e) => e,
                 Err(e) => {
-                    return reject(Reason::InvalidEntity, e.reason().to_string(), budget, out);
+                    return reject(Reason::InvalidEntity, e.reason().to_string(), out);
                 }
             };
             for (i, col) in t.cols.iter().enumerate() {
@@ -761,7 +765,7 @@ impl Decode for NvidiaSmiDmon {
                 else {
                     continue;
                 };
-                if !budget.admit(ctx, no, line, out) {
+                if !admit(ctx, no, line, out) {
                     return;
                 }
                 let unit = unit_of(ctx, t, i, *default);
@@ -775,8 +779,14 @@ impl Decode for NvidiaSmiDmon {
         });
     }
 
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+}
+
+impl NvidiaSmiDmon {
     /// A first non-blank `#` line naming a `gpu` column, no `pid`, and a dmon metric.
-    fn sniff(&self, head: &str) -> bool {
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         let Some(first) = head.lines().find(|l| !l.trim().is_empty()) else {
             return false;
         };
@@ -797,7 +807,7 @@ mod tests {
     use crate::{Limits, Normalizer};
 
     fn run(d: &dyn Decode, text: &str, ctx: Context<'_>) -> IngestBatch {
-        let mut out = IngestBatch::default();
+        let mut out = IngestBatch::bounded(&ctx);
         d.decode(text, &ctx, &mut out);
         assert_eq!(out.stats.seen, out.stats.accepted + out.stats.quarantined);
         out

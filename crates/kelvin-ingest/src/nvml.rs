@@ -64,6 +64,8 @@
 //!
 //! # Records and quarantine
 //!
+//! The files are read as CSV by the `csv` crate (fields trimmed; a record longer than
+//! `max_line_bytes` is one [`Reason::LineTooLong`] record, refused before the crate reads it).
 //! The first non-blank line is the header (a UTF-8 byte-order mark is ignored); columns are found
 //! by name, so their order may differ and extra columns are attributes. A repeat of the header
 //! (concatenated captures) is skipped. A row that cannot be placed is one quarantined record:
@@ -85,14 +87,14 @@
 
 use kelvin_model::{EntityId, Quality, Reading, SensorKind, Timestamp, Unit};
 
-use crate::nvidia::{Budget, each_line, host_prefix, is_absent};
-use crate::{Context, Decode, Format, IngestBatch, Quarantined, Reason};
+use crate::nvidia::{admit, each_csv_row, host_prefix, is_absent};
+use crate::{Confidence, Context, Decode, Format, IngestBatch, Quarantined, Reason};
 
-/// The header of the sampler's device file, as [`NvmlDeviceCsv::sniff`](Decode::sniff) expects
+/// The header of the sampler's device file, as [`Decode::detect`] of [`NvmlDeviceCsv`] expects
 /// it.
 pub const DEVICE_HEADER: &str = "t_unix_ns,power_mw,power_limit_mw,total_energy_mj,gpu_util_pct,mem_util_pct,temp_gpu_c,clock_sm_mhz,clock_mem_mhz,mem_used_bytes,pstate,throttle_reasons";
 
-/// The header of the sampler's per-process file, as [`NvmlProcessCsv::sniff`](Decode::sniff)
+/// The header of the sampler's per-process file, as [`Decode::detect`] of [`NvmlProcessCsv`]
 /// expects it.
 pub const PROCESS_HEADER: &str = "t_unix_ns,pid,sample_ts_us,sm_util_pct,mem_util_pct";
 
@@ -239,9 +241,10 @@ struct Header {
 }
 
 impl Header {
-    fn parse(line: &str, required: &[&str]) -> Header {
+    /// The header record `line`, its `fields` trimmed.
+    fn parse(line: &str, fields: &[&str], required: &[&str]) -> Header {
         let raw = line.trim().to_string();
-        let cols: Vec<String> = raw.split(',').map(|c| c.trim().to_string()).collect();
+        let cols: Vec<String> = fields.iter().map(|c| c.to_string()).collect();
         let unusable = required
             .iter()
             .find(|r| !cols.iter().any(|c| c == *r))
@@ -281,16 +284,9 @@ impl Row<'_> {
         self.header.find(name).map(|i| self.fields[i])
     }
 
-    /// Quarantines the whole row as one record (if the budget admits it).
-    fn reject(
-        &self,
-        ctx: &Context<'_>,
-        reason: Reason,
-        detail: String,
-        budget: &mut Budget,
-        out: &mut IngestBatch,
-    ) {
-        if budget.admit(ctx, self.no, self.line, out) {
+    /// Quarantines the whole row as one record (if the batch's record limit admits it).
+    fn reject(&self, ctx: &Context<'_>, reason: Reason, detail: String, out: &mut IngestBatch) {
+        if admit(ctx, self.no, self.line, out) {
             out.reject(Quarantined::new(
                 ctx.line(self.no),
                 reason,
@@ -306,14 +302,13 @@ impl Row<'_> {
         ctx: &Context<'_>,
         columns: &[Column],
         (entity, ts): (&EntityId, Timestamp),
-        budget: &mut Budget,
         out: &mut IngestBatch,
     ) {
         for (i, name) in self.header.cols.iter().enumerate() {
             let Some(c) = columns.iter().find(|c| c.name == name) else {
                 continue;
             };
-            if !budget.admit(ctx, self.no, self.line, out) {
+            if !admit(ctx, self.no, self.line, out) {
                 return;
             }
             match cell(ctx, entity, c, self.fields[i], ts) {
@@ -338,33 +333,28 @@ fn decode_rows(
     ctx: &Context<'_>,
     out: &mut IngestBatch,
     required: &[&str],
-    mut row: impl FnMut(&Row<'_>, &mut Budget, &mut IngestBatch),
+    mut row: impl FnMut(&Row<'_>, &mut IngestBatch),
 ) {
     let mut header: Option<Header> = None;
-    each_line(input, ctx, out, |no, line, budget, out| match &header {
-        None => {
-            let line = line.trim_start_matches('\u{feff}');
-            if !line.trim().is_empty() {
-                header = Some(Header::parse(line, required));
-            }
-        }
+    let text = input.trim_start_matches('\u{feff}');
+    each_csv_row(text, ctx, out, |no, line, fields, out| match &header {
+        None => header = Some(Header::parse(line, fields, required)),
         Some(h) if line.trim() == h.raw => {}
         Some(h) => {
-            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
             let r = Row {
                 header: h,
                 no,
                 line,
-                fields: &fields,
+                fields,
             };
             if let Some(why) = &h.unusable {
-                return r.reject(ctx, Reason::BadField, why.clone(), budget, out);
+                return r.reject(ctx, Reason::BadField, why.clone(), out);
             }
             if fields.len() != h.cols.len() {
                 let detail = format!("{} fields, the header has {}", fields.len(), h.cols.len());
-                return r.reject(ctx, Reason::BadField, detail, budget, out);
+                return r.reject(ctx, Reason::BadField, detail, out);
             }
-            row(&r, budget, out);
+            row(&r, out);
         }
     });
 }
@@ -419,8 +409,8 @@ fn cell(
 }
 
 impl Decode for NvmlDeviceCsv {
-    fn format(&self) -> Format {
-        Format::NvmlDeviceCsv
+    fn name(&self) -> &str {
+        Format::NvmlDeviceCsv.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
@@ -428,66 +418,72 @@ impl Decode for NvmlDeviceCsv {
             Some(e) => Ok(e.clone()),
             None => EntityId::new(DEFAULT_GPU).map_err(|e| e.reason().to_string()),
         };
-        decode_rows(input, ctx, out, &["t_unix_ns"], |row, budget, out| {
+        decode_rows(input, ctx, out, &["t_unix_ns"], |row, out| {
             let entity = match &entity {
                 Ok(e) => e,
                 Err(why) => {
-                    return row.reject(ctx, Reason::InvalidEntity, why.clone(), budget, out);
+                    return row.reject(ctx, Reason::InvalidEntity, why.clone(), out);
                 }
             };
             match unix_time("t_unix_ns", row.get("t_unix_ns").unwrap_or(""), 1) {
-                Ok(ts) => row.emit(ctx, DEVICE_READINGS, (entity, ts), budget, out),
-                Err((reason, detail)) => row.reject(ctx, reason, detail, budget, out),
+                Ok(ts) => row.emit(ctx, DEVICE_READINGS, (entity, ts), out),
+                Err((reason, detail)) => row.reject(ctx, reason, detail, out),
             }
         });
     }
 
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+}
+
+impl NvmlDeviceCsv {
     /// A first non-blank line that is exactly [`DEVICE_HEADER`].
-    fn sniff(&self, head: &str) -> bool {
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         first_line(head) == Some(DEVICE_HEADER)
     }
 }
 
 impl Decode for NvmlProcessCsv {
-    fn format(&self) -> Format {
-        Format::NvmlProcessCsv
+    fn name(&self) -> &str {
+        Format::NvmlProcessCsv.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
         let prefix = host_prefix(ctx);
-        decode_rows(
-            input,
-            ctx,
-            out,
-            &["t_unix_ns", "pid"],
-            |row, budget, out| {
-                let poll = unix_time("t_unix_ns", row.get("t_unix_ns").unwrap_or(""), 1);
-                let ts = poll.and_then(|poll| match row.get("sample_ts_us") {
-                    Some(us) => unix_time("sample_ts_us", us, 1_000),
-                    None => Ok(poll),
-                });
-                let ts = match ts {
-                    Ok(ts) => ts,
-                    Err((reason, detail)) => return row.reject(ctx, reason, detail, budget, out),
-                };
-                let pid_text = row.get("pid").unwrap_or("");
-                let Ok(pid) = pid_text.parse::<u32>() else {
-                    let detail = format!("pid {pid_text:?} is not a number");
-                    return row.reject(ctx, Reason::BadField, detail, budget, out);
-                };
-                match EntityId::new(format!("{prefix}pid-{pid}")) {
-                    Ok(entity) => row.emit(ctx, PROCESS_READINGS, (&entity, ts), budget, out),
-                    Err(e) => {
-                        let why = e.reason().to_string();
-                        row.reject(ctx, Reason::InvalidEntity, why, budget, out);
-                    }
+        decode_rows(input, ctx, out, &["t_unix_ns", "pid"], |row, out| {
+            let poll = unix_time("t_unix_ns", row.get("t_unix_ns").unwrap_or(""), 1);
+            let ts = poll.and_then(|poll| match row.get("sample_ts_us") {
+                Some(us) => unix_time("sample_ts_us", us, 1_000),
+                None => Ok(poll),
+            });
+            let ts = match ts {
+                Ok(ts) => ts,
+                Err((reason, detail)) => return row.reject(ctx, reason, detail, out),
+            };
+            let pid_text = row.get("pid").unwrap_or("");
+            let Ok(pid) = pid_text.parse::<u32>() else {
+                let detail = format!("pid {pid_text:?} is not a number");
+                return row.reject(ctx, Reason::BadField, detail, out);
+            };
+            match EntityId::new(format!("{prefix}pid-{pid}")) {
+                Ok(entity) => row.emit(ctx, PROCESS_READINGS, (&entity, ts), out),
+                Err(e) => {
+                    let why = e.reason().to_string();
+                    row.reject(ctx, Reason::InvalidEntity, why, out);
                 }
-            },
-        );
+            }
+        });
     }
 
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+}
+
+impl NvmlProcessCsv {
     /// A first non-blank line that is exactly [`PROCESS_HEADER`].
-    fn sniff(&self, head: &str) -> bool {
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         first_line(head) == Some(PROCESS_HEADER)
     }
 }
@@ -498,7 +494,7 @@ mod tests {
     use crate::{Limits, Normalizer};
 
     fn run(d: &dyn Decode, text: &str, ctx: Context<'_>) -> IngestBatch {
-        let mut out = IngestBatch::default();
+        let mut out = IngestBatch::bounded(&ctx);
         d.decode(text, &ctx, &mut out);
         assert_eq!(out.stats.seen, out.stats.accepted + out.stats.quarantined);
         assert_eq!(out.stats.accepted as usize, out.readings.len());

@@ -37,7 +37,10 @@ use parquet::schema::parser::parse_message_type;
 use kelvin_model::{Place, Reading, Timestamp};
 
 use crate::csv::{Row, quality_name, reading_from_row};
-use crate::{Context, IngestBatch, IngestError, IngestErrorKind, Quarantined, Reason};
+use crate::{
+    Confidence, Context, Decode, Format, IngestBatch, IngestError, IngestErrorKind, Quarantined,
+    Reason,
+};
 
 const SCHEMA: &str = "message kelvin_reading {
   OPTIONAL INT64 ts_ns;
@@ -189,6 +192,36 @@ pub fn is_parquet(head: &[u8]) -> bool {
     head.starts_with(b"PAR1")
 }
 
+/// The decoder of Kelvin's Parquet layout, `kelvin_parquet`: a binary format, so it reads files
+/// ([`Decode::decode_bytes`], recognized by their `PAR1` magic with [`Confidence::CERTAIN`]),
+/// not text. Given text, it quarantines the input as one [`Reason::UnknownFormat`] record that
+/// says to pass the file's path.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KelvinParquet;
+
+impl Decode for KelvinParquet {
+    fn name(&self) -> &str {
+        Format::KelvinParquet.as_str()
+    }
+
+    fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
+        out.reject(Quarantined::new(
+            ctx.line(1),
+            Reason::UnknownFormat,
+            "Parquet is binary; pass the file's path",
+            input,
+        ));
+    }
+
+    fn detect_bytes(&self, head: &[u8]) -> Option<Confidence> {
+        is_parquet(head).then_some(Confidence::CERTAIN)
+    }
+
+    fn decode_bytes(&self, bytes: Vec<u8>, ctx: &Context<'_>, out: &mut IngestBatch) {
+        read_parquet_into(bytes, ctx, out);
+    }
+}
+
 /// Reads a file in Kelvin's Parquet layout. Never fails: a file that is not Parquet or not
 /// this layout is one quarantined record; each row is a record.
 ///
@@ -200,6 +233,12 @@ pub fn is_parquet(head: &[u8]) -> bool {
 /// [`IngestBatch::bounded`].
 pub fn read_parquet(bytes: Vec<u8>, ctx: &Context<'_>) -> IngestBatch {
     let mut out = IngestBatch::bounded(ctx);
+    read_parquet_into(bytes, ctx, &mut out);
+    out
+}
+
+/// [`read_parquet`] into a batch of the caller's (which holds the budgets).
+fn read_parquet_into(bytes: Vec<u8>, ctx: &Context<'_>, out: &mut IngestBatch) {
     if bytes.len() > ctx.limits.max_input_bytes {
         let detail = format!(
             "{} bytes, over max_input_bytes ({})",
@@ -212,7 +251,7 @@ pub fn read_parquet(bytes: Vec<u8>, ctx: &Context<'_>) -> IngestBatch {
             detail,
             "",
         ));
-        return out;
+        return;
     }
     // A crafted footer or page header makes the `parquet` crate allocate what it says: check
     // the footer before the crate decodes it, and every page header before it reads a page.
@@ -220,7 +259,7 @@ pub fn read_parquet(bytes: Vec<u8>, ctx: &Context<'_>) -> IngestBatch {
         Ok(footer) => footer,
         Err((reason, detail)) => {
             out.reject(Quarantined::new(ctx.line(1), reason, detail, ""));
-            return out;
+            return;
         }
     };
     let bad = |out: &mut IngestBatch, line: u64, detail: String| bad_field(out, ctx, line, detail);
@@ -228,20 +267,20 @@ pub fn read_parquet(bytes: Vec<u8>, ctx: &Context<'_>) -> IngestBatch {
     let reader = match SerializedFileReader::new(bytes.clone()) {
         Ok(r) => r,
         Err(e) => {
-            bad(&mut out, 1, format!("not a readable Parquet file: {e}"));
-            return out;
+            bad(out, 1, format!("not a readable Parquet file: {e}"));
+            return;
         }
     };
     if let Err((reason, detail)) = check_pages(&bytes, footer, reader.metadata()) {
         out.reject(Quarantined::new(ctx.line(1), reason, detail, ""));
-        return out;
+        return;
     }
     // The guard bounds what the crate allocates, but the crate still panics on some damaged
     // page data (a delta-encoding header whose varint overflows a shift, for one); a panic
     // there is a damaged file, not a bug of the caller, so it is quarantined like any damage.
     let rows_before = out.stats.seen;
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        read_rows(&reader, ctx, &mut out);
+        read_rows(&reader, ctx, out);
     }));
     if let Err(panic) = decoded {
         let what = panic
@@ -251,12 +290,11 @@ pub fn read_parquet(bytes: Vec<u8>, ctx: &Context<'_>) -> IngestBatch {
             .unwrap_or_default();
         let row = out.stats.seen - rows_before + 1;
         bad(
-            &mut out,
+            out,
             row,
             format!("the Parquet decoder failed on the page holding this row: {what}"),
         );
     }
-    out
 }
 
 /// Quarantines a malformed part of the file at `line` (a row number; 1 for the file).
@@ -285,13 +323,8 @@ fn read_rows(
     };
     for (i, row) in rows.enumerate() {
         let line = i as u64 + 1;
-        if i == ctx.limits.max_records {
-            out.reject(Quarantined::new(
-                ctx.line(line),
-                Reason::TooManyRecords,
-                "further rows not read",
-                "",
-            ));
+        // each row is one record: past the batch's record limit, the rest is not read
+        if !out.admit_record(|| (ctx.line(line), "")) {
             return;
         }
         let row = match row {

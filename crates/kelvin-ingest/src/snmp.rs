@@ -78,7 +78,7 @@ use std::collections::HashMap;
 
 use kelvin_model::{Quality, Reading, SensorKind, Unit};
 
-use crate::{Context, Decode, Format, IngestBatch, Quarantined, Reason};
+use crate::{Confidence, Context, Decode, Format, IngestBatch, Quarantined, Reason};
 
 /// Decoder for SNMP walks: net-snmp `snmpwalk -On` text and snmpsim `.snmprec` (see the
 /// [module documentation](self) for the OID table, names and sentinels).
@@ -664,15 +664,14 @@ impl SnmpWalk {
 }
 
 impl Decode for SnmpWalk {
-    fn format(&self) -> Format {
-        Format::SnmpWalk
+    fn name(&self) -> &str {
+        Format::SnmpWalk.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
         if !ctx.admit(input, out) {
             return;
         }
-        let max = ctx.limits.max_records;
         // The temperature scale may come after the probes it scales: a first pass finds it.
         let mut fahrenheit = false;
         let scaled = input.contains(ST4_TEMP_SCALE)
@@ -691,24 +690,14 @@ impl Decode for SnmpWalk {
             true
         });
         let by_oid: HashMap<&str, &Rule> = TABLE.iter().map(|r| (r.oid, r)).collect();
-        let mut n = 0_usize;
         scan(input, ctx, |item| {
-            if n == max {
-                let (place, text) = match &item {
-                    Item::Var(v) => (ctx.line(v.line), v.text.clone()),
-                    Item::Bad(q) => (q.place.clone(), q.excerpt.clone()),
-                };
-                out.reject(Quarantined::new(
-                    place,
-                    Reason::TooManyRecords,
-                    format!(
-                        "more than {max} records (max_records); the rest of the input is not read"
-                    ),
-                    &text,
-                ));
+            let fits = out.admit_record(|| match &item {
+                Item::Var(v) => (ctx.line(v.line), v.text.clone()),
+                Item::Bad(q) => (q.place.clone(), q.excerpt.clone()),
+            });
+            if !fits {
                 return false;
             }
-            n += 1;
             match item {
                 Item::Var(v) => self.var(&v, &by_oid, fahrenheit, ctx, out),
                 Item::Bad(q) => out.reject(q),
@@ -717,9 +706,15 @@ impl Decode for SnmpWalk {
         });
     }
 
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+}
+
+impl SnmpWalk {
     /// A first non-blank line that is an OID line: `.1.3.6… = …`, `iso.3.6… = …` or
     /// `1.3.6…|tag|value`.
-    fn sniff(&self, head: &str) -> bool {
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         let Some(first) = head.lines().map(str::trim).find(|l| !l.is_empty()) else {
             return false;
         };
@@ -885,8 +880,9 @@ mod tests {
             max_records: 4,
             ..Limits::default()
         };
-        let mut out = IngestBatch::default();
-        SnmpWalk.decode(&text, &Context::new("w", &n).with_limits(limits), &mut out);
+        let ctx = Context::new("w", &n).with_limits(limits);
+        let mut out = IngestBatch::bounded(&ctx);
+        SnmpWalk.decode(&text, &ctx, &mut out);
         assert_eq!((out.stats.accepted, out.stats.quarantined), (4, 1));
         assert_eq!(out.quarantine[0].reason, Reason::TooManyRecords);
 

@@ -53,7 +53,7 @@ use serde_json::{Map, Value};
 use kelvin_model::Dimension;
 use kelvin_model::{EntityId, Quality, Reading, SensorKind, Timestamp, Unit};
 
-use crate::{Context, Decode, Format, IngestBatch, Quarantined, Reason};
+use crate::{Confidence, Context, Decode, Format, IngestBatch, Limits, Quarantined, Reason};
 
 /// Decoder for Synse / OpenDCRE JSON read responses (see the [module documentation](self)).
 ///
@@ -232,33 +232,16 @@ fn kind_of_type(ty: &str) -> Option<SensorKind> {
     })
 }
 
+/// One decode of a Synse input: what every record is placed and admitted with.
 struct Run<'c, 'n> {
     ctx: &'c Context<'n>,
-    left: usize,
-    exhausted: bool,
 }
 
 impl Run<'_, '_> {
-    /// Whether one more record may be emitted; the first refusal quarantines the rest.
+    /// Admits the record at `ptr` into the batch's record limit (past it, that record stands
+    /// for the rest of the input).
     fn admit(&mut self, ptr: &str, v: &Value, out: &mut IngestBatch) -> bool {
-        if self.exhausted {
-            return false;
-        }
-        if self.left == 0 {
-            self.exhausted = true;
-            out.reject(Quarantined::new(
-                self.ctx.pointer(ptr),
-                Reason::TooManyRecords,
-                format!(
-                    "more than {} records; the rest of the input is not read",
-                    self.ctx.limits.max_records
-                ),
-                &crate::json::excerpt_of(v),
-            ));
-            return false;
-        }
-        self.left -= 1;
-        true
+        out.admit_record(|| (self.ctx.pointer(ptr), crate::json::excerpt_of(v)))
     }
 
     fn reject(
@@ -321,7 +304,7 @@ impl Run<'_, '_> {
                         out,
                     ),
                 }
-                if self.exhausted {
+                if out.records_full() {
                     return;
                 }
             }
@@ -356,7 +339,7 @@ impl Run<'_, '_> {
                     Some(m) if is_reading(m) => self.reading(m, e, &p, None, out),
                     _ => self.reject(&p, e, Reason::BadField, "not a Synse reading".into(), out),
                 }
-                if self.exhausted {
+                if out.records_full() {
                     return;
                 }
             }
@@ -602,8 +585,8 @@ fn value_of(ctx: &Context<'_>, v: &Value) -> Val {
 }
 
 impl Decode for Synse {
-    fn format(&self) -> Format {
-        Format::Synse
+    fn name(&self) -> &str {
+        Format::Synse.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
@@ -663,11 +646,7 @@ impl Decode for Synse {
             }
         }
         let stream = docs.len() > 1 || (error.is_some() && !docs.is_empty());
-        let mut run = Run {
-            ctx,
-            left: ctx.limits.max_records,
-            exhausted: false,
-        };
+        let mut run = Run { ctx };
         for (i, doc) in docs.iter().enumerate() {
             let ptr = if stream {
                 format!("/{i}")
@@ -675,7 +654,7 @@ impl Decode for Synse {
                 String::new()
             };
             run.document(doc, &ptr, out);
-            if run.exhausted {
+            if out.records_full() {
                 return;
             }
         }
@@ -692,10 +671,22 @@ impl Decode for Synse {
         }
     }
 
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+
+    /// JSON gets its own, smaller size limit: `max_json_bytes` when it is below
+    /// `max_input_bytes`.
+    fn max_file_bytes(&self, limits: &Limits) -> (usize, &'static str) {
+        crate::json::max_file_bytes(limits)
+    }
+}
+
+impl Synse {
     /// JSON with OpenDCRE/Synse keys or vocabulary (and no Redfish `@odata`), or a Synse YAML
     /// configuration. Tiny responses made only of generic keys (`{"status": "ok"}`, a boot
     /// target, a transaction) are not claimed.
-    fn sniff(&self, head: &str) -> bool {
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         let t = head.trim_start_matches('\u{feff}').trim_start();
         if !(t.starts_with('{') || t.starts_with('[')) {
             return is_yaml_config(t);
@@ -930,8 +921,9 @@ mod tests {
             max_records: 2,
             ..Limits::default()
         };
-        let mut out = IngestBatch::default();
-        Synse.decode(&many, &Context::new("d", &n).with_limits(limits), &mut out);
+        let ctx = Context::new("d", &n).with_limits(limits);
+        let mut out = IngestBatch::bounded(&ctx);
+        Synse.decode(&many, &ctx, &mut out);
         assert_eq!((out.stats.accepted, out.stats.quarantined), (2, 1));
         assert_eq!(out.quarantine[0].reason, Reason::TooManyRecords);
         assert_eq!(out.quarantine[0].place.to_string(), "d#/2");

@@ -4,8 +4,8 @@ use std::collections::HashSet;
 use kelvin_model::{MarginalPower, Resources, Workload};
 
 use crate::{
-    Assignment, Blocker, Constraint, HostOrder, HostState, PlaceOptions, PlacementError, Plan,
-    ScoreBreakdown, Unplaced,
+    Assignment, Blocker, Constraint, Fit, HostOrder, HostState, PlaceOptions, PlacementError, Plan,
+    Rejection, RunnerUp, ScoreBreakdown, Unplaced,
 };
 
 /// Relative slack subtracted from `total CPU / largest CPU capacity` before rounding up, so that
@@ -26,6 +26,11 @@ const LOWER_BOUND_SLACK: f64 = 1e-6;
 /// `power` is the marginal-power model (usually from attribution): with it, hosts are tried most
 /// energy-efficient first by default ([`HostOrder::MarginalPower`]), and each assignment reports
 /// the model's marginal watts.
+///
+/// Each [`Assignment`] explains itself: every host tried before its host, with the constraints
+/// that rejected the workload there ([`Assignment::rejected`]), and the next hosts on which it
+/// also fits, with the score each would have had ([`Assignment::runners_up`], at most
+/// [`PlaceOptions::runners_up`]).
 ///
 /// The result is deterministic: the same input gives the same [`Plan`].
 ///
@@ -59,6 +64,12 @@ const LOWER_BOUND_SLACK: f64 = 1e-6;
 /// assert_eq!(a.rank, 0); // tried first: most efficient
 /// assert_eq!(a.score.marginal_power_w, Some(44.0));
 /// assert_eq!(a.score.cpu_free_after, 56.0);
+/// // The runner-up, and why: 72 W on the old host.
+/// assert_eq!(a.runners_up[0].host.as_str(), "old-1");
+/// assert_eq!(
+///     a.to_string(),
+///     "etl-3 on new-1 (rank 0, 44.0 W extra, cpu 12 % after); runners-up: old-1 (rank 1, 72.0 W extra, cpu 25 % after)",
+/// );
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -123,48 +134,45 @@ pub fn place(
             // Stable: ties and hosts without a model keep the order given.
             order.sort_by(|&a, &b| by_watts(watts[a], watts[b]));
         }
-
-        let mut blocked = [0usize; Constraint::ALL.len()];
-        let mut chosen = None;
-        for (rank, &i) in order.iter().enumerate() {
-            let fit = state[i].fits(&w.requests);
-            if fit.is_fit() {
-                chosen = Some((rank, i));
-                break;
-            }
-            for (count, c) in blocked.iter_mut().zip(Constraint::ALL) {
-                *count += usize::from(fit.blocks(c));
-            }
-        }
-
-        match chosen {
-            Some((rank, i)) => {
-                let marginal_power_w = match (order_by_power, power) {
-                    (Some(_), _) => watts[i],
-                    (None, Some(model)) => marginal_watts(model, &state[i], &w.requests),
-                    (None, None) => None,
-                };
-                let host = &mut state[i];
-                host.take(&w.requests);
-                assigned[i] = true;
-                plan.assignments.push(Assignment {
-                    workload: w.id.clone(),
-                    host: host.id.clone(),
-                    rank,
-                    score: score(host, marginal_power_w),
-                });
-            }
-            None => plan.unplaced.push(Unplaced {
-                workload: w.id.clone(),
-                hosts_considered: hosts.len(),
-                blocked_by: Constraint::ALL
-                    .into_iter()
-                    .zip(blocked)
-                    .filter(|&(_, n)| n > 0)
-                    .map(|(c, n)| Blocker::new(c, n))
-                    .collect(),
-            }),
-        }
+        let scan = Scan::run(&state, &order, &w.requests, opts.runners_up);
+        let Some((rank, i)) = scan.chosen else {
+            plan.unplaced.push(scan.unplaced(w, hosts.len()));
+            continue;
+        };
+        let watts_at = |h: &HostState, i: usize| match (order_by_power, power) {
+            (Some(_), _) => watts[i],
+            (None, Some(model)) => marginal_watts(model, h, &w.requests),
+            (None, None) => None,
+        };
+        let runners_up = scan
+            .runners_up
+            .iter()
+            .map(|&(rank, j)| RunnerUp {
+                host: state[j].id.clone(),
+                rank,
+                score: score_if(&state[j], &w.requests, watts_at(&state[j], j)),
+            })
+            .collect();
+        let rejected = scan
+            .rejected
+            .iter()
+            .map(|(j, fit)| Rejection {
+                host: state[*j].id.clone(),
+                constraints: fit.blocking().collect(),
+            })
+            .collect();
+        let marginal_power_w = watts_at(&state[i], i);
+        let host = &mut state[i];
+        host.take(&w.requests);
+        assigned[i] = true;
+        plan.assignments.push(Assignment {
+            workload: w.id.clone(),
+            host: host.id.clone(),
+            rank,
+            score: score(host, marginal_power_w),
+            rejected,
+            runners_up,
+        });
     }
 
     plan.hosts_used = state
@@ -173,6 +181,54 @@ pub fn place(
         .filter(|(h, a)| **a || h.is_loaded())
         .count();
     Ok(plan)
+}
+
+/// One workload's pass over the hosts in the order tried: the first that fits, every host
+/// before it with what it broke, and up to `runners_up` more that fit.
+struct Scan {
+    /// `(rank, host index)` of the first host that fits.
+    chosen: Option<(usize, usize)>,
+    /// `(host index, fit)` of each host before it (all of them when none fits).
+    rejected: Vec<(usize, Fit)>,
+    /// `(rank, host index)` of the next hosts that fit.
+    runners_up: Vec<(usize, usize)>,
+}
+
+impl Scan {
+    fn run(state: &[HostState], order: &[usize], req: &Resources, runners_up: usize) -> Scan {
+        let mut scan = Scan {
+            chosen: None,
+            rejected: Vec::new(),
+            runners_up: Vec::new(),
+        };
+        for (rank, &i) in order.iter().enumerate() {
+            let fit = state[i].fits(req);
+            match (scan.chosen, fit.is_fit()) {
+                (None, true) => scan.chosen = Some((rank, i)),
+                (None, false) => scan.rejected.push((i, fit)),
+                (Some(_), true) => scan.runners_up.push((rank, i)),
+                (Some(_), false) => {}
+            }
+            if scan.chosen.is_some() && scan.runners_up.len() >= runners_up {
+                break;
+            }
+        }
+        scan
+    }
+
+    /// The explanation of a workload that fits on none of the `hosts` hosts.
+    fn unplaced(&self, w: &Workload, hosts: usize) -> Unplaced {
+        Unplaced {
+            workload: w.id.clone(),
+            hosts_considered: hosts,
+            blocked_by: Constraint::ALL
+                .into_iter()
+                .map(|c| (c, self.rejected.iter().filter(|(_, f)| f.blocks(c)).count()))
+                .filter(|&(_, n)| n > 0)
+                .map(|(c, n)| Blocker::new(c, n))
+                .collect(),
+        }
+    }
 }
 
 fn validate_hosts(hosts: &[HostState]) -> Result<(), PlacementError> {
@@ -300,6 +356,13 @@ fn by_watts(a: Option<f64>, b: Option<f64>) -> Ordering {
     }
 }
 
+/// The score `host` would have with `req` added.
+fn score_if(host: &HostState, req: &Resources, marginal_power_w: Option<f64>) -> ScoreBreakdown {
+    let mut after = host.clone();
+    after.take(req);
+    score(&after, marginal_power_w)
+}
+
 fn score(host: &HostState, marginal_power_w: Option<f64>) -> ScoreBreakdown {
     let free = host.free();
     let ratio = |used: f64, cap: f64| if cap > 0.0 { used / cap } else { 0.0 };
@@ -404,6 +467,54 @@ mod tests {
         assert_eq!(last.score.cpu_utilization_after, 1.0);
         assert_eq!(last.score.memory_free_after, 253 * GIB);
         assert_eq!(last.score.marginal_power_w, None);
+    }
+
+    #[test]
+    fn assignments_name_rejected_hosts_and_runners_up() {
+        let hosts = [
+            host("full", 64.0, 128).with_used(Resources::new(8.0, 120 * GIB)),
+            host("busy", 16.0, 128).with_used(Resources::new(14.0, 0)),
+            host("h3", 32.0, 128),
+            host("h4", 32.0, 64),
+            host("h5", 32.0, 128),
+        ];
+        let web = [pending("web", 8.0, 16)];
+        let plan = run(&hosts, &web);
+        let a = &plan.assignments[0];
+        assert_eq!((a.host.as_str(), a.rank), ("h3", 2));
+        let rejected: Vec<(&str, &[Constraint])> = a
+            .rejected
+            .iter()
+            .map(|r| (r.host.as_str(), r.constraints.as_slice()))
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                ("full", &[Constraint::Memory][..]),
+                ("busy", &[Constraint::Cpu][..])
+            ]
+        );
+        let runners: Vec<(&str, usize)> = a
+            .runners_up
+            .iter()
+            .map(|r| (r.host.as_str(), r.rank))
+            .collect();
+        assert_eq!(runners, [("h4", 3), ("h5", 4)]);
+        assert_eq!(a.runners_up[0].score.memory_free_after, 48 * GIB);
+        assert_eq!(
+            a.to_string(),
+            "web on h3 (rank 2, cpu 25 % after); rejected: full (memory), busy (cpu); \
+             runners-up: h4 (rank 3, cpu 25 % after), h5 (rank 4, cpu 25 % after)"
+        );
+        // As many runners-up as asked, never more than fit.
+        let opts = |n| PlaceOptions::default().with_runners_up(n);
+        let few = place(&hosts, &web, None, &opts(1)).unwrap();
+        assert_eq!(few.assignments[0].runners_up.len(), 1);
+        let none = place(&hosts, &web, None, &opts(0)).unwrap();
+        assert!(none.assignments[0].runners_up.is_empty());
+        assert_eq!(none.assignments[0].rejected, a.rejected);
+        let many = place(&hosts, &web, None, &opts(9)).unwrap();
+        assert_eq!(many.assignments[0].runners_up, a.runners_up);
     }
 
     #[test]

@@ -5,11 +5,16 @@
 //! - [`place`] packs pending workloads onto them with first-fit-decreasing on CPU and memory,
 //!   trying hosts in a [`HostOrder`] — by default the most energy-efficient first when a
 //!   [`MarginalPower`](kelvin_model::MarginalPower) model is given.
-//! - [`fleet`] models power caps, heat and cooling, and optimizes placements of whole fleets.
+//! - [`fleet`] models power caps, heat and cooling, and optimizes placements of whole fleets:
+//!   a [`fleet::Problem`] built by hand or from an inventory ([`fleet::Problem::from_inventory`]),
+//!   a filter/score [`fleet::Placer`], a batch [`fleet::solve`], and an objective made of
+//!   [`fleet::Term`]s, a trait the built-in goals implement and so can an embedder.
+//! - [`binpack`] is the packing core, measured on published instances.
 //! - The [`Plan`] explains itself: every [`Assignment`] carries a [`ScoreBreakdown`] of the
-//!   chosen host, every [`Unplaced`] workload lists the [`Constraint`]s that blocked it and on
-//!   how many hosts, and [`Plan::lower_bound_hosts`] against [`Plan::hosts_used`] tells how far
-//!   the packing can be from the best one.
+//!   chosen host, every host it was rejected on with the constraints ([`Rejection`]), and its
+//!   [`RunnerUp`]s with their scores; every [`Unplaced`] workload lists the [`Constraint`]s that
+//!   blocked it and on how many hosts, and [`Plan::lower_bound_hosts`] against
+//!   [`Plan::hosts_used`] tells how far the packing can be from the best one.
 //!
 //! ```
 //! use kelvin_model::{EntityId, Resources, Workload};
@@ -57,7 +62,8 @@
 //!
 //! **The optimizer knows nothing about telemetry.** Marginal power arrives through the
 //! [`MarginalPower`](kelvin_model::MarginalPower) trait object, which the facade backs with
-//! attribution's calibrated models; this crate depends on `kelvin-model` only.
+//! attribution's calibrated models, and measurements as plain numbers
+//! ([`fleet::Measured`]); this crate depends on `kelvin-model` only.
 //!
 //! First-fit-decreasing is the foundation: simple, fast (`O(workloads × hosts)`, plus a sort of
 //! the hosts per workload when ordering by power) and within 11/9 OPT + 6/9 bins for
@@ -89,4 +95,4 @@ pub use error::{PlacementError, PlacementErrorKind};
 pub use ffd::place;
 pub use host::{CPU_EPSILON_CORES, Constraint, Fit, HostState, host_states};
 pub use options::{HostOrder, PlaceOptions};
-pub use plan::{Assignment, Blocker, Plan, ScoreBreakdown, Unplaced};
+pub use plan::{Assignment, Blocker, Plan, Rejection, RunnerUp, ScoreBreakdown, Unplaced};

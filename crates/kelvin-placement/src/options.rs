@@ -34,15 +34,33 @@ pub enum HostOrder {
 /// let opts = PlaceOptions::default().with_host_order(HostOrder::Inventory);
 /// assert_eq!(opts.host_order, HostOrder::Inventory);
 /// ```
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PlaceOptions {
     /// The order in which hosts are tried. Default: [`HostOrder::Auto`] (energy-aware when a
     /// marginal-power model is given, inventory order otherwise).
     pub host_order: HostOrder,
+    /// Most runners-up each [`Assignment`](crate::Assignment) lists: the next hosts, in the
+    /// order tried, on which the workload also fits. Default 2.
+    pub runners_up: usize,
+}
+
+impl Default for PlaceOptions {
+    fn default() -> Self {
+        PlaceOptions {
+            host_order: HostOrder::default(),
+            runners_up: 2,
+        }
+    }
 }
 
 impl PlaceOptions {
+    /// Sets [`PlaceOptions::runners_up`].
+    pub fn with_runners_up(mut self, n: usize) -> Self {
+        self.runners_up = n;
+        self
+    }
+
     /// Sets [`PlaceOptions::host_order`].
     pub fn with_host_order(mut self, host_order: HostOrder) -> Self {
         self.host_order = host_order;

@@ -46,7 +46,12 @@ impl Plan {
     }
 }
 
-/// One workload placed on one host, with the facts behind the choice.
+/// One workload placed on one host, with the facts behind the choice: the chosen host's
+/// score, every host it was rejected on and why, and the runners-up.
+///
+/// `Display` renders a sentence: `"etl-3 on new-1 (rank 1, 44.0 W extra, cpu 12 % after);
+/// rejected: full-1 (memory); runners-up: old-1 (rank 2, 72.0 W extra, cpu 25 % after)"` (the
+/// watts only with a power model).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct Assignment {
@@ -60,6 +65,86 @@ pub struct Assignment {
     pub rank: usize,
     /// The host's state after the workload was added, and its marginal power.
     pub score: ScoreBreakdown,
+    /// Every host the workload was rejected on: each host tried before the chosen one (in the
+    /// order tried, `rank` of them), with the constraints it broke. Hosts after the chosen one
+    /// ranked lower; they are not rejected.
+    pub rejected: Vec<Rejection>,
+    /// The next hosts in the order tried on which the workload also fits, best first, at most
+    /// [`PlaceOptions::runners_up`](crate::PlaceOptions::runners_up), each with the score it
+    /// would have had.
+    pub runners_up: Vec<RunnerUp>,
+}
+
+impl fmt::Display for Assignment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} on {} (rank {}", self.workload, self.host, self.rank)?;
+        write_score(f, &self.score)?;
+        f.write_str(")")?;
+        for (i, r) in self.rejected.iter().enumerate() {
+            f.write_str(if i == 0 { "; rejected: " } else { ", " })?;
+            write!(f, "{r}")?;
+        }
+        for (i, r) in self.runners_up.iter().enumerate() {
+            f.write_str(if i == 0 { "; runners-up: " } else { ", " })?;
+            write!(f, "{r}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `", 44.0 W extra, cpu 88 % after"` (the watts only with a model).
+fn write_score(f: &mut fmt::Formatter<'_>, s: &ScoreBreakdown) -> fmt::Result {
+    if let Some(w) = s.marginal_power_w {
+        write!(f, ", {w:.1} W extra")?;
+    }
+    write!(f, ", cpu {:.0} % after", 100.0 * s.cpu_utilization_after)
+}
+
+/// A host a workload was rejected on, and every constraint it broke there.
+///
+/// `Display` renders `"h1 (cpu, memory)"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Rejection {
+    /// The host.
+    pub host: EntityId,
+    /// The constraints it broke, in [`Constraint`] order (never empty).
+    pub constraints: Vec<Constraint>,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (", self.host)?;
+        for (i, c) in self.constraints.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{c}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// A host the workload also fits on, ranked after the chosen one.
+///
+/// `Display` renders `"old-1 (rank 2, 72.0 W extra, cpu 25 % after)"`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct RunnerUp {
+    /// The host.
+    pub host: EntityId,
+    /// Its position in the order hosts were tried.
+    pub rank: usize,
+    /// Its state had the workload gone there, and its marginal power.
+    pub score: ScoreBreakdown,
+}
+
+impl fmt::Display for RunnerUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (rank {}", self.host, self.rank)?;
+        write_score(f, &self.score)?;
+        f.write_str(")")
+    }
 }
 
 /// The facts behind an [`Assignment`]: the chosen host's state once the workload is added.

@@ -8,7 +8,7 @@
 
 use kelvin_model::{Quality, Reading, SensorKind};
 
-use crate::{Context, Decode, Format, IngestBatch, Reason};
+use crate::{Confidence, Context, Decode, Format, IngestBatch, Reason};
 
 use super::time::parse_bmc_time;
 use super::{Records, head_lines, parse_number, split_reading};
@@ -151,7 +151,7 @@ fn decode_dcmi<'a>(
                 if block.seen[stat.index()] {
                     // The same power again: a new reading (a second capture appended).
                     let period = block.period.clone();
-                    if !emitter.flush(std::mem::take(&mut block)) {
+                    if !emitter.flush(std::mem::take(&mut block), out) {
                         break;
                     }
                     block.period = period;
@@ -171,7 +171,7 @@ fn decode_dcmi<'a>(
                 block.state.get_or_insert(s);
             }
             DcmiLine::Period(p) => {
-                if !emitter.flush(std::mem::take(&mut block)) {
+                if !emitter.flush(std::mem::take(&mut block), out) {
                     break;
                 }
                 block.period = Some(p);
@@ -193,7 +193,7 @@ fn decode_dcmi<'a>(
             }),
         }
     }
-    emitter.flush(block);
+    emitter.flush(block, out);
     records.finish(out);
 }
 
@@ -207,7 +207,7 @@ struct Emitter<'r, 'c, 'n> {
 
 impl Emitter<'_, '_, '_> {
     /// Emits a finished block; false when the record limit was reached.
-    fn flush(&mut self, block: Block<'_>) -> bool {
+    fn flush(&mut self, block: Block<'_>, out: &mut IngestBatch) -> bool {
         let ts = block
             .time
             .and_then(parse_bmc_time)
@@ -221,10 +221,10 @@ impl Emitter<'_, '_, '_> {
                     reason,
                     detail,
                 } => {
-                    if !self.records.admit(line, text) {
+                    if !self.records.admit(out, line, text) {
                         return false;
                     }
-                    self.records.reject(line, reason, detail, text);
+                    self.records.reject(out, line, reason, detail, text);
                 }
                 Entry::Stat {
                     line,
@@ -232,12 +232,13 @@ impl Emitter<'_, '_, '_> {
                     stat,
                     value,
                 } => {
-                    if !self.records.admit(line, text) {
+                    if !self.records.admit(out, line, text) {
                         return false;
                     }
                     let sensor = match (stat, &block.period) {
                         (Stat::Current, Some(_)) if self.current_in_period => {
                             self.records.reject(
+                                out,
                                 line,
                                 Reason::Duplicate,
                                 "the current power repeats in every rolling-average block; \
@@ -268,7 +269,9 @@ impl Emitter<'_, '_, '_> {
                             }
                             self.records.fixed(r);
                         }
-                        Err((reason, detail)) => self.records.reject(line, reason, detail, text),
+                        Err((reason, detail)) => {
+                            self.records.reject(out, line, reason, detail, text)
+                        }
                     }
                 }
             }
@@ -356,15 +359,22 @@ fn ipmitool_line(text: &str) -> DcmiLine<'_> {
 }
 
 impl Decode for IpmitoolDcmi {
-    fn format(&self) -> Format {
-        Format::IpmitoolDcmi
+    fn name(&self) -> &str {
+        Format::IpmitoolDcmi.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
         decode_dcmi(input, ctx, out, ipmitool_line);
     }
 
-    fn sniff(&self, head: &str) -> bool {
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+}
+
+impl IpmitoolDcmi {
+    /// Whether `head` looks like this format (the "Sniffing" rule of the type's documentation).
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         head_lines(head)
             .map(str::trim)
             .find(|l| !l.starts_with("IANA PEN registry open failed"))
@@ -434,15 +444,22 @@ fn freeipmi_line(text: &str) -> DcmiLine<'_> {
 }
 
 impl Decode for FreeipmiDcmi {
-    fn format(&self) -> Format {
-        Format::FreeipmiDcmi
+    fn name(&self) -> &str {
+        Format::FreeipmiDcmi.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
         decode_dcmi(input, ctx, out, freeipmi_line);
     }
 
-    fn sniff(&self, head: &str) -> bool {
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+}
+
+impl FreeipmiDcmi {
+    /// Whether `head` looks like this format (the "Sniffing" rule of the type's documentation).
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         head_lines(head).next().map(str::trim).is_some_and(|l| {
             l.starts_with(PERIOD_HEADER)
                 || (l.starts_with("ipmi_cmd_dcmi") && is_freeipmi_error(l))

@@ -1,6 +1,6 @@
 //! FreeIPMI `ipmi-sensors`.
 
-use crate::{Context, Decode, Format, IngestBatch, Reason};
+use crate::{Confidence, Context, Decode, Format, IngestBatch, Reason};
 
 use super::{Line, Row, decode_table, head_lines, pipe_fields};
 
@@ -118,8 +118,8 @@ fn row<'a>(columns: Option<Columns>, text: &'a str) -> Line<'a> {
 }
 
 impl Decode for FreeipmiSensors {
-    fn format(&self) -> Format {
-        Format::FreeipmiSensors
+    fn name(&self) -> &str {
+        Format::FreeipmiSensors.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
@@ -137,7 +137,14 @@ impl Decode for FreeipmiSensors {
         });
     }
 
-    fn sniff(&self, head: &str) -> bool {
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+}
+
+impl FreeipmiSensors {
+    /// Whether `head` looks like this format (the "Sniffing" rule of the type's documentation).
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         head_lines(head)
             .next()
             .is_some_and(|l| is_preamble(l) || is_header(&pipe_fields(l)))

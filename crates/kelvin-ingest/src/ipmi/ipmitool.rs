@@ -1,6 +1,6 @@
 //! ipmitool's sensor tables: `sensor` (list), `sdr` / `sdr list`, `sdr elist` and `sdr -v`.
 
-use crate::{Context, Decode, Format, IngestBatch, Reason};
+use crate::{Confidence, Context, Decode, Format, IngestBatch, Reason};
 
 use super::{
     Line, Records, Row, decode_table, head_lines, is_hex_state, parse_number, pipe_fields,
@@ -76,15 +76,22 @@ fn sensor_row(text: &str) -> Line<'_> {
 }
 
 impl Decode for IpmitoolSensor {
-    fn format(&self) -> Format {
-        Format::IpmitoolSensor
+    fn name(&self) -> &str {
+        Format::IpmitoolSensor.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
         decode_table(input, ctx, out, sensor_row);
     }
 
-    fn sniff(&self, head: &str) -> bool {
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+}
+
+impl IpmitoolSensor {
+    /// Whether `head` looks like this format (the "Sniffing" rule of the type's documentation).
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         head_lines(head).next().is_some_and(|l| {
             let f = pipe_fields(l);
             f.len() == 10 && !f[0].is_empty() && f[4..].iter().all(|c| is_threshold(c))
@@ -122,15 +129,22 @@ fn sdr_row<'a>(ctx: &Context<'_>, text: &'a str) -> Line<'a> {
 }
 
 impl Decode for IpmitoolSdr {
-    fn format(&self) -> Format {
-        Format::IpmitoolSdr
+    fn name(&self) -> &str {
+        Format::IpmitoolSdr.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
         decode_table(input, ctx, out, |t| sdr_row(ctx, t));
     }
 
-    fn sniff(&self, head: &str) -> bool {
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+}
+
+impl IpmitoolSdr {
+    /// Whether `head` looks like this format (the "Sniffing" rule of the type's documentation).
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         head_lines(head).next().is_some_and(|l| {
             let f = pipe_fields(l);
             f.len() == 3 && !f[0].is_empty() && !f[1].is_empty() && is_sdr_status(f[2])
@@ -177,15 +191,22 @@ fn elist_row<'a>(ctx: &Context<'_>, text: &'a str) -> Line<'a> {
 }
 
 impl Decode for IpmitoolSdrElist {
-    fn format(&self) -> Format {
-        Format::IpmitoolSdrElist
+    fn name(&self) -> &str {
+        Format::IpmitoolSdrElist.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
         decode_table(input, ctx, out, |t| elist_row(ctx, t));
     }
 
-    fn sniff(&self, head: &str) -> bool {
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+}
+
+impl IpmitoolSdrElist {
+    /// Whether `head` looks like this format (the "Sniffing" rule of the type's documentation).
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         head_lines(head).next().is_some_and(|l| {
             let f = pipe_fields(l);
             f.len() == 5 && !f[0].is_empty() && parse_hex_h(f[1]).is_some() && is_entity_id(f[3])
@@ -341,8 +362,8 @@ fn blocks(input: &str, max_line_bytes: usize) -> impl Iterator<Item = Block<'_>>
 }
 
 impl Decode for IpmitoolSdrVerbose {
-    fn format(&self) -> Format {
-        Format::IpmitoolSdrVerbose
+    fn name(&self) -> &str {
+        Format::IpmitoolSdrVerbose.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
@@ -351,23 +372,30 @@ impl Decode for IpmitoolSdrVerbose {
         };
         for block in blocks(input, ctx.limits.max_line_bytes) {
             let head = block.lines.first().copied().unwrap_or("");
-            if !records.admit(block.start, head) {
+            if !records.admit(out, block.start, head) {
                 break;
             }
             if let Some((line, text)) = block.too_long {
-                records.too_long(line, text);
+                records.too_long(out, line, text);
                 continue;
             }
             match verbose_block(ctx, &block.lines) {
-                Line::Row(row) => records.row(block.start, head, &row),
-                Line::Bad(reason, detail) => records.reject(block.start, reason, detail, head),
+                Line::Row(row) => records.row(out, block.start, head, &row),
+                Line::Bad(reason, detail) => records.reject(out, block.start, reason, detail, head),
                 Line::Skip => {}
             }
         }
         records.finish(out);
     }
 
-    fn sniff(&self, head: &str) -> bool {
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+}
+
+impl IpmitoolSdrVerbose {
+    /// Whether `head` looks like this format (the "Sniffing" rule of the type's documentation).
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         head_lines(head)
             .next()
             .and_then(key_value)
@@ -577,7 +605,7 @@ Sensor ID              : No Reading Line (0x1)
             let claims: Vec<usize> = super::super::decoders()
                 .iter()
                 .enumerate()
-                .filter(|(_, d)| d.sniff(text))
+                .filter(|(_, d)| d.detect(text).is_some())
                 .map(|(i, _)| i)
                 .collect();
             assert_eq!(claims, [want], "{text}");

@@ -51,7 +51,7 @@
 //! ";
 //! let n = Normalizer::builtin();
 //! let ctx = Context::new("r640-sensor.txt", &n);
-//! assert!(ipmi::IpmitoolSensor.sniff(text));
+//! assert!(ipmi::IpmitoolSensor.detect(text).is_some());
 //! let mut out = IngestBatch::default();
 //! ipmi::IpmitoolSensor.decode(text, &ctx, &mut out);
 //! assert_eq!(out.readings[0].sensor, "inlet");
@@ -81,7 +81,7 @@ pub use ipmitool::{IpmitoolSdr, IpmitoolSdrElist, IpmitoolSdrVerbose, IpmitoolSe
 /// Every IPMI decoder, one per output mode: ipmitool `sensor`, `sdr`, `sdr elist`, `sdr -v`,
 /// `dcmi power reading`, then FreeIPMI `ipmi-sensors` and `ipmi-dcmi`.
 ///
-/// Their [`Decode::sniff`] checks are mutually exclusive: at most one claims a given capture.
+/// Their [`Decode::detect`] checks are mutually exclusive: at most one claims a given capture.
 pub fn decoders() -> [&'static dyn Decode; 7] {
     [
         &IpmitoolSensor,
@@ -332,23 +332,23 @@ fn resolve(n: &Normalizer, row: &Row<'_>) -> Result<Resolved, Rejection> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Records: counted against the limits, kept in input order, named at the end.
+// Records: admitted into the batch's record limit as they are read; quarantined at once;
+// readings kept in input order and named at the end.
 
 enum Item {
     /// A sensor row; its name may still get a `#<n>` suffix.
     Row(Resolved),
     /// A reading whose name is fixed (DCMI).
     Fixed(Reading),
-    Reject(Quarantined),
 }
 
-/// The records of one input, in order, until [`Records::finish`] names and emits them.
+/// The readings of one input, in order, until [`Records::finish`] names and emits them.
+/// Every record is admitted into `out`'s record limit when it is read (so the rest of an input
+/// past the limit is not read); quarantined records go to `out` at once.
 struct Records<'c, 'n> {
     ctx: &'c Context<'n>,
     entity: EntityId,
     items: Vec<Item>,
-    count: usize,
-    full: bool,
 }
 
 impl<'c, 'n> Records<'c, 'n> {
@@ -361,48 +361,30 @@ impl<'c, 'n> Records<'c, 'n> {
             ctx,
             entity: ctx.fallback_entity(),
             items: Vec::new(),
-            count: 0,
-            full: false,
         })
     }
 
-    /// Counts a record at `line`. At the first record past [`crate::Limits::max_records`],
-    /// quarantines it as [`Reason::TooManyRecords`] and returns false (now and after): the
-    /// caller stops reading.
-    fn admit(&mut self, line: u64, text: &str) -> bool {
-        if self.full {
-            return false;
-        }
-        if self.count >= self.ctx.limits.max_records {
-            self.full = true;
-            let detail = format!(
-                "more than {} records; the rest of the input is not read",
-                self.ctx.limits.max_records
-            );
-            self.items.push(Item::Reject(Quarantined::new(
-                self.ctx.line(line),
-                Reason::TooManyRecords,
-                detail,
-                text,
-            )));
-            return false;
-        }
-        self.count += 1;
-        true
+    /// Admits the record at `line` into `out`'s record limit: false (now and after) past it,
+    /// when this record is the one [`Reason::TooManyRecords`] record and the caller stops
+    /// reading.
+    fn admit(&self, out: &mut IngestBatch, line: u64, text: &str) -> bool {
+        out.admit_record(|| (self.ctx.line(line), text))
     }
 
     /// Quarantines an admitted record.
-    fn reject(&mut self, line: u64, reason: Reason, detail: impl Into<String>, text: &str) {
-        self.items.push(Item::Reject(Quarantined::new(
-            self.ctx.line(line),
-            reason,
-            detail,
-            text,
-        )));
+    fn reject(
+        &self,
+        out: &mut IngestBatch,
+        line: u64,
+        reason: Reason,
+        detail: impl Into<String>,
+        text: &str,
+    ) {
+        out.reject(Quarantined::new(self.ctx.line(line), reason, detail, text));
     }
 
     /// Whether `text` is over the line limit; if so it is quarantined (as an admitted record).
-    fn too_long(&mut self, line: u64, text: &str) -> bool {
+    fn too_long(&self, out: &mut IngestBatch, line: u64, text: &str) -> bool {
         if text.len() <= self.ctx.limits.max_line_bytes {
             return false;
         }
@@ -411,15 +393,15 @@ impl<'c, 'n> Records<'c, 'n> {
             text.len(),
             self.ctx.limits.max_line_bytes
         );
-        self.reject(line, Reason::LineTooLong, detail, text);
+        self.reject(out, line, Reason::LineTooLong, detail, text);
         true
     }
 
     /// Resolves an admitted sensor row.
-    fn row(&mut self, line: u64, text: &str, row: &Row<'_>) {
+    fn row(&mut self, out: &mut IngestBatch, line: u64, text: &str, row: &Row<'_>) {
         match resolve(self.ctx.normalizer, row) {
             Ok(r) => self.items.push(Item::Row(r)),
-            Err((reason, detail)) => self.reject(line, reason, detail, text),
+            Err((reason, detail)) => self.reject(out, line, reason, detail, text),
         }
     }
 
@@ -462,7 +444,6 @@ impl<'c, 'n> Records<'c, 'n> {
                     out.accept(reading);
                 }
                 Item::Fixed(r) => out.accept(r),
-                Item::Reject(q) => out.reject(q),
             }
         }
     }
@@ -494,25 +475,25 @@ fn decode_table<'a>(
             continue;
         }
         if text.len() > ctx.limits.max_line_bytes {
-            if !records.admit(line, text) {
+            if !records.admit(out, line, text) {
                 break;
             }
-            records.too_long(line, text);
+            records.too_long(out, line, text);
             continue;
         }
         match parse(text) {
             Line::Skip => {}
             Line::Row(row) => {
-                if !records.admit(line, text) {
+                if !records.admit(out, line, text) {
                     break;
                 }
-                records.row(line, text, &row);
+                records.row(out, line, text, &row);
             }
             Line::Bad(reason, detail) => {
-                if !records.admit(line, text) {
+                if !records.admit(out, line, text) {
                     break;
                 }
-                records.reject(line, reason, detail, text);
+                records.reject(out, line, reason, detail, text);
             }
         }
     }
@@ -675,8 +656,8 @@ mod tests {
         for (i, (name, id)) in rows.into_iter().enumerate() {
             let mut r = row(name, "20", "degrees C");
             r.id = id;
-            assert!(recs.admit(i as u64 + 1, name));
-            recs.row(i as u64 + 1, name, &r);
+            assert!(recs.admit(&mut out, i as u64 + 1, name));
+            recs.row(&mut out, i as u64 + 1, name, &r);
         }
         recs.finish(&mut out);
         let names: Vec<&str> = out.readings.iter().map(|r| r.sensor.as_str()).collect();
@@ -706,7 +687,7 @@ mod tests {
         let text = "A | 1 | Volts | ok | na | na | na | na | na | na\n\
                     B | 1 | Volts | ok | na | na | na | na | na | na\n\
                     C | 1 | Volts | ok | na | na | na | na | na | na\n";
-        let mut out = IngestBatch::default();
+        let mut out = IngestBatch::bounded(&ctx);
         IpmitoolSensor.decode(text, &ctx, &mut out);
         let reasons: Vec<Reason> = out.quarantine.iter().map(|q| q.reason).collect();
         assert_eq!(

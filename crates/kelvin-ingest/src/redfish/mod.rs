@@ -105,9 +105,11 @@ mod tests;
 pub(crate) mod tree;
 mod units;
 
+use std::path::Path;
+
 use kelvin_model::EntityId;
 
-use crate::{Context, Decode, Format, IngestBatch};
+use crate::{Confidence, Context, Decode, Format, IngestBatch, IngestError, Limits};
 use emitter::{Decoded, DirHint, Emitter};
 
 pub use tree::{decode_documents, decode_tree};
@@ -119,7 +121,7 @@ fn parse_rfc3339(text: &str) -> Result<kelvin_model::Timestamp, String> {
 
 /// The Redfish decoder for one JSON resource (one file, one HTTP response body).
 ///
-/// Input bounds come from the context's [`Limits`](crate::Limits): a body larger than
+/// Input bounds come from the context's [`Limits`]: a body larger than
 /// `max_input_bytes` or `max_json_bytes` is one [`InputTooLarge`](crate::Reason::InputTooLarge)
 /// record; so is one whose parse would take more than `max_json_heap_bytes` of heap, as a
 /// pre-scan estimates before any parsing; nesting deeper than `max_json_depth` is one
@@ -131,18 +133,72 @@ fn parse_rfc3339(text: &str) -> Result<kelvin_model::Timestamp, String> {
 pub struct Redfish;
 
 impl Decode for Redfish {
-    fn format(&self) -> Format {
-        Format::Redfish
+    fn name(&self) -> &str {
+        Format::Redfish.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
         decode_str(input, ctx, &ctx.fallback_entity(), None).into_batch(out);
     }
 
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+
+    /// JSON gets its own, smaller size limit: `max_json_bytes` when it is below
+    /// `max_input_bytes`.
+    fn max_file_bytes(&self, limits: &Limits) -> (usize, &'static str) {
+        crate::json::max_file_bytes(limits)
+    }
+
+    /// A directory whose first levels hold `.json` files before any sysfs/procfs landmark.
+    fn detect_tree(&self, root: &Path) -> Option<Confidence> {
+        looks_like_redfish(root, 3).then_some(Confidence::LIKELY)
+    }
+
+    /// A mockup or service dump: [`decode_tree`].
+    fn decode_tree(&self, root: &Path, ctx: &Context<'_>) -> Result<IngestBatch, IngestError> {
+        decode_tree(root, ctx)
+    }
+}
+
+/// Whether a directory looks like a Redfish dump (JSON resources) rather than a sysfs/procfs
+/// tree, from its first `depth` levels.
+fn looks_like_redfish(dir: &Path, depth: usize) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let mut subdirs = Vec::new();
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".json") {
+            return true;
+        }
+        if matches!(
+            name.as_ref(),
+            "class" | "devices" | "fs" | "sys" | "proc" | "cpu.stat" | "stat"
+        ) {
+            return false;
+        }
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            subdirs.push(p);
+        }
+    }
+    subdirs.sort();
+    depth > 0
+        && subdirs
+            .iter()
+            .take(16)
+            .any(|d| looks_like_redfish(d, depth - 1))
+}
+
+impl Redfish {
     /// JSON (it starts with a bracket or brace) that mentions `@odata.id`, `@odata.type` or
     /// `@odata.context` — which also recognizes a truncated or corrupted Redfish body, so it
     /// is quarantined as Redfish rather than left unrecognized.
-    fn sniff(&self, head: &str) -> bool {
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         let t = head.trim_start_matches('\u{feff}').trim_start();
         t.starts_with(['{', '[', '}', ']'])
             && ["\"@odata.id\"", "\"@odata.type\"", "\"@odata.context\""]

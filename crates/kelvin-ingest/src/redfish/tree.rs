@@ -83,7 +83,9 @@ fn merge(docs: Vec<Decoded>, ctx: &Context<'_>) -> IngestBatch {
         bytes += d.bytes;
     }
     dedupe(&mut records);
-    let mut out = IngestBatch::bounded(ctx);
+    // The walk held the tree's records to `max_tree_records` as it buffered them (they are
+    // de-duplicated across documents before any is emitted); the batch holds the output.
+    let mut out = IngestBatch::with_budget(ctx.limits.max_output_bytes, ctx.source_name());
     Decoded {
         records,
         without,

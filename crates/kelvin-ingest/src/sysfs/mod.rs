@@ -5,7 +5,9 @@
 //! directory holding `sys/` and/or `proc/` (or `procfs/`), as captured trees do — and decodes
 //! every value file it knows. [`scan_tree`] does the same and also returns, for every counter
 //! series, its wrap point ([`CounterSeries`]), to feed a [`crate::counter::CounterTracker`].
-//! [`CpuStat`] decodes one cgroup `cpu.stat` text.
+//! [`CpuStat`] is the `sysfs` decoder of [`crate::Decoders`]: it decodes one cgroup `cpu.stat`
+//! text, and a directory as a tree with [`decode_tree`] (the tree format
+//! [`crate::Decoders::decode_path`] falls back to when no other recognizes a directory).
 //!
 //! # What is read
 //!
@@ -104,7 +106,7 @@ use std::path::Path;
 
 use kelvin_model::{EntityId, Place, SensorKind};
 
-use crate::{Context, Decode, Format, IngestBatch, IngestError, Quarantined, Reason};
+use crate::{Confidence, Context, Decode, Format, IngestBatch, IngestError, Quarantined, Reason};
 pub use cgroup::{CgroupOwner, CgroupRule, cgroup_owner};
 use walk::{EntryKind, Scan, place};
 
@@ -299,9 +301,12 @@ fn single_file(scan: &mut Scan<'_, '_>, file: &Path) {
     }
 }
 
-/// The decoder of one cgroup v2 `cpu.stat` text ([`Format::Sysfs`]): one record, the
-/// `usage_usec` line as [`SensorKind::CpuTime`] in seconds, entity
-/// [`Context::fallback_entity`], sensor `cpu`, time [`Context::timestamp`].
+/// The `sysfs` decoder ([`Format::Sysfs`]). Given text, it decodes one cgroup v2 `cpu.stat`:
+/// one record, the `usage_usec` line as [`SensorKind::CpuTime`] in seconds, entity
+/// [`Context::fallback_entity`], sensor `cpu`, time [`Context::timestamp`]. Given a directory
+/// ([`Decode::decode_tree`]), it walks the tree with [`decode_tree`]; it claims every directory
+/// as a fallback ([`Confidence::FALLBACK`]), so a tree no other decoder recognizes is read as
+/// sysfs/procfs.
 ///
 /// ```
 /// use kelvin_ingest::{Context, Decode, IngestBatch, Normalizer, sysfs::CpuStat};
@@ -319,8 +324,8 @@ fn single_file(scan: &mut Scan<'_, '_>, file: &Path) {
 pub struct CpuStat;
 
 impl Decode for CpuStat {
-    fn format(&self) -> Format {
-        Format::Sysfs
+    fn name(&self) -> &str {
+        Format::Sysfs.as_str()
     }
 
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
@@ -338,13 +343,7 @@ impl Decode for CpuStat {
             ));
             return;
         }
-        if ctx.limits.max_records == 0 {
-            out.reject(Quarantined::new(
-                ctx.line(1),
-                Reason::TooManyRecords,
-                "max_records is 0",
-                "",
-            ));
+        if !out.admit_record(|| (ctx.line(1), "")) {
             return;
         }
         match cgroup::parse_cpu_stat(input) {
@@ -373,7 +372,23 @@ impl Decode for CpuStat {
         }
     }
 
-    fn sniff(&self, head: &str) -> bool {
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::LIKELY)
+    }
+
+    fn detect_tree(&self, root: &Path) -> Option<Confidence> {
+        let _ = root;
+        Some(Confidence::FALLBACK)
+    }
+
+    fn decode_tree(&self, root: &Path, ctx: &Context<'_>) -> Result<IngestBatch, IngestError> {
+        decode_tree(root, ctx)
+    }
+}
+
+impl CpuStat {
+    /// A `cpu.stat` text: a line that starts with `usage_usec `.
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         head.lines().any(|l| l.starts_with("usage_usec "))
     }
 }

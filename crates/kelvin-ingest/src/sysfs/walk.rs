@@ -36,12 +36,11 @@ pub(crate) struct Scan<'c, 'n> {
     pub(crate) host: EntityId,
     /// The time of every reading ([`Context::timestamp`]).
     pub(crate) ts: Timestamp,
+    /// The readings, in a batch with the tree's record limit
+    /// ([`crate::Limits::max_tree_records`]) and output budget.
     pub(crate) out: TreeScan,
-    records: usize,
     /// Bytes read so far, against [`crate::Limits::max_tree_bytes`].
     bytes_read: std::cell::Cell<u64>,
-    /// Set once the record cap is hit: walkers stop.
-    pub(crate) full: bool,
     dirs_left: usize,
     dirs_exhausted: bool,
 }
@@ -54,12 +53,10 @@ impl<'c, 'n> Scan<'c, 'n> {
             host: ctx.fallback_entity(),
             ts: ctx.timestamp(),
             out: TreeScan {
-                batch: crate::IngestBatch::bounded(ctx),
+                batch: crate::IngestBatch::bounded_tree(ctx),
                 counters: Vec::new(),
             },
-            records: 0,
             bytes_read: std::cell::Cell::new(0),
-            full: false,
             dirs_left: MAX_DIRS,
             dirs_exhausted: false,
         }
@@ -67,36 +64,13 @@ impl<'c, 'n> Scan<'c, 'n> {
 
     /// Whether walking should stop (record cap or directory budget reached).
     pub(crate) fn stopped(&self) -> bool {
-        self.full || self.dirs_exhausted
+        self.out.batch.records_full() || self.dirs_exhausted
     }
 
-    /// Counts one record against [`crate::Limits::max_tree_records`]; past the cap,
-    /// quarantines one [`Reason::TooManyRecords`] record (once) and returns `false`.
-    fn admit(&mut self, path: &Path) -> bool {
-        if self.full {
-            return false;
-        }
-        if self.records >= self.ctx.limits.max_tree_records {
-            self.full = true;
-            let detail = format!(
-                "more than {} records in the tree (max_tree_records); the rest was not read",
-                self.ctx.limits.max_tree_records
-            );
-            self.out.batch.reject(Quarantined::new(
-                place(path),
-                Reason::TooManyRecords,
-                detail,
-                "",
-            ));
-            return false;
-        }
-        self.records += 1;
-        true
-    }
-
-    /// Emits one record: a reading, or a quarantine entry.
+    /// Emits one record: a reading, or a quarantine entry — past the tree's record limit, the
+    /// one [`Reason::TooManyRecords`] record (named by `path`) for the rest of the tree.
     pub(crate) fn emit(&mut self, path: &Path, r: Result<Reading, Quarantined>) {
-        if !self.admit(path) {
+        if !self.out.batch.admit_record(|| (place(path), "")) {
             return;
         }
         match r {

@@ -74,12 +74,14 @@ mod every_decoder {
             let n = Normalizer::builtin();
             let ctx = Context::new("fuzz", &n).with_limits(Limits::default().with_max_records(50).with_max_json_depth(16));
             for d in decoders() {
-                let mut out = IngestBatch::default();
+                let mut out = IngestBatch::bounded(&ctx);
                 d.decode(&text, &ctx, &mut out);
-                prop_assert_eq!(out.stats.seen, out.stats.accepted + out.stats.quarantined, "{}", d.format());
+                prop_assert_eq!(out.stats.seen, out.stats.accepted + out.stats.quarantined, "{}", d.name());
+                // the batch's record limit holds for every decoder (one more for its record)
+                prop_assert!(out.stats.seen <= 51, "{} {}", d.name(), out.stats.seen);
                 prop_assert_eq!(out.stats.accepted as usize, out.readings.len());
                 for r in &out.readings {
-                    prop_assert!(r.value.is_finite() || r.quality == kelvin_model::Quality::Absent, "{}: {:?}", d.format(), r);
+                    prop_assert!(r.value.is_finite() || r.quality == kelvin_model::Quality::Absent, "{}: {:?}", d.name(), r);
                 }
             }
             let _ = detect(&text);

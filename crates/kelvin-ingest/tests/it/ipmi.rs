@@ -35,7 +35,7 @@ fn format_of(file: &str) -> Format {
 fn decoder(format: Format) -> &'static dyn Decode {
     ipmi::decoders()
         .into_iter()
-        .find(|d| d.format() == format)
+        .find(|d| d.name() == format.as_str())
         .unwrap_or_else(|| panic!("no IPMI decoder for {format}"))
 }
 
@@ -234,8 +234,8 @@ fn sniffing_picks_exactly_the_capture_format() {
     for c in &all {
         let claims: Vec<Format> = ipmi::decoders()
             .iter()
-            .filter(|d| d.sniff(&c.text))
-            .map(|d| d.format())
+            .filter(|d| d.detect(&c.text).is_some())
+            .map(|d| d.name().parse::<Format>().unwrap())
             .collect();
         if c.file == "wrong-output-ipmi-sensors.txt" {
             assert!(claims.is_empty(), "{}: {claims:?}", c.file);
@@ -250,7 +250,7 @@ fn sniffing_picks_exactly_the_capture_format() {
             .map_or(c.text.len(), |(i, _)| i);
         let head_claims = ipmi::decoders()
             .iter()
-            .filter(|d| d.sniff(&c.text[..cut]))
+            .filter(|d| d.detect(&c.text[..cut]).is_some())
             .count();
         assert!(head_claims <= 1, "{}", c.file);
     }
@@ -282,7 +282,7 @@ fn every_decoder_survives_every_capture() {
                 b.stats.accepted + b.stats.quarantined,
                 "{} as {}",
                 c.file,
-                d.format()
+                d.name()
             );
         }
     }
@@ -627,7 +627,7 @@ fn tight_limits_on_real_captures() {
     limits.max_records = 3;
     let ctx = Context::new("lim.txt", &n).with_limits(limits);
     let sm = capture(&all, "supermicro_x9_sensor_list.txt");
-    let mut b = IngestBatch::default();
+    let mut b = IngestBatch::bounded(&ctx);
     ipmi::IpmitoolSensor.decode(&sm.text, &ctx, &mut b);
     assert_eq!((b.stats.seen, b.stats.accepted), (4, 3));
     assert_eq!(b.quarantine[0].reason, Reason::TooManyRecords);
@@ -767,7 +767,7 @@ proptest! {
         limits.max_line_bytes = max_line_bytes;
         let tight = Context::new("p.txt", &n).with_limits(limits);
         for d in ipmi::decoders() {
-            let _ = d.sniff(&text);
+            let _ = d.detect(&text);
             let mut b = IngestBatch::default();
             d.decode(&text, &roomy, &mut b);
             check_batch(&b)?;
@@ -778,10 +778,10 @@ proptest! {
             // Blank lines are not records.
             let mut spaced = IngestBatch::default();
             d.decode(&format!("\n{}\n\n", lines.join("\n\n")), &roomy, &mut spaced);
-            if d.format() != Format::IpmitoolSdrVerbose {
+            if d.name() != Format::IpmitoolSdrVerbose.as_str() {
                 prop_assert_eq!(&spaced.stats, &b.stats);
             }
-            let mut t = IngestBatch::default();
+            let mut t = IngestBatch::bounded(&tight);
             d.decode(&text, &tight, &mut t);
             check_batch(&t)?;
             prop_assert!(t.stats.seen <= max_records as u64 + 1);
@@ -793,7 +793,7 @@ proptest! {
         let n = Normalizer::builtin();
         let ctx = Context::new("a.txt", &n);
         for d in ipmi::decoders() {
-            let _ = d.sniff(&text);
+            let _ = d.detect(&text);
             let mut b = IngestBatch::default();
             d.decode(&text, &ctx, &mut b);
             check_batch(&b)?;

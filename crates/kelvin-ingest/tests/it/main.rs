@@ -13,8 +13,11 @@
 //! - `sysfs`: sysfs/procfs trees (hwmon, RAPL, cgroups, /proc) and counters.
 //! - `scrape`: live HTTP sources (loopback servers, a real node exporter when installed).
 //! - `hostile`: property tests feeding arbitrary and adversarial bytes to every decoder.
+//! - `extend`: an embedder's decoder, written with the public API only, registered in a
+//!   `Decoders` and used by name and by detection.
 
 mod corpus;
+mod extend;
 mod hostile;
 mod ipmi;
 mod ipmi_sim;

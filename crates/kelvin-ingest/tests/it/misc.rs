@@ -72,8 +72,8 @@ fn sniffed_by(path: &Path) -> Vec<kelvin_ingest::Format> {
     let head: String = text.chars().take(4096).collect();
     decoders()
         .iter()
-        .filter(|d| d.sniff(&head))
-        .map(|d| d.format())
+        .filter(|d| d.detect(&head).is_some())
+        .map(|d| d.name().parse::<kelvin_ingest::Format>().unwrap())
         .collect()
 }
 
@@ -528,7 +528,7 @@ proptest! {
         let mut buf = Vec::new();
         write_csv(&readings, &mut buf).unwrap();
         let text = String::from_utf8(buf).unwrap();
-        prop_assert!(KelvinCsv.sniff(&text));
+        prop_assert!(KelvinCsv.detect(&text).is_some());
         let n = Normalizer::builtin();
         let mut out = IngestBatch::default();
         KelvinCsv.decode(&text, &Context::new("rt.csv", &n), &mut out);
@@ -593,12 +593,12 @@ proptest! {
         let ctx = Context::new("hostile", &n).with_limits(hostile_limits());
         for text in [lines.join("\n"), lines.concat(), raw.clone(), format!("{raw}\n{}", lines.join("\n"))] {
             for d in decoders() {
-                let mut out = IngestBatch::default();
+                let mut out = IngestBatch::bounded(&ctx);
                 d.decode(&text, &ctx, &mut out);
                 check(&out);
                 // the record budget holds (one more for the TooManyRecords marker)
-                prop_assert!(out.stats.seen <= 26, "{:?} {}", d.format(), out.stats.seen);
-                let _ = d.sniff(&text);
+                prop_assert!(out.stats.seen <= 26, "{:?} {}", d.name(), out.stats.seen);
+                let _ = d.detect(&text);
             }
         }
     }

@@ -22,8 +22,8 @@ fn claimed_by(path: &Path) -> Vec<Format> {
     let head: String = text.chars().take(8192).collect();
     decoders()
         .into_iter()
-        .filter(|d| d.sniff(&head))
-        .map(|d| d.format())
+        .filter(|d| d.detect(&head).is_some())
+        .map(|d| d.name().parse::<Format>().unwrap())
         .collect()
 }
 

@@ -507,9 +507,9 @@ fn cgroup_tree_names_workloads() {
 fn cpu_stat_decoder() {
     let n = Normalizer::builtin();
     let c = ctx(&n, "w1");
-    assert!(CpuStat.sniff("usage_usec 1\n"));
-    assert!(!CpuStat.sniff("# HELP x\n"));
-    assert_eq!(CpuStat.format(), kelvin_ingest::Format::Sysfs);
+    assert!(CpuStat.detect("usage_usec 1\n").is_some());
+    assert!(CpuStat.detect("# HELP x\n").is_none());
+    assert_eq!(CpuStat.name(), kelvin_ingest::Format::Sysfs.as_str());
     let mut out = IngestBatch::default();
     CpuStat.decode("usage_usec 2500000\nuser_usec 2000000\n", &c, &mut out);
     CpuStat.decode("user_usec 1\nusage_usec nope\n", &c, &mut out);

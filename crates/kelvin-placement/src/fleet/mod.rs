@@ -22,6 +22,15 @@
 //! - [`baseline`] runs the same construction with the policies schedulers use today:
 //!   round-robin, Kubernetes' `LeastAllocated` (spread) and `MostAllocated` (pack). They know
 //!   capacity, pinning and rules, not power caps or heat; [`evaluate`] lists what they break.
+//! - What to minimise is an [`Objective`]: levels compared in order, each a weighted sum of
+//!   [`Term`]s, with no limit on their number. A term prices a whole placement
+//!   ([`Term::value`]) and, incrementally, one move of a task onto or off a host given the
+//!   [`State`] ([`Term::delta`]); the built-in [`Goal`]s (energy, carbon, stranded capacity,
+//!   thermal, migrations) implement the trait, and so can an embedder's own terms.
+//! - [`Problem::from_inventory`] builds a problem from an inventory: power curves sampled
+//!   through [`MarginalPower`](kelvin_model::MarginalPower) ([`sample_curves`], made usable by
+//!   [`sanitize_curves`]), measured utilization and host power as plain numbers
+//!   ([`Measured`]).
 //!
 //! ```
 //! use kelvin_model::EntityId;
@@ -52,7 +61,8 @@
 //! # Model
 //!
 //! Host power is the curve at the host's predicted CPU utilization (Σ demand × utilization /
-//! capacity); an empty host sleeps at [`Host::sleep_w`] unless it cannot. A domain's
+//! capacity); an empty host sleeps at [`Host::sleep_w`] unless it cannot (or, in the
+//! [`Placer`], unless it is [`Host::awake`] now). A domain's
 //! percentile power is `Σ mean + z·sqrt(Σ var)` with `z` the normal quantile of
 //! [`Problem::cap_percentile`] and each host's variance `((full − idle) × sd of
 //! utilization)²`, hosts independent. Rack inlets are `supply + offset + D·P` (°C, kW); the
@@ -61,6 +71,9 @@
 //! `IT / CoP(supply)`.
 
 mod bound;
+mod curves;
+mod index;
+mod inventory;
 mod objective;
 mod placer;
 mod problem;
@@ -72,16 +85,20 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use bound::{Bound, lower_bound};
-pub use objective::{Evaluation, Goal, Objective, Violation, Weights};
+pub use curves::{sample_curve, sample_curves, sanitize_curves};
+pub use inventory::Measured;
+pub use objective::{Change, Direction, Evaluation, Goal, Objective, Term, Violation, Weights};
 pub use placer::{Blocked, Breakdown, Decision, Placer, Policy, Sampling};
 pub use problem::{
     Cooling, Host, PowerCurve, PowerDomain, Problem, Rack, Rule, RuleKind, Scope, Task,
 };
 pub use solve::{Assignment, MAX_CHAINS, Solution, SolveOptions, baseline, solve};
+pub use state::{Delta, State};
 pub use synthetic::{ServerModel, Synthetic};
 
 use crate::PlacementError;
-use state::{EPS, Index, State};
+use index::Index;
+use state::EPS;
 
 /// A hard constraint of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -182,7 +199,7 @@ fn violations(p: &Problem, s: &State<'_>, assign: &[Option<u32>]) -> Vec<Violati
     let mut v = Vec::new();
     for (h, host) in p.hosts.iter().enumerate() {
         for (d, cap) in host.capacity.iter().enumerate() {
-            let used = s.used_of(h, d);
+            let used = s.used(h, d);
             if used > cap + EPS * cap.max(1.0) {
                 v.push(Violation {
                     check: Check::Capacity(d as u32),

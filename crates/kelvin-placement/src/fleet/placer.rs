@@ -4,8 +4,9 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
-use super::objective::{Key, Objective, cmp_keys};
-use super::state::{Delta, Index, State};
+use super::index::Index;
+use super::objective::{Change, Direction, Key, Objective, cmp_keys};
+use super::state::{Delta, State};
 use super::{Check, Evaluation, Problem};
 use crate::PlacementError;
 use crate::clock::Clock;
@@ -237,6 +238,8 @@ pub(crate) struct Cursor {
     /// Most hosts examined per scan (allowed hosts, hosts with work, empty hosts): the
     /// construction's cheap rule once half its time is spent.
     pub(crate) scan_limit: usize,
+    /// The scans' key buffers, kept so that ranking a host allocates nothing.
+    pub(crate) keys: Keys,
 }
 
 impl Default for Cursor {
@@ -247,8 +250,17 @@ impl Default for Cursor {
             noise: 0.0,
             clock: Clock::unlimited(),
             scan_limit: usize::MAX,
+            keys: Keys::default(),
         }
     }
+}
+
+/// The keys of the candidate being ranked, the best host and the second best.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Keys {
+    cand: Key,
+    best: Key,
+    second: Key,
 }
 
 /// What a scan found.
@@ -261,47 +273,136 @@ pub(crate) struct Choice {
 }
 
 struct Best {
-    key: Key,
     host: usize,
     delta: Delta,
     score: f64,
-    second: Option<(Key, usize, f64)>,
 }
 
-/// The key a policy ranks host `h` by for task `t` (scan position `order`, effect `delta`),
-/// and its score; Kelvin's key is perturbed by up to `noise` of its size when `rng` is given.
-#[allow(clippy::too_many_arguments)]
-fn policy_key(
-    policy: &Policy,
-    s: &State<'_>,
+/// One scan: the hosts tried for task `t` and the best two found.
+struct Scan<'a, 'r> {
     t: usize,
-    h: usize,
-    order: usize,
-    delta: &Delta,
+    policy: &'a Policy,
     noise: f64,
-    rng: Option<&mut Rng>,
-) -> (Key, f64) {
-    let demand = &s.p.tasks[t].demand;
-    match policy {
-        Policy::Kelvin(obj) => {
-            let mut key = obj.delta_key(delta);
-            if let Some(rng) = rng {
-                key[1] += noise * key[1].abs().max(1.0) * (2.0 * rng.unit() - 1.0);
+    blink: Option<(Rng, f64)>,
+    rejected: Option<&'r mut Vec<(Check, usize)>>,
+    pub(crate) keys: Keys,
+    best: Option<Best>,
+    second: Option<(usize, f64)>,
+    scored: usize,
+}
+
+impl<'a, 'r> Scan<'a, 'r> {
+    fn new(
+        t: usize,
+        policy: &'a Policy,
+        cursor: &mut Cursor,
+        rejected: Option<&'r mut Vec<(Check, usize)>>,
+    ) -> Self {
+        Scan {
+            t,
+            policy,
+            noise: cursor.noise,
+            blink: cursor.blink.take(),
+            rejected,
+            keys: std::mem::take(&mut cursor.keys),
+            best: None,
+            second: None,
+            scored: 0,
+        }
+    }
+
+    /// Tries host `h` (scan position `order`); counts it as scored when it is feasible.
+    fn consider(&mut self, s: &mut State<'_>, h: usize, order: usize) -> bool {
+        let feasible = match s.try_add(self.t, h, None) {
+            Ok(_)
+                if self.best.is_some()
+                    && self.blink.as_mut().is_some_and(|(rng, p)| rng.unit() < *p) =>
+            {
+                true
             }
-            (key, obj.scalar(delta))
+            Err(c) => {
+                if let Some(r) = self.rejected.as_deref_mut() {
+                    bump(r, c);
+                }
+                false
+            }
+            Ok(delta) => {
+                self.rank(s, h, order, delta);
+                true
+            }
+        };
+        self.scored += usize::from(feasible);
+        feasible
+    }
+
+    /// Ranks feasible host `h` against the best two so far.
+    fn rank(&mut self, s: &State<'_>, h: usize, order: usize, delta: Delta) {
+        let score = self.policy_key(s, h, order, &delta);
+        let k = &mut self.keys;
+        match self.best {
+            Some(_) if cmp_keys(&k.cand, &k.best) != Ordering::Less => {
+                if self.second.is_none() || cmp_keys(&k.cand, &k.second) == Ordering::Less {
+                    std::mem::swap(&mut k.cand, &mut k.second);
+                    self.second = Some((h, score));
+                }
+            }
+            _ => {
+                std::mem::swap(&mut k.second, &mut k.best);
+                std::mem::swap(&mut k.best, &mut k.cand);
+                self.second = self.best.take().map(|b| (b.host, b.score));
+                self.best = Some(Best {
+                    host: h,
+                    delta,
+                    score,
+                });
+            }
         }
-        Policy::RoundRobin => {
-            let k = order as f64;
-            ([k, 0.0, 0.0, 0.0, 0.0, 0.0], k)
+    }
+
+    /// Writes the key the policy ranks host `h` by (scan position `order`, effect `delta`)
+    /// into the candidate buffer and returns its score; Kelvin's key is perturbed by up to
+    /// `noise` of its size when the scan blinks.
+    fn policy_key(&mut self, s: &State<'_>, h: usize, order: usize, delta: &Delta) -> f64 {
+        let cand = &mut self.keys.cand;
+        let flat = |cand: &mut Key, k: f64| {
+            cand.clear();
+            cand.extend([k, 0.0]);
+            k
+        };
+        match self.policy {
+            Policy::Kelvin(obj) => {
+                let change = Change {
+                    task: self.t,
+                    host: h,
+                    direction: Direction::Onto,
+                    effect: delta,
+                };
+                obj.delta_key_into(s, &change, cand);
+                let score = cand[1];
+                let noise = self.noise;
+                if let Some((rng, _)) = self.blink.as_mut().filter(|_| noise > 0.0) {
+                    cand[1] += noise * cand[1].abs().max(1.0) * (2.0 * rng.unit() - 1.0);
+                }
+                score
+            }
+            Policy::RoundRobin => flat(cand, order as f64),
+            Policy::Spread => flat(cand, s.load_fraction(h, Some(&s.p.tasks[self.t].demand))),
+            Policy::Pack => flat(cand, -s.load_fraction(h, Some(&s.p.tasks[self.t].demand))),
         }
-        Policy::Spread => {
-            let f = s.load_fraction(h, Some(demand));
-            ([f, 0.0, 0.0, 0.0, 0.0, 0.0], f)
-        }
-        Policy::Pack => {
-            let f = -s.load_fraction(h, Some(demand));
-            ([f, 0.0, 0.0, 0.0, 0.0, 0.0], f)
-        }
+    }
+
+    /// Hands the buffers back to `cursor` and reports the best host.
+    fn finish(self, cursor: &mut Cursor) -> Option<Choice> {
+        cursor.blink = self.blink;
+        cursor.keys = self.keys;
+        let (scored, runner_up) = (self.scored, self.second);
+        self.best.map(|b| Choice {
+            host: b.host,
+            delta: b.delta,
+            score: b.score,
+            scored,
+            runner_up,
+        })
     }
 }
 
@@ -314,7 +415,7 @@ pub(crate) fn choose(
     policy: &Policy,
     sampling: &Sampling,
     cursor: &mut Cursor,
-    mut rejected: Option<&mut Vec<(Check, usize)>>,
+    rejected: Option<&mut Vec<(Check, usize)>>,
 ) -> Option<Choice> {
     let p = s.p;
     let n = p.hosts.len();
@@ -322,129 +423,81 @@ pub(crate) fn choose(
         return None;
     }
     let target = sampling.target(n);
-    let limit = cursor.scan_limit;
-    let mut best: Option<Best> = None;
-    let mut scored = 0usize;
-    let task = &p.tasks[t];
-    let mut blink = cursor.blink.take();
-    let noise = cursor.noise;
-    let mut consider =
-        |s: &mut State<'_>, h: usize, order: usize, best: &mut Option<Best>| -> bool {
-            match s.try_add(t, h, None) {
-                Ok(_)
-                    if best.is_some() && blink.as_mut().is_some_and(|(rng, p)| rng.unit() < *p) =>
-                {
-                    true
-                }
-                Err(c) => {
-                    if let Some(r) = rejected.as_deref_mut() {
-                        bump(r, c);
-                    }
-                    false
-                }
-                Ok(delta) => {
-                    let rng = blink.as_mut().map(|(rng, _)| rng).filter(|_| noise > 0.0);
-                    let (key, score) = policy_key(policy, s, t, h, order, &delta, noise, rng);
-                    match best {
-                        Some(b) if cmp_keys(&key, &b.key) != Ordering::Less => {
-                            if b.second
-                                .as_ref()
-                                .is_none_or(|(k2, _, _)| cmp_keys(&key, k2) == Ordering::Less)
-                            {
-                                b.second = Some((key, h, score));
-                            }
-                        }
-                        _ => {
-                            let old = best.take();
-                            *best = Some(Best {
-                                key,
-                                host: h,
-                                delta,
-                                score,
-                                second: old.map(|o| (o.key, o.host, o.score)),
-                            });
-                        }
-                    }
-                    true
-                }
-            }
-        };
-    if let Some(allowed) = &task.allowed_hosts {
+    let mut scan = Scan::new(t, policy, cursor, rejected);
+    if let Some(allowed) = &p.tasks[t].allowed_hosts {
         for (i, &h) in allowed.iter().enumerate() {
-            if i >= limit || cursor.clock.spend(1) {
+            if i >= cursor.scan_limit || cursor.clock.spend(1) {
                 break;
             }
-            if consider(s, h, i, &mut best) {
-                scored += 1;
-            }
+            scan.consider(s, h, i);
         }
     } else if matches!(policy, Policy::Kelvin(_)) {
-        if let Some(c) = task.current
-            && consider(s, c, 0, &mut best)
-        {
-            scored += 1;
-        }
-        // Hosts with work, from a rotating start.
-        let open = s.open.len();
-        if open > 0 {
-            let start = cursor.next % open;
-            let mut i = 0;
-            while i < open && i < limit && scored < target && !cursor.clock.spend(1) {
-                let h = s.open[(start + i) % open] as usize;
-                if Some(h) != task.current && consider(s, h, i, &mut best) {
-                    scored += 1;
-                }
-                i += 1;
-            }
-            cursor.next = start + i;
-        }
-        // Empty hosts, most efficient first.
-        let ix = Arc::clone(&s.ix);
-        let want = sampling.wake_candidates.max(target.saturating_sub(scored));
-        let mut found = 0;
-        let mut tried = 0;
-        let mut pos = s.empty_cursor;
-        let mut leading = true;
-        while pos < n && found < want && tried < limit && !cursor.clock.spend(1) {
-            let h = ix.efficient_hosts[pos] as usize;
-            if s.count[h] > 0 {
-                if leading {
-                    s.empty_cursor = pos + 1;
-                }
-            } else {
-                leading = false;
-                tried += 1;
-                if Some(h) != task.current && consider(s, h, n + found, &mut best) {
-                    scored += 1;
-                    found += 1;
-                }
-            }
-            pos += 1;
-        }
+        scan_running(&mut scan, s, target, cursor);
+        let want = sampling
+            .wake_candidates
+            .max(target.saturating_sub(scan.scored));
+        scan_empty(&mut scan, s, want, cursor);
     } else {
         let start = cursor.next % n;
         let mut i = 0;
-        while i < n && i < limit && scored < target && !cursor.clock.spend(1) {
-            let h = (start + i) % n;
-            if consider(s, h, i, &mut best) {
-                scored += 1;
-                if matches!(policy, Policy::RoundRobin) {
-                    i += 1;
-                    break;
-                }
+        while i < n && i < cursor.scan_limit && scan.scored < target && !cursor.clock.spend(1) {
+            if scan.consider(s, (start + i) % n, i) && matches!(policy, Policy::RoundRobin) {
+                i += 1;
+                break;
             }
             i += 1;
         }
         cursor.next = start + i;
     }
-    cursor.blink = blink;
-    best.map(|b| Choice {
-        host: b.host,
-        delta: b.delta,
-        score: b.score,
-        scored,
-        runner_up: b.second.map(|(_, h, sc)| (h, sc)),
-    })
+    scan.finish(cursor)
+}
+
+/// Kelvin's first candidates: the task's current host, then hosts with work (or held awake)
+/// from a rotating start, until `target` are scored.
+fn scan_running(scan: &mut Scan<'_, '_>, s: &mut State<'_>, target: usize, cursor: &mut Cursor) {
+    let current = s.p.tasks[scan.t].current;
+    if let Some(c) = current {
+        scan.consider(s, c, 0);
+    }
+    let open = s.open.len();
+    if open > 0 {
+        let start = cursor.next % open;
+        let mut i = 0;
+        while i < open && i < cursor.scan_limit && scan.scored < target && !cursor.clock.spend(1) {
+            let h = s.open[(start + i) % open] as usize;
+            if Some(h) != current {
+                scan.consider(s, h, i);
+            }
+            i += 1;
+        }
+        cursor.next = start + i;
+    }
+}
+
+/// Kelvin's other candidates: up to `want` feasible empty hosts, most efficient first.
+fn scan_empty(scan: &mut Scan<'_, '_>, s: &mut State<'_>, want: usize, cursor: &mut Cursor) {
+    let n = s.p.hosts.len();
+    let current = s.p.tasks[scan.t].current;
+    let ix = Arc::clone(&s.ix);
+    let mut found = 0;
+    let mut tried = 0;
+    let mut pos = s.empty_cursor;
+    let mut leading = true;
+    while pos < n && found < want && tried < cursor.scan_limit && !cursor.clock.spend(1) {
+        let h = ix.efficient_hosts[pos] as usize;
+        if s.occupied(h) {
+            if leading {
+                s.empty_cursor = pos + 1;
+            }
+        } else {
+            leading = false;
+            tried += 1;
+            if Some(h) != current && scan.consider(s, h, n + found) {
+                found += 1;
+            }
+        }
+        pos += 1;
+    }
 }
 
 /// Every constraint that keeps task `t` off each host (or each allowed host); if the clock
@@ -481,7 +534,9 @@ pub(crate) fn blockers(s: &mut State<'_>, t: usize, clock: &mut Clock) -> Blocke
 ///
 /// Workloads with a [`Task::current`](super::Task::current) host start there, as they run
 /// now (even if that breaks a constraint: the placer reflects reality; [`solve`](super::solve)
-/// is the one that moves them).
+/// is the one that moves them). Likewise a host that is [`awake`](super::Host::awake) now stays
+/// awake when empty: it draws its idle power, counts in
+/// [`Evaluation::hosts_awake`], and work placed there adds only its dynamic power.
 ///
 /// ```
 /// use kelvin_model::EntityId;
@@ -524,7 +579,7 @@ impl<'p> Placer<'p> {
     pub fn new(problem: &'p Problem, policy: Policy) -> Result<Placer<'p>, PlacementError> {
         problem.validate()?;
         let aware = matches!(policy, Policy::Kelvin(_));
-        let mut state = State::empty(problem, Arc::new(Index::new(problem)), aware);
+        let mut state = State::empty(problem, Arc::new(Index::new(problem)), aware, true);
         for (t, task) in problem.tasks.iter().enumerate() {
             if let Some(h) = task.current {
                 state.add(t, h);
@@ -611,6 +666,12 @@ impl<'p> Placer<'p> {
     /// [`evaluate`](super::evaluate)).
     pub fn evaluation(&self) -> Evaluation {
         self.state.evaluation()
+    }
+
+    /// The current placement's incremental state, as an objective [`Term`](super::Term) sees
+    /// it (to inspect a fleet, or to try a term's [`Term::value`](super::Term::value)).
+    pub fn state(&self) -> &State<'p> {
+        &self.state
     }
 
     /// Every task's host.

@@ -112,10 +112,20 @@ pub struct Host {
     pub can_sleep: bool,
     /// Watts drawn while asleep (BMC, fans at minimum). Default 0.
     pub sleep_w: f64,
+    /// Whether the host is powered on now, drawing power even with nothing placed on it (an
+    /// idle host that was never put to sleep). Default `false`.
+    ///
+    /// The [`Placer`](super::Placer), which places onto the fleet as it runs, keeps such a
+    /// host awake: empty, it draws its idle power, counts in
+    /// [`Evaluation::hosts_awake`](super::Evaluation::hosts_awake) and is a candidate like a
+    /// host with work, and placing work there adds only dynamic power. [`solve`](super::solve),
+    /// the baselines and [`evaluate`](super::evaluate) price plans, in which an empty host
+    /// that can sleep sleeps whatever it does now (powering it down is part of the plan).
+    pub awake: bool,
 }
 
 impl Host {
-    /// A host that can sleep at 0 W when empty.
+    /// A host that can sleep at 0 W when empty, asleep now unless it runs work.
     pub fn new(id: EntityId, rack: usize, capacity: Vec<f64>, power: PowerCurve) -> Self {
         Host {
             id,
@@ -124,6 +134,7 @@ impl Host {
             power,
             can_sleep: true,
             sleep_w: 0.0,
+            awake: false,
         }
     }
 
@@ -131,6 +142,12 @@ impl Host {
     pub fn with_sleep(mut self, can_sleep: bool, sleep_w: f64) -> Self {
         self.can_sleep = can_sleep;
         self.sleep_w = sleep_w;
+        self
+    }
+
+    /// The same host, powered on now ([`Host::awake`]) or not.
+    pub fn with_awake(mut self, awake: bool) -> Self {
+        self.awake = awake;
         self
     }
 }

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use super::bound::{Bound, lower_bound};
-use super::objective::{Key, Objective, cmp_keys};
+use super::index::Index;
+use super::objective::{Change, Direction, Key, Objective, cmp_keys};
 use super::placer::{Blocked, Breakdown, Cursor, Policy, Sampling, blockers, choose};
-use super::state::{Index, State};
+use super::state::State;
 use super::{Evaluation, Problem, violations};
 use crate::PlacementError;
 use crate::clock::{Clock, sort_within};
@@ -123,6 +124,9 @@ pub struct Solution {
     pub assignments: Vec<Assignment>,
     /// Every unplaced workload with what blocked it on every host.
     pub unplaced: Vec<Blocked>,
+    /// Each term of the objective ([`Objective::default`] for the baselines) with its value
+    /// for this placement, in the objective's order ([`Objective::values`]).
+    pub terms: Vec<(String, f64)>,
     /// The lower bound.
     pub bound: Bound,
     /// Search rounds run (0 for baselines).
@@ -203,7 +207,7 @@ fn construct<'p>(
     budget: Budget,
 ) -> (State<'p>, Vec<bool>) {
     let aware = matches!(policy, Policy::Kelvin(_));
-    let mut s = State::empty(p, ix, aware);
+    let mut s = State::empty(p, ix, aware, false);
     let n = p.hosts.len().max(1) as f64;
     let mean_cap: Vec<f64> = (0..p.dims.len())
         .map(|d| p.hosts.iter().map(|h| h.capacity[d]).sum::<f64>() / n)
@@ -297,16 +301,28 @@ fn finish(
         Policy::Kelvin(o) => o.clone(),
         _ => Objective::default(),
     };
+    let terms = objective.values(&fresh);
     let mut assignments = Vec::new();
     let mut unplaced = Vec::new();
     fresh.power_aware = true;
     for (t, h) in host_of.iter().enumerate() {
         match (h, fresh.marginal(t)) {
-            (Some(h), Some(d)) => assignments.push(Assignment {
-                task: t,
-                host: *h,
-                breakdown: Breakdown::from_delta(&d, objective.scalar(&d)),
-            }),
+            (Some(h), Some(d)) => {
+                // What the task adds is what taking it off would save.
+                let off = -d;
+                let change = Change {
+                    task: t,
+                    host: *h,
+                    direction: Direction::Off,
+                    effect: &off,
+                };
+                let score = -objective.scalar(&fresh, &change);
+                assignments.push(Assignment {
+                    task: t,
+                    host: *h,
+                    breakdown: Breakdown::from_delta(&d, score),
+                });
+            }
             _ if run.unreached[t] => unplaced.push(Blocked {
                 task: t,
                 hosts_considered: 0,
@@ -323,6 +339,7 @@ fn finish(
         construction: run.construction,
         assignments,
         unplaced,
+        terms,
         bound: run.bound,
         rounds: run.rounds,
         construction_ms: run.construction_ms,
@@ -511,15 +528,12 @@ impl<'p> Chain<'p> {
                 added.push(t);
             }
         }
-        let after = obj.key(&self.state.evaluation());
+        let after = obj.key(&self.state);
         let keep = match cmp_keys(&after, &before) {
             Ordering::Less | Ordering::Equal => true,
             Ordering::Greater => {
                 after[0] <= before[0]
-                    && cmp_keys(
-                        &[after[0], 0.0, 0.0, 0.0, 0.0, 0.0],
-                        &[before[0], 0.0, 0.0, 0.0, 0.0, 0.0],
-                    ) == Ordering::Equal
+                    && cmp_keys(&after[..1], &before[..1]) == Ordering::Equal
                     && temperature > 0.0
                     && rng.unit() < (-(after[1] - before[1]).max(0.0) / temperature).exp()
             }
@@ -628,7 +642,7 @@ fn search<'p>(
     let sizes: Vec<f64> = (0..problem.tasks.len())
         .map(|t| size_of(problem, t, &mean_cap))
         .collect();
-    let mut best_key: Key = opts.objective.key(&best.evaluation());
+    let mut best_key: Key = opts.objective.key(&best);
     let mut rounds = 0u64;
     let mut epoch = 0u64;
     let out_of_time = || end.is_some_and(|d| Instant::now() >= d);
@@ -663,12 +677,11 @@ fn search<'p>(
                 let mut cursor = Cursor {
                     next: rng.below(problem.hosts.len().max(1)),
                     blink: Some((Rng(rng.next()), 0.1)),
-                    noise: 0.0,
                     clock: Clock::until(end),
-                    scan_limit: usize::MAX,
+                    ..Cursor::default()
                 };
-                let mut key = best_key;
-                let mut chain_best = (best_key, None);
+                let mut key = best_key.clone();
+                let mut chain_best = (best_key.clone(), None);
                 let mut done = 0;
                 while done < per_chain && !cursor.clock.expired() {
                     key = chain.round(
@@ -682,7 +695,7 @@ fn search<'p>(
                         temperature,
                     );
                     if cmp_keys(&key, &chain_best.0) == Ordering::Less {
-                        chain_best = (key, Some(chain.state.host_of.clone()));
+                        chain_best = (key.clone(), Some(chain.state.host_of.clone()));
                     }
                     done += 1;
                 }
@@ -700,7 +713,7 @@ fn search<'p>(
         }
         if let Some(assign) = next {
             best = State::from_assignment(problem, Arc::clone(&ix), true, &assign);
-            best_key = opts.objective.key(&best.evaluation());
+            best_key = opts.objective.key(&best);
         }
         epoch += 1;
     }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::Check;
+use super::index::Index;
 use super::objective::Evaluation;
 use super::problem::{Problem, RuleKind, Scope};
 
@@ -12,149 +13,62 @@ use super::problem::{Problem, RuleKind, Scope};
 /// rounding).
 pub(crate) const EPS: f64 = 1e-9;
 
-/// What never changes while solving one problem: adjacency lists and thresholds.
-#[derive(Debug, Clone)]
-pub(crate) struct Index {
-    pub(crate) dims: usize,
-    /// Standard-normal quantile of the cap percentile.
-    pub(crate) z: f64,
-    pub(crate) host_domains: Vec<Vec<u32>>,
-    pub(crate) task_rules: Vec<Vec<u32>>,
-    /// `redline − offset − min supply` per rack: the recirculated rise each rack tolerates.
-    pub(crate) thermal_budget_c: Vec<f64>,
-    /// `redline − offset` per rack (the supply temperature is at most this minus the rise).
-    pub(crate) supply_room_c: Vec<f64>,
-    /// Column-major copy of the recirculation matrix: `col[j·R + i]` = rise of `i` per kW in
-    /// `j`; empty without recirculation.
-    pub(crate) recirc_col: Vec<f64>,
-    /// Largest coefficient of each column of the recirculation matrix.
-    pub(crate) recirc_col_max: Vec<f64>,
-    /// Hosts, most efficient first (full-load watts per unit of dimension-0 capacity), ties
-    /// interleaved across racks.
-    pub(crate) efficient_hosts: Vec<u32>,
-    /// Position of each host in `efficient_hosts`.
-    pub(crate) efficient_pos: Vec<u32>,
-    /// Per dimension, the smallest non-zero demand of any task (a host with less free is
-    /// closed to new work).
-    pub(crate) min_demand: Vec<f64>,
+/// What moving one task onto (or off) a host changes in the quantities the [`State`] keeps,
+/// computed once by the state for every [`Term`](super::Term) of the objective: the built-in
+/// terms read their delta from here, a custom term may use it or ignore it.
+///
+/// For a move off a host every field is the negative of what the task adds there.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub struct Delta {
+    /// IT watts (waking an empty host adds its idle floor above sleep power).
+    pub it_w: f64,
+    /// Cooling watts (more heat, and a lower supply temperature if it heats the critical
+    /// rack).
+    pub cooling_w: f64,
+    /// Grams of CO2e per hour.
+    pub carbon_g_per_h: f64,
+    /// Stranded capacity, host equivalents.
+    pub stranded: f64,
+    /// Rise of the inlet of the rack with the largest recirculated rise, °C.
+    pub recirculation_c: f64,
+    /// Migration cost (negative when a workload returns to its current host).
+    pub migration: f64,
 }
 
-impl Index {
-    pub(crate) fn new(p: &Problem) -> Index {
-        let normal = statrs::distribution::Normal::standard();
-        let z = statrs::distribution::ContinuousCDF::inverse_cdf(&normal, p.cap_percentile);
-        let mut host_domains = vec![Vec::new(); p.hosts.len()];
-        for (k, d) in p.domains.iter().enumerate() {
-            for &h in &d.hosts {
-                if !host_domains[h].contains(&(k as u32)) {
-                    host_domains[h].push(k as u32);
-                }
-            }
-        }
-        let mut task_rules = vec![Vec::new(); p.tasks.len()];
-        for (k, r) in p.rules.iter().enumerate() {
-            for &t in &r.tasks {
-                if !task_rules[t].contains(&(k as u32)) {
-                    task_rules[t].push(k as u32);
-                }
-            }
-        }
-        let n_racks = p.racks.len();
-        let mut recirc_col = Vec::new();
-        if !p.recirculation.is_empty() {
-            recirc_col = vec![0.0; n_racks * n_racks];
-            for i in 0..n_racks {
-                for j in 0..n_racks {
-                    recirc_col[j * n_racks + i] = p.recirculation[i * n_racks + j];
-                }
-            }
-        }
-        let recirc_col_max = if recirc_col.is_empty() {
-            Vec::new()
-        } else {
-            recirc_col
-                .chunks(n_racks)
-                .map(|c| c.iter().copied().fold(0.0, f64::max))
-                .collect()
-        };
-        let mut in_rack = vec![0u32; n_racks];
-        let slot: Vec<u32> = p
-            .hosts
-            .iter()
-            .map(|h| {
-                in_rack[h.rack] += 1;
-                in_rack[h.rack] - 1
-            })
-            .collect();
-        let eff = |h: usize| {
-            let host = &p.hosts[h];
-            host.power.max_w() / host.capacity[0].max(1e-12)
-        };
-        let mut efficient_hosts: Vec<u32> = (0..p.hosts.len() as u32).collect();
-        efficient_hosts.sort_by(|a, b| {
-            let (a, b) = (*a as usize, *b as usize);
-            eff(a)
-                .total_cmp(&eff(b))
-                .then(slot[a].cmp(&slot[b]))
-                .then(p.hosts[a].rack.cmp(&p.hosts[b].rack))
-                .then(a.cmp(&b))
-        });
-        let mut efficient_pos = vec![0u32; p.hosts.len()];
-        for (i, h) in efficient_hosts.iter().enumerate() {
-            efficient_pos[*h as usize] = i as u32;
-        }
-        let min_demand = (0..p.dims.len())
-            .map(|d| {
-                p.tasks
-                    .iter()
-                    .map(|t| t.demand[d])
-                    .filter(|v| *v > 0.0)
-                    .fold(f64::INFINITY, f64::min)
-            })
-            .collect();
-        Index {
-            dims: p.dims.len(),
-            z,
-            host_domains,
-            task_rules,
-            thermal_budget_c: p
-                .racks
-                .iter()
-                .map(|r| r.redline_c - r.inlet_offset_c - p.cooling.min_supply_c)
-                .collect(),
-            supply_room_c: p
-                .racks
-                .iter()
-                .map(|r| r.redline_c - r.inlet_offset_c)
-                .collect(),
-            recirc_col,
-            recirc_col_max,
-            efficient_hosts,
-            efficient_pos,
-            min_demand,
+impl std::ops::Neg for Delta {
+    type Output = Delta;
+
+    fn neg(self) -> Delta {
+        Delta {
+            it_w: -self.it_w,
+            cooling_w: -self.cooling_w,
+            carbon_g_per_h: -self.carbon_g_per_h,
+            stranded: -self.stranded,
+            recirculation_c: -self.recirculation_c,
+            migration: -self.migration,
         }
     }
 }
 
-/// The effect of adding a task to a host, computed by [`State::try_add`].
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub(crate) struct Delta {
-    pub(crate) it_w: f64,
-    pub(crate) cooling_w: f64,
-    pub(crate) carbon_g_per_h: f64,
-    pub(crate) stranded: f64,
-    pub(crate) recirculation_c: f64,
-    pub(crate) migration: f64,
-}
-
-/// The placement being built or searched.
+/// The incremental state of a placement: where every task is, each host's load and power,
+/// the power domains' percentile power, the racks' recirculated rise, the supply temperature
+/// and the rule counts, kept exactly as tasks are added and removed.
+///
+/// The [`Placer`](super::Placer), [`solve`](super::solve) and the baselines build and change
+/// it; an objective [`Term`](super::Term) reads it (this is its whole public surface: read
+/// only) to price a placement and each move.
 #[derive(Debug, Clone)]
-pub(crate) struct State<'p> {
+pub struct State<'p> {
     pub(crate) p: &'p Problem,
     pub(crate) ix: Arc<Index>,
     /// Whether power caps and redlines are hard constraints (Kelvin) or only reported
     /// (the Kubernetes-like baselines, which do not know them).
     pub(crate) power_aware: bool,
+    /// Whether a host that is [`awake`](super::Host::awake) now stays awake when empty (the
+    /// [`Placer`](super::Placer), which places onto the fleet as it runs) or sleeps like any
+    /// empty host (plans: [`solve`](super::solve), the baselines, [`evaluate`](super::evaluate)).
+    hold_awake: bool,
     pub(crate) host_of: Vec<Option<u32>>,
     used: Vec<f64>,
     busy: Vec<f64>,
@@ -200,14 +114,21 @@ fn priority_weight(task: &super::problem::Task) -> f64 {
 }
 
 impl<'p> State<'p> {
-    /// An empty placement: every host asleep (or idle when it cannot sleep).
-    pub(crate) fn empty(p: &'p Problem, ix: Arc<Index>, power_aware: bool) -> State<'p> {
+    /// An empty placement: every host asleep (or idle when it cannot sleep, or when it is
+    /// awake now and `hold_awake`).
+    pub(crate) fn empty(
+        p: &'p Problem,
+        ix: Arc<Index>,
+        power_aware: bool,
+        hold_awake: bool,
+    ) -> State<'p> {
         let n = p.hosts.len();
         let dims = ix.dims;
         let mut s = State {
             p,
             ix,
             power_aware,
+            hold_awake,
             host_of: vec![None; p.tasks.len()],
             used: vec![0.0; n * dims],
             busy: vec![0.0; n],
@@ -260,7 +181,7 @@ impl<'p> State<'p> {
         power_aware: bool,
         host_of: &[Option<u32>],
     ) -> State<'p> {
-        let mut s = State::empty(p, ix, power_aware);
+        let mut s = State::empty(p, ix, power_aware, false);
         let dims = s.ix.dims;
         let mut touched = Vec::new();
         for (t, h) in host_of.iter().enumerate() {
@@ -380,14 +301,10 @@ impl<'p> State<'p> {
         })
     }
 
-    fn used(&self, h: usize, d: usize) -> f64 {
-        self.used[h * self.ix.dims + d]
-    }
-
     /// Mean wall power of host `h` with `busy` cores busy and `count` tasks.
     fn power_of(&self, h: usize, busy: f64, count: u32) -> f64 {
         let host = &self.p.hosts[h];
-        if count == 0 && host.can_sleep {
+        if count == 0 && host.can_sleep && !(self.hold_awake && host.awake) {
             return host.sleep_w;
         }
         let cap = host.capacity[0];
@@ -468,12 +385,6 @@ impl<'p> State<'p> {
                 x.min(self.p.cooling.max_supply_c)
             });
         self.hottest = hottest.map(|(_, r)| r);
-    }
-
-    /// The supply temperature the plant runs at: as high as the hottest inlet allows, within
-    /// the plant's range.
-    pub(crate) fn supply_c(&self) -> f64 {
-        self.supply_c.max(self.p.cooling.min_supply_c)
     }
 
     /// The largest power increase (W) rack `j` can take before some inlet passes redline at
@@ -647,11 +558,6 @@ impl<'p> State<'p> {
         self.carbon_sum
     }
 
-    /// Σ host power, watts (kept incrementally; rebuilt with the state each search epoch).
-    pub(crate) fn it_w(&self) -> f64 {
-        self.it_sum
-    }
-
     fn update_rules(&mut self, t: usize, h: usize, add: bool) {
         let ix = Arc::clone(&self.ix);
         for &k in &ix.task_rules[t] {
@@ -671,8 +577,14 @@ impl<'p> State<'p> {
         }
     }
 
+    /// Whether host `h` counts as running for the candidate lists: it has work, or it is held
+    /// awake (empty, drawing idle power, as cheap to use as a host with work).
+    pub(crate) fn occupied(&self, h: usize) -> bool {
+        self.count[h] > 0 || (self.hold_awake && self.p.hosts[h].awake)
+    }
+
     fn reopen(&mut self, h: usize) {
-        let has_room = self.count[h] > 0
+        let has_room = self.occupied(h)
             && (0..self.ix.dims).all(|d| {
                 let need = self.ix.min_demand[d];
                 !need.is_finite() || self.p.hosts[h].capacity[d] - self.used(h, d) + EPS >= need
@@ -688,7 +600,7 @@ impl<'p> State<'p> {
             }
             self.open_pos[h] = NOT_OPEN;
         }
-        if self.count[h] == 0 {
+        if !self.occupied(h) {
             self.empty_cursor = self.empty_cursor.min(self.ix.efficient_pos[h] as usize);
         }
     }
@@ -757,45 +669,9 @@ impl<'p> State<'p> {
         Some(h)
     }
 
-    /// The objective terms of the current placement (no violations: see
-    /// [`evaluate`](super::evaluate)).
-    pub(crate) fn evaluation(&self) -> Evaluation {
-        let it = self.it_w();
-        let cop = self.p.cooling.cop(self.supply_c());
-        Evaluation {
-            unplaced: self.unplaced,
-            unplaced_priority: self.unplaced_priority.max(0.0),
-            it_w: it,
-            cooling_w: it / cop,
-            carbon_g_per_h: self.carbon_it() * (1.0 + 1.0 / cop) / 1000.0,
-            stranded: self.stranded_sum.max(0.0),
-            max_recirculation_c: self.recirc.iter().copied().fold(0.0, f64::max),
-            migrations: self.migrations.max(0.0),
-            moved: self.moved,
-            supply_c: self.supply_c(),
-            hosts_awake: self.count.iter().filter(|c| **c > 0).count(),
-            violations: Vec::new(),
-        }
-    }
-
-    /// A domain's power at the cap percentile, watts.
-    pub(crate) fn domain_percentile_w(&self, k: usize) -> f64 {
-        self.dom_mean[k] + self.ix.z * self.dom_var[k].max(0.0).sqrt()
-    }
-
-    /// Rise of each rack's inlet from recirculated heat, °C.
-    pub(crate) fn recirculation_c(&self) -> &[f64] {
-        &self.recirc
-    }
-
     /// Members of rule `rule` in scope `scope`.
     pub(crate) fn rule_count(&self, rule: u32, scope: u32) -> u32 {
         self.rule_counts.get(&(rule, scope)).copied().unwrap_or(0)
-    }
-
-    /// Used amount of dimension `d` on host `h`.
-    pub(crate) fn used_of(&self, h: usize, d: usize) -> f64 {
-        self.used(h, d)
     }
 
     /// Fraction of the host's capacity in use, averaged over the dimensions it has.
@@ -809,5 +685,125 @@ impl<'p> State<'p> {
             }
         }
         if n > 0.0 { sum / n } else { 0.0 }
+    }
+}
+
+/// What an objective [`Term`](super::Term) (or anyone holding a state) can read. Every figure is
+/// kept incrementally or is a short sum over racks: reading is cheap.
+impl<'p> State<'p> {
+    /// The problem this is a placement of.
+    pub fn problem(&self) -> &'p Problem {
+        self.p
+    }
+
+    /// Task `t`'s host (`None` when unplaced or out of range).
+    pub fn host_of(&self, t: usize) -> Option<usize> {
+        self.host_of.get(t).copied().flatten().map(|h| h as usize)
+    }
+
+    /// The number of tasks on host `h`.
+    pub fn task_count(&self, h: usize) -> usize {
+        self.count[h] as usize
+    }
+
+    /// Used amount of dimension `d` on host `h`: the sum of its tasks' demands.
+    pub fn used(&self, h: usize, d: usize) -> f64 {
+        self.used[h * self.ix.dims + d]
+    }
+
+    /// Host `h`'s mean predicted wall power, watts (its sleep power when it sleeps).
+    pub fn host_power_w(&self, h: usize) -> f64 {
+        self.host_power[h]
+    }
+
+    /// Whether host `h` draws more than its sleep power: it runs work, cannot sleep, or (in
+    /// the [`Placer`](super::Placer)) is [`awake`](super::Host::awake) now.
+    pub fn is_awake(&self, h: usize) -> bool {
+        self.occupied(h) || !self.p.hosts[h].can_sleep
+    }
+
+    /// Σ host power, watts (kept incrementally; rebuilt with the state each search epoch).
+    pub fn it_w(&self) -> f64 {
+        self.it_sum
+    }
+
+    /// The supply temperature the plant runs at: as high as the hottest inlet allows, within
+    /// the plant's range.
+    pub fn supply_c(&self) -> f64 {
+        self.supply_c.max(self.p.cooling.min_supply_c)
+    }
+
+    /// Cooling watts: IT / CoP(supply).
+    pub fn cooling_w(&self) -> f64 {
+        self.it_w() / self.p.cooling.cop(self.supply_c())
+    }
+
+    /// IT plus cooling watts.
+    pub fn facility_w(&self) -> f64 {
+        self.it_w() + self.cooling_w()
+    }
+
+    /// Carbon, gCO2e per hour: Σ rack power × the rack's grid intensity, with cooling.
+    pub fn carbon_g_per_h(&self) -> f64 {
+        let cop = self.p.cooling.cop(self.supply_c());
+        self.carbon_it() * (1.0 + 1.0 / cop) / 1000.0
+    }
+
+    /// Stranded capacity, host equivalents ([`Goal::Stranded`](super::Goal::Stranded)).
+    pub fn stranded(&self) -> f64 {
+        self.stranded_sum.max(0.0)
+    }
+
+    /// Rise of each rack's inlet from recirculated heat, °C.
+    pub fn recirculation_c(&self) -> &[f64] {
+        &self.recirc
+    }
+
+    /// The largest recirculated inlet rise, °C.
+    pub fn max_recirculation_c(&self) -> f64 {
+        self.recirc.iter().copied().fold(0.0, f64::max)
+    }
+
+    /// A domain's power at the cap percentile, watts.
+    pub fn domain_percentile_w(&self, k: usize) -> f64 {
+        self.dom_mean[k] + self.ix.z * self.dom_var[k].max(0.0).sqrt()
+    }
+
+    /// Σ migration cost of moved workloads (unplaced running ones count as moved).
+    pub fn migrations(&self) -> f64 {
+        self.migrations.max(0.0)
+    }
+
+    /// Workloads without a host.
+    pub fn unplaced(&self) -> usize {
+        self.unplaced
+    }
+
+    /// Σ (1 + max(priority, 0)) over unplaced workloads, plus ½ for each that runs now: the
+    /// first thing every objective minimises.
+    pub fn unplaced_priority(&self) -> f64 {
+        self.unplaced_priority.max(0.0)
+    }
+
+    /// The cost of the current placement (no violations: see [`evaluate`](super::evaluate)).
+    pub fn evaluation(&self) -> Evaluation {
+        let it = self.it_w();
+        let cop = self.p.cooling.cop(self.supply_c());
+        Evaluation {
+            unplaced: self.unplaced,
+            unplaced_priority: self.unplaced_priority(),
+            it_w: it,
+            cooling_w: it / cop,
+            carbon_g_per_h: self.carbon_it() * (1.0 + 1.0 / cop) / 1000.0,
+            stranded: self.stranded(),
+            max_recirculation_c: self.max_recirculation_c(),
+            migrations: self.migrations(),
+            moved: self.moved,
+            supply_c: self.supply_c(),
+            hosts_awake: (0..self.p.hosts.len())
+                .filter(|h| self.is_awake(*h))
+                .count(),
+            violations: Vec::new(),
+        }
     }
 }

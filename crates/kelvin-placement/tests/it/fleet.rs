@@ -498,7 +498,7 @@ fn migrations_are_weighed_against_savings() {
         migrations: 1000.0,
         ..Default::default()
     };
-    let sol = solve(&p, &deterministic().with_objective(Objective::Weighted(w))).unwrap();
+    let sol = solve(&p, &deterministic().with_objective(Objective::weighted(w))).unwrap();
     assert_eq!(sol.host_of, vec![Some(0), Some(2)]);
     assert_eq!(sol.evaluation.moved, 0);
 }
@@ -514,12 +514,12 @@ fn lexicographic_carbon_first_prefers_the_clean_rack() {
         .push(Task::new(id("job"), vec![8.0, 8.0]).with_utilization(1.0, 0.0));
     let energy = solve(
         &p,
-        &deterministic().with_objective(Objective::Lexicographic(vec![Goal::Energy])),
+        &deterministic().with_objective(Objective::lexicographic([Goal::Energy])),
     )
     .unwrap();
     let carbon = solve(
         &p,
-        &deterministic().with_objective(Objective::Lexicographic(vec![Goal::Carbon, Goal::Energy])),
+        &deterministic().with_objective(Objective::lexicographic([Goal::Carbon, Goal::Energy])),
     )
     .unwrap();
     assert_eq!(p.hosts[carbon.host_of[0].unwrap()].rack, 1);

@@ -24,3 +24,11 @@ mod binpack;
 // relaxation monotonicity, brute force on small instances, and a scenario per constraint,
 // objective and explanation.
 mod fleet;
+
+// Objective terms written outside the crate, honoured by the placer and the search (with no
+// limit on their number), and hosts that draw power counting as awake.
+mod objective;
+
+// The inventory → fleet problem mapping: curves through `MarginalPower`, awake hosts and
+// utilization from measurements as plain numbers.
+mod inventory;

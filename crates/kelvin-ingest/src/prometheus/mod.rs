@@ -12,8 +12,15 @@ use std::sync::Arc;
 
 use kelvin_model::{EntityId, Place, Quality, Reading, Timestamp};
 
+mod line;
+
+use line::{Core, LabelSpan, is_blank, owned_labels, parse_core, parse_tail};
+pub use line::{Line, LineError, Sample, parse_line};
+
 use crate::rules::MapFailure;
-use crate::{Context, Decode, Format, IngestBatch, IngestError, Quarantined, Reason, RuleSet};
+use crate::{
+    Confidence, Context, Decode, Format, IngestBatch, IngestError, Quarantined, Reason, RuleSet,
+};
 
 /// Parsing limits and defaults. Construct with [`ParseOptions::default`] and the `with_*` setters.
 #[derive(Debug, Clone)]
@@ -37,15 +44,17 @@ pub struct ParseOptions {
     /// [`Reason::MissingTimestamp`] (default `true`, what a store needs) or accepted at
     /// [`Timestamp::UNKNOWN`] (for inspection tools).
     pub require_timestamp: bool,
-    /// Most records a decoder produces over its life; past it, one record with
+    /// Most records a decoder produces over its life (its batch's record limit, see
+    /// [`IngestBatch::with_max_records`]); past it, one record with
     /// [`Reason::TooManyRecords`] stands for the rest of the input, which is not parsed.
     /// Default: no limit, because a push [`Decoder`] fed a long stream is drained by its caller
-    /// as it goes; [`Prometheus`] (the [`Decode`] form) and [`crate::scrape::Scraper`] set
-    /// [`crate::Limits::max_records`].
+    /// as it goes; [`crate::scrape::Scraper`] sets [`crate::Limits::max_records`], and
+    /// [`Prometheus`] (the [`Decode`] form) decodes into the caller's batch, which carries
+    /// both budgets.
     pub max_records: usize,
     /// Most heap a decoder's batch keeps between drains (see [`IngestBatch::bounded`]): past
     /// it, records are counted as [`Reason::TooManyRecords`] and not kept. Default: no limit,
-    /// as for `max_records`; the [`Decode`] form sets [`crate::Limits::max_output_bytes`].
+    /// as for `max_records`.
     pub max_output_bytes: usize,
 }
 
@@ -108,417 +117,6 @@ impl ParseOptions {
     }
 }
 
-/// One parsed sample line, before mapping.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    /// Metric name.
-    pub metric: String,
-    /// Labels in line order.
-    pub labels: Vec<(String, String)>,
-    /// The value as written (NaN allowed).
-    pub value: f64,
-    /// Milliseconds since the epoch, if the line had a timestamp.
-    pub timestamp_ms: Option<i64>,
-}
-
-/// What a line is.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Line {
-    /// Blank, comment, or well-formed metadata: not a record.
-    Skip,
-    /// A sample.
-    Sample(Sample),
-}
-
-/// A syntax error in one line: the reason and a detail with the column.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LineError {
-    /// The counted reason.
-    pub reason: Reason,
-    /// What exactly is wrong, with a 1-based column.
-    pub detail: String,
-}
-
-fn err<T>(reason: Reason, col: usize, what: impl std::fmt::Display) -> Result<T, LineError> {
-    Err(LineError {
-        reason,
-        detail: format!("{what} at column {}", col + 1),
-    })
-}
-
-fn is_name_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b == b':'
-}
-
-fn is_name_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b':'
-}
-
-/// Byte ranges of one label in a line: name, raw value (between the quotes), and whether the
-/// value contains escapes.
-#[derive(Debug, Clone, Copy)]
-struct LabelSpan {
-    name: (usize, usize),
-    value: (usize, usize),
-    escaped: bool,
-}
-
-/// A sample line parsed without copying: slices of the (trimmed) line.
-struct Core<'a> {
-    line: &'a str,
-    metric: &'a str,
-    /// `metric{labels}` as written: the series' identity in this text.
-    series: &'a str,
-    value: f64,
-    timestamp_ms: Option<i64>,
-}
-
-fn unescape(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some('n') => out.push('\n'),
-                Some(other) => out.push(other),
-                None => {}
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn is_blank(b: u8) -> bool {
-    b == b' ' || b == b'\t' || b == b'\r'
-}
-
-/// Trims spaces, tabs and carriage returns (ASCII, so slicing stays on char boundaries).
-fn trim(line: &str) -> &str {
-    let b = line.as_bytes();
-    let start = b.iter().position(|&c| !is_blank(c)).unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|&c| !is_blank(c))
-        .map_or(start, |e| e + 1);
-    &line[start..end.max(start)]
-}
-
-/// Parses a line into slices; `Ok(None)` for blank, comment and well-formed metadata lines.
-fn parse_core<'a>(
-    line: &'a str,
-    max_labels: usize,
-    spans: &mut Vec<LabelSpan>,
-) -> Result<Option<Core<'a>>, LineError> {
-    spans.clear();
-    let line = trim(line);
-    let b = line.as_bytes();
-    if b.is_empty() {
-        return Ok(None);
-    }
-    if b[0] == b'#' {
-        let mut words = line[1..].split_whitespace();
-        if let Some(kw @ ("TYPE" | "HELP" | "UNIT")) = words.next() {
-            let name = words.next().unwrap_or("");
-            if name.is_empty()
-                || !name.bytes().all(is_name_char)
-                || !is_name_start(name.as_bytes()[0])
-            {
-                return err(
-                    Reason::BadMetadata,
-                    2,
-                    format!("# {kw} without a valid metric name"),
-                );
-            }
-            if kw == "TYPE" {
-                let t = words.next().unwrap_or("");
-                if !matches!(
-                    t,
-                    "counter"
-                        | "gauge"
-                        | "histogram"
-                        | "summary"
-                        | "untyped"
-                        | "unknown"
-                        | "info"
-                        | "stateset"
-                        | "gaugehistogram"
-                ) {
-                    return err(Reason::BadMetadata, 2, format!("unknown metric type {t:?}"));
-                }
-            }
-        }
-        return Ok(None);
-    }
-    if !is_name_start(b[0]) {
-        return err(
-            Reason::BadMetricName,
-            0,
-            "metric name must start with a letter, '_' or ':'",
-        );
-    }
-    let mut i = 1;
-    while i < b.len() && is_name_char(b[i]) {
-        i += 1;
-    }
-    let metric = &line[..i];
-    if i < b.len() && b[i] == b'{' {
-        i += 1;
-        loop {
-            while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
-                i += 1;
-            }
-            if i >= b.len() {
-                return err(Reason::BadLabels, i, "unterminated label set");
-            }
-            if b[i] == b'}' {
-                i += 1;
-                break;
-            }
-            let start = i;
-            if !(b[i].is_ascii_alphabetic() || b[i] == b'_') {
-                return err(
-                    Reason::BadLabels,
-                    i,
-                    "label name must start with a letter or '_'",
-                );
-            }
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-                i += 1;
-            }
-            let name = (start, i);
-            while i < b.len() && b[i] == b' ' {
-                i += 1;
-            }
-            if i >= b.len() || b[i] != b'=' {
-                return err(Reason::BadLabels, i, "expected '=' after label name");
-            }
-            i += 1;
-            while i < b.len() && b[i] == b' ' {
-                i += 1;
-            }
-            if i >= b.len() || b[i] != b'"' {
-                return err(Reason::BadLabels, i, "expected '\"' to open label value");
-            }
-            i += 1;
-            let vstart = i;
-            let mut escaped = false;
-            loop {
-                // The closing quote or a backslash; everything else is value bytes.
-                match memchr::memchr2(b'"', b'\\', &b[i..]) {
-                    None => return err(Reason::BadLabels, b.len(), "unterminated label value"),
-                    Some(k) if b[i + k] == b'"' => {
-                        i += k;
-                        break;
-                    }
-                    Some(k) => {
-                        i += k;
-                        if !matches!(b.get(i + 1), Some(b'\\' | b'"' | b'n')) {
-                            return err(Reason::BadLabels, i, "invalid escape in label value");
-                        }
-                        escaped = true;
-                        i += 2;
-                    }
-                }
-            }
-            let value = (vstart, i);
-            i += 1; // closing quote
-            let this = &b[name.0..name.1];
-            if spans.iter().any(|s| &b[s.name.0..s.name.1] == this) {
-                return err(
-                    Reason::BadLabels,
-                    start,
-                    format!("duplicate label {:?}", &line[name.0..name.1]),
-                );
-            }
-            if spans.len() == max_labels {
-                return err(
-                    Reason::TooManyLabels,
-                    start,
-                    format!("more than {max_labels} labels"),
-                );
-            }
-            spans.push(LabelSpan {
-                name,
-                value,
-                escaped,
-            });
-            while i < b.len() && b[i] == b' ' {
-                i += 1;
-            }
-            match b.get(i) {
-                Some(b',') => i += 1,
-                Some(b'}') => {}
-                _ => {
-                    return err(
-                        Reason::BadLabels,
-                        i,
-                        "expected ',' or '}' after label value",
-                    );
-                }
-            }
-        }
-    }
-    let series = &line[..i];
-    let (value, timestamp_ms) = parse_tail(line, i)?;
-    Ok(Some(Core {
-        line,
-        metric,
-        series,
-        value,
-        timestamp_ms,
-    }))
-}
-
-/// Exact powers of ten representable in an `f64` (10^0 … 10^22).
-const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-];
-
-/// The common case of a sample value, `[-]digits[.digits]` with at most 15 significant digits,
-/// parsed exactly: the digits form an integer below 2^53 and the fraction a power of ten up to
-/// 10^22, both exactly representable, so one IEEE division gives the correctly rounded result
-/// (Clinger's fast path). `None` sends anything else (exponents, `NaN`, long mantissas) to the
-/// general parser.
-fn fast_f64(b: &[u8]) -> Option<f64> {
-    let (neg, digits) = match b.first()? {
-        b'-' => (true, &b[1..]),
-        _ => (false, b),
-    };
-    let mut mantissa: u64 = 0;
-    let mut count = 0usize;
-    let mut frac: Option<usize> = None;
-    for (k, &c) in digits.iter().enumerate() {
-        match c {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(c - b'0');
-                count += 1;
-                if count > 15 {
-                    return None;
-                }
-            }
-            b'.' if frac.is_none() => frac = Some(k),
-            _ => return None,
-        }
-    }
-    if count == 0 {
-        return None;
-    }
-    let scale = frac.map_or(0, |k| digits.len() - k - 1);
-    let v = mantissa as f64 / POW10[scale];
-    Some(if neg { -v } else { v })
-}
-
-/// `[-]digits`, at most 18 digits (no overflow possible); `None` for anything else.
-fn fast_i64(b: &[u8]) -> Option<i64> {
-    let (neg, digits) = match b.first()? {
-        b'-' => (true, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || digits.len() > 18 {
-        return None;
-    }
-    let mut v: i64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + i64::from(c - b'0');
-    }
-    Some(if neg { -v } else { v })
-}
-
-/// Parses what follows the series text at byte `i`: whitespace, value, optional timestamp.
-fn parse_tail(line: &str, i: usize) -> Result<(f64, Option<i64>), LineError> {
-    let b = line.as_bytes();
-    if i >= b.len() {
-        return err(Reason::BadValue, i, "missing value");
-    }
-    if !(b[i] == b' ' || b[i] == b'\t') {
-        return err(Reason::BadMetricName, i, "invalid character in metric name");
-    }
-    // Fields are separated by runs of spaces or tabs; the line is already trimmed at its end.
-    let field = |from: usize| -> (usize, usize) {
-        let start = b[from..]
-            .iter()
-            .position(|&c| c != b' ' && c != b'\t')
-            .map_or(b.len(), |k| from + k);
-        let end = b[start..]
-            .iter()
-            .position(|&c| c == b' ' || c == b'\t')
-            .map_or(b.len(), |k| start + k);
-        (start, end)
-    };
-    let (vs, ve) = field(i);
-    let vtext = &line[vs..ve];
-    let value: f64 = match fast_f64(vtext.as_bytes()).map_or_else(|| vtext.parse(), Ok) {
-        Ok(v) => v,
-        Err(_) => {
-            return err(
-                Reason::BadValue,
-                vs,
-                format!("value {vtext:?} is not a number"),
-            );
-        }
-    };
-    let (ts, te) = field(ve);
-    let timestamp_ms = if ts == te {
-        None
-    } else {
-        let t = &line[ts..te];
-        match fast_i64(t.as_bytes()).map_or_else(|| t.parse::<i64>(), Ok) {
-            Ok(ms) => Some(ms),
-            Err(_) => {
-                return err(
-                    Reason::BadTimestamp,
-                    ts,
-                    format!("timestamp {t:?} is not integer milliseconds"),
-                );
-            }
-        }
-    };
-    let (xs, xe) = field(te);
-    if xs != xe {
-        let extra = &line[xs..xe];
-        return err(Reason::TrailingGarbage, xs, format!("unexpected {extra:?}"));
-    }
-    Ok((value, timestamp_ms))
-}
-
-fn owned_labels(core: &Core<'_>, spans: &[LabelSpan]) -> Vec<(String, String)> {
-    spans
-        .iter()
-        .map(|s| {
-            let raw = &core.line[s.value.0..s.value.1];
-            let v = if s.escaped {
-                unescape(raw)
-            } else {
-                raw.to_string()
-            };
-            (core.line[s.name.0..s.name.1].to_string(), v)
-        })
-        .collect()
-}
-
-/// Parses one line of exposition text (without its line terminator) into owned parts.
-///
-/// # Errors
-/// A [`LineError`] naming the reason and column when the line is not valid exposition text.
-pub fn parse_line(line: &str, max_labels: usize) -> Result<Line, LineError> {
-    let mut spans = Vec::new();
-    Ok(match parse_core(line, max_labels, &mut spans)? {
-        None => Line::Skip,
-        Some(core) => Line::Sample(Sample {
-            metric: core.metric.to_string(),
-            labels: owned_labels(&core, &spans),
-            value: core.value,
-            timestamp_ms: core.timestamp_ms,
-        }),
-    })
-}
-
 /// How a series (`metric{labels}`) maps, computed once per distinct series text and cached.
 #[derive(Debug, Clone)]
 enum Resolution {
@@ -562,18 +160,25 @@ pub struct Decoder<'r> {
     cache: HashMap<Box<str>, Resolution>,
     cache_bytes: usize,
     last: Option<(Box<str>, Resolution)>,
-    /// Records produced, against [`ParseOptions::max_records`].
-    records: usize,
-    /// Set at the record limit: the rest of the input is not parsed.
-    stopped: bool,
 }
 
 impl<'r> Decoder<'r> {
     /// A decoder for the named source.
     pub fn new(source: impl Into<String>, rules: &'r RuleSet, opts: ParseOptions) -> Self {
         let source: Arc<str> = Arc::from(source.into());
+        let batch = Self::new_batch(&opts, &source);
+        Decoder::into_batch(source, rules, opts, batch)
+    }
+
+    /// A decoder that writes into `batch`, held to its budgets (the [`Decode`] form's).
+    fn into_batch(
+        source: Arc<str>,
+        rules: &'r RuleSet,
+        opts: ParseOptions,
+        batch: IngestBatch,
+    ) -> Self {
         Decoder {
-            batch: Self::new_batch(&opts, &source),
+            batch,
             source,
             rules,
             opts,
@@ -584,39 +189,42 @@ impl<'r> Decoder<'r> {
             cache: HashMap::new(),
             cache_bytes: 0,
             last: None,
-            records: 0,
-            stopped: false,
         }
     }
 
     fn new_batch(opts: &ParseOptions, source: &Arc<str>) -> IngestBatch {
-        if opts.max_output_bytes == usize::MAX {
+        let batch = if opts.max_output_bytes == usize::MAX {
             IngestBatch::default()
         } else {
             IngestBatch::with_budget(opts.max_output_bytes, Arc::clone(source))
+        };
+        if opts.max_records == usize::MAX {
+            batch
+        } else {
+            batch.with_max_records(opts.max_records)
         }
     }
 
-    /// Counts one record into the batch — or, at [`ParseOptions::max_records`], one
-    /// [`Reason::TooManyRecords`] record for the rest of the input, which is then skipped.
+    /// Whether the batch's record limit stopped the decoder: the rest of the input is not
+    /// parsed.
+    fn stopped(&self) -> bool {
+        self.batch.records_full()
+    }
+
+    /// Puts one record into the batch — past its record limit, the one
+    /// [`Reason::TooManyRecords`] record (named by this line) for the rest of the input.
     fn put(&mut self, record: Result<Reading, Quarantined>) {
-        if self.stopped {
-            return;
-        }
-        if self.records >= self.opts.max_records {
-            self.stopped = true;
+        let (source, line) = (&self.source, self.line_no);
+        let fits = self.batch.admit_record(|| {
             let excerpt = match &record {
                 Ok(r) => format!("{} {} {}", r.entity, r.sensor, r.kind),
                 Err(q) => q.excerpt.clone(),
             };
-            let detail = format!(
-                "more than {} records (max_records); the rest of the input is not read",
-                self.opts.max_records
-            );
-            let q = Quarantined::new(self.place(), Reason::TooManyRecords, detail, &excerpt);
-            return self.batch.reject(q);
+            (Place::line(Arc::clone(source), line), excerpt)
+        });
+        if !fits {
+            return;
         }
-        self.records += 1;
         match record {
             Ok(r) => self.batch.accept(r),
             Err(q) => self.batch.reject(q),
@@ -629,11 +237,11 @@ impl<'r> Decoder<'r> {
 
     /// Feeds more bytes; complete lines are processed at once.
     pub fn push(&mut self, mut bytes: &[u8]) {
-        if self.stopped {
+        if self.stopped() {
             return;
         }
         while let Some(nl) = memchr::memchr(b'\n', bytes) {
-            if self.stopped {
+            if self.stopped() {
                 return;
             }
             if self.pending.is_empty() && self.overlong == 0 && nl <= self.opts.max_line_bytes {
@@ -651,7 +259,7 @@ impl<'r> Decoder<'r> {
 
     /// Feeds text: like [`Decoder::push`], without re-validating UTF-8 line by line.
     pub fn push_str(&mut self, mut text: &str) {
-        if self.stopped {
+        if self.stopped() {
             return;
         }
         if !self.pending.is_empty() || self.overlong > 0 {
@@ -665,7 +273,7 @@ impl<'r> Decoder<'r> {
             }
         }
         while let Some(nl) = memchr::memchr(b'\n', text.as_bytes()) {
-            if self.stopped {
+            if self.stopped() {
                 return;
             }
             if nl <= self.opts.max_line_bytes {
@@ -680,10 +288,10 @@ impl<'r> Decoder<'r> {
         self.take(text.as_bytes());
     }
 
-    /// Takes the readings and quarantine produced so far (the decoder keeps going).
+    /// Takes the readings and quarantine produced so far (the decoder keeps going, its record
+    /// count with it).
     pub fn drain(&mut self) -> IngestBatch {
-        let fresh = Self::new_batch(&self.opts, &self.source);
-        std::mem::replace(&mut self.batch, fresh)
+        self.batch.take_part()
     }
 
     /// Processes a final unterminated line and returns everything not yet drained.
@@ -708,6 +316,14 @@ impl<'r> Decoder<'r> {
         } else {
             self.pending.extend_from_slice(part);
         }
+    }
+
+    /// Reserves room for the readings of `text`: sample lines run 60-200 bytes; reserving
+    /// avoids most regrowth of the readings vector (within the record limit).
+    fn reserve(&mut self, text: &str) {
+        let max = self.batch.max_records().unwrap_or(usize::MAX);
+        let n = (text.len() / 160).min(max).min(1 << 16);
+        self.batch.readings.reserve(n);
     }
 
     fn place(&self) -> Place {
@@ -936,8 +552,10 @@ impl<'r> Decoder<'r> {
     }
 }
 
-/// Prometheus exposition text as a [`Decode`] implementation, for callers that pick decoders by
-/// [`Format`]. Samples without a timestamp take the context's capture time (or stay at
+/// Prometheus exposition text as a [`Decode`] implementation (the `prometheus` decoder,
+/// [`Format::Prometheus`]), for callers that pick decoders by name or detection; an embedder
+/// registers one with its own rules ([`Prometheus::new`]) under the same name to replace the
+/// built-in one. Samples without a timestamp take the context's capture time (or stay at
 /// [`Timestamp::UNKNOWN`]); for metrics whose rule takes the entity from `instance`, a missing
 /// `instance` label falls back to the context's entity.
 #[derive(Debug, Clone)]
@@ -959,10 +577,11 @@ impl Default for Prometheus {
 }
 
 impl Decode for Prometheus {
-    fn format(&self) -> Format {
-        Format::Prometheus
+    fn name(&self) -> &str {
+        Format::Prometheus.as_str()
     }
 
+    /// Decodes into `out`, held to its budgets (records and output).
     fn decode(&self, input: &str, ctx: &Context<'_>, out: &mut IngestBatch) {
         if !ctx.admit(input, out) {
             return;
@@ -973,14 +592,24 @@ impl Decode for Prometheus {
             .with_target_label("instance", ctx.fallback_entity().as_str());
         opts.default_timestamp = ctx.default_timestamp;
         opts.require_timestamp = false;
-        opts.max_records = ctx.limits.max_records;
-        opts.max_output_bytes = ctx.limits.max_output_bytes;
-        out.append(parse_str(input, &ctx.source, &self.rules, &opts));
+        let batch = std::mem::take(out);
+        let mut d = Decoder::into_batch(ctx.source_name(), &self.rules, opts, batch);
+        d.reserve(input);
+        d.push_str(input);
+        *out = d.finish();
     }
 
-    fn sniff(&self, head: &str) -> bool {
+    /// Prometheus text's grammar admits the most, so it claims an input only as a fallback
+    /// ([`Confidence::FALLBACK`]).
+    fn detect(&self, head: &str) -> Option<Confidence> {
+        self.sniff(head).then_some(Confidence::FALLBACK)
+    }
+}
+
+impl Prometheus {
+    /// The first non-blank line is a `# HELP`/`# TYPE` comment or a parseable sample.
+    pub(crate) fn sniff(&self, head: &str) -> bool {
         let mut rules = Vec::new();
-        // The first non-blank line is a `# HELP`/`# TYPE` comment or a parseable sample.
         head.lines()
             .map(str::trim)
             .find(|l| !l.is_empty())
@@ -995,11 +624,7 @@ impl Decode for Prometheus {
 /// Parses a whole text (pull form).
 pub fn parse_str(text: &str, source: &str, rules: &RuleSet, opts: &ParseOptions) -> IngestBatch {
     let mut d = Decoder::new(source, rules, opts.clone());
-    // Sample lines run 60-200 bytes; reserving avoids most regrowth of the readings vector
-    // (within the record limit).
-    d.batch
-        .readings
-        .reserve((text.len() / 160).min(opts.max_records).min(1 << 16));
+    d.reserve(text);
     d.push_str(text);
     d.finish()
 }
@@ -1032,6 +657,7 @@ pub fn read(
 
 #[cfg(test)]
 mod tests {
+    use super::line::{fast_f64, fast_i64};
     use super::*;
     use kelvin_model::SensorKind;
 
