@@ -432,7 +432,8 @@ impl Engine {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Dataset`] when reading fails (what was stored before stays stored);
+    /// [`Error::Io`] when reading fails, with the reader's error as its source (what was
+    /// stored before stays stored);
     /// [`Error::Store`] as for [`Engine::ingest`].
     pub fn ingest_prometheus_reader(
         &mut self,
@@ -452,9 +453,9 @@ impl Engine {
             total.absent += r.absent;
         };
         loop {
-            let buf = input.fill_buf().map_err(|e| Error::Dataset {
-                path: source.to_string(),
-                reason: format!("reading failed at byte {bytes}: {e}"),
+            let buf = input.fill_buf().map_err(|e| Error::Io {
+                place: format!("{source} at byte {bytes}"),
+                source: e,
             })?;
             if buf.is_empty() {
                 break;

@@ -25,13 +25,26 @@ pub enum Error {
     /// Placement inputs were invalid.
     #[error(transparent)]
     Placement(#[from] PlacementError),
-    /// A recorded dataset is incomplete or malformed.
+    /// A recorded dataset is incomplete or malformed, or one of its files could not be read.
     #[error("{path}: {reason}")]
     Dataset {
-        /// The file.
+        /// The file (with the line or field where there is one).
         path: String,
         /// What is wrong with it.
         reason: String,
+        /// The file system's error, when one was the cause.
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// An input stream the embedder handed the engine failed while it was read (what was
+    /// read before stays ingested).
+    #[error("{place}: {source}")]
+    Io {
+        /// The input (file, URL or label) and how far it was read.
+        place: String,
+        /// The reader's error.
+        #[source]
+        source: std::io::Error,
     },
     /// Records were offered but every one was quarantined, so nothing is left to compute with.
     /// The summary counts them by reason and shows the first few with their places.
@@ -62,10 +75,22 @@ pub enum Error {
 
 impl From<kelvin_sim::dataset::DatasetError> for Error {
     /// A dataset the reader refused: [`Error::Dataset`] with its place and reason.
-    fn from(e: kelvin_sim::dataset::DatasetError) -> Error {
+    fn from(mut e: kelvin_sim::dataset::DatasetError) -> Error {
         Error::Dataset {
             path: e.path().to_string(),
             reason: e.reason().to_string(),
+            source: e.take_source(),
+        }
+    }
+}
+
+impl Error {
+    /// [`Error::Dataset`] for a malformed file, with no I/O cause.
+    pub(crate) fn dataset(path: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::Dataset {
+            path: path.into(),
+            reason: reason.into(),
+            source: None,
         }
     }
 }

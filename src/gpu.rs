@@ -180,10 +180,7 @@ impl GpuCheck {
 }
 
 fn dataset(path: &Path, reason: impl Into<String>) -> Error {
-    Error::Dataset {
-        path: path.display().to_string(),
-        reason: reason.into(),
-    }
+    Error::dataset(path.display().to_string(), reason)
 }
 
 fn read(path: &Path) -> Result<String, Error> {

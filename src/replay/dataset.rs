@@ -14,10 +14,7 @@ pub use kelvin_sim::dataset::{
 use crate::Error;
 
 pub(crate) fn dataset_err(path: &str, reason: impl Into<String>) -> Error {
-    Error::Dataset {
-        path: path.to_string(),
-        reason: reason.into(),
-    }
+    Error::dataset(path, reason)
 }
 
 /// Reads a whole file as text when it is a regular file of at most `limit` bytes

@@ -692,3 +692,56 @@ fn a_registered_decoder_ingests_captures_by_name_and_by_detection() {
     assert_eq!(rep.stats.by_reason.get(&Reason::UnknownFormat), Some(&1));
     assert_eq!(e.ingest_stats().accepted, 2);
 }
+
+/// A reader that yields some exposition text, then fails like a dropped connection.
+struct FailingReader {
+    text: &'static [u8],
+    served: bool,
+}
+
+impl std::io::Read for FailingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.served {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "peer went away",
+            ));
+        }
+        self.served = true;
+        let n = self.text.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.text[..n]);
+        Ok(n)
+    }
+}
+
+#[test]
+fn io_failures_are_typed_and_keep_the_io_error_as_their_source() {
+    use std::error::Error as _;
+    let mut engine = Engine::builder().inventory(inventory()).build().unwrap();
+    let reader = std::io::BufReader::new(FailingReader {
+        text: b"node_power_watts{host=\"h1\"} 180 1700000000000\n",
+        served: false,
+    });
+    let e = engine
+        .ingest_prometheus_reader("scrape.prom", reader, |_, _| {})
+        .unwrap_err();
+    assert!(matches!(e, kelvin::Error::Io { .. }), "{e}");
+    assert!(e.to_string().starts_with("scrape.prom at byte "), "{e}");
+    let io = e.source().and_then(|s| s.downcast_ref::<std::io::Error>());
+    assert_eq!(
+        io.map(|e| e.kind()),
+        Some(std::io::ErrorKind::ConnectionReset)
+    );
+
+    // A dataset whose directory is missing: the file system's error is the source.
+    let e = kelvin::replay::RecordedDataset::load("/nonexistent/kelvin-dataset")
+        .map_err(kelvin::Error::from)
+        .unwrap_err();
+    assert!(matches!(e, kelvin::Error::Dataset { .. }), "{e}");
+    let io = e.source().and_then(|s| s.downcast_ref::<std::io::Error>());
+    assert_eq!(
+        io.map(|e| e.kind()),
+        Some(std::io::ErrorKind::NotFound),
+        "{e}"
+    );
+}

@@ -91,4 +91,10 @@ impl DatasetError {
     pub fn reason(&self) -> &str {
         &self.reason
     }
+
+    /// Takes the file system's error out, when one was the cause (for an error type that
+    /// wraps this one and keeps it as its source).
+    pub fn take_source(&mut self) -> Option<std::io::Error> {
+        self.source.take()
+    }
 }
