@@ -5,95 +5,19 @@ use kelvin_attribution::{
     AlignedInput, HostSeries, Ledger, LedgerOptions, PowerModels, WorkloadSeries, attribute,
 };
 use kelvin_ingest::{
-    Context, Decode, Decoders, IngestBatch, IngestStats, Normalizer, ParseOptions, Quarantined,
-    Reason, RuleSet, prometheus,
+    Admission, Decode, Decoders, IngestBatch, IngestStats, Normalizer, ParseOptions, Quarantined,
+    RuleSet, prometheus,
 };
 use kelvin_model::{
-    EntityId, Inventory, Place, Reading, SensorKind, TimeBounds, TimeGate, TimeRange, Timestamp,
-    Workload,
+    EntityId, Inventory, SensorKind, TimeBounds, TimeGate, TimeRange, Timestamp, Workload,
 };
 use kelvin_placement::{Plan, host_states, place};
-use kelvin_store::{Grid, ResampleOptions, SeriesKey, Store, StoreOptions};
+use kelvin_store::{Grid, ResampleOptions, SeriesKey, SeriesRead, Store, StoreOptions};
 
 use crate::Error;
 
+pub use kelvin_ingest::Batch;
 pub use kelvin_placement::PlaceOptions;
-
-/// A batch of telemetry for [`Engine::ingest`].
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum Batch {
-    /// Readings the embedder already normalized.
-    Readings(Vec<Reading>),
-    /// A capture in any format the engine decodes (an `ipmitool sensor` output, a Redfish
-    /// resource, an nvidia-smi CSV …, or a format of a decoder the builder registered with
-    /// [`EngineBuilder::decoder`]).
-    Capture {
-        /// The name of its decoder (a built-in one, as [`kelvin_ingest::Format::as_str`]
-        /// spells it, or a registered one), or `None` to detect it.
-        format: Option<String>,
-        /// File name, URL or label, used in quarantine places.
-        source: String,
-        /// The text.
-        text: String,
-        /// The entity the capture describes when the text does not name one (the host whose
-        /// BMC answered).
-        entity: Option<EntityId>,
-        /// When it was taken, for records without their own time (required to store them).
-        taken_at: Option<Timestamp>,
-    },
-    /// Prometheus exposition text, with the source name used in quarantine places.
-    PrometheusText {
-        /// File name, URL or label.
-        source: String,
-        /// The text.
-        text: String,
-    },
-}
-
-impl Batch {
-    /// A capture of a host, taken at `taken_at`, format detected.
-    pub fn capture(
-        source: impl Into<String>,
-        text: impl Into<String>,
-        entity: EntityId,
-        taken_at: Timestamp,
-    ) -> Batch {
-        Batch::Capture {
-            format: None,
-            source: source.into(),
-            text: text.into(),
-            entity: Some(entity),
-            taken_at: Some(taken_at),
-        }
-    }
-
-    /// A capture of a host, taken at `taken_at`, decoded by the decoder named `format` (see
-    /// [`Batch::Capture`]).
-    pub fn capture_as(
-        format: impl Into<String>,
-        source: impl Into<String>,
-        text: impl Into<String>,
-        entity: EntityId,
-        taken_at: Timestamp,
-    ) -> Batch {
-        Batch::Capture {
-            format: Some(format.into()),
-            source: source.into(),
-            text: text.into(),
-            entity: Some(entity),
-            taken_at: Some(taken_at),
-        }
-    }
-
-    /// Prometheus exposition text from `source`.
-    pub fn prometheus(source: impl Into<String>, text: impl Into<String>) -> Batch {
-        Batch::PrometheusText {
-            source: source.into(),
-            text: text.into(),
-        }
-    }
-}
 
 /// What one [`Engine::ingest`] call did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -355,40 +279,24 @@ impl Engine {
     /// None for bad records (they are quarantined and counted); this returns `Result` so that
     /// future batch kinds that read from I/O can fail.
     pub fn ingest(&mut self, batch: Batch) -> Result<IngestReport, Error> {
-        let (source, parsed) = match batch {
-            Batch::PrometheusText { source, text } => {
-                let opts = ParseOptions::default().with_known_entities(self.known.clone());
-                let parsed = prometheus::parse_str(&text, &source, &self.rules, &opts);
-                (source, parsed)
-            }
-            Batch::Readings(readings) => ("readings".to_string(), self.admit("readings", readings)),
-            Batch::Capture {
-                format,
-                source,
-                text,
-                entity,
-                taken_at,
-            } => {
-                let mut ctx = Context::new(source.as_str(), &self.normalizer);
-                ctx.entity = entity;
-                ctx.default_timestamp = taken_at;
-                let mut decoded = self.decoders.decode_str(format.as_deref(), &text, &ctx);
-                let readings = std::mem::take(&mut decoded.readings);
-                let admitted = self.admit(&source, readings);
-                // Keep the decoder's own quarantine and counts; admit() re-counts the readings.
-                decoded.stats.seen -= admitted.stats.seen;
-                decoded.stats.accepted -= admitted.stats.seen;
-                decoded.append(admitted);
-                (source, decoded)
-            }
+        let admission = Admission {
+            rules: &self.rules,
+            decoders: &self.decoders,
+            normalizer: &self.normalizer,
+            known: &self.known,
         };
+        let (source, parsed) = admission.decode(batch);
         self.absorb(&source, parsed)
     }
 
     /// Stores what a decoder produced and keeps its counts and quarantine; readings implausibly
     /// far in time from the rest are quarantined first.
     fn absorb(&mut self, source: &str, mut parsed: IngestBatch) -> Result<IngestReport, Error> {
-        self.sift_times(source, &mut parsed);
+        parsed.sift_times(
+            &mut self.gate,
+            source,
+            "configure with EngineBuilder::time_bounds",
+        );
         let inserted = self.store.extend(&parsed.readings)?;
         self.stats.merge(&parsed.stats);
         let room = self.quarantine_log.saturating_sub(self.quarantine.len());
@@ -478,70 +386,6 @@ impl Engine {
         Ok(total)
     }
 
-    /// Moves readings the time gate refuses from `parsed.readings` to its quarantine.
-    fn sift_times(&mut self, source: &str, parsed: &mut IngestBatch) {
-        let ts: Vec<Timestamp> = parsed.readings.iter().map(|r| r.ts).collect();
-        let ok = self.gate.judge(&ts);
-        if ok.iter().all(|k| *k) {
-            return;
-        }
-        let readings = std::mem::take(&mut parsed.readings);
-        let place = Place::source(source);
-        for (r, keep) in readings.into_iter().zip(ok) {
-            if keep {
-                parsed.readings.push(r);
-                continue;
-            }
-            let excerpt = format!(
-                "{} {} {} {} @ {}",
-                r.entity,
-                r.sensor,
-                r.kind,
-                r.value,
-                r.ts.to_rfc3339()
-            );
-            // Counted once as seen: it moves from accepted to quarantined.
-            parsed.stats.accepted -= 1;
-            parsed.stats.seen -= 1;
-            parsed.reject(Quarantined::new(
-                place.clone(),
-                Reason::ImplausibleTime,
-                format!(
-                    "{}; configure with EngineBuilder::time_bounds",
-                    self.gate.explain(r.ts)
-                ),
-                &excerpt,
-            ));
-        }
-    }
-
-    /// Accepts readings that can be stored: a known time and an entity of the inventory;
-    /// quarantines the rest, naming the reading by its index in `what`.
-    fn admit(&self, what: &str, readings: Vec<Reading>) -> IngestBatch {
-        let mut out = IngestBatch::default();
-        for (i, r) in readings.into_iter().enumerate() {
-            let excerpt = || format!("{} {} {} {}", r.entity, r.sensor, r.kind, r.value);
-            if !r.ts.is_known() {
-                out.reject(Quarantined::new(
-                    kelvin_model::Place::field(format!("{what}[{i}].ts")),
-                    Reason::MissingTimestamp,
-                    "a stored reading needs a time: give the capture's taken_at",
-                    &excerpt(),
-                ));
-            } else if self.known.contains(&r.entity) {
-                out.accept(r);
-            } else {
-                out.reject(Quarantined::new(
-                    kelvin_model::Place::field(format!("{what}[{i}].entity")),
-                    Reason::UnknownEntity,
-                    format!("entity {} is not in the inventory", r.entity),
-                    &excerpt(),
-                ));
-            }
-        }
-        out
-    }
-
     /// First to last sample time over everything ingested, or `None` before any data.
     pub fn data_span(&self) -> Option<TimeRange> {
         let (a, b) = self.store.time_span()?;
@@ -584,24 +428,16 @@ impl Engine {
             };
             let mut workloads = Vec::new();
             for w in on_host.get(&h.id).into_iter().flatten() {
-                let mut cpu = vec![f64::NAN; n];
-                for key in self
+                let keys = self
                     .store
-                    .select_keys(Some(&w.id), Some(SensorKind::CpuTime))
-                {
-                    let inc = self.store.increase(key, &grid, &self.resample)?;
-                    counter_resets += inc.resets;
-                    for (c, v) in cpu.iter_mut().zip(inc.values) {
-                        // Containers of one workload add up; a NaN container leaves the sum
-                        // as known so far only when nothing is known.
-                        *c = match (c.is_nan(), v.is_nan()) {
-                            (true, _) => v,
-                            (false, true) => *c,
-                            (false, false) => *c + v,
-                        };
-                    }
-                }
-                workloads.push(WorkloadSeries::new(w.id.clone(), w.requests.cpu_cores, cpu));
+                    .select_keys(Some(&w.id), Some(SensorKind::CpuTime));
+                let cpu = self.store.increase_sum(keys, &grid, &self.resample)?;
+                counter_resets += cpu.resets;
+                workloads.push(WorkloadSeries::new(
+                    w.id.clone(),
+                    w.requests.cpu_cores,
+                    cpu.values,
+                ));
             }
             hosts.push(HostSeries {
                 host: h.id.clone(),

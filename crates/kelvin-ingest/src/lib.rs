@@ -14,6 +14,12 @@
 //! registry's, with a [`Format`] naming a built-in decoder. [`Pushed`] feeds any decoder in
 //! pieces.
 //!
+//! **Admission.** A [`Batch`] (readings, a capture, Prometheus text) is decoded and admitted
+//! against an inventory's entities by an [`Admission`]; readings without a known time or
+//! entity are quarantined ([`IngestBatch::admit`]), and so are readings a
+//! [`TimeGate`](kelvin_model::TimeGate) finds implausibly far from the rest
+//! ([`IngestBatch::sift_times`]). This is what the engine runs on every batch.
+//!
 //! Formats in this version, each a built-in decoder under a [`Format`]'s snake_case name (what
 //! `--format` takes; without it, the input is recognized by content):
 //!
@@ -55,6 +61,7 @@
 //! # Ok::<(), kelvin_ingest::IngestError>(())
 //! ```
 
+mod admit;
 mod batch;
 mod context;
 pub mod counter;
@@ -79,6 +86,7 @@ pub mod snmp;
 pub mod synse;
 pub mod sysfs;
 
+pub use admit::{Admission, Batch};
 pub use batch::{IngestBatch, IngestStats, NoReadings, Quarantined, Reason};
 pub use context::{Context, Limits};
 pub use decode::{Confidence, Decode, Pushed};

@@ -195,6 +195,56 @@ pub trait SeriesRead {
         crate::increase(&d.ts, &d.values, grid, opts)
     }
 
+    /// The summed [`SeriesRead::increase`] of several counters (the containers of one
+    /// workload), interval by interval: an interval is NaN only when no counter covers it,
+    /// otherwise the sum of those that do. `resets` counts the resets of all of them. With no
+    /// keys, every interval is NaN.
+    ///
+    /// # Errors
+    /// As [`SeriesRead::increase`], for the first key that fails.
+    ///
+    /// ```
+    /// use kelvin_model::{EntityId, Reading, SensorKind, Timestamp};
+    /// use kelvin_store::{Grid, MemStore, ResampleOptions, SeriesKey, SeriesRead};
+    ///
+    /// let w = EntityId::new("w1")?;
+    /// let mut store = MemStore::new();
+    /// for (c, s, v) in [("a", 0, 0.0), ("a", 60, 30.0), ("b", 30, 5.0), ("b", 60, 15.0)] {
+    ///     store.insert(&Reading::new(w.clone(), c, SensorKind::CpuTime, v, Timestamp::from_secs(s)));
+    /// }
+    /// let keys: Vec<SeriesKey> = ["a", "b"].map(|c| SeriesKey::new(w.clone(), c, SensorKind::CpuTime)).into();
+    /// let grid = Grid::try_new(Timestamp::from_secs(0), 30_000_000_000, 3)?;
+    /// let sum = store.increase_sum(keys.iter(), &grid, &ResampleOptions::default())?;
+    /// assert_eq!(sum.values, [15.0, 25.0]); // b covers only the second interval
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn increase_sum<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k SeriesKey>,
+        grid: &Grid,
+        opts: &ResampleOptions,
+    ) -> Result<CounterIncrease, StoreError>
+    where
+        Self: Sized,
+    {
+        let mut sum = CounterIncrease {
+            values: vec![f64::NAN; grid.intervals()],
+            resets: 0,
+        };
+        for key in keys {
+            let inc = self.increase(key, grid, opts)?;
+            sum.resets += inc.resets;
+            for (s, v) in sum.values.iter_mut().zip(inc.values) {
+                *s = match (s.is_nan(), v.is_nan()) {
+                    (true, _) => v,
+                    (false, true) => *s,
+                    (false, false) => *s + v,
+                };
+            }
+        }
+        Ok(sum)
+    }
+
     /// The per-second rate of a counter over each grid interval: [`SeriesRead::increase`]
     /// divided by the grid step in seconds (joules give watts).
     ///
