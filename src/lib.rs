@@ -15,8 +15,9 @@
 //!   models that answer marginal-power questions.
 //! - [`kelvin_placement`]: pending workloads → hosts, explained; power-, heat- and
 //!   carbon-aware optimization of whole fleets.
-//! - `kelvin-sim`: the simulator that writes recorded datasets with ground truth (linked for
-//!   its published server curves).
+//! - `kelvin-sim`: the simulator that writes recorded datasets with ground truth; linked for
+//!   the reader of that format (`kelvin_sim::dataset`, behind [`replay::RecordedDataset`]) and
+//!   its published server curves.
 //! - [`kelvin_guard`]: a leaf beside the model: guards for untrusted input that the readers
 //!   share (regular files read within a size, Parquet metadata checked before it is decoded).
 //!
