@@ -1,10 +1,11 @@
-"""kelvin-store's series layout in Parquet against pyarrow and Polars, both directions.
+"""kelvin-store's series in Kelvin's Parquet layout (docs/format.md) against pyarrow and
+Polars, both directions.
 
 Usage: python3 scripts/store_parquet_interop.py KELVIN_FILE OUT_DIR
 
 1. KELVIN_FILE, written by `kelvin_store::export_parquet` (the `interop_write_kelvin_file` test
-   writes one), must read in pyarrow and Polars with the layout's columns, types and physical
-   encodings, and be sorted by series then time. When the expected-values file the test writes
+   writes one), must read in pyarrow and Polars with the layout's columns, types, metadata and
+   physical encodings, and be sorted by series then time. When the expected-values file the test writes
    beside it exists (KELVIN_FILE with `.parquet` replaced by `.expected.tsv`), every row must
    match it: strings exactly, labels as the canonical JSON, timestamps in ns, values bit for bit.
 2. pyarrow (snappy, µs timestamps in UTC, dictionary-encoded strings, several row groups) and
@@ -13,7 +14,9 @@ Usage: python3 scripts/store_parquet_interop.py KELVIN_FILE OUT_DIR
    OUT_DIR/pyarrow_plain.parquet (uncompressed, no dictionaries, delta and byte-stream-split
    encodings, ns), each with rows of a series scattered and out of time order, labels written
    as Python writes JSON, and null values, plus OUT_DIR/NAME.expected.tsv for each saying what
-   Kelvin must import from it (the `interop_read_python_files` test checks that).
+   Kelvin must import from it (the `interop_read_python_files` test checks that). These have
+   only the columns the store needs (no unit, quality or status), as a data frame of series
+   would.
 
 Expected-values files: one line per row, tab-separated:
     sample  entity  sensor  kind  labels  ts_ns  value_bits
@@ -29,6 +32,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+# Kelvin's layout, as export_parquet writes it.
+LAYOUT = ["ts", "entity", "sensor", "kind", "labels", "unit", "value", "quality", "status"]
+# What the files written here for Kelvin hold: the columns the store needs, and labels.
 COLUMNS = ["entity", "sensor", "kind", "labels", "ts", "value"]
 
 
@@ -60,9 +66,9 @@ def parse_labels_field(s):
 
 
 def canonical_json(d):
-    """Kelvin's form of a label set: sorted names, no spaces, non-ASCII as is, "" when empty."""
+    """Kelvin's form of a label set: sorted names, no spaces, non-ASCII as is, null when empty."""
     if not d:
-        return ""
+        return None
     return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -74,24 +80,30 @@ def check_kelvin_file(path):
     pf = pq.ParquetFile(path)
     meta = pf.metadata
     kv = meta.metadata or {}
-    assert kv.get(b"kelvin.format") == b"kelvin-store-series", kv
-    assert kv.get(b"kelvin.version") == b"1", kv
+    assert kv.get(b"kelvin.format") == b"kelvin-readings", kv
+    assert kv.get(b"kelvin.version") == b"2", kv
     assert meta.num_rows > 0, "expected a file with rows"
 
     # Physical layout, per column chunk.
     names = [meta.schema.column(i).name for i in range(meta.num_columns)]
-    assert names == COLUMNS, names
-    ts_type = json.loads(meta.schema.column(4).logical_type.to_json())
+    assert names == LAYOUT, names
+    ts_type = json.loads(meta.schema.column(0).logical_type.to_json())
     assert ts_type["Type"] == "Timestamp", ts_type
     assert ts_type["isAdjustedToUTC"] is True and ts_type["timeUnit"] == "nanoseconds", ts_type
-    assert meta.schema.column(4).physical_type == "INT64"
-    assert meta.schema.column(5).physical_type == "DOUBLE"
+    assert meta.schema.column(0).physical_type == "INT64"
+    assert meta.schema.column(6).physical_type == "DOUBLE"
     for g in range(meta.num_row_groups):
         rg = meta.row_group(g)
-        for i, name in enumerate(COLUMNS):
+        for i, name in enumerate(LAYOUT):
             c = rg.column(i)
             assert c.compression == "ZSTD", (g, name, c.compression)
-            assert c.is_stats_set and c.statistics.null_count == 0, (g, name)
+            assert c.is_stats_set, (g, name)
+            # A series without labels has a null `labels`; `status` is always null.
+            if name == "status":
+                assert c.statistics.null_count == c.num_values, (g, name)
+                continue
+            if name != "labels":
+                assert c.statistics.null_count == 0, (g, name)
             # parquet-rs 60 writes DOUBLE min/max under the IEEE 754 total column order, which
             # pyarrow 26 does not know yet and so (rightly) ignores: only `value` may lack them.
             assert c.statistics.has_min_max or name == "value", (g, name)
@@ -106,17 +118,28 @@ def check_kelvin_file(path):
     # pyarrow: types and values.
     table = pq.read_table(path)
     schema = table.schema
-    for name in ("entity", "sensor", "kind", "labels"):
+    for name in ("entity", "sensor", "kind", "unit", "quality"):
         assert schema.field(name).type == pa.string(), schema
         assert not schema.field(name).nullable, schema
+    for name in ("labels", "status"):
+        assert schema.field(name).type == pa.string() and schema.field(name).nullable, schema
     assert schema.field("ts").type == pa.timestamp("ns", tz="UTC"), schema
     assert schema.field("value").type == pa.float64(), schema
-    cols = {n: table.column(n).to_pylist() for n in ("entity", "sensor", "kind", "labels")}
+    cols = {
+        n: table.column(n).to_pylist()
+        for n in ("entity", "sensor", "kind", "labels", "unit", "quality")
+    }
     ts = table.column("ts").cast(pa.int64()).to_pylist()
     vbits = value_bits(table.column("value"))
     labels = [json.loads(s) if s else {} for s in cols["labels"]]
     for s, d in zip(cols["labels"], labels):
         assert s == canonical_json(d), (s, canonical_json(d))
+    # The unit is the kind's canonical one; a NaN value is an absent reading.
+    units = {"power": "W", "temperature": "Cel", "current": "A", "fan_speed": "rpm"}
+    for i in range(table.num_rows):
+        assert cols["unit"][i] == units[cols["kind"][i]], (i, cols["unit"][i])
+        nan = (vbits[i] >> 52) & 0x7FF == 0x7FF and vbits[i] & ((1 << 52) - 1) != 0
+        assert cols["quality"][i] == ("absent" if nan else "good"), (i, cols["quality"][i])
 
     # Self-evident properties: each series' rows are contiguous and sorted by time.
     seen, prev = set(), None
@@ -146,10 +169,10 @@ def check_kelvin_file(path):
 
     # Polars: types and the same columns.
     df = pl.read_parquet(path)
-    assert df.columns == COLUMNS, df.columns
+    assert df.columns == LAYOUT, df.columns
     assert df.schema["ts"] == pl.Datetime("ns", "UTC"), df.schema
     assert df.schema["value"] == pl.Float64, df.schema
-    for name in ("entity", "sensor", "kind", "labels"):
+    for name in ("entity", "sensor", "kind", "labels", "unit", "quality"):
         assert df.schema[name] == pl.String, df.schema
         assert df[name].to_list() == cols[name], name
     assert df["ts"].dt.epoch("ns").to_list() == ts

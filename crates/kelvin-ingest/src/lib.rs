@@ -32,7 +32,7 @@
 //! | [`synse`] | `synse`: Synse / Open DCRE read responses |
 //! | [`nvidia`] | `nvidia_smi_query`, `nvidia_smi_pmon`, `nvidia_smi_dmon`: nvidia-smi captures |
 //! | [`nvml`] | `nvml_device_csv`, `nvml_process_csv`: the CSV files of an NVML (pynvml) sampler — device power, energy counter, utilization, temperature; per-process SM and memory utilization |
-//! | [`csv`], [`parquet`] | `kelvin_csv`, `kelvin_parquet`: Kelvin's own recording layout |
+//! | [`csv`], [`parquet`] | `kelvin_csv`, `kelvin_parquet`: Kelvin's own recording layout (in Parquet, the one layout `kelvin-store` exports and imports too) |
 //! | [`sysfs`] | `sysfs`: sysfs/procfs trees (hwmon, RAPL, cgroups, `/proc`) |
 //!
 //! Input is bounded, not trusted: every decode call stays within [`Limits`] (sizes, depths,

@@ -10,6 +10,7 @@
 //!   and workloads with tenants and resource requests.
 //! - [`Place`] and [`ModelError`]: where a problem is and what it is.
 //! - [`MarginalPower`]: the capability placement needs from attribution, wired by the facade.
+//! - [`layout`]: the column names, schema and metadata of Kelvin's one Parquet layout.
 //!
 //! ```
 //! use kelvin_model::{Reading, SensorKind, Timestamp, Unit, EntityId};
@@ -32,6 +33,7 @@
 mod capability;
 mod entity;
 mod error;
+pub mod layout;
 mod plausible;
 mod reading;
 mod time;

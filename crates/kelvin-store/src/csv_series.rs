@@ -1,8 +1,9 @@
-//! Loading one time series (a timestamp column and a value column) from CSV text.
+//! Loading one time series (a timestamp column and a value column) from CSV text, read by
+//! the `csv` crate.
 
-use std::borrow::Cow;
 use std::path::Path;
 
+use csv::StringRecord;
 use kelvin_model::Timestamp;
 
 use crate::input::Reader;
@@ -17,7 +18,9 @@ pub const MAX_CSV_BYTES: u64 = 64 << 20;
 
 /// The most rows [`parse_csv_series`] turns into samples: 2^22 = 4,194,304 (eight years of
 /// one-minute readings), so one call holds at most 64 MiB of samples (twice that while
-/// unsorted ones are sorted) whatever the text: with the text itself, about 210 MiB at most.
+/// unsorted ones are sorted) whatever the text: with the text itself and the record the `csv`
+/// crate is reading (a line of at most [`MAX_CSV_LINE_BYTES`], or the rest of the text after a
+/// quote left open, which is an error), about 250 MiB at most.
 pub const MAX_CSV_ROWS: usize = 1 << 22;
 
 /// Reads a CSV file and loads one series from it with [`parse_csv_series`], naming the file
@@ -66,14 +69,18 @@ pub fn read_csv_series(
 
 /// Loads one series from CSV text: timestamps in nanoseconds and values, sorted by time.
 ///
-/// - **Columns** are 0-based; fields are separated by commas and may be quoted (`"a,b"`,
-///   `""` for a quote inside quotes; a quoted field cannot span lines). Blank lines are
-///   skipped; extra columns are ignored.
+/// The text is read by the `csv` crate (RFC 4180: fields separated by commas, quoted with
+/// `"`, `""` for a quote inside quotes; `\n`, `\r\n` or `\r` line ends).
+///
+/// - **Columns** are 0-based. Blank lines are skipped; extra columns are ignored. A quoted
+///   field cannot span lines: a quote still open at the end of its line is an error, in
+///   whichever column. No line may be longer than [`MAX_CSV_LINE_BYTES`].
 /// - **Preamble**: a first line with fewer columns than the line after it is skipped (the
 ///   station line of NREL TMY3 files).
 /// - **Header**: the first row (after a preamble) is a header when its value field does not
 ///   parse as a number; later rows must parse.
-/// - **Values**: anything [`f64`]'s `FromStr` accepts (`21.5`, `-3e2`, `NaN`, `inf`).
+/// - **Values**: anything [`f64`]'s `FromStr` accepts (`21.5`, `-3e2`, `NaN`, `inf`), spaces
+///   around it ignored.
 /// - **Timestamps** (`ts_col: Some(c)`), read as UTC:
 ///   - integers (optionally with a fraction) since the Unix epoch, the unit inferred from the
 ///     magnitude of the integer part: below 10¹¹ seconds, below 10¹⁴ milliseconds, below 10¹⁷
@@ -94,8 +101,9 @@ pub fn read_csv_series(
 /// [`StoreErrorKind::InvalidInput`] for the first malformed row, as `source:line: column c:
 /// reason` (1-based line, 0-based column): a missing column, a value or timestamp that does
 /// not parse or is out of the nanosecond range once scaled to its unit, an unterminated quote;
-/// for more than [`MAX_CSV_ROWS`] rows (naming the line where the limit is passed); and for
-/// column numbers too large to be columns.
+/// for more than [`MAX_CSV_ROWS`] rows (naming the line where the limit is passed); for a line
+/// over [`MAX_CSV_LINE_BYTES`] (checked before any row is read); and for column numbers too
+/// large to be columns.
 ///
 /// ```
 /// use kelvin_store::parse_csv_series;
@@ -115,104 +123,61 @@ pub fn parse_csv_series(
     value_col: usize,
     source: &str,
 ) -> Result<(Vec<i64>, Vec<f64>), StoreError> {
-    // One more field than needed after the timestamp, for a time-of-day column after a date.
-    let (Some(need), Some(keep_ts)) = (
-        ts_col.unwrap_or(0).max(value_col).checked_add(1),
-        ts_col.map_or(Some(0), |c| c.checked_add(2)),
-    ) else {
+    let Some(need) = ts_col.unwrap_or(0).max(value_col).checked_add(1) else {
         let ts = ts_col.map_or("none".to_string(), |c| c.to_string());
         return Err(StoreError::new(
             StoreErrorKind::InvalidInput,
             format!("{source}: column numbers too large (timestamps: {ts}, values: {value_col})"),
         ));
     };
-    let keep = need.max(keep_ts);
-    let err = |line: usize, col: usize, why: String| {
-        StoreError::new(
+    // Before the `csv` crate builds a record, which costs a word per field: a line of commas
+    // would otherwise take eight times its length.
+    if let Some((i, line)) = text
+        .split('\n')
+        .enumerate()
+        .find(|(_, l)| l.len() > MAX_CSV_LINE_BYTES)
+    {
+        return Err(StoreError::new(
             StoreErrorKind::InvalidInput,
-            format!("{source}:{line}: column {col}: {why}"),
-        )
-    };
-
-    let mut ts: Vec<i64> = Vec::new();
-    let mut values: Vec<f64> = Vec::new();
-    // Grows with the fields a line really has, not with the column numbers asked for.
-    let mut fields: Vec<Field> = Vec::with_capacity(keep.min(16));
-    let mut first_row = true;
-    let preamble = preamble_line(text);
-
-    for (i, raw) in text.split('\n').enumerate() {
-        let line_no = i + 1;
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        if line.trim().is_empty() || Some(i) == preamble {
-            continue;
-        }
-        fields.clear();
-        split_fields(line, keep, |f| fields.push(f))
-            .map_err(|col| err(line_no, col, "unterminated quoted field".to_string()))?;
-        if fields.len() < need {
-            return Err(err(
-                line_no,
-                fields.len(),
-                format!("missing column: {} columns, {need} needed", fields.len()),
-            ));
-        }
-
-        let vfield = fields[value_col].text(line);
-        let vtext = vfield.trim();
-        let value = match vtext.parse::<f64>() {
-            Ok(v) => v,
-            Err(_) if std::mem::replace(&mut first_row, false) => continue, // header
-            Err(_) if vtext.is_empty() => {
-                return Err(err(line_no, value_col, "empty value".to_string()));
-            }
-            Err(_) => {
-                return Err(err(
-                    line_no,
-                    value_col,
-                    format!("{vtext:?} is not a number"),
-                ));
-            }
-        };
-        first_row = false;
-        if values.len() == MAX_CSV_ROWS {
-            return Err(StoreError::new(
-                StoreErrorKind::InvalidInput,
-                format!(
-                    "{source}:{line_no}: more than {MAX_CSV_ROWS} rows, the most one series \
-                     loads (kelvin_store::MAX_CSV_ROWS); split the file"
-                ),
-            ));
-        }
-
-        let t = match ts_col {
-            // At most MAX_CSV_ROWS seconds: far inside the nanosecond range.
-            None => i64::try_from(values.len())
-                .ok()
-                .and_then(|i| i.checked_mul(NS))
-                .ok_or_else(|| err(line_no, 0, "row number out of range".to_string()))?,
-            Some(c) => {
-                let tfield = fields[c].text(line);
-                let (t, date_only) = parse_timestamp(tfield.trim())
-                    .map_err(|why| err(line_no, c, format!("{:?}: {why}", tfield.trim())))?;
-                let time_of_day = if date_only && c + 1 != value_col {
-                    fields
-                        .get(c + 1)
-                        .and_then(|f| parse_time_of_day(f.text(line).trim()))
-                } else {
-                    None
-                };
-                match time_of_day {
-                    Some(secs) => t
-                        .checked_add(secs * NS)
-                        .ok_or_else(|| err(line_no, c + 1, "timestamp out of range".to_string()))?,
-                    None => t,
-                }
-            }
-        };
-        ts.push(t);
-        values.push(value);
+            format!(
+                "{source}:{}: a line of {} bytes, over the limit of {MAX_CSV_LINE_BYTES} \
+                 (kelvin_store::MAX_CSV_LINE_BYTES)",
+                i + 1,
+                line.len()
+            ),
+        ));
     }
+    let mut rows = Rows {
+        source,
+        ts_col,
+        value_col,
+        need,
+        first_row: true,
+        ts: Vec::new(),
+        values: Vec::new(),
+    };
+    let mut records = Records::new(text, source);
+    // The first two lines decide whether the first is a preamble.
+    if let Some((first_line, first)) = records.next()?.map(|(l, r)| (l, r.clone())) {
+        match records.next()? {
+            None => rows.row(first_line, &first)?,
+            Some((line, second)) => {
+                let preamble =
+                    first.len() < second.len() && !spans_lines(&first) && !spans_lines(second);
+                if !preamble {
+                    rows.row(first_line, &first)?;
+                }
+                rows.row(line, second)?;
+            }
+        }
+    }
+    while let Some((line, rec)) = records.next()? {
+        rows.row(line, rec)?;
+    }
+    drop(records);
+    let Rows {
+        mut ts, mut values, ..
+    } = rows;
     if !ts.is_sorted() {
         let mut order: Vec<u32> = (0..ts.len() as u32).collect();
         order.sort_by_key(|&i| ts[i as usize]); // stable: equal times keep file order
@@ -222,97 +187,157 @@ pub fn parse_csv_series(
     Ok((ts, values))
 }
 
-/// The index of the first non-blank line when it has fewer fields than the next non-blank
-/// line (a preamble such as a TMY3 station line).
-fn preamble_line(text: &str) -> Option<usize> {
-    let mut lines = text
-        .split('\n')
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let (i, first) = lines.next()?;
-    let (_, second) = lines.next()?;
-    // Counted, not collected: a line may hold millions of commas.
-    let n_first = split_fields(first.trim_end_matches('\r'), usize::MAX, |_| {}).ok()?;
-    let n_second = split_fields(second.trim_end_matches('\r'), usize::MAX, |_| {}).ok()?;
-    (n_first < n_second).then_some(i)
+/// The longest line [`parse_csv_series`] reads: 1 MiB (a line of a time series holds a few
+/// dozen fields; TMY3's, the widest in the corpus, about 500 bytes). Checked before the `csv`
+/// crate reads any of the text, so a record of the `csv` crate holds at most 1 MiB of text and
+/// 8 MiB of field offsets.
+pub const MAX_CSV_LINE_BYTES: usize = 1 << 20;
+
+/// Whether a field of `rec` holds a line end: a quote left open at the end of its line.
+fn spans_lines(rec: &StringRecord) -> bool {
+    rec.iter().any(|f| f.contains('\n'))
 }
 
-/// One field of a line: the byte range of its content (inside the quotes when quoted) and
-/// whether it holds doubled quotes to undo.
-#[derive(Debug, Clone, Copy)]
-struct Field {
-    start: usize,
-    end: usize,
-    escaped: bool,
+/// The non-blank records of CSV text, as the `csv` crate reads them, with their lines.
+struct Records<'t> {
+    text: &'t str,
+    source: &'t str,
+    reader: csv::Reader<&'t [u8]>,
+    record: StringRecord,
 }
 
-impl Field {
-    fn text<'a>(&self, line: &'a str) -> Cow<'a, str> {
-        let s = &line[self.start..self.end];
-        if self.escaped {
-            Cow::Owned(s.replace("\"\"", "\""))
-        } else {
-            Cow::Borrowed(s)
+impl<'t> Records<'t> {
+    fn new(text: &'t str, source: &'t str) -> Self {
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        Records {
+            text,
+            source,
+            reader,
+            record: StringRecord::new(),
+        }
+    }
+
+    /// The next record that is not a blank line (only spaces), with the line it starts on.
+    fn next(&mut self) -> Result<Option<(usize, &StringRecord)>, StoreError> {
+        loop {
+            let start = self.reader.position().clone();
+            // Text in memory is never an I/O error, is UTF-8, and records may differ in length
+            // (`flexible`): the `csv` crate has no error left to report but its own.
+            let more = self.reader.read_record(&mut self.record).map_err(|e| {
+                StoreError::new(
+                    StoreErrorKind::InvalidInput,
+                    format!("{}:{}: {e}", self.source, start.line()),
+                )
+            })?;
+            if !more {
+                return Ok(None);
+            }
+            let at = self.record.position().unwrap_or(&start);
+            let (line, from) = (at.line(), at.byte());
+            let to = self.reader.position().byte();
+            let raw = usize::try_from(from)
+                .ok()
+                .zip(usize::try_from(to).ok())
+                .and_then(|(a, b)| self.text.get(a..b))
+                .unwrap_or("");
+            if raw.trim().is_empty() {
+                continue;
+            }
+            let line = usize::try_from(line).unwrap_or(usize::MAX);
+            return Ok(Some((line, &self.record)));
         }
     }
 }
 
-/// Hands up to `keep` fields of `line` to `out`, in order; returns how many, or
-/// `Err(column)` for an unterminated quote.
-fn split_fields(line: &str, keep: usize, mut out: impl FnMut(Field)) -> Result<usize, usize> {
-    let b = line.as_bytes();
-    let mut pos = 0;
-    let mut col = 0;
-    loop {
-        if col == keep {
-            return Ok(col);
+/// The samples read so far, and how to read a row.
+struct Rows<'s> {
+    source: &'s str,
+    ts_col: Option<usize>,
+    value_col: usize,
+    /// Fields a row needs.
+    need: usize,
+    /// Whether no row has been read yet (the first may be a header).
+    first_row: bool,
+    ts: Vec<i64>,
+    values: Vec<f64>,
+}
+
+impl Rows<'_> {
+    fn err(&self, line: usize, col: usize, why: String) -> StoreError {
+        StoreError::new(
+            StoreErrorKind::InvalidInput,
+            format!("{}:{line}: column {col}: {why}", self.source),
+        )
+    }
+
+    /// Reads the row `rec`, which starts on line `line`: a sample, or the header.
+    fn row(&mut self, line: usize, rec: &StringRecord) -> Result<(), StoreError> {
+        if let Some(col) = rec.iter().position(|f| f.contains('\n')) {
+            return Err(self.err(line, col, "unterminated quoted field".to_string()));
         }
-        if b.get(pos) == Some(&b'"') {
-            let start = pos + 1;
-            let mut i = start;
-            let mut escaped = false;
-            loop {
-                match b.get(i) {
-                    None => return Err(col),
-                    Some(b'"') if b.get(i + 1) == Some(&b'"') => {
-                        escaped = true;
-                        i += 2;
-                    }
-                    Some(b'"') => break,
-                    Some(_) => i += 1,
-                }
+        if rec.len() < self.need {
+            let why = format!(
+                "missing column: {} columns, {} needed",
+                rec.len(),
+                self.need
+            );
+            return Err(self.err(line, rec.len(), why));
+        }
+        let value_col = self.value_col;
+        let vtext = rec.get(value_col).unwrap_or("").trim();
+        let value = match vtext.parse::<f64>() {
+            Ok(v) => v,
+            Err(_) if std::mem::replace(&mut self.first_row, false) => return Ok(()), // header
+            Err(_) if vtext.is_empty() => {
+                return Err(self.err(line, value_col, "empty value".to_string()));
             }
-            out(Field {
-                start,
-                end: i,
-                escaped,
-            });
-            col += 1;
-            // Skip to the next separator (whitespace after the closing quote is tolerated).
-            match b[i + 1..].iter().position(|&c| c == b',') {
-                Some(off) => pos = i + 1 + off + 1,
-                None => return Ok(col),
+            Err(_) => {
+                return Err(self.err(line, value_col, format!("{vtext:?} is not a number")));
             }
+        };
+        self.first_row = false;
+        if self.values.len() == MAX_CSV_ROWS {
+            return Err(StoreError::new(
+                StoreErrorKind::InvalidInput,
+                format!(
+                    "{}:{line}: more than {MAX_CSV_ROWS} rows, the most one series loads \
+                     (kelvin_store::MAX_CSV_ROWS); split the file",
+                    self.source
+                ),
+            ));
+        }
+        let t = match self.ts_col {
+            // At most MAX_CSV_ROWS seconds: far inside the nanosecond range.
+            None => i64::try_from(self.values.len())
+                .ok()
+                .and_then(|i| i.checked_mul(NS))
+                .ok_or_else(|| self.err(line, 0, "row number out of range".to_string()))?,
+            Some(c) => self.timestamp(line, rec, c)?,
+        };
+        self.ts.push(t);
+        self.values.push(value);
+        Ok(())
+    }
+
+    /// The timestamp of `rec` in column `c`, with the time of day of column `c + 1` when
+    /// column `c` holds a date alone.
+    fn timestamp(&self, line: usize, rec: &StringRecord, c: usize) -> Result<i64, StoreError> {
+        let tfield = rec.get(c).unwrap_or("").trim();
+        let (t, date_only) = parse_timestamp(tfield)
+            .map_err(|why| self.err(line, c, format!("{tfield:?}: {why}")))?;
+        let time_of_day = if date_only && c + 1 != self.value_col {
+            rec.get(c + 1).and_then(|f| parse_time_of_day(f.trim()))
         } else {
-            match b[pos..].iter().position(|&c| c == b',') {
-                Some(off) => {
-                    out(Field {
-                        start: pos,
-                        end: pos + off,
-                        escaped: false,
-                    });
-                    col += 1;
-                    pos += off + 1;
-                }
-                None => {
-                    out(Field {
-                        start: pos,
-                        end: b.len(),
-                        escaped: false,
-                    });
-                    return Ok(col + 1);
-                }
-            }
+            None
+        };
+        match time_of_day {
+            Some(secs) => t
+                .checked_add(secs * NS)
+                .ok_or_else(|| self.err(line, c + 1, "timestamp out of range".to_string())),
+            None => Ok(t),
         }
     }
 }
@@ -589,13 +614,32 @@ mod tests {
 
     #[test]
     fn quoted_fields() {
-        let mut f = Vec::new();
-        let line = r#"1,"a,b","say ""hi""",4"#;
-        assert_eq!(split_fields(line, 10, |x| f.push(x)), Ok(4));
-        let texts: Vec<_> = f.iter().map(|x| x.text(line).into_owned()).collect();
-        assert_eq!(texts, ["1", "a,b", "say \"hi\"", "4"]);
-        assert_eq!(split_fields(r#"1,"open"#, 10, |_| {}), Err(1));
-        assert_eq!(split_fields("a,b,c", 2, |_| {}), Ok(2));
-        assert_eq!(split_fields("", 5, |_| {}), Ok(1));
+        let text = "1,\"a,b\",\"say \"\"hi\"\"\",4\n2,\" 5 \",x,6\n";
+        let (ts, values) = parse_csv_series(text, Some(0), 3, "q.csv").unwrap();
+        assert_eq!((ts, values), (vec![NS, 2 * NS], vec![4.0, 6.0]));
+        let (_, values) = parse_csv_series(text, Some(0), 1, "q.csv").unwrap();
+        // "a,b" in the first row is a header's name; " 5 " in the second a value.
+        assert_eq!(values, vec![5.0]);
+        let e = parse_csv_series("1,\"open\n2,3\n", Some(0), 1, "q.csv").unwrap_err();
+        assert_eq!(e.reason(), "q.csv:1: column 1: unterminated quoted field");
+        // An open quote past the columns read is an error too: it would swallow the lines
+        // after it.
+        let e = parse_csv_series("1,2,\"x\n3,4\n", Some(0), 1, "q.csv").unwrap_err();
+        assert_eq!(e.reason(), "q.csv:1: column 2: unterminated quoted field");
+    }
+
+    #[test]
+    fn over_long_lines_are_refused_before_they_are_read() {
+        let mut text = "1,2\n".to_string();
+        text.push_str(&",".repeat(MAX_CSV_LINE_BYTES + 1));
+        let e = parse_csv_series(&text, Some(0), 1, "w.csv").unwrap_err();
+        assert_eq!(
+            e.reason(),
+            format!(
+                "w.csv:2: a line of {} bytes, over the limit of {MAX_CSV_LINE_BYTES} \
+                 (kelvin_store::MAX_CSV_LINE_BYTES)",
+                MAX_CSV_LINE_BYTES + 1
+            )
+        );
     }
 }

@@ -24,18 +24,22 @@
 //!   interval).
 //! - The query kernels over decoded columns (`ts`, `values`), one family behind every query of
 //!   both stores: [`resample`], [`resample_many`], [`integrate`], [`increase`], [`rate`],
-//!   [`asof_join`], [`asof_join_many`], [`time_buckets`] ([`Buckets`], [`Aggregate`]), and
-//!   [`Selector`]s that pick series by key and labels. [`Store`] adds id-based forms that read
-//!   no more than a query needs ([`Store::aggregate`] and [`Store::time_buckets`] from block
-//!   statistics, [`Store::resample_many`], [`Store::asof`]); [`grid_points`] and (feature
-//!   `polars`) `resample_frame` shape results as arrays and data frames.
+//!   [`asof_join`], [`asof_join_many`], [`time_buckets`] ([`Buckets`], [`Aggregate`]),
+//!   [`pooled_means`], and [`Selector`]s that pick series by key and labels. [`Store`] adds
+//!   id-based forms that read no more than a query needs ([`Store::aggregate`] and
+//!   [`Store::time_buckets`] from block statistics, [`Store::resample_many`],
+//!   [`Store::asof`]); [`grid_points`] and (feature `polars`) `resample_frame` shape results
+//!   as arrays and data frames.
 //! - [`MemStore`], the simple reference: one time-sorted `Vec` of [`Sample`]s per
 //!   [`SeriesKey`] (entity, sensor, kind, [`Labels`]). Inserts append in O(1) when in order,
 //!   accept out-of-order and duplicate readings (last write wins), and count what they do
 //!   ([`InsertOutcome`], [`InsertStats`]). The store is tested against it.
 //! - Parquet: [`export_parquet`] and [`import_parquet`] move [`SeriesData`] (one series as
-//!   columns) in and out in Kelvin's layout for series ([`PARQUET_FORMAT`]); the block codec
-//!   ([`encode_block`], [`decode_block`]) and [`read_csv_series`] load and compress a series.
+//!   columns) in and out in Kelvin's one Parquet layout ([`PARQUET_FORMAT`], version
+//!   [`PARQUET_VERSION`]; `docs/format.md`), which `kelvin-ingest` reads and writes too: an
+//!   export reads there as readings, and its readings files import here. The block codec
+//!   ([`encode_block`], [`decode_block`]) and [`read_csv_series`] (CSV read by the `csv`
+//!   crate) load and compress a series.
 //!
 //! Readings without a usable value are counted, never stored as numbers and never silently
 //! dropped. What the samples do not determine is NaN — before the first sample, after the
@@ -79,7 +83,8 @@
 //!
 //! - [`import_parquet`] / [`import_parquet_file`]: [`ParquetLimits`] (file, footer, rows,
 //!   series, key text, page and dictionary sizes), checked before the `parquet` crate decodes;
-//! - [`read_csv_series`] / [`parse_csv_series`]: [`MAX_CSV_BYTES`], [`MAX_CSV_ROWS`];
+//! - [`read_csv_series`] / [`parse_csv_series`]: [`MAX_CSV_BYTES`], [`MAX_CSV_ROWS`],
+//!   [`MAX_CSV_LINE_BYTES`];
 //! - [`decode_block`]: [`MAX_BLOCK_SAMPLES`]; [`BlockStats::decode`]: a fixed length;
 //! - [`Store::open`]: log records of at most 2 MiB, block files read at their real size, no
 //!   series id beyond what the files can explain;
@@ -110,7 +115,9 @@ pub use codec::{
     BLOCK_FORMAT_VERSION, BlockStats, HeadChunk, HeadChunkIter, MAX_BLOCK_SAMPLES, decode_block,
     decode_block_into, encode_block,
 };
-pub use csv_series::{MAX_CSV_BYTES, MAX_CSV_ROWS, parse_csv_series, read_csv_series};
+pub use csv_series::{
+    MAX_CSV_BYTES, MAX_CSV_LINE_BYTES, MAX_CSV_ROWS, parse_csv_series, read_csv_series,
+};
 pub use db::{
     AGG_LABEL, Appended, CheckpointReport, OpenReport, ROLLUP_LABEL, SeriesId, SetAside, Store,
     StoreOptions, StoreStats, TornTail,
@@ -130,6 +137,7 @@ pub use query::asof::{asof_join, asof_join_many};
 pub use query::buckets::{Buckets, time_buckets};
 pub use query::counter::{CounterIncrease, increase, rate};
 pub use query::integrate::integrate;
+pub use query::pooled::pooled_means;
 pub use query::resample::{resample, resample_many};
 pub use query::selector::{MatchField, MatchOp, Matcher, Selector};
 pub use read::SeriesRead;

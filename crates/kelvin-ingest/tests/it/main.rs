@@ -10,6 +10,9 @@
 //! - `misc`: SNMP walks, Synse/Open DCRE, nvidia-smi, Kelvin CSV (with round-trips).
 //! - `nvml`: the CSV files of an NVML sampler, from a real H100 recording in
 //!   `../shared/recordings` (skipped, saying so, when it is absent).
+//! - `parquet`: Kelvin's one Parquet layout through `kelvin_parquet`: the committed files of
+//!   both crates (`write_parquet`'s and `kelvin-store`'s export, this version and the layouts
+//!   before it), data-frame files, and files and rows that are not the layout.
 //! - `sysfs`: sysfs/procfs trees (hwmon, RAPL, cgroups, /proc) and counters.
 //! - `scrape`: live HTTP sources (loopback servers, a real node exporter when installed).
 //! - `hostile`: property tests feeding arbitrary and adversarial bytes to every decoder.
@@ -23,6 +26,7 @@ mod ipmi;
 mod ipmi_sim;
 mod misc;
 mod nvml;
+mod parquet;
 mod prometheus;
 mod redfish;
 mod scrape;

@@ -3,9 +3,11 @@
 //! are smaller).
 
 use pco::ChunkConfig;
-use pco::standalone::{simple_compress, simple_decompress_into};
+use pco::data_types::Number;
+use pco::standalone::{DecompressorItem, FileDecompressor, simple_compress};
 
 use super::bits::{put_varint, unzigzag, zigzag};
+use super::pco_guard::check_chunk;
 use crate::bytes::Get;
 use crate::{StoreError, StoreErrorKind};
 
@@ -316,27 +318,55 @@ fn sized<'a>(r: &mut Get<'a>, what: &str) -> Result<&'a [u8], StoreError> {
         .ok_or_else(|| corrupt(at, &format!("{what}: {len} bytes announced, fewer remain")))
 }
 
-/// Decompresses pco standalone bytes holding exactly `n` numbers onto the end of `out`.
-fn pco_into<T: pco::data_types::Number>(
+/// Decompresses pco standalone bytes holding exactly `n` numbers onto the end of `out`,
+/// chunk by chunk: [`check_chunk`] reads each chunk's header first and refuses a chunk whose
+/// dictionary or lookback window (which pco allocates before reading any data) could not
+/// belong to a valid block of `n` numbers.
+fn pco_into<T: Number>(
     src: &[u8],
     n: usize,
     out: &mut Vec<T>,
     at: usize,
     what: &str,
 ) -> Result<(), StoreError> {
+    let fail = |why: String| corrupt(at, &format!("{what}: pco: {why}"));
     let start = out.len();
     out.resize(start + n, T::default());
-    match simple_decompress_into(src, &mut out[start..]) {
-        Ok(p) if p.finished && p.n_processed == n => Ok(()),
-        Ok(p) => Err(corrupt(
-            at,
-            &format!(
-                "{what}: pco holds {} numbers (finished: {}), the header says {n}",
-                p.n_processed, p.finished
-            ),
-        )),
-        Err(e) => Err(corrupt(at, &format!("{what}: pco: {e}"))),
+    let (file, mut rest) = FileDecompressor::new(src).map_err(|e| fail(e.to_string()))?;
+    let major = file.format_version().major;
+    let mut done = 0;
+    loop {
+        check_chunk::<T>(rest, major, n - done).map_err(&fail)?;
+        let mut chunk = match file.chunk_decompressor::<T, _>(rest) {
+            Ok(DecompressorItem::Chunk(chunk)) => chunk,
+            Ok(DecompressorItem::EndOfData(_)) => break,
+            Err(e) => return Err(fail(e.to_string())),
+        };
+        // `check_chunk` has refused a chunk of more than `n - done` numbers; checked again here
+        // rather than trusted, so that no header can make the slice below panic.
+        let end = done + chunk.n();
+        let dst = out
+            .get_mut(start + done..start + end)
+            .ok_or_else(|| fail(format!("a chunk of {} numbers, past the end", end - done)))?;
+        let p = chunk.read(dst).map_err(|e| fail(e.to_string()))?;
+        if !p.finished || p.n_processed != end - done {
+            return Err(fail(format!(
+                "a chunk of {} numbers gave {} (finished: {})",
+                end - done,
+                p.n_processed,
+                p.finished
+            )));
+        }
+        done = end;
+        rest = chunk.into_src();
     }
+    if done != n {
+        return Err(corrupt(
+            at,
+            &format!("{what}: pco holds {done} numbers, the header says {n}"),
+        ));
+    }
+    Ok(())
 }
 
 fn decode_ts(r: &mut Get<'_>, tag: u8, n: usize, ts: &mut Vec<i64>) -> Result<(), StoreError> {

@@ -1,10 +1,11 @@
 //! Compression codecs of the store: the open head chunk (Gorilla bit stream, fast appends)
-//! and sealed blocks (column-wise pco with decimal scaling, checksummed), plus the block
-//! statistics kept beside each block.
+//! and sealed blocks (column-wise pco with decimal scaling, checksummed, each pco chunk's header
+//! checked before pco allocates for it), plus the block statistics kept beside each block.
 
 mod bits;
 mod block;
 mod gorilla;
+mod pco_guard;
 mod stats;
 
 pub use block::{

@@ -11,12 +11,11 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 
+use kelvin_model::layout;
+
 use super::invalid;
 use super::labels::labels_json;
-use super::layout::{
-    ENTITY, FORMAT_KEY, KIND, LABELS, PARQUET_FORMAT, PARQUET_VERSION, SENSOR, TS, VERSION_KEY,
-    schema,
-};
+use super::layout::{PARQUET_FORMAT, PARQUET_VERSION, schema};
 use crate::{SeriesData, StoreError, StoreErrorKind};
 #[cfg(doc)]
 use crate::{SeriesKey, import_parquet};
@@ -123,11 +122,13 @@ struct KeyText {
     entity: ByteArray,
     sensor: ByteArray,
     kind: ByteArray,
-    labels: ByteArray,
+    /// `None` for no labels (a null).
+    labels: Option<ByteArray>,
+    /// The kind's canonical unit.
+    unit: ByteArray,
 }
 
-/// Writes `series` to `out` in Kelvin's Parquet layout for series and returns what was
-/// written.
+/// Writes `series` to `out` in Kelvin's Parquet layout and returns what was written.
 ///
 /// The series may come in any order; they are written sorted by key. Each must have as many
 /// values as timestamps, timestamps sorted (non-decreasing), and no key may repeat. Series
@@ -135,16 +136,21 @@ struct KeyText {
 ///
 /// # Layout
 ///
-/// Long form, one row per sample, sorted by series ([`SeriesKey`] order) and then by time:
+/// Kelvin's one Parquet layout, which `kelvin-ingest` writes and reads too
+/// (`kelvin_model::layout`; described in the repository's `docs/format.md`, "Kelvin's Parquet
+/// layout"): one row per sample, sorted by series ([`SeriesKey`] order) and then by time.
 ///
 /// ```text
-/// message kelvin_store_series {
-///   REQUIRED BYTE_ARRAY entity (STRING);        -- dictionary encoded
-///   REQUIRED BYTE_ARRAY sensor (STRING);        -- dictionary encoded
-///   REQUIRED BYTE_ARRAY kind (STRING);          -- SensorKind::as_str (`fan_speed`), dictionary
-///   REQUIRED BYTE_ARRAY labels (STRING);        -- flat JSON object, or "" for no labels
-///   REQUIRED INT64 ts (TIMESTAMP(NANOS,true));  -- DELTA_BINARY_PACKED
-///   REQUIRED DOUBLE value;                      -- BYTE_STREAM_SPLIT, bit-exact (NaN, ±inf, −0.0)
+/// message kelvin_readings {
+///   OPTIONAL INT64 ts (TIMESTAMP(NANOS,true)); -- DELTA_BINARY_PACKED; never null here
+///   REQUIRED BYTE_ARRAY entity (STRING);       -- dictionary encoded
+///   REQUIRED BYTE_ARRAY sensor (STRING);       -- dictionary encoded
+///   REQUIRED BYTE_ARRAY kind (STRING);         -- SensorKind::as_str (`fan_speed`), dictionary
+///   OPTIONAL BYTE_ARRAY labels (STRING);       -- flat JSON object; null for no labels
+///   REQUIRED BYTE_ARRAY unit (STRING);         -- the kind's canonical unit (`W`)
+///   OPTIONAL DOUBLE value;                     -- BYTE_STREAM_SPLIT, bit-exact (NaN, ±inf, −0.0)
+///   REQUIRED BYTE_ARRAY quality (STRING);      -- `absent` for a NaN value, else `good`
+///   OPTIONAL BYTE_ARRAY status (STRING);       -- always null here
 /// }
 /// ```
 ///
@@ -152,16 +158,16 @@ struct KeyText {
 /// statistics (the `parquet` crate files DOUBLE minima and maxima under the IEEE 754 total
 /// order, which pyarrow 26 does not use yet); row groups hold
 /// [`ParquetOptions::row_group_rows`] rows (the last one fewer).
-/// The file's key/value metadata carries `kelvin.format = "kelvin-store-series"` and
-/// `kelvin.version = "1"`.
+/// The file's key/value metadata carries `kelvin.format = "kelvin-readings"`
+/// ([`PARQUET_FORMAT`]) and `kelvin.version = "2"` ([`PARQUET_VERSION`]).
 ///
 /// **Labels** are a JSON object of string values with the names sorted and no whitespace
 /// (`{"phase":"L1","zone":"b"}`, what Python's
-/// `json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` writes), and the
-/// empty string when a series has none. A plain string column reads the same way in pyarrow,
-/// Polars, DuckDB and Spark and is written just as easily by them, while a Parquet `MAP` is
-/// not: Polars has no map type (it reads one as a list of structs and writes that back as a
-/// `LIST`, not a `MAP`). Dictionary encoding makes the repeated text cost next to nothing.
+/// `json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` writes), and null
+/// when a series has none. A plain string column reads the same way in pyarrow, Polars,
+/// DuckDB and Spark and is written just as easily by them, while a Parquet `MAP` is not:
+/// Polars has no map type (it reads one as a list of structs and writes that back as a `LIST`,
+/// not a `MAP`). Dictionary encoding makes the repeated text cost next to nothing.
 ///
 /// # Errors
 /// [`StoreErrorKind::InvalidInput`] for invalid options (row groups of 0 rows, a zstd level
@@ -197,45 +203,21 @@ pub fn export_parquet<'a, W: Write + Send>(
     }
     let level = ZstdLevel::try_new(opts.zstd_level)
         .map_err(|e| invalid(format!("zstd level {}: {e}", opts.zstd_level)))?;
-
-    let mut all: Vec<&SeriesData> = series.into_iter().collect();
-    for s in &all {
-        if s.ts.len() != s.values.len() {
-            return Err(invalid(format!(
-                "series {}: {} timestamps but {} values",
-                s.key,
-                s.ts.len(),
-                s.values.len()
-            )));
-        }
-        if let Some(i) = s.ts.windows(2).position(|w| w[0] > w[1]) {
-            return Err(invalid(format!(
-                "series {}: timestamps not sorted at index {} ({} > {})",
-                s.key,
-                i + 1,
-                s.ts[i],
-                s.ts[i + 1]
-            )));
-        }
-    }
-    all.sort_by(|a, b| a.key.cmp(&b.key));
-    if let Some(w) = all.windows(2).find(|w| w[0].key == w[1].key) {
-        return Err(invalid(format!("series {} given twice", w[0].key)));
-    }
+    let all = checked_series(series)?;
     let empty_series = all.iter().filter(|s| s.ts.is_empty()).count();
-    all.retain(|s| !s.ts.is_empty());
+    let all: Vec<&SeriesData> = all.into_iter().filter(|s| !s.ts.is_empty()).collect();
 
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_column_dictionary_enabled("ts".into(), false)
-        .set_column_encoding("ts".into(), Encoding::DELTA_BINARY_PACKED)
-        .set_column_dictionary_enabled("value".into(), false)
-        .set_column_encoding("value".into(), Encoding::BYTE_STREAM_SPLIT)
+        .set_column_dictionary_enabled(layout::TS.into(), false)
+        .set_column_encoding(layout::TS.into(), Encoding::DELTA_BINARY_PACKED)
+        .set_column_dictionary_enabled(layout::VALUE.into(), false)
+        .set_column_encoding(layout::VALUE.into(), Encoding::BYTE_STREAM_SPLIT)
         .set_key_value_metadata(Some(vec![
-            KeyValue::new(FORMAT_KEY.into(), PARQUET_FORMAT.to_string()),
-            KeyValue::new(VERSION_KEY.into(), PARQUET_VERSION.to_string()),
+            KeyValue::new(layout::FORMAT_KEY.into(), PARQUET_FORMAT.to_string()),
+            KeyValue::new(layout::VERSION_KEY.into(), PARQUET_VERSION.to_string()),
         ]))
         .build();
     let sink = Counting {
@@ -251,7 +233,8 @@ pub fn export_parquet<'a, W: Write + Send>(
             entity: ByteArray::from(s.key.entity.as_str()),
             sensor: ByteArray::from(s.key.sensor.as_str()),
             kind: ByteArray::from(s.key.kind.as_str()),
-            labels: ByteArray::from(labels_json(&s.key.labels).into_bytes()),
+            labels: labels_json(&s.key.labels).map(|j| ByteArray::from(j.into_bytes())),
+            unit: ByteArray::from(s.key.kind.unit().symbol()),
         })
         .collect();
 
@@ -276,45 +259,16 @@ pub fn export_parquet<'a, W: Write + Send>(
                 off = 0;
             }
         }
+        let group = RowGroup {
+            all: &all,
+            text: &text,
+            segs: &segs,
+            rows,
+        };
         let mut rg = w.next_row_group().map_err(io_err)?;
         let mut col = 0;
         while let Some(mut c) = rg.next_column().map_err(io_err)? {
-            match col {
-                ENTITY | SENSOR | KIND | LABELS => {
-                    let mut vals: Vec<ByteArray> = Vec::with_capacity(rows);
-                    for &(s, a, b) in &segs {
-                        let t = &text[s];
-                        let v = match col {
-                            ENTITY => &t.entity,
-                            SENSOR => &t.sensor,
-                            KIND => &t.kind,
-                            _ => &t.labels,
-                        };
-                        vals.extend(std::iter::repeat_n(v, b - a).cloned());
-                    }
-                    c.typed::<ByteArrayType>()
-                        .write_batch(&vals, None, None)
-                        .map_err(io_err)?;
-                }
-                TS => {
-                    let mut vals: Vec<i64> = Vec::with_capacity(rows);
-                    for &(s, a, b) in &segs {
-                        vals.extend_from_slice(&all[s].ts[a..b]);
-                    }
-                    c.typed::<Int64Type>()
-                        .write_batch(&vals, None, None)
-                        .map_err(io_err)?;
-                }
-                _ => {
-                    let mut vals: Vec<f64> = Vec::with_capacity(rows);
-                    for &(s, a, b) in &segs {
-                        vals.extend_from_slice(&all[s].values[a..b]);
-                    }
-                    c.typed::<DoubleType>()
-                        .write_batch(&vals, None, None)
-                        .map_err(io_err)?;
-                }
-            }
+            group.write_column(col, &mut c)?;
             c.close().map_err(io_err)?;
             col += 1;
         }
@@ -327,6 +281,132 @@ pub fn export_parquet<'a, W: Write + Send>(
     sink.flush().map_err(io_err)?;
     summary.bytes = sink.bytes;
     Ok(summary)
+}
+
+/// The series sorted by key, after checking each (lengths, sorted timestamps) and that no key
+/// repeats.
+fn checked_series<'a>(
+    series: impl IntoIterator<Item = &'a SeriesData>,
+) -> Result<Vec<&'a SeriesData>, StoreError> {
+    let mut all: Vec<&SeriesData> = series.into_iter().collect();
+    for s in &all {
+        if s.ts.len() != s.values.len() {
+            return Err(invalid(format!(
+                "series {}: {} timestamps but {} values",
+                s.key,
+                s.ts.len(),
+                s.values.len()
+            )));
+        }
+        if let Some(i) = s.ts.windows(2).position(|w| w[0] > w[1]) {
+            return Err(invalid(format!(
+                "series {}: timestamps not sorted at index {} ({} > {})",
+                s.key,
+                i + 1,
+                s.ts[i],
+                s.ts[i + 1]
+            )));
+        }
+    }
+    all.sort_by(|a, b| a.key.cmp(&b.key));
+    if let Some(w) = all.windows(2).find(|w| w[0].key == w[1].key) {
+        return Err(invalid(format!("series {} given twice", w[0].key)));
+    }
+    Ok(all)
+}
+
+/// The rows of one row group: segments `(series, start, end)` of the series in `all`.
+struct RowGroup<'r, 'a> {
+    all: &'r [&'a SeriesData],
+    text: &'r [KeyText],
+    segs: &'r [(usize, usize, usize)],
+    rows: usize,
+}
+
+impl RowGroup<'_, '_> {
+    /// Writes column `col` (its place in `kelvin_model::layout::COLUMNS`) of the group.
+    fn write_column(
+        &self,
+        col: usize,
+        c: &mut parquet::file::writer::SerializedColumnWriter<'_>,
+    ) -> Result<(), StoreError> {
+        let all_defined = vec![1i16; self.rows];
+        match layout::COLUMNS.get(col).copied().unwrap_or("") {
+            layout::TS => {
+                let vals = self.numbers(|s| &s.ts[..]);
+                c.typed::<Int64Type>()
+                    .write_batch(&vals, Some(&all_defined), None)
+                    .map(drop)
+            }
+            layout::VALUE => {
+                let vals = self.numbers(|s| &s.values[..]);
+                c.typed::<DoubleType>()
+                    .write_batch(&vals, Some(&all_defined), None)
+                    .map(drop)
+            }
+            layout::QUALITY => {
+                let (good, absent) = (ByteArray::from("good"), ByteArray::from("absent"));
+                let mut vals: Vec<ByteArray> = Vec::with_capacity(self.rows);
+                for &(s, a, b) in self.segs {
+                    vals.extend(
+                        self.all[s].values[a..b]
+                            .iter()
+                            .map(|v| if v.is_nan() { &absent } else { &good }.clone()),
+                    );
+                }
+                c.typed::<ByteArrayType>()
+                    .write_batch(&vals, None, None)
+                    .map(drop)
+            }
+            layout::LABELS => {
+                let mut vals: Vec<ByteArray> = Vec::new();
+                let mut defs: Vec<i16> = Vec::with_capacity(self.rows);
+                for &(s, a, b) in self.segs {
+                    let labels = self.text[s].labels.as_ref();
+                    defs.extend(std::iter::repeat_n(i16::from(labels.is_some()), b - a));
+                    vals.extend(
+                        labels
+                            .into_iter()
+                            .flat_map(|l| std::iter::repeat_n(l, b - a))
+                            .cloned(),
+                    );
+                }
+                c.typed::<ByteArrayType>()
+                    .write_batch(&vals, Some(&defs), None)
+                    .map(drop)
+            }
+            layout::STATUS => c
+                .typed::<ByteArrayType>()
+                .write_batch(&[], Some(&vec![0i16; self.rows]), None)
+                .map(drop),
+            name => {
+                let mut vals: Vec<ByteArray> = Vec::with_capacity(self.rows);
+                for &(s, a, b) in self.segs {
+                    let t = &self.text[s];
+                    let v = match name {
+                        layout::ENTITY => &t.entity,
+                        layout::SENSOR => &t.sensor,
+                        layout::KIND => &t.kind,
+                        _ => &t.unit,
+                    };
+                    vals.extend(std::iter::repeat_n(v, b - a).cloned());
+                }
+                c.typed::<ByteArrayType>()
+                    .write_batch(&vals, None, None)
+                    .map(drop)
+            }
+        }
+        .map_err(io_err)
+    }
+
+    /// The group's rows of a numeric column of the series (`ts` or `values`).
+    fn numbers<T: Copy>(&self, column: impl Fn(&SeriesData) -> &[T]) -> Vec<T> {
+        let mut vals = Vec::with_capacity(self.rows);
+        for &(s, a, b) in self.segs {
+            vals.extend_from_slice(&column(self.all[s])[a..b]);
+        }
+        vals
+    }
 }
 
 /// [`export_parquet`] to a new file at `path` (replaced if it exists).

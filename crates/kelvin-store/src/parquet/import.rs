@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
-use kelvin_model::{EntityId, SensorKind, SensorName};
+use kelvin_model::{EntityId, SensorKind, SensorName, Unit};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::{ByteArray, ByteArrayType, DataType, DoubleType, Int64Type};
 use parquet::file::reader::{ChunkReader, FileReader, RowGroupReader, SerializedFileReader};
@@ -16,7 +16,7 @@ use parquet::file::reader::{ChunkReader, FileReader, RowGroupReader, SerializedF
 use super::export_parquet;
 use super::invalid;
 use super::labels::parse_labels;
-use super::layout::{COLUMNS, ENTITY, KIND, LABELS, Layout, SENSOR, TS, VALUE};
+use super::layout::{ENTITY, KIND, LABELS, Layout, SENSOR, TS, UNIT, VALUE};
 use super::limits::{ParquetLimits, check_file};
 use crate::input::Reader;
 use crate::{Labels, SeriesData, SeriesKey, StoreError, StoreErrorKind};
@@ -95,22 +95,33 @@ impl ParquetImport {
 /// Reads a Parquet file in the [layout](export_parquet#layout) from memory; `source` names it in
 /// errors (a file name, a URL).
 ///
-/// This and [`import_parquet_file`] read the layout from any writer: columns are found by name
-/// (others are ignored, order does not matter), may be `REQUIRED` or `OPTIONAL`, use any
-/// encoding and compression the `parquet` crate reads (PLAIN, dictionary, delta,
-/// byte-stream-split; uncompressed, snappy, zstd), and `ts` may be a `TIMESTAMP` in
-/// milliseconds, microseconds or nanoseconds (converted to nanoseconds; a timestamp that is not
-/// UTC-adjusted, like a Polars `Datetime` without a time zone, is read as UTC). Rows are
-/// grouped into one [`SeriesData`] per key wherever they are in the file, each series sorted by
-/// time stably (rows with equal timestamps keep their file order), the series sorted by key.
+/// This and [`import_parquet_file`] read the layout from any writer — this crate's exports,
+/// `kelvin-ingest`'s readings files (`kelvin_parquet`), pyarrow, Polars — and the layouts
+/// before it (`kelvin-store-series` version 1, and readings files whose time column is the
+/// plain `INT64` `ts_ns`): columns are found by name (others are ignored, order does not
+/// matter), may be `REQUIRED` or `OPTIONAL`, use any encoding and compression the `parquet`
+/// crate reads (PLAIN, dictionary, delta, byte-stream-split; uncompressed, snappy, zstd), and
+/// `ts` may be a `TIMESTAMP` in milliseconds, microseconds or nanoseconds (converted to
+/// nanoseconds; a timestamp that is not UTC-adjusted, like a Polars `Datetime` without a time
+/// zone, is read as UTC). `entity`, `sensor`, `kind`, `value` and a time column are needed;
+/// `labels` and `unit` are read when there; `quality` and `status` are not kept (a store holds
+/// values only), but must be strings when there. Rows are grouped into one [`SeriesData`] per
+/// key wherever they are in the file, each series sorted by time stably (rows with equal
+/// timestamps keep their file order), the series sorted by key.
+///
+/// A `unit` other than the kind's canonical one (`kW` for power) is converted with
+/// [`Unit::convert`] (kelvin-model's table of units and spellings), so that the store holds
+/// canonical values only; a value in its canonical unit is kept bit for bit.
 ///
 /// Nulls:
 /// - a null `value` or `ts` cannot be a sample: the row is **skipped and reported** in
 ///   [`ParquetImport::skipped`] and [`ParquetImport::first_skipped`] (row numbers count from 0
 ///   over the whole file, as pyarrow's and Polars' row indexes do), never turned into a number.
 ///   [`ParquetImport::into_complete`] turns any skipped row into an error for callers that
-///   accept none;
-/// - a null `labels` is the same as `""`: no labels;
+///   accept none. An absent reading of `kelvin-ingest` (quality `absent`) has a null value and
+///   is skipped so;
+/// - a null `labels` is the same as `""` and `{}`: no labels;
+/// - a null `unit` is the same as `""`: the kind's canonical unit;
 /// - a null `entity`, `sensor` or `kind` is an error.
 ///
 /// Memory is bounded by the default [`ParquetLimits`] ([`import_parquet_with`] takes others):
@@ -125,8 +136,9 @@ impl ParquetImport {
 /// length or count that runs past the file, a schema nested too deep, more values than the
 /// metadata's rows), [`StoreErrorKind::InvalidInput`] for a readable file that is not this
 /// layout (missing column, wrong physical type, `ts` without a timestamp type, nested column),
-/// holds a bad value (unknown kind, invalid entity id, malformed labels, a timestamp beyond the
-/// nanosecond range) or is over a [`ParquetLimits`] limit (named in the reason), and
+/// holds a bad value (unknown kind, invalid entity id, malformed labels, a unit that is not one
+/// or not of the kind's dimension, a timestamp beyond the nanosecond range) or is over a
+/// [`ParquetLimits`] limit (named in the reason), and
 /// [`StoreErrorKind::Unsupported`] for a newer `kelvin.version` or an `INT96` timestamp.
 /// Never a panic, whatever the bytes.
 ///
@@ -379,6 +391,8 @@ struct Builder {
     sensors: Interner<SensorName>,
     kinds: Interner<SensorKind>,
     labels: Interner<Labels>,
+    /// `None` for the kind's canonical unit (a null or empty `unit`).
+    units: Interner<Option<Unit>>,
     by_ids: HashMap<[u32; 4], usize>,
     by_key: HashMap<SeriesKey, usize>,
     last_ids: Option<([u32; 4], usize)>,
@@ -393,6 +407,7 @@ impl Builder {
             sensors: Interner::new(),
             kinds: Interner::new(),
             labels: Interner::new(),
+            units: Interner::new(),
             by_ids: HashMap::new(),
             by_key: HashMap::new(),
             last_ids: None,
@@ -475,9 +490,12 @@ impl Builder {
     }
 }
 
-/// The six columns of one row group, decoded a batch at a time.
+/// The columns the store reads of one row group, decoded a batch at a time.
 struct RowGroupColumns {
-    text: [Col<ByteArrayType>; 4],
+    /// `entity`, `sensor`, `kind`.
+    key: [Col<ByteArrayType>; 3],
+    labels: Option<Col<ByteArrayType>>,
+    unit: Option<Col<ByteArrayType>>,
     ts: Col<Int64Type>,
     value: Col<DoubleType>,
 }
@@ -490,65 +508,93 @@ impl RowGroupColumns {
         corrupt: impl Fn(String) -> StoreError,
         g: usize,
     ) -> Result<Self, StoreError> {
-        let open = |slot: usize| {
-            rg.get_column_reader(layout.index[slot])
-                .map_err(|e| corrupt(format!("row group {g}, column {:?}: {e}", COLUMNS[slot])))
+        let open = |slot: usize, i: usize| {
+            rg.get_column_reader(i).map_err(|e| {
+                corrupt(format!(
+                    "row group {g}, column {:?}: {e}",
+                    layout.name(slot)
+                ))
+            })
         };
         let mismatch = |slot: usize| {
             corrupt(format!(
                 "row group {g}, column {:?}: reader of the wrong physical type",
-                COLUMNS[slot]
+                layout.name(slot)
             ))
         };
-        let text = |slot: usize| -> Result<Col<ByteArrayType>, StoreError> {
-            match open(slot)? {
-                ColumnReader::ByteArrayColumnReader(r) => Ok(Col::new(r, nullable(slot))),
+        let text = |slot: usize| -> Result<Option<Col<ByteArrayType>>, StoreError> {
+            let Some(i) = layout.index[slot] else {
+                return Ok(None);
+            };
+            match open(slot, i)? {
+                ColumnReader::ByteArrayColumnReader(r) => Ok(Some(Col::new(r, nullable(slot)))),
                 _ => Err(mismatch(slot)),
             }
         };
-        let text = [text(ENTITY)?, text(SENSOR)?, text(KIND)?, text(LABELS)?];
-        let ts = match open(TS)? {
+        let needed = |slot: usize| {
+            text(slot)?.ok_or_else(|| corrupt(format!("no column {:?}", layout.name(slot))))
+        };
+        let key = [needed(ENTITY)?, needed(SENSOR)?, needed(KIND)?];
+        let (labels, unit) = (text(LABELS)?, text(UNIT)?);
+        let index = |slot: usize| {
+            layout.index[slot].ok_or_else(|| corrupt(format!("no column {:?}", layout.name(slot))))
+        };
+        let ts = match open(TS, index(TS)?)? {
             ColumnReader::Int64ColumnReader(r) => Col::new(r, nullable(TS)),
             _ => return Err(mismatch(TS)),
         };
-        let value = match open(VALUE)? {
+        let value = match open(VALUE, index(VALUE)?)? {
             ColumnReader::DoubleColumnReader(r) => Col::new(r, nullable(VALUE)),
             _ => return Err(mismatch(VALUE)),
         };
-        Ok(RowGroupColumns { text, ts, value })
+        Ok(RowGroupColumns {
+            key,
+            labels,
+            unit,
+            ts,
+            value,
+        })
     }
 
-    /// Decodes the next batch of every column; the rows in it (the same in all six).
+    /// Decodes the next batch of every column; the rows in it (the same in all of them).
     fn fill(
         &mut self,
+        layout: &Layout,
         g: usize,
         done: u64,
         corrupt: impl Fn(String) -> StoreError,
     ) -> Result<usize, StoreError> {
-        let mut counts = [0usize; 6];
-        for (slot, c) in self.text.iter_mut().enumerate() {
-            counts[slot] = c
-                .fill(READ_BATCH)
-                .map_err(|e| corrupt(format!("row group {g}, column {:?}: {e}", COLUMNS[slot])))?;
+        let mut counts: Vec<(usize, Result<usize, String>)> = Vec::with_capacity(7);
+        for (slot, c) in self.key.iter_mut().enumerate() {
+            counts.push((slot, c.fill(READ_BATCH)));
         }
-        counts[TS] = self
-            .ts
-            .fill(READ_BATCH)
-            .map_err(|e| corrupt(format!("row group {g}, column \"ts\": {e}")))?;
-        counts[VALUE] = self
-            .value
-            .fill(READ_BATCH)
-            .map_err(|e| corrupt(format!("row group {g}, column \"value\": {e}")))?;
-        let n = counts[0];
-        if let Some(slot) = counts.iter().position(|&c| c != n) {
-            return Err(corrupt(format!(
-                "row group {g}: column {:?} ends after {} rows, column \"entity\" after {}",
-                COLUMNS[slot],
-                done + counts[slot] as u64,
-                done + n as u64
-            )));
+        if let Some(c) = &mut self.labels {
+            counts.push((LABELS, c.fill(READ_BATCH)));
         }
-        Ok(n)
+        if let Some(c) = &mut self.unit {
+            counts.push((UNIT, c.fill(READ_BATCH)));
+        }
+        counts.push((TS, self.ts.fill(READ_BATCH)));
+        counts.push((VALUE, self.value.fill(READ_BATCH)));
+        let mut n = None;
+        for (slot, count) in counts {
+            let name = layout.name(slot);
+            let count =
+                count.map_err(|e| corrupt(format!("row group {g}, column {name:?}: {e}")))?;
+            match n {
+                None => n = Some(count),
+                Some(n) if n != count => {
+                    return Err(corrupt(format!(
+                        "row group {g}: column {name:?} ends after {} rows, column \"entity\" \
+                         after {}",
+                        done + count as u64,
+                        done + n as u64
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(n.unwrap_or(0))
     }
 }
 
@@ -563,7 +609,9 @@ fn import_unguarded<R: ChunkReader + 'static>(
     let reader = SerializedFileReader::new(input)
         .map_err(|e| corrupt(format!("not a readable Parquet file: {e}")))?;
     let descrs = reader.metadata().file_metadata().schema_descr().columns();
-    let nullable = |slot: usize| descrs[layout.index[slot]].max_def_level() == 1;
+    let nullable = |slot: usize| {
+        layout.index[slot].is_some_and(|i| descrs.get(i).is_some_and(|d| d.max_def_level() == 1))
+    };
     let mut b = Builder::new();
     for g in 0..reader.num_row_groups() {
         let rg = reader
@@ -574,7 +622,7 @@ fn import_unguarded<R: ChunkReader + 'static>(
         let mut cols = RowGroupColumns::open(&*rg, &layout, nullable, corrupt, g)?;
         let mut done = 0u64;
         loop {
-            let n = cols.fill(g, done, corrupt)?;
+            let n = cols.fill(&layout, g, done, corrupt)?;
             if n == 0 {
                 break;
             }
@@ -602,6 +650,14 @@ fn import_unguarded<R: ChunkReader + 'static>(
     Ok(b.finish())
 }
 
+/// The text of row `i` of the batch in column `c` (`None` when null), checked as UTF-8.
+fn text_of(c: &mut Col<ByteArrayType>, i: usize) -> Result<Option<&str>, String> {
+    match c.get(i) {
+        Some(v) => v.as_utf8().map(Some).map_err(|e| e.to_string()),
+        None => Ok(None),
+    }
+}
+
 /// Turns row `i` of the current batch (row `row` of the file, in row group `g`) into a sample
 /// of its series, or a skipped row.
 fn import_row(
@@ -616,26 +672,39 @@ fn import_row(
     let bad = |slot: usize, what: String| {
         invalid(format!(
             "{source}: row {row} (row group {g}), column {:?}: {what}",
-            COLUMNS[slot]
+            layout.name(slot)
         ))
     };
     let mut ids = [0u32; 4];
-    for (slot, c) in cols.text.iter_mut().enumerate() {
-        let s = match c.get(i) {
-            Some(v) => v.as_utf8().map_err(|e| bad(slot, e.to_string()))?,
-            None if slot == LABELS => "",
-            None => return Err(bad(slot, "null".into())),
-        };
+    for (slot, c) in cols.key.iter_mut().enumerate() {
+        let s = text_of(c, i)
+            .map_err(|e| bad(slot, e))?
+            .ok_or_else(|| bad(slot, "null".into()))?;
         ids[slot] = match slot {
             ENTITY => b
                 .entities
                 .id(s, |s| EntityId::new(s).map_err(|e| e.reason().to_string())),
             SENSOR => b.sensors.id(s, |s| Ok(SensorName::from(s))),
-            KIND => b.kinds.id(s, kind_from_str),
-            _ => b.labels.id(s, parse_labels),
+            _ => b.kinds.id(s, kind_from_str),
         }
         .map_err(|e| bad(slot, e))?;
     }
+    let labels = match &mut cols.labels {
+        Some(c) => text_of(c, i).map_err(|e| bad(LABELS, e))?,
+        None => None,
+    };
+    ids[LABELS] = b
+        .labels
+        .id(labels.unwrap_or(""), parse_labels)
+        .map_err(|e| bad(LABELS, e))?;
+    let unit = match &mut cols.unit {
+        Some(c) => text_of(c, i).map_err(|e| bad(UNIT, e))?,
+        None => None,
+    };
+    let unit = b
+        .units
+        .id(unit.unwrap_or(""), parse_unit)
+        .map_err(|e| bad(UNIT, e))?;
     let series = b
         .series(ids, limits)
         .map_err(|e| invalid(format!("{source}: row {row} (row group {g}): {e}")))?;
@@ -664,7 +733,23 @@ fn import_row(
         )
     })?;
     let s = &mut b.out[series];
+    let value = match b.units.items[unit as usize] {
+        Some(u) if u != s.key.kind.unit() => u
+            .convert(value, s.key.kind)
+            .map_err(|e| bad(UNIT, e.reason().to_string()))?,
+        _ => value,
+    };
     s.ts.push(ns);
     s.values.push(value);
     Ok(())
+}
+
+/// A `unit` cell: `None` for the kind's canonical unit (empty), else the unit it spells.
+fn parse_unit(s: &str) -> Result<Option<Unit>, String> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    Unit::from_symbol(s)
+        .map(Some)
+        .map_err(|e| e.reason().to_string())
 }

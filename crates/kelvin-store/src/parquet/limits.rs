@@ -10,7 +10,7 @@ use kelvin_guard::ErrorKind as GuardErrorKind;
 use kelvin_guard::parquet as guard;
 
 use super::invalid;
-use super::layout::{COLUMNS, Layout, check_layout};
+use super::layout::{Layout, check_layout};
 #[cfg(doc)]
 use super::{import_parquet, import_parquet_file, import_parquet_file_with, import_parquet_with};
 use crate::{StoreError, StoreErrorKind};
@@ -20,12 +20,13 @@ use crate::{StoreError, StoreErrorKind};
 /// *announces* — rows, page and dictionary sizes, the footer's lists, the schema's nesting — is
 /// checked before anything is allocated for it, and what it *holds* stays within a budget.
 ///
-/// With the defaults, one import holds at most about 240 MiB besides the caller's input bytes:
+/// With the defaults, one import holds at most about 280 MiB besides the caller's input bytes:
 /// the samples (16 bytes a row, up to twice that while their vectors grow: 128 MiB at
-/// [`ParquetLimits::max_rows`]), one decompressed and one compressed page of each of the six
-/// columns (48 MiB at [`ParquetLimits::max_page_bytes`]), their dictionaries (32 bytes a text
-/// entry, 8 a number: 36 MiB at [`ParquetLimits::max_dictionary_values`]), the series and their
-/// keys (about 35 MiB at [`ParquetLimits::max_series`] and [`ParquetLimits::max_key_bytes`])
+/// [`ParquetLimits::max_rows`]), one decompressed and one compressed page of each of the seven
+/// columns it reads (56 MiB at [`ParquetLimits::max_page_bytes`]), their dictionaries (32
+/// bytes a text entry, 8 a number: 44 MiB at [`ParquetLimits::max_dictionary_values`]), the
+/// series and their keys (about 35 MiB at [`ParquetLimits::max_series`] and
+/// [`ParquetLimits::max_key_bytes`])
 /// and the decoded footer (about 20 times [`ParquetLimits::max_footer_bytes`] for a real
 /// one; the `parquet` crate may reserve up to about 100 times it for a forged list before it
 /// finds the list false, and that is freed before any row is read). Raise a limit to import
@@ -127,7 +128,7 @@ fn guard_limits(limits: &ParquetLimits) -> guard::Limits {
         max_footer_bytes: limits.max_footer_bytes,
         max_page_bytes: limits.max_page_bytes as u64,
         max_dictionary_values: limits.max_dictionary_values as u64,
-        // Each page and dictionary is bounded, and a row group has the layout's six columns.
+        // Each page and dictionary is bounded, and an import reads at most seven columns.
         max_row_group_bytes: u64::MAX,
     }
 }
@@ -179,9 +180,9 @@ pub(super) fn check_file<R: ChunkReader>(
         len: 0,
     });
     for (g, rg) in meta.row_groups().iter().enumerate() {
-        for (slot, &i) in layout.index.iter().enumerate() {
+        for (slot, i) in layout.present() {
             let c = rg.column(i);
-            let place = format!("{source}: row group {g}, column {:?}", COLUMNS[slot]);
+            let place = format!("{source}: row group {g}, column {:?}", layout.name(slot));
             let range = guard::chunk(
                 c.dictionary_page_offset(),
                 c.data_page_offset(),

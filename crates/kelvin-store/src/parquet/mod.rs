@@ -1,9 +1,11 @@
-//! Parquet export and import of store series: Kelvin's layout for series. The layout is
-//! documented on [`export_parquet`], what import accepts on [`import_parquet`].
+//! Parquet export and import of store series in Kelvin's one Parquet layout, the layout
+//! `kelvin-ingest` writes and reads too (its names and schema are `kelvin_model::layout`; the
+//! description is the repository's `docs/format.md`, "Kelvin's Parquet layout"). What export
+//! writes is documented on [`export_parquet`], what import accepts on [`import_parquet`].
 //!
-//! - `layout`: the layout's columns and metadata keys, the schema export writes, and the check
-//!   that matches a file's columns to the layout on import;
-//! - `labels`: series labels as the flat JSON object of the `labels` column;
+//! - `layout`: the schema export writes, and the check that finds the columns the store reads
+//!   in a file on import (this version's, version 1's, other writers');
+//! - `labels`: series labels as the flat JSON object of the `labels` column (`serde_json`);
 //! - `export`: [`export_parquet`], [`ParquetOptions`], [`ExportSummary`];
 //! - `limits`: [`ParquetLimits`] and the checks of a file's footer and pages, against them and
 //!   the bytes really there, before the `parquet` crate decodes anything;

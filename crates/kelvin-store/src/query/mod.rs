@@ -17,6 +17,7 @@
 //! - `integrate`: a gauge's exact integral over grid intervals ([`integrate()`]);
 //! - `asof`: backward as-of joins ([`asof_join`], [`asof_join_many`]);
 //! - `counter`: a counter's reset-corrected [`increase()`] and [`rate()`];
+//! - `pooled`: the mean of several series together per grid interval ([`pooled_means`]);
 //! - `selector`: which series a query names ([`Selector`], [`Matcher`]).
 //!
 //! The helpers below (order checks, gap test, interpolation) are shared by the kernels; the
@@ -27,6 +28,7 @@ pub(crate) mod asof;
 pub(crate) mod buckets;
 pub(crate) mod counter;
 pub(crate) mod integrate;
+pub(crate) mod pooled;
 pub(crate) mod resample;
 pub(crate) mod selector;
 
@@ -34,8 +36,8 @@ use kelvin_model::Timestamp;
 
 #[cfg(doc)]
 use crate::{
-    Aggregate, Buckets, Matcher, Selector, asof_join, asof_join_many, increase, integrate, rate,
-    resample, resample_many, time_buckets,
+    Aggregate, Buckets, Matcher, Selector, asof_join, asof_join_many, increase, integrate,
+    pooled_means, rate, resample, resample_many, time_buckets,
 };
 use crate::{Grid, StoreError, StoreErrorKind};
 

@@ -7,6 +7,12 @@
 /// direct computation.
 mod codec;
 
+/// Sealed blocks around pco streams of every mode and delta encoding pco writes (Dict,
+/// lookback, several chunks), built by hand: the check of each pco chunk's header before pco
+/// allocates for it lets all of them through bit for bit, and refuses dictionaries, lookback
+/// windows and chunks larger than the block can hold as `Corrupt`.
+mod block_pco;
+
 /// Loading a series from CSV: the corpus' layouts (NAB, Vega, TMY3 with its preamble and split
 /// date/time columns), timestamp forms and units, sorting, and malformed input named by line
 /// and column.
@@ -56,3 +62,8 @@ mod limits;
 /// Golden files of on-disk format version 1: the committed bytes still open to the same
 /// samples, and this build writes exactly those bytes.
 mod golden;
+
+/// Kelvin's one Parquet layout as the store reads and writes it: committed files written by
+/// both crates (this version and the layouts before it), what the store makes of each, and
+/// bad input.
+mod parquet_layout;
