@@ -6,8 +6,9 @@
 //!
 //! `RECORDING_DIR` holds an NVML capture (`nvml_device.csv`, `nvml_process_util.csv`), the
 //! schedule (`events.csv`) and optionally the work counts (`work_*.csv`), e.g.
-//! `../shared/recordings/gpu-h100-2026-11-26`. The telemetry is decoded by `kelvin-ingest`,
-//! aligned by the store and settled by `kelvin::gpu` (see its documentation). Stdout is CSV:
+//! `../shared/recordings/gpu-h100-2026-11-26`. The telemetry is decoded by `kelvin-ingest`
+//! (the schedule by `kelvin_ingest::schedule`), aligned by the store and settled by
+//! `kelvin::attribution::gpu` (see its documentation), wired by `kelvin::gpu`. Stdout is CSV:
 //!
 //! ```text
 //! phase,account,energy_j,lo_j,hi_j
@@ -154,7 +155,7 @@ fn run(
     if check {
         eprintln!("shared phases vs exclusive runs (dynamic energy):");
         eprintln!("phase,workload,attributed_j,predicted_j,error_pct");
-        for c in att.validate(&rec)? {
+        for c in att.validate(&rec.work)? {
             eprintln!(
                 "{},{},{:.1},{:.1},{:+.1}",
                 c.phase,

@@ -138,9 +138,10 @@ impl EngineBuilder {
 
     /// How far from the rest of the data a reading's time may lie (default
     /// [`TimeBounds::default`]: 7 days, the bulk of the first batch as the reference). Readings
-    /// beyond are quarantined with [`Reason::ImplausibleTime`], so a clock at the epoch or a year
-    /// typed wrong cannot stretch [`Engine::data_span`]. A live embedder anchors the bounds on
-    /// its clock with [`TimeBounds::with_anchor`].
+    /// beyond are quarantined with
+    /// [`Reason::ImplausibleTime`](kelvin_ingest::Reason::ImplausibleTime), so a clock at the
+    /// epoch or a year typed wrong cannot stretch [`Engine::data_span`]. A live embedder anchors
+    /// the bounds on its clock with [`TimeBounds::with_anchor`].
     pub fn time_bounds(mut self, bounds: TimeBounds) -> Self {
         self.time_bounds = bounds;
         self

@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = rec.workloads();
         if let Ok(att) = rec.attribute(&GpuOptions::default()) {
             let _ = att.to_csv();
-            let _ = att.validate(&rec);
+            let _ = att.validate(&rec.work);
         }
     });
 });

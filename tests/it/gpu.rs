@@ -104,7 +104,7 @@ fn shared_phases_against_exclusive_runs() {
         let att = rec
             .attribute(&GpuOptions::default().with_policy(p))
             .unwrap();
-        let checks = att.validate(&rec).unwrap();
+        let checks = att.validate(&rec.work).unwrap();
         assert_eq!(checks.len(), 9);
         let mut agg: BTreeMap<String, (f64, f64)> = BTreeMap::new();
         for c in &checks {

@@ -32,7 +32,10 @@
 //!   any power function;
 //! - [`nnls`]: the non-negative least squares every fit uses;
 //! - [`lattice`]: the meter fallback (PDU → BMC → RAPL → model → SPEC curve) with provenance;
-//! - [`facility`]: facility overhead (measured or by PUE), carbon and cost per account.
+//! - [`facility`]: facility overhead (measured or by PUE), carbon and cost per account;
+//! - [`gpu`]: a GPU's measured energy per phase of a recording, keyed by per-process SM and
+//!   memory activity with per-workload signatures (NNLS) above a floor calibrated from quiet
+//!   intervals; the telemetry is asked for aligned on the method's grids ([`gpu::GpuTelemetry`]).
 //!
 //! ```
 //! use kelvin_attribution::{Account, AlignedInput, HostSeries, LedgerOptions, Policy, WorkloadSeries, attribute};
@@ -76,6 +79,7 @@ mod model;
 mod split;
 
 pub mod facility;
+pub mod gpu;
 pub mod lattice;
 pub mod ledger;
 pub mod nnls;

@@ -35,6 +35,10 @@
 //! | [`csv`], [`parquet`] | `kelvin_csv`, `kelvin_parquet`: Kelvin's own recording layout (in Parquet, the one layout `kelvin-store` exports and imports too) |
 //! | [`sysfs`] | `sysfs`: sysfs/procfs trees (hwmon, RAPL, cgroups, `/proc`) |
 //!
+//! Beside the decoders, [`schedule`] reads a GPU recording's schedule (`events.csv`: phases and
+//! the processes run in them) and work counts (`work_*.csv`), the frame the NVML readings are
+//! attributed in; a malformed schedule is an error naming the file and the line.
+//!
 //! Input is bounded, not trusted: every decode call stays within [`Limits`] (sizes, depths,
 //! record counts, a per-tree budget and an output budget), so that one call with default
 //! limits peaks below 256 MiB of heap; what is over a limit is a counted quarantine record
@@ -81,6 +85,7 @@ pub mod prometheus;
 pub mod redfish;
 mod registry;
 mod rules;
+pub mod schedule;
 pub mod scrape;
 pub mod snmp;
 pub mod synse;

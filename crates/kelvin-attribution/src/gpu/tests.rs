@@ -1,0 +1,261 @@
+use std::collections::BTreeMap;
+
+use kelvin_model::{EntityId, TimeRange, Timestamp};
+
+use super::*;
+use crate::facility::{FacilityInputs, StepSeries};
+use crate::power::IdleMethod;
+use crate::{Account, AttributionError, AttributionErrorKind, Policy};
+
+/// A device at `idle_w`, plus each run's `watts` × `util` while it runs: closed-form
+/// telemetry on any grid.
+struct Device {
+    idle_w: f64,
+    /// (start s, stop s, SM utilization, W at full SM)
+    runs: Vec<(f64, f64, f64, f64)>,
+    /// Answer energy with one value too few.
+    short: bool,
+    /// Answer NaN energy everywhere.
+    unmeasured: bool,
+}
+
+fn overlap(g: &GpuGrid, i: usize, from: f64, to: f64) -> f64 {
+    let (a, b) = (g.point(i).as_secs_f64(), g.point(i + 1).as_secs_f64());
+    (b.min(to) - a.max(from)).max(0.0)
+}
+
+impl GpuTelemetry for Device {
+    type Error = AttributionError;
+    fn energy_j(&self, g: &GpuGrid) -> Result<Vec<f64>, AttributionError> {
+        let n = g.intervals() - usize::from(self.short);
+        Ok((0..n)
+            .map(|i| {
+                if self.unmeasured {
+                    return f64::NAN;
+                }
+                let dt = g.step_ns() as f64 / 1e9;
+                let dynamic: f64 = self
+                    .runs
+                    .iter()
+                    .map(|&(a, b, u, w)| u * w * overlap(g, i, a, b))
+                    .sum();
+                self.idle_w * dt + dynamic
+            })
+            .collect())
+    }
+    fn activity(
+        &self,
+        run: usize,
+        g: &GpuGrid,
+        _max_gap_s: f64,
+    ) -> Result<[Option<Vec<f64>>; 2], AttributionError> {
+        let (a, b, u, _) = self.runs[run];
+        let sm = (0..g.intervals())
+            .map(|i| u * overlap(g, i, a, b))
+            .collect();
+        Ok([Some(sm), Some(vec![f64::NAN; g.intervals()])])
+    }
+}
+
+fn s(secs: i64) -> Timestamp {
+    Timestamp::from_secs(secs)
+}
+
+fn phase(name: &str, a: i64, b: i64) -> GpuPhase {
+    GpuPhase {
+        name: name.into(),
+        range: TimeRange::try_new(s(a), s(b)).unwrap(),
+    }
+}
+
+fn run(workload: usize, a: i64, b: i64) -> GpuRun {
+    GpuRun {
+        workload,
+        start: s(a),
+        stop: Some(s(b)),
+    }
+}
+
+/// idle 0–20 s, A alone 20–40 s, B alone 40–60 s, both 60–80 s, idle 80–100 s: A draws
+/// 300 W per unit of SM, B 100 W.
+fn recording() -> (GpuInput, Device) {
+    let input = GpuInput {
+        source: "events.csv".into(),
+        meter: EntityId::new("gpu0").unwrap(),
+        workloads: vec![EntityId::new("A").unwrap(), EntityId::new("B").unwrap()],
+        runs: vec![
+            run(0, 20, 40),
+            run(1, 40, 60),
+            run(0, 60, 80),
+            run(1, 60, 80),
+        ],
+        phases: vec![
+            phase("idle0", 0, 20),
+            phase("soloA", 20, 40),
+            phase("soloB", 40, 60),
+            phase("AB", 60, 80),
+            phase("idle1", 80, 100),
+        ],
+    };
+    let device = Device {
+        idle_w: 70.0,
+        runs: vec![
+            (20.0, 40.0, 0.8, 300.0),
+            (40.0, 60.0, 0.6, 100.0),
+            (60.0, 80.0, 0.4, 300.0),
+            (60.0, 80.0, 0.4, 100.0),
+        ],
+        short: false,
+        unmeasured: false,
+    };
+    (input, device)
+}
+
+fn error(input: &GpuInput, device: &Device, opts: &GpuOptions) -> AttributionError {
+    attribute(input, device, opts).unwrap_err()
+}
+
+#[test]
+fn every_phase_balances_and_the_signatures_are_learned() {
+    let (input, device) = recording();
+    let att = attribute(&input, &device, &GpuOptions::default()).unwrap();
+    assert_eq!(att.workloads, ["A", "B"]);
+    assert_eq!(att.floor.method, IdleMethod::Quiet);
+    assert!(att.floor.floor_w.iter().all(|w| (w - 70.0).abs() < 1e-9));
+    assert!(
+        (att.model.coef_w[0] - 300.0).abs() < 1e-6,
+        "{:?}",
+        att.model
+    );
+    assert!(
+        (att.model.coef_w[2] - 100.0).abs() < 1e-6,
+        "{:?}",
+        att.model
+    );
+    assert_eq!(att.columns.len(), 4);
+    for p in &att.phases {
+        let sheet = &p.ledger.meters[0];
+        assert!(sheet.is_balanced(), "{}", p.phase);
+        assert_eq!(
+            sheet.account(Account::Idle).uj,
+            1_400_000_000,
+            "{}",
+            p.phase
+        );
+        assert_eq!(att.measured_uj(&p.phase), Some(sheet.measured.uj));
+    }
+    // AB: 120 W × 20 s of A, 40 W × 20 s of B above the floor.
+    let ab = &att.phases[3].ledger.meters[0];
+    let line = |w: usize| ab.lines.iter().find(|l| l.workload == w).unwrap();
+    assert_eq!(line(0).energy.uj, 2_400_000_000);
+    assert_eq!(line(1).energy.uj, 800_000_000);
+    let csv = att.to_csv();
+    assert_eq!(csv.lines().count(), 1 + 5 * 5);
+    assert!(csv.contains("\nAB,A,2400.000000,"), "{csv}");
+    assert!(csv.contains("\nidle0,idle,1400.000000,"), "{csv}");
+}
+
+#[test]
+fn shared_phases_are_checked_against_the_exclusive_runs() {
+    let (input, device) = recording();
+    let att = attribute(&input, &device, &GpuOptions::default()).unwrap();
+    // Work in proportion to SM-seconds: the attribution is exact.
+    let work: BTreeMap<String, u64> = [
+        ("A_soloA", 160),
+        ("B_soloB", 120),
+        ("A_AB", 80),
+        ("B_AB", 80),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let checks = att.validate(&work).unwrap();
+    assert_eq!(checks.len(), 2);
+    for c in &checks {
+        assert!(c.error().abs() < 1e-9, "{c:?}");
+    }
+    let mut partial = work.clone();
+    partial.remove("B_AB");
+    let e = att.validate(&partial).unwrap_err();
+    assert_eq!(e.to_string(), "phase AB: no shared-phase work");
+}
+
+#[test]
+fn facility_shares_sum_to_the_measured_energy() {
+    let (input, device) = recording();
+    let att = attribute(&input, &device, &GpuOptions::default()).unwrap();
+    let f = FacilityInputs::default().with_pue(StepSeries::constant(1.5));
+    let rows = att.facility(&f).unwrap();
+    let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["A", "B", "idle", "system", "unexplained"]);
+    let it: u64 = rows.iter().map(|(_, s)| s.it_uj).sum();
+    let measured: u64 = att
+        .phases
+        .iter()
+        .map(|p| p.ledger.meters[0].measured.uj)
+        .sum();
+    assert_eq!(it, measured);
+}
+
+#[test]
+fn any_policy_settles_the_phases() {
+    let (input, device) = recording();
+    for p in Policy::ALL {
+        let att = attribute(&input, &device, &GpuOptions::default().with_policy(p)).unwrap();
+        assert!(
+            att.phases.iter().all(|s| s.ledger.is_balanced()),
+            "{}",
+            p.name()
+        );
+    }
+}
+
+#[test]
+fn refusals_name_the_schedule() {
+    let (input, device) = recording();
+    let opts = GpuOptions::default();
+    let mut empty = input.clone();
+    empty.phases.clear();
+    assert_eq!(
+        error(&empty, &device, &opts).to_string(),
+        "events.csv: no phases"
+    );
+    let e = error(&input, &device, &opts.clone().with_step_s(0.0));
+    assert_eq!(e.kind(), AttributionErrorKind::InvalidInput);
+    assert!(e.reason().contains("step_s must be positive"), "{e}");
+    // 30 days at half-second steps is over MAX_INTERVALS.
+    let mut long = input.clone();
+    long.phases.push(phase("late", 100, 30 * 86_400));
+    let e = error(&long, &device, &opts);
+    assert!(
+        e.to_string().starts_with("events.csv: ") && e.reason().contains("--step-s"),
+        "{e}"
+    );
+    let mut stray = input.clone();
+    stray.runs.push(run(2, 0, 1));
+    assert!(
+        error(&stray, &device, &opts)
+            .reason()
+            .contains("workload 2 of 2")
+    );
+}
+
+#[test]
+fn telemetry_that_cannot_calibrate_or_misaligns_is_refused() {
+    let (input, mut device) = recording();
+    device.unmeasured = true;
+    let e = error(&input, &device, &GpuOptions::default());
+    assert!(e.to_string().starts_with("events.csv: idle floor"), "{e}");
+    assert!(
+        e.reason().contains("the recording needs such a phase"),
+        "{e}"
+    );
+    device.unmeasured = false;
+    device.short = true;
+    let e = error(&input, &device, &GpuOptions::default());
+    assert_eq!(e.place(), "gpu telemetry");
+    assert!(
+        e.reason().contains("values of energy for 200 intervals"),
+        "{e}"
+    );
+}
