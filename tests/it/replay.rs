@@ -161,6 +161,16 @@ fn report_matches_snapshot() {
     );
 }
 
+/// The JSON report, every key and figure as the example writes it (`--json FILE`), with a grid
+/// intensity so that the carbon figures are numbers.
+#[test]
+fn json_matches_snapshot() {
+    use kelvin::replay::{ReplayOptions, replay_with};
+    let opts = ReplayOptions::default().with_carbon_g_per_kwh(Some(412.5));
+    let r = replay_with(&dataset(), &opts).unwrap();
+    check_snapshot(&format!("{:#}\n", r.to_json()), "replay_edge_small.json");
+}
+
 /// The two room datasets, streamed from disk with their vendor captures: golden reports, and
 /// every record accepted but the faults the simulator injected.
 #[test]

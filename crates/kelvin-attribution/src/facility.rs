@@ -23,6 +23,10 @@
 //! that part, and the interval is counted in `intervals_without_overhead`, `…_carbon` or
 //! `…_price`: the bill never invents a figure, and says how much it could not price.
 //!
+//! For a total over a whole window rather than a bill per interval, [`measured_pue`] weighs a
+//! facility meter's PUE by energy, and [`overhead_at_pue`] and [`carbon_at_pue`] apply one
+//! flat PUE and grid intensity.
+//!
 //! ```
 //! use kelvin_attribution::facility::{FacilityInputs, StepSeries, apportion};
 //! use kelvin_model::Timestamp;
@@ -708,6 +712,44 @@ impl FacilityBill {
         self.intervals.push(interval);
         Ok(())
     }
+}
+
+/// The PUE measured over intervals of `(seconds, IT watts, overhead watts)`, weighted by
+/// energy: `1 + Σ overhead energy / Σ IT energy` (ISO/IEC 30134-2's total over IT energy);
+/// `None` when the intervals hold no IT energy.
+///
+/// ```
+/// use kelvin_attribution::facility::measured_pue;
+/// // 60 s at 10 kW IT with 4 kW cooling, then 60 s at 30 kW with 8 kW.
+/// assert_eq!(measured_pue([(60.0, 10e3, 4e3), (60.0, 30e3, 8e3)]), Some(1.3));
+/// assert_eq!(measured_pue([]), None);
+/// ```
+pub fn measured_pue(intervals: impl IntoIterator<Item = (f64, f64, f64)>) -> Option<f64> {
+    let (mut it_j, mut overhead_j) = (0.0, 0.0);
+    for (secs, it_w, overhead_w) in intervals {
+        it_j += it_w * secs;
+        overhead_j += overhead_w * secs;
+    }
+    (it_j > 0.0).then(|| 1.0 + overhead_j / it_j)
+}
+
+/// The overhead of `it_j` joules of IT energy at a flat `pue`, joules: `IT × (PUE − 1)`, what
+/// [`apportion`] puts on an account interval by interval, on a total.
+pub fn overhead_at_pue(it_j: f64, pue: f64) -> f64 {
+    it_j * (pue - 1.0)
+}
+
+/// The gCO₂e of `it_j` joules of IT energy and its overhead at a flat `pue`, at a grid
+/// intensity of `g_per_kwh`: `IT × PUE` in kWh × intensity.
+///
+/// ```
+/// use kelvin_attribution::facility::{carbon_at_pue, overhead_at_pue};
+/// let it_j = 3.6e6; // 1 kWh
+/// assert_eq!(overhead_at_pue(it_j, 1.5), 1.8e6);
+/// assert_eq!(carbon_at_pue(it_j, 1.5, 400.0), 600.0);
+/// ```
+pub fn carbon_at_pue(it_j: f64, pue: f64, g_per_kwh: f64) -> f64 {
+    it_j * pue / 3.6e6 * g_per_kwh
 }
 
 #[cfg(test)]

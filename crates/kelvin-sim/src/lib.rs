@@ -24,7 +24,8 @@
 //! module knows both ways: the simulator writes it ([`simulate_to`], [`Dataset::write_to`]),
 //! and [`dataset::RecordedDataset`] reads it back — a simulated one, or one exported from a
 //! real estate — as untrusted input, every file within a size limit and every field checked,
-//! with a typed [`dataset::DatasetError`].
+//! with a typed [`dataset::DatasetError`]. Estimates are judged against its ground truth with
+//! [`dataset::ErrorSummary`] and [`dataset::TruthRow::measurement_error`].
 //!
 //! Deterministic: the same [`SimConfig`] gives byte-identical files.
 //!
@@ -32,7 +33,7 @@
 //! (usage patterns), `edge` (the edge preset), `room` (the room model: estate, physics step,
 //! scrapes, captures), [`physics`] (component power, fans, PSU, cooling), `vendor` (what each
 //! vendor tool prints), `truth` (the ground-truth accounts), `sink` (streamed or in-memory
-//! files), [`dataset`] (the format, read and written).
+//! files), [`dataset`] (the format, read and written, and the truth it judges estimates by).
 //!
 //! ```
 //! use kelvin_sim::{SimConfig, simulate};

@@ -35,11 +35,18 @@
 //! seconds, unreserved idle, system). One type would make the simulator's accounts optional,
 //! or make the reader require or invent columns. The columns both sides name are the
 //! writer's headers, and a round-trip test writes datasets and reads them back.
+//!
+//! # Against the truth
+//!
+//! The truth tables are there to judge estimates: [`relative_error`],
+//! [`TruthRow::measurement_error`] and [`TruthRow::policy_gap`] for one figure,
+//! [`ErrorSummary`] (energy-weighted, mean and worst error) for a set.
 
 mod error;
 mod read;
 pub(crate) mod readme;
 mod table;
+mod truth;
 pub(crate) mod write;
 
 use std::path::PathBuf;
@@ -48,6 +55,7 @@ use kelvin_model::{EntityId, Inventory, Timestamp, Workload};
 
 pub use error::{DatasetError, DatasetErrorKind};
 pub use read::read_text_file;
+pub use truth::{ErrorSummary, relative_error};
 
 /// `inventory.json`: sites, rooms, racks, PDUs, hosts and components.
 pub const INVENTORY_JSON: &str = "inventory.json";

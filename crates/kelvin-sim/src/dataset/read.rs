@@ -2,6 +2,8 @@
 //! limits, the inventory and the workloads checked against each other, then the optional
 //! tables ([`super::table`]).
 
+use std::fs::File;
+use std::io::BufReader;
 use std::path::Path;
 
 use kelvin_model::{Inventory, Workload};
@@ -185,6 +187,27 @@ impl RecordedDataset {
             rules_json: None,
             facility: Vec::new(),
         })
+    }
+
+    /// The metrics file to stream ([`RecordedDataset::metrics_file`]), opened and buffered:
+    /// any size, but only a regular file (a FIFO would block the reader). `None` for metrics
+    /// held in memory ([`RecordedDataset::metrics`]).
+    ///
+    /// # Errors
+    /// A [`DatasetError`] naming the file when it cannot be opened
+    /// ([`DatasetErrorKind::Io`]) or is not a regular file ([`DatasetErrorKind::NotRegular`]).
+    pub fn open_metrics(&self) -> Result<Option<BufReader<File>>, DatasetError> {
+        let Some(path) = &self.metrics_file else {
+            return Ok(None);
+        };
+        let (file, _) = kelvin_guard::file::open(path, None).map_err(|e| {
+            let kind = match e.kind() {
+                kelvin_guard::ErrorKind::NotRegular => DatasetErrorKind::NotRegular,
+                _ => DatasetErrorKind::Io,
+            };
+            DatasetError::new(kind, path.display().to_string(), e.detail())
+        })?;
+        Ok(Some(BufReader::with_capacity(1 << 20, file)))
     }
 
     /// Adds per-host ground truth from the text of a `hosts_truth.csv`
