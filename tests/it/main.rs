@@ -5,6 +5,8 @@
 //! - `datasets`: committed datasets are exactly what `kelvin-sim` regenerates.
 //! - `architecture`: dependency direction (facade → domain crates → model) holds.
 //! - `engine`: embedder-facing behaviour of `Engine` on small hand-made inputs.
+//! - `extend`: the `extend` example in process: a decoder, a policy and an objective term
+//!   written outside the crates, each run through `Engine` and each changing its results.
 //! - `datacenter`: the simulated fleet of the `datacenter` example: Kelvin at least 10 % below
 //!   the spread baseline in facility power, with nothing unplaced and no violation.
 //! - `sim_conformance`: every file the simulator writes, for every preset, decodes with
@@ -17,6 +19,7 @@ mod architecture;
 mod datacenter;
 mod datasets;
 mod engine;
+mod extend;
 mod gpu;
 mod replay;
 mod sim_conformance;
