@@ -2,8 +2,6 @@
 //! attribution fitted and what the engine measured go to [`Problem::from_inventory`], and the
 //! problem to [`solve`].
 
-use std::collections::HashMap;
-
 use kelvin_model::{EntityId, MarginalPower, Workload};
 use kelvin_placement::fleet::{
     Evaluation, Measured, Problem, Solution, SolveOptions, evaluate, solve,
@@ -56,7 +54,7 @@ impl Engine {
     /// optimizer over [`Engine::fleet_problem`].
     ///
     /// ```
-    /// use kelvin::{Batch, Engine, replay::RecordedDataset};
+    /// use kelvin::{Batch, Engine, dataset::RecordedDataset};
     /// use kelvin::placement::fleet::SolveOptions;
     ///
     /// let ds = RecordedDataset::load(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/edge-small"))?;
@@ -109,20 +107,10 @@ impl Engine {
             return out;
         };
         let dt = aligned.input.interval_ns as f64 / 1e9;
-        let requests: HashMap<&EntityId, f64> = self
-            .inventory()
-            .workloads
-            .iter()
-            .map(|w| (&w.id, w.requests.cpu_cores))
-            .collect();
         for h in &aligned.input.hosts {
-            out.record_power(h.host.clone(), h.energy_j.iter().map(|e| e / dt));
+            out.record_energy(h.host.clone(), &h.energy_j, dt);
             for w in &h.workloads {
-                let Some(req) = requests.get(&w.workload).copied().filter(|r| *r > 0.0) else {
-                    continue;
-                };
-                let fractions = w.cpu_s.iter().map(|x| x / dt / req);
-                out.record_utilization(w.workload.clone(), fractions);
+                out.record_cpu_seconds(w.workload.clone(), &w.cpu_s, dt, w.requested_cores);
             }
         }
         out

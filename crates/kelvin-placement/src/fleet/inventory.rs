@@ -70,6 +70,28 @@ impl Measured {
             self.host_power_w.insert(host, sum / n as f64);
         }
     }
+
+    /// Records a host's measured energy per interval of `interval_s` seconds (joules; NaN
+    /// where unmeasured) as [`Measured::record_power`] of the mean power in each interval.
+    pub fn record_energy(&mut self, host: EntityId, energy_j: &[f64], interval_s: f64) {
+        self.record_power(host, energy_j.iter().map(|e| e / interval_s));
+    }
+
+    /// Records a workload's CPU seconds per interval of `interval_s` seconds against the
+    /// `requested_cores` it asked for, as [`Measured::record_utilization`] of the fractions;
+    /// nothing is recorded for a workload that requested no cores.
+    pub fn record_cpu_seconds(
+        &mut self,
+        workload: EntityId,
+        cpu_s: &[f64],
+        interval_s: f64,
+        requested_cores: f64,
+    ) {
+        if requested_cores > 0.0 {
+            let fractions = cpu_s.iter().map(|x| x / interval_s / requested_cores);
+            self.record_utilization(workload, fractions);
+        }
+    }
 }
 
 /// Capacity per dimension of the mapped problem: cores, GiB, GPUs.
