@@ -1,4 +1,4 @@
-//! Replay throughput end to end: a simulated recording through `kelvin::replay` — Prometheus
+//! Replay throughput end to end: a simulated recording through `kelvin_replay` — Prometheus
 //! ingest into the store, alignment, attribution with intervals, inlet hot spots, first-fit
 //! placement and the fleet optimizer's recommendation, and the report.
 //!
@@ -18,7 +18,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kelvin::replay::{RecordedDataset, ReplayOptions, replay_with};
+use kelvin_replay::{RecordedDataset, ReplayOptions, replay_with};
 use kelvin_sim::{SimConfig, simulate};
 
 fn dataset() -> (RecordedDataset, u64) {

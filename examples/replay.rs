@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 use std::io::IsTerminal;
 
-use kelvin::replay::{RecordedDataset, ReplayOptions, ReplayReport, replay_with_progress};
+use kelvin_replay::{RecordedDataset, ReplayOptions, ReplayReport, replay_with_progress};
 use plotters::prelude::*;
 
 const USAGE: &str =

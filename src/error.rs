@@ -85,8 +85,9 @@ impl From<kelvin_sim::dataset::DatasetError> for Error {
 }
 
 impl Error {
-    /// [`Error::Dataset`] for a malformed file, with no I/O cause.
-    pub(crate) fn dataset(path: impl Into<String>, reason: impl Into<String>) -> Error {
+    /// [`Error::Dataset`] for a malformed file (or a part of one, such as its line), with no
+    /// I/O cause.
+    pub fn dataset(path: impl Into<String>, reason: impl Into<String>) -> Error {
         Error::Dataset {
             path: path.into(),
             reason: reason.into(),

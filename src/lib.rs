@@ -3,8 +3,8 @@
 //! This is the facade embedders link. Crate topology, arrows pointing one way
 //! (facade → domain crates → model):
 //!
-//! - `kelvin` (this crate): [`Engine`], the embedder's handle; [`replay`], recorded datasets
-//!   and the report of the `replay` example; [`gpu`], attribution of a recorded NVML capture;
+//! - `kelvin` (this crate), wiring only: [`Engine`], the embedder's handle; [`dataset`],
+//!   recorded datasets; [`gpu`], a recorded NVML capture loaded for GPU attribution;
 //!   [`fleet`], the simulator's server curves as placement inputs.
 //! - [`kelvin_model`]: entities, sensor kinds and canonical units, readings, time, errors, and
 //!   the [`MarginalPower`](kelvin_model::MarginalPower) capability trait.
@@ -16,15 +16,19 @@
 //! - [`kelvin_placement`]: pending workloads → hosts, explained; power-, heat- and
 //!   carbon-aware optimization of whole fleets.
 //! - `kelvin-sim`: the simulator that writes recorded datasets with ground truth; linked for
-//!   the reader of that format (`kelvin_sim::dataset`, behind [`replay::RecordedDataset`]) and
+//!   the reader of that format (`kelvin_sim::dataset`, behind [`dataset::RecordedDataset`]) and
 //!   its published server curves.
 //! - [`kelvin_guard`]: a leaf beside the model: guards for untrusted input that the readers
 //!   share (regular files read within a size, Parquet metadata checked before it is decoded).
 //!
+//! Compositions sit on top of this crate and use only its public API: `kelvin-replay`, the
+//! report the `replay` example prints (a recorded dataset through the engine, judged against
+//! its ground truth).
+//!
 //! # Quick start
 //!
 //! ```
-//! use kelvin::{Batch, Engine, PlaceOptions, replay::RecordedDataset};
+//! use kelvin::{Batch, Engine, PlaceOptions, dataset::RecordedDataset};
 //!
 //! let ds = RecordedDataset::load(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/edge-small"))?;
 //! let mut engine = Engine::builder()
@@ -48,12 +52,12 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod dataset;
 mod engine;
 mod error;
 pub mod fleet;
 pub mod gpu;
 mod optimize;
-pub mod replay;
 
 pub use engine::{
     Aligned, Batch, DEFAULT_MAX_GRID_CELLS, Engine, EngineBuilder, IngestReport, PlaceOptions,

@@ -10,7 +10,7 @@
 //! opened with `open` when `metrics.prom` has an odd length, else with `load`.
 #![no_main]
 
-use kelvin::replay::{RecordedDataset, replay};
+use kelvin_replay::{RecordedDataset, replay};
 use kelvin_fuzz::{Scratch, budget, parts};
 use libfuzzer_sys::fuzz_target;
 

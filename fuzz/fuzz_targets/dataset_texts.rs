@@ -6,7 +6,7 @@
 //! heap budget and libFuzzer's timeout; its report must render as text and JSON.
 #![no_main]
 
-use kelvin::replay::{RecordedDataset, replay};
+use kelvin_replay::{RecordedDataset, replay};
 use kelvin_fuzz::{budget, parts, text};
 use libfuzzer_sys::fuzz_target;
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use kelvin::Error;
 use kelvin::ingest::Reason;
-use kelvin::replay::{RecordedDataset, ReplayReport, replay};
+use kelvin_replay::{RecordedDataset, ReplayReport, replay};
 
 use crate::within_budget;
 
@@ -305,7 +305,7 @@ fn devices_and_oversized_files_are_refused_without_reading_them() {
     }
     // A file over the limit is refused by its size, before it is read.
     let big = std::fs::File::create(s.path("workloads.json")).unwrap();
-    big.set_len(kelvin::replay::MAX_DATASET_FILE_BYTES + 1)
+    big.set_len(kelvin::dataset::MAX_DATASET_FILE_BYTES + 1)
         .unwrap();
     let e = err(s.replay());
     assert!(e.contains("workloads.json") && e.contains("limit"), "{e}");

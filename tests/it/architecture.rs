@@ -1,5 +1,7 @@
-//! The dependency arrows point one way: no domain crate depends on a sibling; only
-//! `kelvin-model` and the leaf `kelvin-guard` may be used by them.
+//! The dependency arrows point one way: compositions → facade → domain crates → model. No
+//! domain crate depends on a sibling (only `kelvin-model` and the leaf `kelvin-guard` may be
+//! used by them); a composition builds on the facade, and the facade never depends on a
+//! composition (its examples, benches and tests may).
 
 use std::path::Path;
 
@@ -23,6 +25,19 @@ fn kelvin_deps(manifest: &str) -> Vec<String> {
 /// Crates that depend on no Kelvin crate and that the domain crates may use.
 const LEAVES: [&str; 2] = ["kelvin-model", "kelvin-guard"];
 
+/// Crates composed over the facade.
+const COMPOSITIONS: [&str; 1] = ["kelvin-replay"];
+
+/// The Kelvin crates a manifest's `[dependencies]` (not dev- or build-) names.
+fn normal_kelvin_deps(manifest: &str) -> Vec<String> {
+    let start = manifest
+        .find("\n[dependencies]")
+        .map_or(manifest.len(), |i| i + 1);
+    let rest = &manifest[start..];
+    let end = rest[1..].find("\n[").map_or(rest.len(), |i| i + 2);
+    kelvin_deps(&rest[..end])
+}
+
 #[test]
 fn domain_crates_depend_only_on_the_model_and_the_guards() {
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates");
@@ -32,7 +47,16 @@ fn domain_crates_depend_only_on_the_model_and_the_guards() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
         let deps = kelvin_deps(&manifest);
-        if LEAVES.contains(&name.as_str()) {
+        if COMPOSITIONS.contains(&name.as_str()) {
+            assert!(
+                deps.iter().any(|d| d == "kelvin"),
+                "{name} is not over the facade"
+            );
+            assert!(
+                deps.iter().all(|d| !COMPOSITIONS.contains(&d.as_str())),
+                "{name} depends on another composition: {deps:?}"
+            );
+        } else if LEAVES.contains(&name.as_str()) {
             assert!(deps.is_empty(), "{name} depends on {deps:?}");
         } else {
             assert!(
@@ -46,7 +70,17 @@ fn domain_crates_depend_only_on_the_model_and_the_guards() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 7, "six domain crates and the guards");
+    assert_eq!(
+        checked, 8,
+        "six domain crates, the guards and one composition"
+    );
+    let root = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+    let facade = normal_kelvin_deps(&root.unwrap());
+    assert!(
+        facade.iter().all(|d| !COMPOSITIONS.contains(&d.as_str())),
+        "the facade depends on a composition: {facade:?}"
+    );
+    assert!(facade.iter().any(|d| d == "kelvin-store"), "{facade:?}");
 }
 
 #[test]
@@ -56,4 +90,5 @@ fn the_check_itself_sees_dependencies() {
         kelvin_deps(m),
         ["kelvin-model", "kelvin-store", "kelvin-sim"]
     );
+    assert_eq!(normal_kelvin_deps(m), ["kelvin-model", "kelvin-store"]);
 }

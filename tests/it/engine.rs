@@ -290,8 +290,8 @@ P1-DIMMA3 TEMP   | na         |            | na    | na        | na        | na 
 }
 
 /// The embedded edge dataset ingested into an engine that knows its running workloads.
-fn edge_engine() -> (kelvin::replay::RecordedDataset, Engine) {
-    let ds = kelvin::replay::RecordedDataset::load(concat!(
+fn edge_engine() -> (kelvin::dataset::RecordedDataset, Engine) {
+    let ds = kelvin::dataset::RecordedDataset::load(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/datasets/edge-small"
     ))
@@ -734,7 +734,7 @@ fn io_failures_are_typed_and_keep_the_io_error_as_their_source() {
     );
 
     // A dataset whose directory is missing: the file system's error is the source.
-    let e = kelvin::replay::RecordedDataset::load("/nonexistent/kelvin-dataset")
+    let e = kelvin::dataset::RecordedDataset::load("/nonexistent/kelvin-dataset")
         .map_err(kelvin::Error::from)
         .unwrap_err();
     assert!(matches!(e, kelvin::Error::Dataset { .. }), "{e}");

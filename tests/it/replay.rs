@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use kelvin::attribution::Account;
-use kelvin::replay::{RecordedDataset, WorkloadLine, replay};
 use kelvin::{Batch, Engine, LedgerOptions, Policy};
+use kelvin_replay::{RecordedDataset, WorkloadLine, replay};
 
 fn dataset() -> RecordedDataset {
     RecordedDataset::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/edge-small"))
@@ -165,7 +165,7 @@ fn report_matches_snapshot() {
 /// intensity so that the carbon figures are numbers.
 #[test]
 fn json_matches_snapshot() {
-    use kelvin::replay::{ReplayOptions, replay_with};
+    use kelvin_replay::{ReplayOptions, replay_with};
     let opts = ReplayOptions::default().with_carbon_g_per_kwh(Some(412.5));
     let r = replay_with(&dataset(), &opts).unwrap();
     check_snapshot(&format!("{:#}\n", r.to_json()), "replay_edge_small.json");
@@ -239,7 +239,7 @@ fn broken_datasets_are_typed_errors() {
 /// carries the same figures.
 #[test]
 fn groups_facility_thermal_and_recommendation_hold_together() {
-    use kelvin::replay::{ReplayOptions, replay_with};
+    use kelvin_replay::{ReplayOptions, replay_with};
     let opts = ReplayOptions::default().with_carbon_g_per_kwh(Some(300.0));
     let r = replay_with(&dataset(), &opts).unwrap();
     let mut covered = 0;

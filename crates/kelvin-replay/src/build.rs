@@ -13,11 +13,11 @@ use kelvin_placement::fleet::SolveOptions;
 use kelvin_sim::dataset::PROMETHEUS_RULES_JSON;
 use kelvin_store::{BlockStats, Grid, SeriesId, SeriesKey, Store, pooled_means};
 
-use super::{
+use crate::{
     FacilityLine, GroupLine, HotSpot, Move, Recommendation, RecordedDataset, ReplayOptions,
     ReportSeries, TruthRow, WorkloadLine, j, read_text_file,
 };
-use crate::{Batch, Engine, Error, Ledger};
+use kelvin::{Batch, Engine, Error, Ledger};
 
 /// An engine over the dataset's estate and running workloads, with the built-in metric rules
 /// and the dataset's own (`prometheus_rules.json`, whose format `kelvin-ingest` checks).

@@ -3,7 +3,7 @@
 use kelvin_attribution::Account;
 use serde_json::{Value, json};
 
-use super::{ReplayReport, j};
+use crate::{ReplayReport, j};
 
 /// Serializes microjoules as joules.
 pub(super) fn joules<S: serde::Serializer>(uj: &u128, s: S) -> Result<S::Ok, S::Error> {

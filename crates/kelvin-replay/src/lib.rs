@@ -1,10 +1,13 @@
-//! Recorded datasets and the replay report.
+//! The replay report: a recorded dataset run through Kelvin's [`Engine`], judged against its
+//! ground truth. A composition over the facade (like `kelvin-agent` will be), not part of it:
+//! everything here uses the `kelvin` crate's public API only.
 //!
 //! A recorded dataset is a directory written by `kelvin-sim` (or by hand, for real data); its
 //! files, their limits and checks are [`kelvin_sim::dataset`]'s, read into a
-//! [`RecordedDataset`]. [`replay`] runs one through an [`Engine`] and returns a
-//! [`ReplayReport`], whose `Display` is the text the `replay` example prints and whose
-//! [`ReplayReport::to_json`] carries the same figures machine-readable.
+//! [`RecordedDataset`] (re-exported from `kelvin::dataset`). [`replay`] runs one through an
+//! [`Engine`] and returns a [`ReplayReport`], whose `Display` is the text the `replay`
+//! example prints and whose [`ReplayReport::to_json`] carries the same figures
+//! machine-readable.
 //!
 //! The steps are wiring over the domain crates (`build`): ingest the metrics and captures,
 //! settle the [`Ledger`], place the pending workloads, put overhead and carbon on tenants and
@@ -23,28 +26,17 @@ use kelvin_sim::dataset::relative_error;
 use serde::Serialize;
 
 #[cfg(doc)]
-use crate::Engine;
-use crate::{Error, Ledger, PlaceOptions};
+use kelvin::Engine;
+use kelvin::{Error, Ledger, PlaceOptions};
 
 mod build;
 mod json;
 mod render;
 
-pub use kelvin_sim::dataset::{
-    CaptureFile, FacilitySample, HostTruthRow as HostTruth, MAX_DATASET_FILE_BYTES,
-    MAX_IN_MEMORY_METRICS_BYTES, RecordedDataset, TruthRow,
+pub use kelvin::dataset::{
+    CaptureFile, FacilitySample, HostTruth, MAX_DATASET_FILE_BYTES, MAX_IN_MEMORY_METRICS_BYTES,
+    RecordedDataset, TruthRow, read_text_file,
 };
-
-/// Reads a whole file as text when it is a regular file of at most `limit` bytes
-/// ([`kelvin_sim::dataset::read_text_file`]).
-///
-/// # Errors
-/// [`Error::Dataset`] naming the file for a missing file, a directory, a FIFO or device, a file
-/// over the limit (also one whose size the file system does not tell, such as a link to
-/// `/dev/zero`), or text that is not UTF-8 (with the byte offset).
-pub fn read_text_file(path: &std::path::Path, limit: u64) -> Result<String, Error> {
-    Ok(kelvin_sim::dataset::read_text_file(path, limit)?)
-}
 
 /// Options of [`replay_with`]; [`ReplayOptions::default`] is what [`replay`] uses.
 #[derive(Debug, Clone, PartialEq)]

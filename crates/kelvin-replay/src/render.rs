@@ -5,7 +5,7 @@ use std::fmt::{self, Display, Formatter};
 use kelvin_attribution::Account;
 use kelvin_sim::dataset::ErrorSummary;
 
-use super::{ReplayOptions, ReplayReport, j};
+use crate::{ReplayOptions, ReplayReport, j};
 
 /// Microjoules as watt-hours.
 fn wh(uj: u128) -> f64 {
