@@ -11,37 +11,73 @@ use super::{
     GROUND_TRUTH_CSV, HOSTS_TRUTH_CSV, HostTruthRow, TruthRow,
 };
 
-/// A CSV table with a header: the column of each wanted name, and the numbered data lines.
-struct Table<'a> {
+/// A CSV table with a header, read by the `csv` crate (quoted fields, fields trimmed, rows of
+/// any length): the column of each wanted name, and the data rows with their line numbers.
+/// Rows whose fields are all empty are skipped.
+struct Table {
     file: &'static str,
-    header: Vec<&'a str>,
-    lines: Vec<(usize, &'a str)>,
+    header: Vec<String>,
+    rows: Vec<(usize, csv::StringRecord)>,
 }
 
-impl<'a> Table<'a> {
-    fn new(file: &'static str, csv: &'a str) -> Table<'a> {
-        let mut lines = csv.lines().enumerate();
-        let header = lines
-            .next()
-            .map(|(_, h)| h.split(',').map(str::trim).collect())
-            .unwrap_or_default();
-        let lines = lines
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| (i + 1, l))
-            .collect();
-        Table {
-            file,
-            header,
-            lines,
+impl Table {
+    fn new(file: &'static str, text: &str) -> Result<Table, DatasetError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        let (mut header, mut rows) = (None, Vec::new());
+        // Line numbers from byte offsets: the crate's own count leaves out blank lines.
+        let (mut seen_byte, mut line) = (0usize, 1usize);
+        // A record's offset may point at the blank lines the reader skipped before it.
+        let mut line_at = |byte: usize| {
+            let mut byte = byte.min(text.len());
+            while matches!(text.as_bytes().get(byte), Some(b'\n' | b'\r')) {
+                byte += 1;
+            }
+            if byte > seen_byte {
+                line += text.as_bytes()[seen_byte..byte]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count();
+                seen_byte = byte;
+            }
+            line
+        };
+        for record in reader.records() {
+            let record = record.map_err(|e| {
+                let byte = e.position().map_or(text.len(), |p| p.byte() as usize);
+                DatasetError::malformed(format!("{file}:{}", line_at(byte)), e.to_string())
+            })?;
+            let line = line_at(record.position().map_or(0, |p| p.byte() as usize));
+            if header.is_none() {
+                header = Some(record.iter().map(str::to_string).collect());
+            } else if record.iter().any(|f| !f.is_empty()) {
+                rows.push((line, record));
+            }
         }
+        Ok(Table {
+            file,
+            header: header.unwrap_or_default(),
+            rows,
+        })
     }
 
     fn col(&self, name: &str) -> Result<usize, DatasetError> {
-        self.header.iter().position(|h| *h == name).ok_or_else(|| {
+        self.header.iter().position(|h| h == name).ok_or_else(|| {
             DatasetError::malformed(
                 format!("{}:1", self.file),
                 format!("missing column {name:?}"),
             )
+        })
+    }
+
+    /// The data rows, each with its place (`file:line`).
+    fn rows(&self) -> impl Iterator<Item = Row<'_>> {
+        self.rows.iter().map(|(line, record)| Row {
+            place: format!("{}:{line}", self.file),
+            fields: record,
         })
     }
 }
@@ -49,21 +85,13 @@ impl<'a> Table<'a> {
 /// One data line of a [`Table`], with typed, checked fields.
 struct Row<'a> {
     place: String,
-    fields: Vec<&'a str>,
+    fields: &'a csv::StringRecord,
 }
 
 impl<'a> Row<'a> {
-    fn new(file: &str, line: usize, text: &'a str) -> Row<'a> {
-        Row {
-            place: format!("{file}:{line}"),
-            fields: text.split(',').map(str::trim).collect(),
-        }
-    }
-
     fn get(&self, c: usize) -> Result<&'a str, DatasetError> {
         self.fields
             .get(c)
-            .copied()
             .ok_or_else(|| DatasetError::malformed(&self.place, format!("missing field {}", c + 1)))
     }
 
@@ -106,17 +134,15 @@ impl<'a> Row<'a> {
 
 /// `facility_truth.csv`: `t_ms`, `interval_s`, `it_w`, `cooling_w` of every row.
 pub(super) fn parse_facility(csv: &str) -> Result<Vec<FacilitySample>, DatasetError> {
-    let t = Table::new(FACILITY_TRUTH_CSV, csv);
+    let t = Table::new(FACILITY_TRUTH_CSV, csv)?;
     let (ct, ci, cw, cc) = (
         t.col("t_ms")?,
         t.col("interval_s")?,
         t.col("it_w")?,
         t.col("cooling_w")?,
     );
-    t.lines
-        .iter()
-        .map(|&(line, text)| {
-            let r = Row::new(t.file, line, text);
+    t.rows()
+        .map(|r| {
             Ok(FacilitySample {
                 start: r.millis(ct, "t_ms")?,
                 interval_s: r.amount(ci, "interval_s")?,
@@ -129,19 +155,16 @@ pub(super) fn parse_facility(csv: &str) -> Result<Vec<FacilitySample>, DatasetEr
 
 /// `captures/index.csv`: `file,entity,taken_at_ms`, each file inside the dataset directory.
 pub(super) fn parse_captures(dir: &Path, csv: &str) -> Result<Vec<CaptureFile>, DatasetError> {
-    let file = CAPTURE_INDEX_CSV;
+    let t = Table::new(CAPTURE_INDEX_CSV, csv)?;
     let mut out = Vec::new();
-    for (i, line) in csv.lines().enumerate().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let r = Row::new(file, i + 1, line);
-        let [name, _, _] = r.fields[..] else {
+    for r in t.rows() {
+        if r.fields.len() != 3 {
             return Err(DatasetError::malformed(
                 &r.place,
                 "expected file,entity,taken_at_ms",
             ));
-        };
+        }
+        let name = r.get(0)?;
         if name.split('/').any(|part| part == "..") || name.starts_with('/') {
             return Err(DatasetError::malformed(
                 &r.place,
@@ -161,13 +184,11 @@ pub(super) fn parse_captures(dir: &Path, csv: &str) -> Result<Vec<CaptureFile>, 
 /// `ground_truth.csv`: `workload`, `host`, `energy_j` and, when the column is there,
 /// `cpu_share_j`.
 pub(super) fn parse_truth(csv: &str) -> Result<Vec<TruthRow>, DatasetError> {
-    let t = Table::new(GROUND_TRUTH_CSV, csv);
+    let t = Table::new(GROUND_TRUTH_CSV, csv)?;
     let (cw, ch, ce) = (t.col("workload")?, t.col("host")?, t.col("energy_j")?);
     let cs = t.col("cpu_share_j").ok();
-    t.lines
-        .iter()
-        .map(|&(line, text)| {
-            let r = Row::new(t.file, line, text);
+    t.rows()
+        .map(|r| {
             Ok(TruthRow {
                 workload: r.id(cw)?,
                 host: r.id(ch)?,
@@ -180,16 +201,50 @@ pub(super) fn parse_truth(csv: &str) -> Result<Vec<TruthRow>, DatasetError> {
 
 /// `hosts_truth.csv`: `host` and `energy_j`.
 pub(super) fn parse_host_truth(csv: &str) -> Result<Vec<HostTruthRow>, DatasetError> {
-    let t = Table::new(HOSTS_TRUTH_CSV, csv);
+    let t = Table::new(HOSTS_TRUTH_CSV, csv)?;
     let (ch, ce) = (t.col("host")?, t.col("energy_j")?);
-    t.lines
-        .iter()
-        .map(|&(line, text)| {
-            let r = Row::new(t.file, line, text);
+    t.rows()
+        .map(|r| {
             Ok(HostTruthRow {
                 host: r.id(ch)?,
                 energy_j: r.amount(ce, "energy_j")?,
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_read_as_csv_with_places() {
+        // Quoted fields, CRLF line ends, spaces around fields, a blank line and a column order
+        // of its own all read as the same rows.
+        let text = "energy_j ,\"host\",workload\r\n\"1500.5\", h1 ,w1\r\n\r\n  \r\n2,h2,\"w2\"\r\n";
+        let rows = parse_truth(text).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].workload.as_str(), rows[0].host.as_str()),
+            ("w1", "h1")
+        );
+        assert_eq!(rows[0].energy_j, 1500.5);
+        assert_eq!(rows[1].energy_j, 2.0);
+        // Errors name the file and the line the record starts on.
+        let e = parse_truth("workload,host,energy_j\nw1,h1,1\n\nw2,h2,-3\n").unwrap_err();
+        assert_eq!(e.path(), "ground_truth.csv:4");
+        let e = parse_truth("workload,host\nw1,h1\n").unwrap_err();
+        assert_eq!(
+            (e.path(), e.reason()),
+            ("ground_truth.csv:1", "missing column \"energy_j\"")
+        );
+        let e = parse_host_truth("host,energy_j\nh1\n").unwrap_err();
+        assert_eq!(
+            (e.path(), e.reason()),
+            ("hosts_truth.csv:2", "missing field 2")
+        );
+        // A capture index row must have exactly three fields.
+        let e = parse_captures(Path::new("/d"), "file,entity,taken_at_ms\na.txt,h1\n").unwrap_err();
+        assert_eq!(e.reason(), "expected file,entity,taken_at_ms");
+    }
 }
