@@ -11,17 +11,17 @@
 //! - [`kelvin_ingest`]: vendor formats → canonical readings, with a counted quarantine.
 //! - [`kelvin_store`]: the time-series store; resampling, integration and counter increases
 //!   on a common grid.
-//! - [`kelvin_attribution`]: measured energy → per-workload bills, conserved to the µJ; power
+//! - [`kelvin_attribution`]: measured energy → a per-workload ledger, conserved to the µJ; power
 //!   models that answer marginal-power questions.
 //! - [`kelvin_placement`]: pending workloads → hosts, explained; power-, heat- and
 //!   carbon-aware optimization of whole fleets.
 //! - `kelvin-sim`: the simulator that writes recorded datasets with ground truth; linked for
 //!   the reader of that format (`kelvin_sim::dataset`, behind [`dataset::RecordedDataset`]) and
 //!   its published server curves.
-//! - [`kelvin_guard`]: a leaf beside the model: guards for untrusted input that the readers
-//!   share (regular files read within a size, Parquet metadata checked before it is decoded).
+//! - `kelvin-guard`: a leaf beside the model, used by the readers of the domain crates:
+//!   regular files read within a size, Parquet metadata checked before it is decoded.
 //!
-//! Compositions sit on top of this crate and use only its public API: `kelvin-replay`, the
+//! Compositions sit on top of this crate and drive its public API: `kelvin-replay`, the
 //! report the `replay` example prints (a recorded dataset through the engine, judged against
 //! its ground truth).
 //!

@@ -2,7 +2,8 @@
 //!
 //! - [`host_states`] turns an [`Inventory`](kelvin_model::Inventory) into [`HostState`]s:
 //!   each host's capacity and what its workloads already use.
-//! - [`place`] packs pending workloads onto them with first-fit-decreasing on CPU and memory,
+//! - [`place`] packs pending workloads onto them with first-fit-decreasing on CPU, memory and
+//!   GPUs,
 //!   trying hosts in a [`HostOrder`] — by default the most energy-efficient first when a
 //!   [`MarginalPower`](kelvin_model::MarginalPower) model is given.
 //! - [`fleet`] models power caps, heat and cooling, and optimizes placements of whole fleets:

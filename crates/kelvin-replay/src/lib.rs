@@ -1,6 +1,7 @@
 //! The replay report: a recorded dataset run through Kelvin's [`Engine`], judged against its
-//! ground truth. A composition over the facade (like `kelvin-agent` will be), not part of it:
-//! everything here uses the `kelvin` crate's public API only.
+//! ground truth. A composition over the facade, not part of it: it drives the `kelvin` crate's
+//! public API and uses the domain crates' public types and functions (the ledger's sheets,
+//! the facility arithmetic, the dataset's truth and error summaries), never their internals.
 //!
 //! A recorded dataset is a directory written by `kelvin-sim` (or by hand, for real data); its
 //! files, their limits and checks are [`kelvin_sim::dataset`]'s, read into a

@@ -13,7 +13,7 @@
 //! too (a `system` account). For a curve of total utilization this equals the Aumann–Shapley
 //! value of the dynamic part.
 //!
-//! Besides that edge recording ([`SimConfig::edge`], unchanged), the *room model* presets
+//! Besides that edge recording ([`SimConfig::edge`]), the *room model* presets
 //! ([`SimConfig::enterprise`], [`SimConfig::gpu`], [`SimConfig::scale`]) simulate component
 //! physics ([`physics`]: CPU package, DRAM, fans, GPUs, PSU losses), heat recirculation and CRAC
 //! cooling, and write what vendors emit — `ipmitool` and FreeIPMI text, Redfish JSON, Sentry4
@@ -30,10 +30,12 @@
 //! Deterministic: the same [`SimConfig`] gives byte-identical files.
 //!
 //! Modules: `config` (the presets and their checks), `estate` (ids, site, racks), `workload`
-//! (usage patterns), `edge` (the edge preset), `room` (the room model: estate, physics step,
-//! scrapes, captures), [`physics`] (component power, fans, PSU, cooling), `vendor` (what each
-//! vendor tool prints), `truth` (the ground-truth accounts), `sink` (streamed or in-memory
-//! files), [`dataset`] (the format, read and written, and the truth it judges estimates by).
+//! (usage patterns), `curve` (the published SPECpower server curves), `sim` (the run: one
+//! preset to a [`Dataset`]), `edge` (the edge preset), `room` (the room model: estate, physics
+//! step, scrapes, captures), [`physics`] (component power, fans, PSU, cooling), `vendor` (what
+//! each vendor tool prints), `truth` (the ground-truth accounts), `sink` (streamed or
+//! in-memory files), `error` (what a run can refuse), [`dataset`] (the format, read and
+//! written, and the truth it judges estimates by).
 //!
 //! ```
 //! use kelvin_sim::{SimConfig, simulate};
