@@ -13,6 +13,10 @@ pub enum IngestErrorKind {
     Http,
     /// The call itself is wrong (a single-file format for a directory).
     InvalidInput,
+    /// A file that must be whole and well-formed to be used at all — a schedule, a work log,
+    /// unlike telemetry whose bad records are quarantined one by one — is not: over its size
+    /// limit, not UTF-8, or a line that breaks the format. The place names the file and line.
+    Malformed,
 }
 
 /// The error type of `kelvin-ingest`.

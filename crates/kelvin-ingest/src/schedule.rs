@@ -10,7 +10,7 @@
 //! iterations are summed per label over every such file.
 //!
 //! Unlike telemetry, a schedule is not quarantined record by record: it is the frame every
-//! reading is judged in, so a malformed line is an error ([`IngestErrorKind::InvalidInput`])
+//! reading is judged in, so a malformed line is an error ([`IngestErrorKind::Malformed`])
 //! naming the file and the line. Files are read as the decoders read theirs: regular files
 //! only, at most [`MAX_SCHEDULE_FILE_BYTES`], every record by the `csv` crate after the guard
 //! that refuses a record over [`Limits::max_line_bytes`](crate::Limits::max_line_bytes).
@@ -123,7 +123,7 @@ impl Schedule {
     /// size a grid over the gap. Nothing is checked before the gate has accepted anything.
     ///
     /// # Errors
-    /// [`IngestErrorKind::InvalidInput`] naming the file, the phase and how far it lies.
+    /// [`IngestErrorKind::Malformed`] naming the file, the phase and how far it lies.
     pub fn check_times(&self, gate: &TimeGate) -> Result<(), IngestError> {
         let Some((a, b)) = gate.span() else {
             return Ok(());
@@ -133,7 +133,7 @@ impl Schedule {
             for t in [ph.range.start(), ph.range.end()] {
                 if t.nanos_since(b) > reach || a.nanos_since(t) > reach {
                     return Err(IngestError::new(
-                        IngestErrorKind::InvalidInput,
+                        IngestErrorKind::Malformed,
                         Place::source(self.source.as_str()),
                         format!(
                             "phase {}: {}; the schedule and the NVML samples must come from one \
@@ -153,7 +153,7 @@ impl Schedule {
 ///
 /// # Errors
 /// [`IngestErrorKind::Io`] when the file cannot be read or is not a regular file;
-/// [`IngestErrorKind::InvalidInput`] when it is over [`MAX_SCHEDULE_FILE_BYTES`], not UTF-8,
+/// [`IngestErrorKind::Malformed`] when it is over [`MAX_SCHEDULE_FILE_BYTES`], not UTF-8,
 /// or malformed (as [`parse_schedule`]).
 pub fn read_schedule(path: &Path) -> Result<Schedule, IngestError> {
     let source = path.display().to_string();
@@ -163,7 +163,7 @@ pub fn read_schedule(path: &Path) -> Result<Schedule, IngestError> {
 /// Parses the text of `events.csv`; `source` names it in errors.
 ///
 /// # Errors
-/// [`IngestErrorKind::InvalidInput`] naming `source` and the line: a missing header, a missing
+/// [`IngestErrorKind::Malformed`] naming `source` and the line: a missing header, a missing
 /// column, a time or pid that is not a number, an unknown event, a phase that ends before it
 /// starts (or never ends, or ends where it starts), a stop of an unknown pid, or a record over
 /// [`Limits::max_line_bytes`](crate::Limits::max_line_bytes).
@@ -252,7 +252,7 @@ pub fn read_work(dir: &Path) -> Result<BTreeMap<String, u64>, IngestError> {
 /// to its label's (saturating); `source` names it in errors.
 ///
 /// # Errors
-/// [`IngestErrorKind::InvalidInput`] naming `source` and the line: a missing header, a missing
+/// [`IngestErrorKind::Malformed`] naming `source` and the line: a missing header, a missing
 /// column, iterations that are not a number, or a record over
 /// [`Limits::max_line_bytes`](crate::Limits::max_line_bytes).
 pub fn parse_work(
@@ -270,7 +270,7 @@ pub fn parse_work(
 }
 
 fn invalid(place: Place, reason: impl Into<String>) -> IngestError {
-    IngestError::new(IngestErrorKind::InvalidInput, place, reason)
+    IngestError::new(IngestErrorKind::Malformed, place, reason)
 }
 
 /// Reads a schedule file as text: a regular file of at most [`MAX_SCHEDULE_FILE_BYTES`], UTF-8.
@@ -287,7 +287,7 @@ fn read_text(path: &Path, source: &str) -> Result<String, IngestError> {
                 ),
             ),
             ErrorKind::TooLarge | ErrorKind::Grew => (
-                IngestErrorKind::InvalidInput,
+                IngestErrorKind::Malformed,
                 format!(
                     "{} bytes or more, over the {MAX_SCHEDULE_FILE_BYTES}-byte limit for this file",
                     e.found().unwrap_or(MAX_SCHEDULE_FILE_BYTES)
@@ -481,7 +481,7 @@ mod tests {
             e.to_string(),
             "work_A.csv:1: expected header t_unix_ns,pid,label,kind,iterations"
         );
-        assert_eq!(e.kind(), IngestErrorKind::InvalidInput);
+        assert_eq!(e.kind(), IngestErrorKind::Malformed);
     }
 
     #[test]
