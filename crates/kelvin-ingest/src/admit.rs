@@ -70,13 +70,11 @@ impl Batch {
         entity: EntityId,
         taken_at: Timestamp,
     ) -> Batch {
-        Batch::Capture {
-            format: Some(format.into()),
-            source: source.into(),
-            text: text.into(),
-            entity: Some(entity),
-            taken_at: Some(taken_at),
+        let mut batch = Batch::capture(source, text, entity, taken_at);
+        if let Batch::Capture { format: f, .. } = &mut batch {
+            *f = Some(format.into());
         }
+        batch
     }
 
     /// Prometheus exposition text from `source`.
