@@ -70,6 +70,9 @@ struct Scratch {
     last_static: Option<u64>,
     /// Whether `stat_w` holds the meter's fixed static key already.
     stat_w_fixed: bool,
+    /// Whether `stat_w` gives every consumer nothing and the account a finite positive weight:
+    /// the whole static part goes to the account, which the split would only confirm.
+    stat_idle_only: bool,
 }
 
 impl Scratch {
@@ -87,6 +90,7 @@ impl Scratch {
             last_stat_w: Vec::new(),
             last_static: None,
             stat_w_fixed: false,
+            stat_idle_only: false,
         }
     }
 }
@@ -278,23 +282,35 @@ impl<'a> Meter<'a> {
                 s.stat_w.iter_mut().for_each(|w| *w = 0.0);
                 self.policy.static_key(&view, &mut s.stat_w);
                 s.stat_w_fixed = self.fixed_static;
+                let (account, consumers) = s.stat_w.split_last().unwrap_or((&0.0, &[]));
+                s.stat_idle_only =
+                    account.is_finite() && *account > 0.0 && consumers.iter().all(|w| *w == 0.0);
                 s.last_static == Some(stat_total) && s.last_stat_w == s.stat_w
             };
-            if !reuse {
-                let ok =
-                    largest_remainder_into(stat_total, &s.stat_w, &mut s.stat_part, &mut s.split);
-                s.last_static = ok.then_some(stat_total);
-                if !self.fixed_static {
-                    s.last_stat_w.clone_from(&s.stat_w);
-                }
-            }
-            if s.last_static.is_some() {
-                for k in 0..nc {
-                    s.line_stat[self.line_of[k]] += s.stat_part[k];
-                }
-                s.line_stat[idle] += s.stat_part[nc];
-            } else {
+            if s.stat_idle_only {
+                // What the largest-remainder split gives a single positive weight.
                 s.line_stat[idle] += stat_total;
+            } else {
+                if !reuse {
+                    let ok = largest_remainder_into(
+                        stat_total,
+                        &s.stat_w,
+                        &mut s.stat_part,
+                        &mut s.split,
+                    );
+                    s.last_static = ok.then_some(stat_total);
+                    if !self.fixed_static {
+                        s.last_stat_w.clone_from(&s.stat_w);
+                    }
+                }
+                if s.last_static.is_some() {
+                    for k in 0..nc {
+                        s.line_stat[self.line_of[k]] += s.stat_part[k];
+                    }
+                    s.line_stat[idle] += s.stat_part[nc];
+                } else {
+                    s.line_stat[idle] += stat_total;
+                }
             }
         }
         dyn_total
