@@ -201,7 +201,7 @@ impl<'a> Meter<'a> {
 
     /// Utilization and unit price of each resource in interval `i`; returns the unknown
     /// usage cells.
-    #[inline]
+    #[inline(always)]
     fn price(&self, i: usize, s: &mut Scratch) -> usize {
         let m = self.m;
         let nc = m.consumers.len();
@@ -231,7 +231,7 @@ impl<'a> Meter<'a> {
 
     /// Keys and splits interval `i`'s energy into `s.line_dyn` and `s.line_stat`; returns the
     /// total the dynamic split covered.
-    #[inline]
+    #[inline(always)]
     fn split(&self, i: usize, e_uj: u64, f_uj: u64, s: &mut Scratch) -> u64 {
         let nc = self.m.consumers.len();
         let nl = self.slots - Account::ALL.len();

@@ -94,7 +94,7 @@ pub(super) struct ErrorModel {
 
 /// Adds an interval's split to the accumulators (and to the per-interval matrix when kept),
 /// with its error terms. Lines with nothing now and nothing before add nothing and are skipped.
-#[inline]
+#[inline(always)]
 pub(super) fn accumulate(
     acc: &mut [Acc],
     s: &Settled<'_>,
