@@ -74,8 +74,13 @@ impl Buckets {
                 format!("bucket width must be positive, got {width_ns} ns"),
             ));
         }
-        Ok(Buckets {
-            phase_ns: origin_ns.rem_euclid(width_ns),
+        Ok(Buckets::empty(origin_ns.rem_euclid(width_ns), width_ns))
+    }
+
+    /// No buckets yet, on the grid of `phase_ns` and `width_ns`.
+    fn empty(phase_ns: i64, width_ns: i64) -> Buckets {
+        Buckets {
+            phase_ns,
             width_ns,
             start: Vec::new(),
             count: Vec::new(),
@@ -87,7 +92,7 @@ impl Buckets {
             last: Vec::new(),
             first_ts: Vec::new(),
             last_ts: Vec::new(),
-        })
+        }
     }
 
     fn reserve(&mut self, n: usize) {
@@ -384,19 +389,7 @@ impl Buckets {
         if other.is_empty() {
             return Ok(());
         }
-        let mut out = Buckets {
-            start: Vec::new(),
-            count: Vec::new(),
-            sum: Vec::new(),
-            min: Vec::new(),
-            max: Vec::new(),
-            mean: Vec::new(),
-            first: Vec::new(),
-            last: Vec::new(),
-            first_ts: Vec::new(),
-            last_ts: Vec::new(),
-            ..*self
-        };
+        let mut out = Buckets::empty(self.phase_ns, self.width_ns);
         out.reserve(self.len() + other.len());
         let (mut i, mut j) = (0, 0);
         loop {
