@@ -13,7 +13,9 @@
 //!   downsampled rollup tiers. Opened on a directory ([`Store::open`]) it is durable: a
 //!   group-committed write-ahead log ([`Store::commit`]), checkpoints into checksummed block
 //!   files ([`Store::checkpoint`]) and recovery that cuts off a torn log tail and sets damaged
-//!   files aside ([`OpenReport`]). The on-disk format is `docs/format.md`.
+//!   files aside ([`OpenReport`]). The on-disk format is `docs/format.md`. Beside it, a
+//!   [`Journal`] keeps any other durable records (a live engine's acknowledged position and
+//!   closed bills) with the same framing, group commit and torn-tail recovery.
 //! - [`SeriesRead`], the read trait [`Store`] and [`MemStore`] share: two required methods
 //!   (which series there are, and the samples that determine one over a span) and the grid
 //!   queries on a [`Grid`] (evenly spaced points; interval `i` runs from point `i` to point
@@ -98,6 +100,7 @@ mod error;
 mod frame;
 mod grid;
 mod input;
+mod journal;
 mod mem;
 mod options;
 mod parquet;
@@ -127,6 +130,7 @@ pub use frame::grid_points;
 #[cfg(feature = "polars")]
 pub use frame::resample_frame;
 pub use grid::Grid;
+pub use journal::{Journal, JournalReport, MAX_JOURNAL_RECORD_BYTES};
 pub use mem::{InsertOutcome, InsertStats, MemStore};
 pub use options::{Fill, ResampleOptions};
 // The kernels, each from its own module (so that `resample` and `integrate` here name only
