@@ -10,6 +10,8 @@
 //!   and workloads with tenants and resource requests.
 //! - [`Place`] and [`ModelError`]: where a problem is and what it is.
 //! - [`MarginalPower`]: the capability placement needs from attribution, wired by the facade.
+//! - [`Watermarks`]: event-time progress of many sources, and the watermark below which a
+//!   live engine may close its intervals.
 //! - [`layout`]: the column names, schema and metadata of Kelvin's one Parquet layout.
 //!
 //! ```
@@ -38,6 +40,7 @@ mod plausible;
 mod reading;
 mod time;
 mod units;
+mod watermark;
 
 pub use capability::{HostLoad, MarginalPower};
 pub use entity::{
@@ -49,3 +52,4 @@ pub use plausible::{TimeBounds, TimeGate};
 pub use reading::{Quality, Reading, SensorName};
 pub use time::{TimeRange, Timestamp};
 pub use units::{Dimension, Semantics, SensorKind, Unit};
+pub use watermark::Watermarks;
