@@ -90,6 +90,76 @@ impl AlignedInput {
 /// count that is negative or not finite, or duplicate ids;
 /// [`crate::AttributionErrorKind::Overflow`] when a total exceeds `u64` microjoules.
 pub fn attribute(input: &AlignedInput, opts: &LedgerOptions) -> Result<Ledger, AttributionError> {
+    attribute_with_floors(input, &[], opts)
+}
+
+/// A host's idle floor given to [`attribute_with_floors`] instead of calibrated from the
+/// window: watts, with its 1-σ uncertainty.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PinnedFloor {
+    /// The floor, watts (finite, ≥ 0).
+    pub watts: f64,
+    /// Its 1-σ uncertainty, watts.
+    pub sigma_w: f64,
+}
+
+/// The idle floor of host `h` calibrated from its data, as [`attribute`] calibrates it for a
+/// window (the quiet intervals' median, or a model intercept), reduced to one value: the mean
+/// of the per-interval floor. `None` when it cannot be calibrated (too few intervals). A live
+/// engine calibrates on a trailing window of closed intervals and pins the result for the
+/// intervals it closes next ([`attribute_with_floors`]), so that each interval's bill does not
+/// depend on which window it was settled in.
+pub fn calibrate_host_floor(h: &HostSeries, interval_ns: i64) -> Option<PinnedFloor> {
+    let n = h.energy_j.len();
+    let secs = interval_ns as f64 / 1e9;
+    let cores = if h.cores.is_finite() && h.cores > 0.0 {
+        h.cores
+    } else {
+        1.0
+    };
+    let f = host_floor(h, n, secs, cores)?;
+    let watts = f.floor_w.iter().sum::<f64>() / f.floor_w.len().max(1) as f64;
+    (watts.is_finite() && watts >= 0.0).then_some(PinnedFloor {
+        watts,
+        sigma_w: f.sigma_w,
+    })
+}
+
+/// [`attribute`] with floors given per host: `floors[i]`, when present, is host `i`'s idle
+/// floor in every interval of the window (a policy that absorbs the floor ignores it); hosts
+/// beyond `floors` or with `None` are calibrated from the window as [`attribute`] does.
+///
+/// ```
+/// use kelvin_attribution::{AlignedInput, HostSeries, LedgerOptions, PinnedFloor, WorkloadSeries, attribute_with_floors};
+/// use kelvin_model::{EntityId, Timestamp};
+///
+/// // One busy minute: too little to calibrate a floor, so it is given (100 W).
+/// let input = AlignedInput {
+///     start: Timestamp::from_secs(0),
+///     interval_ns: 60_000_000_000,
+///     hosts: vec![HostSeries {
+///         host: EntityId::new("h1")?,
+///         cores: 16.0,
+///         energy_j: vec![12_000.0],
+///         meter_rel_sigma: 0.0,
+///         workloads: vec![WorkloadSeries::new(EntityId::new("w1")?, 4.0, vec![60.0])],
+///     }],
+/// };
+/// let floor = PinnedFloor { watts: 100.0, sigma_w: 0.0 };
+/// let l = attribute_with_floors(&input, &[Some(floor)], &LedgerOptions::default())?;
+/// // A quarter of the 6 kJ floor by reservation, all 6 kJ above it by use.
+/// assert_eq!(l.meters[0].lines[0].energy.uj, 1_500_000_000 + 6_000_000_000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`attribute`], and [`crate::AttributionErrorKind::InvalidInput`] for a floor that is
+/// negative or not finite.
+pub fn attribute_with_floors(
+    input: &AlignedInput,
+    floors: &[Option<PinnedFloor>],
+    opts: &LedgerOptions,
+) -> Result<Ledger, AttributionError> {
     let n = input.intervals();
     if n == 0 {
         return Err(AttributionError::invalid(
@@ -102,7 +172,7 @@ pub fn attribute(input: &AlignedInput, opts: &LedgerOptions) -> Result<Ledger, A
     let mut meters = Vec::with_capacity(input.hosts.len());
     let secs = input.interval_ns as f64 / 1e9;
     let separate = opts.policy.floor() == Floor::Separate;
-    for h in &input.hosts {
+    for (hi, h) in input.hosts.iter().enumerate() {
         let cores = if h.cores.is_finite() && h.cores > 0.0 {
             h.cores
         } else {
@@ -119,13 +189,28 @@ pub fn attribute(input: &AlignedInput, opts: &LedgerOptions) -> Result<Ledger, A
             consumers.push(consumer(h, w, n, cores, workloads.len())?);
             workloads.push(w.workload.clone());
         }
-        let (idle_w, idle_sigma_w) = separate
-            .then(|| host_floor(h, n, secs, cores))
-            .flatten()
-            .map_or_else(
-                || (vec![0.0; h.energy_j.len()], 0.0),
-                |f| (f.floor_w, f.sigma_w),
-            );
+        let pinned = floors.get(hi).copied().flatten();
+        if let Some(p) = pinned
+            && !(p.watts.is_finite() && p.watts >= 0.0 && p.sigma_w.is_finite())
+        {
+            return Err(AttributionError::invalid(
+                format!("host {}", h.host),
+                format!("pinned floor {} W ± {} is not usable", p.watts, p.sigma_w),
+            ));
+        }
+        let floor = match pinned {
+            Some(p) => Some(IdleFloor {
+                floor_w: vec![p.watts; h.energy_j.len()],
+                method: crate::power::IdleMethod::Fixed,
+                quiet_intervals: 0,
+                sigma_w: p.sigma_w.max(0.0),
+            }),
+            None => host_floor(h, n, secs, cores),
+        };
+        let (idle_w, idle_sigma_w) = separate.then_some(floor).flatten().map_or_else(
+            || (vec![0.0; h.energy_j.len()], 0.0),
+            |f| (f.floor_w, f.sigma_w),
+        );
         meters.push(MeterInput {
             meter: h.host.clone(),
             energy_j: h.energy_j.clone(),

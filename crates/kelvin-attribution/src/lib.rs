@@ -86,7 +86,10 @@ pub mod nnls;
 pub mod power;
 pub mod shapley;
 
-pub use aligned::{AlignedInput, HostSeries, WorkloadSeries, attribute};
+pub use aligned::{
+    AlignedInput, HostSeries, PinnedFloor, WorkloadSeries, attribute, attribute_with_floors,
+    calibrate_host_floor,
+};
 pub use error::{AttributionError, AttributionErrorKind};
 pub use ledger::{
     Account, AttributionPolicy, Axiom, Ledger, LedgerInput, LedgerOptions, MeterSheet, Policy,

@@ -19,14 +19,20 @@
 //!
 //! Modules: `types` (the input and the sheets), `policy` (the trait, [`IntervalView`] and the
 //! built-in policies), `settle` (options, checks, the window), `meter` (one meter's
-//! settlement, interval by interval), `uncertainty` (the intervals around every amount).
+//! settlement, interval by interval), `uncertainty` (the intervals around every amount), `book`
+//! (closed intervals, restatements and their totals, as a live engine keeps them, with their
+//! binary records).
 
+mod book;
 mod meter;
 mod policy;
 mod settle;
 mod types;
 mod uncertainty;
 
+pub use book::{
+    BookReader, BookRecord, BookTotals, BookWriter, ClosedInterval, IntervalSheet, Restatement,
+};
 pub use policy::{AttributionPolicy, Axiom, Floor, IntervalView, Policy};
 pub use settle::{LedgerOptions, settle};
 pub use types::{
