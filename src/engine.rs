@@ -1,4 +1,5 @@
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use kelvin_attribution::{
@@ -15,6 +16,7 @@ use kelvin_placement::{Plan, host_states, place};
 use kelvin_store::{Grid, ResampleOptions, SeriesKey, SeriesRead, Store, StoreOptions};
 
 use crate::Error;
+use crate::live::{Live, LiveOptions, Origin, open_journal, sift_late};
 
 pub use kelvin_ingest::Batch;
 pub use kelvin_placement::PlaceOptions;
@@ -46,6 +48,9 @@ pub struct EngineBuilder {
     quarantine_log: usize,
     time_bounds: TimeBounds,
     max_grid_cells: usize,
+    live: Option<LiveOptions>,
+    data_dir: Option<PathBuf>,
+    store_options: StoreOptions,
 }
 
 /// Default of [`EngineBuilder::max_grid_cells`]: 2^24 cells, 128 MiB of `f64`.
@@ -65,6 +70,9 @@ impl Default for EngineBuilder {
             quarantine_log: 1000,
             time_bounds: TimeBounds::default(),
             max_grid_cells: DEFAULT_MAX_GRID_CELLS,
+            live: None,
+            data_dir: None,
+            store_options: StoreOptions::default(),
         }
     }
 }
@@ -155,6 +163,32 @@ impl EngineBuilder {
         self
     }
 
+    /// Makes the engine live (in memory unless [`EngineBuilder::data_dir`] is set too): readings
+    /// are taken in event time from many sources, and each interval is billed once, when every
+    /// source has passed it ([`Engine::live_status`], [`Engine::commit`], [`Engine::finish`]).
+    pub fn live(mut self, opts: LiveOptions) -> Self {
+        self.live = Some(opts);
+        self
+    }
+
+    /// Keeps the engine's readings (the store's write-ahead log and block files) and its book
+    /// of closed bills in `dir`, and makes it live (with [`LiveOptions::default`] unless
+    /// [`EngineBuilder::live`] says otherwise). Building on a directory that holds state
+    /// recovers it: every commit the engine acknowledged is there, and a commit that did not
+    /// finish is not.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// The store's options (block size, retention, memory budget; default
+    /// [`StoreOptions::default`]). A live engine widens the late window to its lateness plus
+    /// restatement window when it is narrower.
+    pub fn store_options(mut self, opts: StoreOptions) -> Self {
+        self.store_options = opts;
+        self
+    }
+
     /// Validates the inventory and builds the engine.
     ///
     /// # Errors
@@ -172,13 +206,32 @@ impl EngineBuilder {
         inventory.workloads.extend(self.workloads);
         inventory.validate()?;
         let known: HashSet<EntityId> = inventory.ids().into_iter().cloned().collect();
+        let live_opts = self
+            .live
+            .or_else(|| self.data_dir.as_ref().map(|_| LiveOptions::default()));
+        let mut store_opts = self.store_options;
+        if let Some(l) = &live_opts {
+            let need = l.lateness_ns.saturating_add(l.restatement_ns);
+            if store_opts.late_window_ns < need {
+                store_opts = store_opts.with_late_window_ns(need);
+            }
+            store_opts = store_opts.with_sync(l.sync);
+        }
+        let store = match &self.data_dir {
+            Some(dir) => Store::open(dir.join("store"), store_opts)?.0,
+            None => Store::in_memory(store_opts),
+        };
+        let mut live = live_opts.map(|o| Box::new(Live::new(o)));
+        if let (Some(l), Some(dir)) = (&mut live, &self.data_dir) {
+            open_journal(l, &dir.join("engine.journal"))?;
+        }
         Ok(Engine {
             inventory,
             known: Arc::new(known),
             rules: self.rules,
             decoders: self.decoders,
             normalizer: self.normalizer,
-            store: Store::in_memory(StoreOptions::default()),
+            store,
             stats: IngestStats::default(),
             quarantine: Vec::new(),
             quarantine_log: self.quarantine_log,
@@ -188,6 +241,7 @@ impl EngineBuilder {
             models: OnceLock::new(),
             gate: TimeGate::new(self.time_bounds),
             max_grid_cells: self.max_grid_cells,
+            live,
         })
     }
 }
@@ -230,21 +284,22 @@ impl EngineBuilder {
 /// ```
 #[derive(Debug)]
 pub struct Engine {
-    inventory: Inventory,
-    known: Arc<HashSet<EntityId>>,
-    rules: RuleSet,
-    decoders: Decoders,
-    normalizer: Normalizer,
-    store: Store,
-    stats: IngestStats,
-    quarantine: Vec<Quarantined>,
-    quarantine_log: usize,
-    interval_ns: i64,
-    resample: ResampleOptions,
-    power_sensor: String,
-    models: OnceLock<PowerModels>,
-    gate: TimeGate,
-    max_grid_cells: usize,
+    pub(crate) inventory: Inventory,
+    pub(crate) known: Arc<HashSet<EntityId>>,
+    pub(crate) rules: RuleSet,
+    pub(crate) decoders: Decoders,
+    pub(crate) normalizer: Normalizer,
+    pub(crate) store: Store,
+    pub(crate) stats: IngestStats,
+    pub(crate) quarantine: Vec<Quarantined>,
+    pub(crate) quarantine_log: usize,
+    pub(crate) interval_ns: i64,
+    pub(crate) resample: ResampleOptions,
+    pub(crate) power_sensor: String,
+    pub(crate) models: OnceLock<PowerModels>,
+    pub(crate) gate: TimeGate,
+    pub(crate) max_grid_cells: usize,
+    pub(crate) live: Option<Box<Live>>,
 }
 
 impl Engine {
@@ -286,19 +341,38 @@ impl Engine {
             normalizer: &self.normalizer,
             known: &self.known,
         };
+        let origin = Origin::of(&batch);
         let (source, parsed) = admission.decode(batch);
-        self.absorb(&source, parsed)
+        self.absorb(&source, &origin, parsed)
     }
 
     /// Stores what a decoder produced and keeps its counts and quarantine; readings implausibly
     /// far in time from the rest are quarantined first.
-    fn absorb(&mut self, source: &str, mut parsed: IngestBatch) -> Result<IngestReport, Error> {
+    fn absorb(
+        &mut self,
+        source: &str,
+        origin: &Origin,
+        mut parsed: IngestBatch,
+    ) -> Result<IngestReport, Error> {
         parsed.sift_times(
             &mut self.gate,
             source,
             "configure with EngineBuilder::time_bounds",
         );
+        if let Some(live) = &mut self.live {
+            sift_late(
+                live,
+                &mut parsed,
+                self.interval_ns,
+                self.resample.max_gap_ns,
+            );
+        }
         let inserted = self.store.extend(&parsed.readings)?;
+        if let Some(mut live) = self.live.take() {
+            let out = self.live_absorbed(&mut live, origin, &parsed);
+            self.live = Some(live);
+            out?;
+        }
         self.stats.merge(&parsed.stats);
         let room = self.quarantine_log.saturating_sub(self.quarantine.len());
         self.quarantine
@@ -376,12 +450,12 @@ impl Engine {
             since += n as u64;
             if since >= CHUNK {
                 since = 0;
-                let r = self.absorb(source, decoder.drain())?;
+                let r = self.absorb(source, &Origin::named(source), decoder.drain())?;
                 add(&mut total, r);
                 progress(bytes, total.stats.seen);
             }
         }
-        let r = self.absorb(source, decoder.finish())?;
+        let r = self.absorb(source, &Origin::named(source), decoder.finish())?;
         add(&mut total, r);
         progress(bytes, total.stats.seen);
         Ok(total)
@@ -394,7 +468,7 @@ impl Engine {
     }
 
     /// The host's wall-power series: the configured sensor, or the only power sensor.
-    fn power_key(&self, host: &EntityId) -> Option<SeriesKey> {
+    pub(crate) fn power_key(&self, host: &EntityId) -> Option<SeriesKey> {
         let keys = self.store.select_keys(Some(host), Some(SensorKind::Power));
         keys.iter()
             .find(|k| k.sensor == self.power_sensor)

@@ -57,6 +57,7 @@ mod engine;
 mod error;
 pub mod fleet;
 pub mod gpu;
+mod live;
 mod optimize;
 
 pub use engine::{
@@ -70,4 +71,5 @@ pub use kelvin_model as model;
 pub use kelvin_placement as placement;
 pub use kelvin_placement::Plan;
 pub use kelvin_store as store;
+pub use live::{LiveOptions, LiveStatus};
 pub use optimize::Optimized;

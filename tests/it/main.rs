@@ -12,6 +12,8 @@
 //! - `sim_conformance`: every file the simulator writes, for every preset, decodes with
 //!   Kelvin's ingest (only the deliberate faults quarantined, counted exactly), and the
 //!   committed datasets regenerate byte for byte.
+//! - `live`: the live engine bills what the batch path bills, in any arrival order within
+//!   the lateness window, and after crashes (SIGKILL at random moments).
 //! - `gpu`: the real H100 recording through `kelvin::gpu`: exact per-phase balance, and the
 //!   shared phases against the exclusive runs under every policy.
 
@@ -21,5 +23,6 @@ mod datasets;
 mod engine;
 mod extend;
 mod gpu;
+mod live;
 mod replay;
 mod sim_conformance;

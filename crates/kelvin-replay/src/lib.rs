@@ -16,6 +16,9 @@
 //! ([`kelvin_sim::dataset::ErrorSummary`]), read the inlet sensors
 //! ([`kelvin_store::pooled_means`]) and ask the fleet optimizer. `render` writes the report
 //! as text, `json` as JSON.
+//!
+//! [`live`] feeds a dataset to a live engine in event time instead, batch by batch, resuming
+//! after what a durable engine acknowledged (the `live` example).
 
 use std::collections::BTreeMap;
 
@@ -32,6 +35,7 @@ use kelvin::{Error, Ledger, PlaceOptions};
 
 mod build;
 mod json;
+pub mod live;
 mod render;
 
 pub use kelvin::dataset::{

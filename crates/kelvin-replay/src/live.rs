@@ -1,0 +1,284 @@
+//! A recorded dataset fed to a live engine as a live system would receive it: its metrics
+//! window by window and its vendor captures when they were taken, merged in event time, each
+//! batch acknowledged ([`Engine::commit`]) before the next; the `live` example's engine.
+//!
+//! A feed over an engine that already acknowledged batches (reopened on its data directory
+//! after a crash) skips that many and goes on, so a killed run ends with the same book as an
+//! uninterrupted one ([`feed`]).
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use kelvin::ingest::RuleSet;
+use kelvin::{Batch, Engine, Error, LiveOptions, LiveStatus};
+use serde_json::json;
+
+use crate::{RecordedDataset, read_text_file};
+
+/// How [`feed`] runs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FeedOptions {
+    /// The engine's data directory (`None`: in memory).
+    pub data_dir: Option<PathBuf>,
+    /// Width of one metrics batch, nanoseconds (default 30 s: one scrape of a 30 s exporter).
+    pub batch_ns: i64,
+    /// The live engine's options.
+    pub live: LiveOptions,
+}
+
+impl Default for FeedOptions {
+    fn default() -> Self {
+        FeedOptions {
+            data_dir: None,
+            batch_ns: 30_000_000_000,
+            live: LiveOptions::default(),
+        }
+    }
+}
+
+impl FeedOptions {
+    /// Sets the data directory.
+    pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+    /// Sets the live options.
+    pub fn with_live(mut self, live: LiveOptions) -> Self {
+        self.live = live;
+        self
+    }
+    /// Sets the batch width in seconds (at least 1).
+    pub fn with_batch_secs(mut self, s: u32) -> Self {
+        self.batch_ns = i64::from(s.max(1)) * 1_000_000_000;
+        self
+    }
+}
+
+/// What [`feed`] did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FeedReport {
+    /// Batches the engine had acknowledged before this run (skipped).
+    pub resumed_after: u64,
+    /// Batches fed in this run.
+    pub fed: u64,
+    /// The engine's state at the end.
+    pub status: LiveStatus,
+}
+
+impl FeedReport {
+    /// The book as the `live` example writes it: `{"intervals", "measured_uj",
+    /// "attributed_uj", "unattributed_uj", "workloads": {id: uj}}`.
+    pub fn json(&self) -> serde_json::Value {
+        let t = &self.status.totals;
+        let workloads: BTreeMap<&str, i128> = t.workloads.iter().map(|(k, v)| (&**k, *v)).collect();
+        json!({
+            "intervals": t.intervals,
+            "measured_uj": t.measured_uj,
+            "attributed_uj": t.attributed_uj,
+            "unattributed_uj": t.unattributed_uj,
+            "workloads": workloads,
+        })
+    }
+}
+
+/// The live engine for `ds`: its estate and running workloads, the built-in rules and the
+/// dataset's own.
+///
+/// # Errors
+/// As [`Engine::builder`]'s `build`, and [`Error::Dataset`] for bad rules.
+pub fn live_engine(ds: &RecordedDataset, opts: &FeedOptions) -> Result<Engine, Error> {
+    let mut rules = RuleSet::builtin();
+    if let Some(json) = &ds.rules_json {
+        let extra = RuleSet::from_json(json)
+            .map_err(|e| Error::dataset("prometheus_rules.json", e.to_string()))?;
+        for rule in extra.rules() {
+            rules.add(rule.clone())?;
+        }
+    }
+    let running = ds.workloads.iter().filter(|w| w.host.is_some()).cloned();
+    let mut builder = Engine::builder()
+        .inventory(ds.inventory.clone())
+        .workloads(running)
+        .rules(rules)
+        .live(opts.live.clone());
+    if let Some(dir) = &opts.data_dir {
+        builder = builder.data_dir(dir);
+    }
+    builder.build()
+}
+
+/// Feeds `ds` to `engine` in event time, one commit per batch, skipping the batches the engine
+/// acknowledged before; then closes every interval ([`Engine::finish`]).
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::Dataset`] for unreadable files, and whatever the engine returns.
+pub fn feed(
+    ds: &RecordedDataset,
+    engine: &mut Engine,
+    opts: &FeedOptions,
+) -> Result<FeedReport, Error> {
+    let skip = engine.live_status().map_or(0, |s| s.acknowledged);
+    let mut scrapes = Scrapes::open(ds, opts.batch_ns)?;
+    let mut captures: Vec<usize> = (0..ds.captures.len()).collect();
+    captures.sort_by_key(|&i| (ds.captures[i].taken_at, i));
+    let mut captures = captures.into_iter().peekable();
+    let (mut n, mut fed) = (0u64, 0u64);
+    loop {
+        let w = scrapes.peek().map_err(|e| io_err(ds, e))?;
+        let capture_first = captures
+            .peek()
+            .is_some_and(|&c| w.is_none_or(|w| ds.captures[c].taken_at.as_nanos() < w));
+        let event = if capture_first {
+            Event::Capture(captures.next().unwrap_or_default())
+        } else {
+            match scrapes.next_window().map_err(|e| io_err(ds, e))? {
+                Some((_, text)) => Event::Scrape(text),
+                None => break,
+            }
+        };
+        n += 1;
+        if n <= skip {
+            continue;
+        }
+        let batch = match event {
+            Event::Scrape(text) => Batch::prometheus("metrics.prom", text),
+            Event::Capture(i) => {
+                let c = &ds.captures[i];
+                let text = read_text_file(&c.path, 64 << 20)?;
+                Batch::capture(c.name.clone(), text, c.entity.clone(), c.taken_at)
+            }
+        };
+        engine.ingest(batch)?;
+        engine.commit()?;
+        fed += 1;
+    }
+    engine.finish()?;
+    let status = engine.live_status().ok_or(Error::NoData {
+        what: "a live engine (EngineBuilder::live or data_dir)",
+    })?;
+    Ok(FeedReport {
+        resumed_after: skip,
+        fed,
+        status,
+    })
+}
+
+/// One batch of the merged stream.
+enum Event {
+    Scrape(String),
+    Capture(usize),
+}
+
+/// The metrics' sample lines grouped in windows of `batch_ns`, in event-time order, each
+/// window with the file's `# HELP`/`# TYPE` lines in front. A file small enough is sorted
+/// first (some recordings are written series by series); a larger one is read as it streams
+/// and must be written scrape by scrape (a line earlier than its window joins the window being
+/// read, as a late sample would).
+struct Scrapes {
+    header: String,
+    lines: Box<dyn Iterator<Item = std::io::Result<String>>>,
+    batch_ns: i64,
+    window: Option<i64>,
+    buf: String,
+    next: Option<(i64, String)>,
+}
+
+fn line_ts_ns(line: &str) -> Option<i64> {
+    let ms: i64 = line.rsplit(' ').next()?.trim().parse().ok()?;
+    ms.checked_mul(1_000_000)
+}
+
+impl Scrapes {
+    fn open(ds: &RecordedDataset, batch_ns: i64) -> Result<Scrapes, Error> {
+        let lines: Box<dyn Iterator<Item = std::io::Result<String>>> =
+            match ds.open_metrics().map_err(Error::from)? {
+                Some(r) if ds.metrics.is_empty() => {
+                    let meta = ds.metrics_file.as_ref().and_then(|p| p.metadata().ok());
+                    if meta.is_some_and(|m| m.len() <= 256 << 20) {
+                        let lines = r.lines().collect::<std::io::Result<Vec<_>>>();
+                        Box::new(sorted(lines.map_err(|e| io_err(ds, e))?).map(Ok))
+                    } else {
+                        Box::new(r.lines())
+                    }
+                }
+                _ => Box::new(sorted(ds.metrics.lines().map(str::to_owned).collect()).map(Ok)),
+            };
+        Ok(Scrapes {
+            header: String::new(),
+            lines,
+            batch_ns,
+            window: None,
+            buf: String::new(),
+            next: None,
+        })
+    }
+
+    /// The next window: its start and its text.
+    fn next_window(&mut self) -> std::io::Result<Option<(i64, String)>> {
+        if let Some(n) = self.next.take() {
+            return Ok(Some(n));
+        }
+        for line in self.lines.by_ref() {
+            let line = line?;
+            if line.starts_with('#') {
+                self.header.push_str(&line);
+                self.header.push('\n');
+                continue;
+            }
+            let w = line_ts_ns(&line).map(|t| t.div_euclid(self.batch_ns) * self.batch_ns);
+            match (self.window, w) {
+                (None, Some(w)) => self.window = Some(w),
+                (Some(cur), Some(w)) if w > cur => {
+                    let text = std::mem::take(&mut self.buf);
+                    self.window = Some(w);
+                    self.buf.push_str(&line);
+                    self.buf.push('\n');
+                    return Ok(Some((cur, format!("{}{text}", self.header))));
+                }
+                _ => {}
+            }
+            self.buf.push_str(&line);
+            self.buf.push('\n');
+        }
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
+        let text = std::mem::take(&mut self.buf);
+        Ok(Some((
+            self.window.unwrap_or(i64::MIN),
+            format!("{}{text}", self.header),
+        )))
+    }
+
+    fn peek(&mut self) -> std::io::Result<Option<i64>> {
+        if self.next.is_none() {
+            self.next = self.next_window()?;
+        }
+        Ok(self.next.as_ref().map(|(w, _)| *w))
+    }
+}
+
+fn io_err(ds: &RecordedDataset, e: std::io::Error) -> Error {
+    Error::Io {
+        place: ds
+            .metrics_file
+            .as_ref()
+            .map_or("metrics.prom".into(), |p| p.display().to_string()),
+        source: e,
+    }
+}
+
+/// Lines sorted by their sample time, comments first (stable: equal times keep file order).
+fn sorted(mut lines: Vec<String>) -> impl Iterator<Item = String> {
+    lines.sort_by_key(|l| {
+        if l.starts_with('#') {
+            i64::MIN
+        } else {
+            line_ts_ns(l).unwrap_or(i64::MIN)
+        }
+    });
+    lines.into_iter()
+}

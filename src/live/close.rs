@@ -1,0 +1,152 @@
+//! Closing intervals and restating them: the live engine's two writes to its book.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kelvin_attribution::ledger::{ClosedInterval, Restatement};
+use kelvin_attribution::{
+    AlignedInput, HostSeries, LedgerOptions, PinnedFloor, WorkloadSeries, attribute_with_floors,
+    calibrate_host_floor,
+};
+use kelvin_model::{EntityId, TimeRange, Timestamp};
+
+use super::state::{FloorEpoch, Live};
+use crate::{Engine, Error};
+
+impl Engine {
+    /// Restates the dirty intervals, then closes every interval that ends at or before
+    /// `target` (the watermark, or the newest reading when finishing).
+    pub(crate) fn live_advance(&mut self, live: &mut Live, target: i64) -> Result<(), Error> {
+        self.restate_dirty(live)?;
+        let Some(mut ct) = live.ack.closed_through else {
+            return Ok(());
+        };
+        let step = self.interval_ns;
+        while ct.saturating_add(step) <= target {
+            if ct >= live.ack.next_calibration {
+                self.recalibrate(live, ct)?;
+            }
+            // Close up to the target or the next calibration, whichever comes first, in one
+            // aligned read of the store.
+            let stop = target.min(live.ack.next_calibration.max(ct + step));
+            let k = ((stop - ct) / step).max(1);
+            let end = ct + k * step;
+            let aligned = self.aligned(range(ct, end)?)?.input;
+            let floors = live.current_floors();
+            for i in 0..k as usize {
+                let c = self.settle_one(&aligned, i, &floors, &live.opts.ledger)?;
+                live.ack.closed_through = Some(c.start.as_nanos() + step);
+                live.book_closed(c, floors.clone());
+            }
+            ct = end;
+        }
+        Ok(())
+    }
+
+    /// Settles interval `i` of `aligned` with `floors`, as one closed interval.
+    fn settle_one(
+        &self,
+        aligned: &AlignedInput,
+        i: usize,
+        floors: &FloorEpoch,
+        opts: &LedgerOptions,
+    ) -> Result<ClosedInterval, Error> {
+        let one = slice(aligned, i);
+        let pinned: Vec<Option<PinnedFloor>> = one
+            .hosts
+            .iter()
+            .map(|h| floors.floors.get(h.host.as_str()).copied())
+            .collect();
+        let ledger = attribute_with_floors(&one, &pinned, opts)?;
+        Ok(ClosedInterval::from_ledger(one.start, &ledger, |h| {
+            self.meter_provenance(h)
+        }))
+    }
+
+    /// Calibrates every host's floor on the closed intervals before `at` (at most the floor
+    /// history), and puts them in force from `at`.
+    fn recalibrate(&self, live: &mut Live, at: i64) -> Result<(), Error> {
+        let from = at
+            .saturating_sub(live.opts.floor_history_ns)
+            .max(live.ack.first_interval.unwrap_or(at));
+        let mut floors = BTreeMap::new();
+        if at - from >= 3 * self.interval_ns {
+            let aligned = self.aligned(range(from, at)?)?.input;
+            for h in &aligned.hosts {
+                if let Some(f) = calibrate_host_floor(h, self.interval_ns) {
+                    floors.insert(h.host.as_str().to_owned(), f);
+                }
+            }
+        }
+        live.ack.next_calibration = at.saturating_add(live.opts.recalibrate_ns.max(1));
+        live.push_floors(FloorEpoch {
+            from_ns: at,
+            floors,
+        });
+        Ok(())
+    }
+
+    /// Settles again every closed interval that late readings touched, and books a
+    /// restatement for each whose sheets changed.
+    fn restate_dirty(&mut self, live: &mut Live) -> Result<(), Error> {
+        let dirty = std::mem::take(&mut live.dirty);
+        for (start, why) in dirty {
+            let Some(index) = live
+                .recent
+                .iter()
+                .position(|(c, _)| c.start.as_nanos() == start)
+            else {
+                continue;
+            };
+            let floors = live.recent[index].1.clone();
+            let aligned = self.aligned(range(start, start + self.interval_ns)?)?.input;
+            let new = self.settle_one(&aligned, 0, &floors, &live.opts.ledger)?;
+            let old = &live.recent[index].0;
+            if *old != new {
+                let old = old.clone();
+                live.book_restated(index, Restatement { old, new, why });
+            }
+        }
+        Ok(())
+    }
+
+    /// Which meter a host's sheet came from.
+    pub(crate) fn meter_provenance(&self, host: &EntityId) -> Arc<str> {
+        match self.power_key(host) {
+            Some(k) => Arc::from(k.sensor.as_str()),
+            None => Arc::from("none"),
+        }
+    }
+}
+
+fn range(a: i64, b: i64) -> Result<TimeRange, Error> {
+    Ok(TimeRange::try_new(
+        Timestamp::from_nanos(a),
+        Timestamp::from_nanos(b),
+    )?)
+}
+
+/// Interval `i` of `input` as a one-interval input.
+fn slice(input: &AlignedInput, i: usize) -> AlignedInput {
+    let at = |v: &[f64]| vec![v.get(i).copied().unwrap_or(f64::NAN)];
+    let hosts = input
+        .hosts
+        .iter()
+        .map(|h| HostSeries {
+            host: h.host.clone(),
+            cores: h.cores,
+            energy_j: at(&h.energy_j),
+            meter_rel_sigma: h.meter_rel_sigma,
+            workloads: h
+                .workloads
+                .iter()
+                .map(|w| WorkloadSeries::new(w.workload.clone(), w.requested_cores, at(&w.cpu_s)))
+                .collect(),
+        })
+        .collect();
+    AlignedInput {
+        start: Timestamp::from_nanos(input.start.as_nanos() + i as i64 * input.interval_ns),
+        interval_ns: input.interval_ns,
+        hosts,
+    }
+}

@@ -1,0 +1,20 @@
+//! The live side of the [`Engine`](crate::Engine): readings from many sources in event time,
+//! intervals closed when every source has passed them, bills written once to a durable book,
+//! restatements for readings that arrive after their interval closed.
+//!
+//! Wiring only: the watermarks are [`kelvin_model::Watermarks`], the book and its records are
+//! [`kelvin_attribution::ledger`]'s (`ClosedInterval`, `Restatement`, `BookTotals`), each
+//! interval is settled by [`kelvin_attribution::attribute_with_floors`] with floors calibrated
+//! on a trailing window ([`kelvin_attribution::calibrate_host_floor`]), and durability is the
+//! store's write-ahead log plus a [`kelvin_store::Journal`] beside it.
+//!
+//! Submodules: `state` (options, the persisted acknowledgement and the journal replay),
+//! `feed` (each absorbed batch, commit and finish), `close` (closing and restating intervals).
+
+mod close;
+mod feed;
+mod state;
+
+pub(crate) use feed::{Origin, sift_late};
+pub(crate) use state::{Live, open_journal};
+pub use state::{LiveOptions, LiveStatus};

@@ -1,0 +1,362 @@
+//! What a live engine keeps: its options, its acknowledged state (watermarks, the interval
+//! closed through, the floors in force, counts) and its book, and how they come back from the
+//! journal after a crash.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
+
+use kelvin_attribution::ledger::{
+    BookReader, BookRecord, BookTotals, BookWriter, ClosedInterval, Restatement,
+};
+use kelvin_attribution::{LedgerOptions, PinnedFloor};
+use kelvin_model::{Timestamp, Watermarks};
+use kelvin_store::Journal;
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// How a live engine closes its intervals. Set with [`EngineBuilder::live`]
+/// (in memory) or implied, with its defaults, by [`EngineBuilder::data_dir`].
+///
+/// [`EngineBuilder::live`]: crate::EngineBuilder::live
+/// [`EngineBuilder::data_dir`]: crate::EngineBuilder::data_dir
+///
+/// ```
+/// use kelvin::LiveOptions;
+///
+/// let opts = LiveOptions::default().with_lateness_secs(300).with_restatement_secs(7_200);
+/// assert_eq!(opts.lateness_ns, 300_000_000_000);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LiveOptions {
+    /// How late a reading may arrive behind the newest reading of its source and still be in
+    /// its interval's first bill (default 120 s: four 30 s scrapes).
+    pub lateness_ns: i64,
+    /// A source that has sent nothing for this long, in event time behind the newest source,
+    /// stops holding intervals open (default 15 min).
+    pub idle_source_ns: i64,
+    /// A reading for an interval closed less than this long ago restates it; older ones are
+    /// quarantined as late (default 1 h).
+    pub restatement_ns: i64,
+    /// How often the idle floors are calibrated again (default 15 min).
+    pub recalibrate_ns: i64,
+    /// The trailing window of closed intervals the floors are calibrated on (default 6 h).
+    pub floor_history_ns: i64,
+    /// The attribution policy and confidence (default: the two-part tariff at 95 %).
+    pub ledger: LedgerOptions,
+    /// `fsync` on every commit (default true; off only for benchmarks and tests that do not
+    /// crash).
+    pub sync: bool,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        const S: i64 = Timestamp::NANOS_PER_SEC;
+        LiveOptions {
+            lateness_ns: 120 * S,
+            idle_source_ns: 900 * S,
+            restatement_ns: 3_600 * S,
+            recalibrate_ns: 900 * S,
+            floor_history_ns: 6 * 3_600 * S,
+            ledger: LedgerOptions::default(),
+            sync: true,
+        }
+    }
+}
+
+impl LiveOptions {
+    /// Sets [`LiveOptions::lateness_ns`] in seconds.
+    pub fn with_lateness_secs(mut self, s: u32) -> Self {
+        self.lateness_ns = i64::from(s) * Timestamp::NANOS_PER_SEC;
+        self
+    }
+    /// Sets [`LiveOptions::idle_source_ns`] in seconds.
+    pub fn with_idle_source_secs(mut self, s: u32) -> Self {
+        self.idle_source_ns = i64::from(s) * Timestamp::NANOS_PER_SEC;
+        self
+    }
+    /// Sets [`LiveOptions::restatement_ns`] in seconds.
+    pub fn with_restatement_secs(mut self, s: u32) -> Self {
+        self.restatement_ns = i64::from(s) * Timestamp::NANOS_PER_SEC;
+        self
+    }
+    /// Sets the policy and confidence ([`LiveOptions::ledger`]).
+    pub fn with_ledger(mut self, ledger: LedgerOptions) -> Self {
+        self.ledger = ledger;
+        self
+    }
+    /// Sets [`LiveOptions::sync`].
+    pub fn with_sync(mut self, sync: bool) -> Self {
+        self.sync = sync;
+        self
+    }
+}
+
+/// Where a live engine stands: what it acknowledged, closed and billed.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct LiveStatus {
+    /// Commits acknowledged since the engine's directory was created (a resuming feeder skips
+    /// this many of its batches, when it commits once per batch).
+    pub acknowledged: u64,
+    /// Every interval before this instant is closed.
+    pub closed_through: Option<Timestamp>,
+    /// The engine's watermark: the slowest live source's newest reading minus the lateness.
+    pub watermark: Option<Timestamp>,
+    /// Totals of the book: closed intervals, restatements, measured, attributed and
+    /// unattributed energy, per workload and per meter.
+    pub totals: BookTotals,
+    /// Readings quarantined because they arrived after their interval's restatement window.
+    pub late: u64,
+}
+
+/// The persisted part of a live engine's state, written with every commit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Ack {
+    pub(crate) acknowledged: u64,
+    pub(crate) marks: Watermarks,
+    pub(crate) closed_through: Option<i64>,
+    /// Start of the first interval (where the floors' history begins).
+    pub(crate) first_interval: Option<i64>,
+    pub(crate) next_calibration: i64,
+    pub(crate) late: u64,
+}
+
+/// Floors in force from an instant on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct FloorEpoch {
+    pub(crate) from_ns: i64,
+    pub(crate) floors: BTreeMap<String, PinnedFloor>,
+}
+
+/// Journal payload tags besides the book's (1–3).
+const TAG_ACK: u8 = 0x41;
+const TAG_FLOORS: u8 = 0x46;
+
+/// A live engine's state.
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub(crate) opts: LiveOptions,
+    pub(crate) journal: Option<Journal>,
+    pub(crate) writer: BookWriter,
+    pub(crate) ack: Ack,
+    /// Floor epochs, oldest first; those older than the restatement window are dropped, but
+    /// the newest is always kept.
+    pub(crate) floors: VecDeque<Arc<FloorEpoch>>,
+    /// Closed intervals still inside the restatement window, oldest first, with the floors
+    /// they were settled with.
+    pub(crate) recent: VecDeque<(ClosedInterval, Arc<FloorEpoch>)>,
+    /// Closed intervals that late readings touched: start → why.
+    pub(crate) dirty: BTreeMap<i64, String>,
+    pub(crate) totals: BookTotals,
+    /// Encoded payloads waiting for the next commit.
+    pub(crate) pending: Vec<Vec<u8>>,
+}
+
+impl Live {
+    pub(crate) fn new(opts: LiveOptions) -> Live {
+        let marks = Watermarks::new(opts.lateness_ns, opts.idle_source_ns);
+        Live {
+            opts,
+            journal: None,
+            writer: BookWriter::new(),
+            ack: Ack {
+                acknowledged: 0,
+                marks,
+                closed_through: None,
+                first_interval: None,
+                next_calibration: i64::MIN,
+                late: 0,
+            },
+            floors: VecDeque::from([Arc::new(FloorEpoch {
+                from_ns: i64::MIN,
+                floors: BTreeMap::new(),
+            })]),
+            recent: VecDeque::new(),
+            dirty: BTreeMap::new(),
+            totals: BookTotals::default(),
+            pending: Vec::new(),
+        }
+    }
+
+    pub(crate) fn status(&self) -> LiveStatus {
+        LiveStatus {
+            acknowledged: self.ack.acknowledged,
+            closed_through: self.ack.closed_through.map(Timestamp::from_nanos),
+            watermark: self.ack.marks.watermark().map(Timestamp::from_nanos),
+            totals: self.totals.clone(),
+            late: self.ack.late,
+        }
+    }
+
+    /// The floors in force now.
+    pub(crate) fn current_floors(&self) -> Arc<FloorEpoch> {
+        self.floors.back().cloned().unwrap_or_else(|| {
+            Arc::new(FloorEpoch {
+                from_ns: i64::MIN,
+                floors: BTreeMap::new(),
+            })
+        })
+    }
+
+    /// Records new floors from `from_ns` on.
+    pub(crate) fn push_floors(&mut self, epoch: FloorEpoch) {
+        if self.journal.is_some() {
+            let mut p = vec![TAG_FLOORS];
+            p.extend(serde_json::to_vec(&epoch).unwrap_or_default());
+            self.pending.push(p);
+        }
+        self.floors.push_back(Arc::new(epoch));
+    }
+
+    /// Books a closed interval: totals, the recent window, and the journal at the next commit.
+    pub(crate) fn book_closed(&mut self, c: ClosedInterval, floors: Arc<FloorEpoch>) {
+        self.totals.add(&c);
+        let rec = BookRecord::Closed(c);
+        if self.journal.is_some() {
+            self.writer.encode(&rec, &mut self.pending);
+        }
+        let BookRecord::Closed(c) = rec else {
+            unreachable!("built as Closed above")
+        };
+        self.recent.push_back((c, floors));
+        self.trim();
+    }
+
+    /// Books a restatement of the recent interval at `index`.
+    pub(crate) fn book_restated(&mut self, index: usize, r: Restatement) {
+        self.totals.restate(&r);
+        if self.journal.is_some() {
+            let rec = BookRecord::Restated(r);
+            self.writer.encode(&rec, &mut self.pending);
+            if let BookRecord::Restated(r) = rec {
+                self.recent[index].0 = r.new;
+            }
+        } else {
+            self.recent[index].0 = r.new;
+        }
+    }
+
+    /// Drops closed intervals and floor epochs that left the restatement window.
+    fn trim(&mut self) {
+        let Some(ct) = self.ack.closed_through else {
+            return;
+        };
+        let horizon = ct.saturating_sub(self.opts.restatement_ns);
+        while self
+            .recent
+            .front()
+            .is_some_and(|(c, _)| c.start.as_nanos() < horizon)
+        {
+            self.recent.pop_front();
+        }
+        while self.floors.len() > 1 && self.floors[1].from_ns <= horizon {
+            self.floors.pop_front();
+        }
+    }
+
+    /// Writes the acknowledgement and every pending record, durably when there is a journal.
+    pub(crate) fn commit(&mut self) -> Result<(), Error> {
+        self.ack.acknowledged += 1;
+        let Some(j) = &mut self.journal else {
+            self.pending.clear();
+            return Ok(());
+        };
+        for p in self.pending.drain(..) {
+            j.append(&p)?;
+        }
+        let mut p = vec![TAG_ACK];
+        // Serializing plain numbers, strings and maps cannot fail.
+        p.extend(serde_json::to_vec(&self.ack).unwrap_or_default());
+        j.append(&p)?;
+        j.commit()?;
+        Ok(())
+    }
+}
+
+/// Opens the journal at `path` into `live`: replays the book and the floors up to the last
+/// acknowledgement, and cuts off whatever followed it (a commit that did not finish).
+pub(crate) fn open_journal(live: &mut Live, path: &Path) -> Result<(), Error> {
+    let mut reader = BookReader::new();
+    // Records since the last acknowledgement, applied when the next one is read.
+    let mut since: Vec<Replayed> = Vec::new();
+    let mut acked_len = 0u64;
+    let mut offset = 0u64;
+    let mut names_at_ack = 0usize;
+    let mut failed: Option<String> = None;
+    let (journal, report) = Journal::open(path, live.opts.sync, |p| {
+        if failed.is_some() {
+            return Ok(());
+        }
+        offset += 8 + p.len() as u64;
+        match p.first() {
+            Some(&TAG_ACK) => match serde_json::from_slice::<Ack>(&p[1..]) {
+                Ok(ack) => {
+                    for r in since.drain(..) {
+                        r.apply(live);
+                    }
+                    live.ack = ack;
+                    live.trim();
+                    acked_len = offset;
+                    names_at_ack = reader.names_len();
+                }
+                Err(e) => failed = Some(format!("an acknowledgement: {e}")),
+            },
+            Some(&TAG_FLOORS) => match serde_json::from_slice::<FloorEpoch>(&p[1..]) {
+                Ok(f) => since.push(Replayed::Floors(f)),
+                Err(e) => failed = Some(format!("a floor record: {e}")),
+            },
+            _ => match reader.decode(p) {
+                Ok(Some(rec)) => since.push(Replayed::Book(rec)),
+                Ok(None) => {}
+                Err(e) => failed = Some(e.to_string()),
+            },
+        }
+        Ok(())
+    })?;
+    if let Some(why) = failed {
+        return Err(Error::Io {
+            place: format!("{} at byte {}", path.display(), offset + 8),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the engine journal holds a record it cannot read: {why}"),
+            ),
+        });
+    }
+    let mut journal = journal;
+    if acked_len + 8 < report.bytes {
+        // Records of a commit that never finished: not acknowledged, so not kept, and the
+        // names they defined are forgotten with them.
+        journal.truncate(acked_len + 8)?;
+    }
+    reader.truncate_names(names_at_ack);
+    live.writer = BookWriter::continuing(&reader);
+    live.journal = Some(journal);
+    Ok(())
+}
+
+enum Replayed {
+    Book(BookRecord),
+    Floors(FloorEpoch),
+}
+
+impl Replayed {
+    fn apply(self, live: &mut Live) {
+        match self {
+            Replayed::Book(BookRecord::Closed(c)) => {
+                live.totals.add(&c);
+                let f = live.current_floors();
+                live.recent.push_back((c, f));
+            }
+            Replayed::Book(BookRecord::Restated(r)) => {
+                live.totals.restate(&r);
+                if let Some(slot) = live.recent.iter_mut().find(|(c, _)| c.start == r.new.start) {
+                    slot.0 = r.new;
+                }
+            }
+            Replayed::Floors(f) => live.floors.push_back(Arc::new(f)),
+        }
+    }
+}

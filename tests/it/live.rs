@@ -1,0 +1,238 @@
+//! The live engine: the same bills as the batch replay, whatever the order readings arrive in
+//! within the lateness window, and after any number of crashes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kelvin::{Batch, Engine, LedgerOptions, LiveOptions, Policy};
+use kelvin_replay::RecordedDataset;
+use kelvin_replay::live::{FeedOptions, FeedReport, feed, live_engine};
+
+fn dataset(name: &str) -> RecordedDataset {
+    RecordedDataset::open(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("datasets")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// The batch path: everything ingested, then one window attributed.
+fn batch_bill(ds: &RecordedDataset, policy: Policy) -> (u128, u128, BTreeMap<String, u128>) {
+    // The same estate and rules as the live feed, but not live, and fed as the replay feeds
+    // it: all metrics at once, then every capture.
+    let inventory = live_engine(ds, &FeedOptions::default())
+        .unwrap()
+        .inventory()
+        .clone();
+    let mut rules = kelvin::ingest::RuleSet::builtin();
+    if let Some(json) = &ds.rules_json {
+        for r in kelvin::ingest::RuleSet::from_json(json).unwrap().rules() {
+            rules.add(r.clone()).unwrap();
+        }
+    }
+    let mut engine = Engine::builder()
+        .inventory(inventory)
+        .rules(rules)
+        .build()
+        .unwrap();
+    let text = std::fs::read_to_string(ds.metrics_file.as_ref().unwrap()).unwrap();
+    engine
+        .ingest(Batch::prometheus("metrics.prom", text))
+        .unwrap();
+    for c in &ds.captures {
+        let text = std::fs::read_to_string(&c.path).unwrap();
+        engine
+            .ingest(Batch::capture(
+                c.name.clone(),
+                text,
+                c.entity.clone(),
+                c.taken_at,
+            ))
+            .unwrap();
+    }
+    let bill = engine
+        .attribute_with(
+            engine.data_span().unwrap(),
+            &LedgerOptions::default().with_policy(policy),
+        )
+        .unwrap();
+    let mut per = BTreeMap::new();
+    for (w, t) in bill.workloads.iter().zip(bill.workload_totals_uj()) {
+        per.insert(w.to_string(), t);
+    }
+    (bill.measured_uj(), bill.attributed_uj(), per)
+}
+
+fn live_bill(ds: &RecordedDataset, policy: Policy) -> FeedReport {
+    let opts = FeedOptions::default().with_live(
+        LiveOptions::default().with_ledger(LedgerOptions::default().with_policy(policy)),
+    );
+    let mut engine = live_engine(ds, &opts).unwrap();
+    feed(ds, &mut engine, &opts).unwrap()
+}
+
+/// On every committed dataset, streaming in event time and closing interval by interval bills
+/// exactly what the batch path bills over the whole window, under a policy whose split of an
+/// interval depends on that interval alone.
+#[test]
+fn live_equals_batch_on_every_committed_dataset() {
+    for name in ["edge-small", "enterprise-room", "gpu-cluster"] {
+        let ds = dataset(name);
+        for policy in [Policy::CpuShare, Policy::FullAbsorption] {
+            let (measured, attributed, per) = batch_bill(&ds, policy);
+            let live = live_bill(&ds, policy);
+            let t = &live.status.totals;
+            assert_eq!(
+                t.measured_uj as u128, measured,
+                "{name} {policy:?} measured"
+            );
+            assert_eq!(
+                t.attributed_uj as u128, attributed,
+                "{name} {policy:?} attributed"
+            );
+            assert!(t.is_balanced());
+            for (w, uj) in &per {
+                let got = t.workloads.get(w.as_str()).copied().unwrap_or(0);
+                assert_eq!(got as u128, *uj, "{name} {policy:?} workload {w}");
+            }
+        }
+    }
+}
+
+/// A temporary directory for one test, emptied first.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kelvin-live-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const CHILD_DS: &str = "KELVIN_LIVE_CHILD_DATASET";
+const CHILD_DIR: &str = "KELVIN_LIVE_CHILD_DIR";
+const CHILD_OUT: &str = "KELVIN_LIVE_CHILD_OUT";
+
+/// One run of the durable feed, resuming whatever the directory holds; the book as JSON.
+fn durable_run(ds: &Path, dir: &Path) -> serde_json::Value {
+    let ds = RecordedDataset::open(ds).unwrap();
+    let opts = FeedOptions::default().with_data_dir(dir);
+    let mut engine = live_engine(&ds, &opts).unwrap();
+    feed(&ds, &mut engine, &opts).unwrap().json()
+}
+
+/// The child process of [`sigkill_at_random_moments_changes_nothing`]: runs the durable feed
+/// named by the environment and writes its book. Ignored unless a parent starts it.
+#[test]
+#[ignore = "started by sigkill_at_random_moments_changes_nothing as a child process"]
+fn live_child() {
+    let ds = std::env::var(CHILD_DS).expect("started by the crash test");
+    let dir = std::env::var(CHILD_DIR).expect("started by the crash test");
+    let out = std::env::var(CHILD_OUT).expect("started by the crash test");
+    let json = durable_run(Path::new(&ds), Path::new(&dir));
+    std::fs::write(out, serde_json::to_vec(&json).unwrap()).unwrap();
+}
+
+/// Killed with SIGKILL at random moments (20 times) and restarted on the same directory, the
+/// durable feed ends with the same book, to the microjoule, as an uninterrupted run, on a
+/// simulated room of 100 hosts with BMC captures.
+#[test]
+fn sigkill_at_random_moments_changes_nothing() {
+    let root = scratch("sigkill");
+    let ds = root.join("dataset");
+    let cfg = kelvin_sim::SimConfig::scale()
+        .with_hosts(100)
+        .with_duration_s(2 * 3_600)
+        .with_capture_s(900)
+        .with_seed(15);
+    kelvin_sim::simulate_to(&cfg, &ds).unwrap();
+    let started = Instant::now();
+    let reference = durable_run(&ds, &root.join("reference"));
+    let whole = started.elapsed();
+    assert!(
+        reference["intervals"].as_u64().unwrap() >= 100,
+        "{reference}"
+    );
+
+    let dir = root.join("crashed");
+    let out = root.join("out.json");
+    // A child's start-up: a run over the finished reference, which only reopens and skips.
+    let started = Instant::now();
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "live::live_child", "--ignored", "--nocapture"])
+        .env(CHILD_DS, &ds)
+        .env(CHILD_DIR, root.join("reference"))
+        .env(CHILD_OUT, &out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let startup = started.elapsed();
+    // A deterministic generator for the kill times (xorshift), so a failure can be replayed.
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let (mut kills, mut finished_early, mut progressed, mut acked) = (0, 0, 0, 0u64);
+    while kills < 20 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "live::live_child", "--ignored", "--nocapture"])
+            .env(CHILD_DS, &ds)
+            .env(CHILD_DIR, &dir)
+            .env(CHILD_OUT, &out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // After the child's start-up, somewhere within a tenth of an uninterrupted run, so that
+        // the kills fall all along the stream.
+        let wait = whole.as_micros() as u64 / 10;
+        std::thread::sleep(startup + Duration::from_micros(next() % wait.max(1)));
+        if child.try_wait().unwrap().is_some() {
+            // It reached the end after the kills so far: its book must already be right.
+            // Start again from an empty directory for the kills still to come.
+            finished_early += 1;
+            assert!(
+                finished_early < 5,
+                "the feed keeps finishing before it is killed"
+            );
+            let book: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+            assert_eq!(book, reference, "after {kills} kills");
+            std::fs::remove_dir_all(&dir).unwrap();
+            acked = 0;
+            continue;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+        // What the killed run left acknowledged: never less than before.
+        let ds_opened = RecordedDataset::open(&ds).unwrap();
+        let engine = live_engine(&ds_opened, &FeedOptions::default().with_data_dir(&dir)).unwrap();
+        let now = engine.live_status().unwrap().acknowledged;
+        assert!(now >= acked, "acknowledged went back from {acked} to {now}");
+        progressed += usize::from(now > acked);
+        acked = now;
+    }
+    // Most kills fell in the middle of the stream, after some batches were acknowledged.
+    assert!(
+        progressed >= 10,
+        "only {progressed} of 20 kills came after progress"
+    );
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "live::live_child", "--ignored", "--nocapture"])
+        .env(CHILD_DS, &ds)
+        .env(CHILD_DIR, &dir)
+        .env(CHILD_OUT, &out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let crashed: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(crashed, reference);
+    let _ = std::fs::remove_dir_all(&root);
+}
