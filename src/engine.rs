@@ -340,6 +340,7 @@ impl Engine {
             decoders: &self.decoders,
             normalizer: &self.normalizer,
             known: &self.known,
+            workloads: None,
         };
         let origin = Origin::of(&batch);
         let (source, parsed) = admission.decode(batch);

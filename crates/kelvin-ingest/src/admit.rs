@@ -10,15 +10,28 @@ use std::collections::HashSet;
 use kelvin_model::{EntityId, Place, Reading, TimeGate, Timestamp};
 
 use crate::prometheus::{self, ParseOptions};
-use crate::{Context, Decoders, IngestBatch, Normalizer, Quarantined, Reason, RuleSet};
+use crate::{
+    Context, Decoders, IngestBatch, Normalizer, Quarantined, Reason, RuleSet, WorkloadLabels,
+};
 
 /// A batch of telemetry to admit: readings already normalized, a capture in any format a
-/// [`Decoders`] registry decodes, or Prometheus exposition text.
+/// [`Decoders`] registry decodes, or Prometheus exposition text — each with the time of the
+/// poll that fetched it, when the caller knows it ([`Batch::with_poll_time`]): records without
+/// their own time take it, and the readings that have one can be judged against it
+/// ([`IngestBatch::sift_poll`], [`IngestBatch::clock_offset_ns`]).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Batch {
     /// Readings the embedder already normalized.
     Readings(Vec<Reading>),
+    /// Readings the embedder already normalized, from a poll at `poll_time`: readings without
+    /// a time ([`Timestamp::UNKNOWN`]) take it.
+    ReadingsAt {
+        /// The readings.
+        readings: Vec<Reading>,
+        /// When they were polled.
+        poll_time: Timestamp,
+    },
     /// A capture in any format the registry decodes (an `ipmitool sensor` output, a Redfish
     /// resource, an nvidia-smi CSV …, or the format of a decoder an embedder registered).
     Capture {
@@ -32,7 +45,8 @@ pub enum Batch {
         /// The entity the capture describes when the text does not name one (the host whose
         /// BMC answered).
         entity: Option<EntityId>,
-        /// When it was taken, for records without their own time (required to store them).
+        /// When it was taken (the poll), for records without their own time (required to
+        /// store them).
         taken_at: Option<Timestamp>,
     },
     /// Prometheus exposition text, with the source name used in quarantine places.
@@ -41,10 +55,18 @@ pub enum Batch {
         source: String,
         /// The text.
         text: String,
+        /// When it was scraped: the time of samples without a timestamp, as the exposition
+        /// format defines it (the scraper's time). `None`: such samples are quarantined as
+        /// [`Reason::MissingTimestamp`].
+        scrape_time: Option<Timestamp>,
     },
 }
 
 impl Batch {
+    /// The source name of [`Batch::Readings`] and [`Batch::ReadingsAt`] ([`Batch::source`]),
+    /// and the name their quarantine places start with (`readings[3].entity`).
+    pub const READINGS_SOURCE: &'static str = "readings";
+
     /// A capture of a host, taken at `taken_at`, format detected.
     pub fn capture(
         source: impl Into<String>,
@@ -77,11 +99,94 @@ impl Batch {
         batch
     }
 
-    /// Prometheus exposition text from `source`.
+    /// Prometheus exposition text from `source`, without a scrape time: only samples that
+    /// carry a timestamp can be stored (see [`Batch::prometheus_at`]).
     pub fn prometheus(source: impl Into<String>, text: impl Into<String>) -> Batch {
         Batch::PrometheusText {
             source: source.into(),
             text: text.into(),
+            scrape_time: None,
+        }
+    }
+
+    /// Prometheus exposition text from `source`, scraped at `scrape_time`: samples without a
+    /// timestamp (what live exporters send) take it.
+    ///
+    /// ```
+    /// use std::{collections::HashSet, sync::Arc};
+    /// use kelvin_ingest::{Admission, Batch, Decoders, Normalizer, RuleSet};
+    /// use kelvin_model::{EntityId, Timestamp};
+    ///
+    /// let known = Arc::new(HashSet::from([EntityId::new("h1")?]));
+    /// let (rules, decoders, normalizer) = (RuleSet::builtin(), Decoders::builtin(), Normalizer::builtin());
+    /// let admission = Admission { rules: &rules, decoders: &decoders, normalizer: &normalizer, known: &known, workloads: None };
+    /// let text = "ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 212\n";
+    /// let at = Timestamp::from_secs(1_793_606_400);
+    /// let (_, b) = admission.decode(Batch::prometheus_at("h1:9290", text, at));
+    /// assert_eq!((b.stats.accepted, b.readings[0].ts), (1, at));
+    /// let (_, b) = admission.decode(Batch::prometheus("h1:9290", text));
+    /// assert_eq!(b.stats.quarantined, 1); // missing_timestamp
+    /// # Ok::<(), kelvin_model::ModelError>(())
+    /// ```
+    pub fn prometheus_at(
+        source: impl Into<String>,
+        text: impl Into<String>,
+        scrape_time: Timestamp,
+    ) -> Batch {
+        Batch::prometheus(source, text).with_poll_time(scrape_time)
+    }
+
+    /// Sets the time of the poll that fetched this batch: a Prometheus text's scrape time, a
+    /// capture's `taken_at`, the poll time of readings ([`Batch::Readings`] becomes
+    /// [`Batch::ReadingsAt`]). An unknown `t` removes it.
+    pub fn with_poll_time(self, t: Timestamp) -> Batch {
+        let t = Some(t).filter(|t| t.is_known());
+        match self {
+            Batch::Readings(readings) | Batch::ReadingsAt { readings, .. } => match t {
+                Some(poll_time) => Batch::ReadingsAt {
+                    readings,
+                    poll_time,
+                },
+                None => Batch::Readings(readings),
+            },
+            Batch::Capture {
+                format,
+                source,
+                text,
+                entity,
+                ..
+            } => Batch::Capture {
+                format,
+                source,
+                text,
+                entity,
+                taken_at: t,
+            },
+            Batch::PrometheusText { source, text, .. } => Batch::PrometheusText {
+                source,
+                text,
+                scrape_time: t,
+            },
+        }
+    }
+
+    /// The time of the poll that fetched this batch, if known.
+    pub fn poll_time(&self) -> Option<Timestamp> {
+        let t = match self {
+            Batch::Readings(_) => None,
+            Batch::ReadingsAt { poll_time, .. } => Some(*poll_time),
+            Batch::Capture { taken_at, .. } => *taken_at,
+            Batch::PrometheusText { scrape_time, .. } => *scrape_time,
+        };
+        t.filter(|t| t.is_known())
+    }
+
+    /// The source's name: a capture's or a text's `source`, [`Batch::READINGS_SOURCE`]
+    /// (`readings`) for readings. [`Admission::decode`] returns it too.
+    pub fn source(&self) -> &str {
+        match self {
+            Batch::Readings(_) | Batch::ReadingsAt { .. } => Self::READINGS_SOURCE,
+            Batch::Capture { source, .. } | Batch::PrometheusText { source, .. } => source,
         }
     }
 }
@@ -98,6 +203,11 @@ pub struct Admission<'a> {
     pub normalizer: &'a Normalizer,
     /// The entities readings may name.
     pub known: &'a std::sync::Arc<HashSet<EntityId>>,
+    /// Which labels of Prometheus samples name workloads (see [`WorkloadLabels`]): a sample
+    /// about an entity not in `known` whose labels name a workload on a known host is
+    /// accepted under the workload's id, and every workload seen is recorded in
+    /// [`IngestBatch::sightings`]. `None`: samples about unknown entities are quarantined.
+    pub workloads: Option<&'a WorkloadLabels>,
 }
 
 impl Admission<'_> {
@@ -106,6 +216,13 @@ impl Admission<'_> {
     /// known time, and every other record is quarantined with its reason. Counts add up:
     /// `seen = accepted + quarantined`.
     ///
+    /// Records without their own time take the batch's poll time ([`Batch::poll_time`]),
+    /// and the batch marks them ([`IngestBatch::defaulted`]). The poll-relative checks are the
+    /// caller's to run on the result, with the poll time taken before the batch is decoded:
+    /// [`IngestBatch::clock_offset_ns`], [`IngestBatch::shift_times`],
+    /// [`IngestBatch::sift_poll`]. Workload labels ([`Admission::workloads`]) apply to
+    /// Prometheus text, not to captures.
+    ///
     /// ```
     /// use std::{collections::HashSet, sync::Arc};
     /// use kelvin_ingest::{Admission, Batch, Decoders, Normalizer, Reason, RuleSet};
@@ -113,7 +230,7 @@ impl Admission<'_> {
     ///
     /// let known = Arc::new(HashSet::from([EntityId::new("h1")?]));
     /// let (rules, decoders, normalizer) = (RuleSet::builtin(), Decoders::builtin(), Normalizer::builtin());
-    /// let admission = Admission { rules: &rules, decoders: &decoders, normalizer: &normalizer, known: &known };
+    /// let admission = Admission { rules: &rules, decoders: &decoders, normalizer: &normalizer, known: &known, workloads: None };
     /// let text = "CPU1 Temp | 33.000 | degrees C | ok | 0.000 | 0.000 | 0.000 | 79.000 | 82.000 | 84.000\n\
     ///             FAN1 | 4500.000 | RPM | ok | 300.000 | 500.000 | 700.000 | 25300.000 | 25400.000 | 25500.000\n";
     /// let at = Timestamp::from_nanos(1_700_000_000_000_000_000);
@@ -126,15 +243,38 @@ impl Admission<'_> {
     /// ```
     pub fn decode(&self, batch: Batch) -> (String, IngestBatch) {
         match batch {
-            Batch::PrometheusText { source, text } => {
-                let opts = ParseOptions::default().with_known_entities(self.known.clone());
+            Batch::PrometheusText {
+                source,
+                text,
+                scrape_time,
+            } => {
+                let mut opts = ParseOptions::default().with_known_entities(self.known.clone());
+                opts.default_timestamp = scrape_time;
+                opts.workload_labels = self.workloads.cloned();
                 let parsed = prometheus::parse_str(&text, &source, self.rules, &opts);
                 (source, parsed)
             }
             Batch::Readings(readings) => (
-                "readings".to_string(),
-                IngestBatch::admit("readings", readings, self.known),
+                Batch::READINGS_SOURCE.to_string(),
+                IngestBatch::admit(Batch::READINGS_SOURCE, readings, self.known),
             ),
+            Batch::ReadingsAt {
+                readings,
+                poll_time,
+            } => {
+                let n = readings.len();
+                let what = Batch::READINGS_SOURCE;
+                let mut marks = vec![false; n];
+                let mut readings = readings;
+                for (r, m) in readings.iter_mut().zip(&mut marks) {
+                    if !r.ts.is_known() && poll_time.is_known() {
+                        r.ts = poll_time;
+                        *m = true;
+                    }
+                }
+                let admitted = IngestBatch::admit_marked(what, readings, Some(marks), self.known);
+                (what.to_string(), admitted)
+            }
             Batch::Capture {
                 format,
                 source,
@@ -146,8 +286,8 @@ impl Admission<'_> {
                 ctx.entity = entity;
                 ctx.default_timestamp = taken_at;
                 let mut decoded = self.decoders.decode_str(format.as_deref(), &text, &ctx);
-                let readings = std::mem::take(&mut decoded.readings);
-                let admitted = IngestBatch::admit(&source, readings, self.known);
+                let (readings, marks) = decoded.take_readings();
+                let admitted = IngestBatch::admit_marked(&source, readings, marks, self.known);
                 // Keep the decoder's own quarantine and counts; admit() re-counts the readings.
                 decoded.stats.seen -= admitted.stats.seen;
                 decoded.stats.accepted -= admitted.stats.seen;
@@ -162,8 +302,21 @@ impl IngestBatch {
     /// Accepts the readings that can be stored — a known time and an entity in `known` — and
     /// quarantines the rest, naming each by its index in `what` (`readings[3].entity`).
     pub fn admit(what: &str, readings: Vec<Reading>, known: &HashSet<EntityId>) -> IngestBatch {
+        IngestBatch::admit_marked(what, readings, None, known)
+    }
+
+    /// [`IngestBatch::admit`] with each reading's clock mark ([`IngestBatch::defaulted`]);
+    /// `None`: every time is the source's own.
+    pub(crate) fn admit_marked(
+        what: &str,
+        readings: Vec<Reading>,
+        marks: Option<Vec<bool>>,
+        known: &HashSet<EntityId>,
+    ) -> IngestBatch {
         let mut out = IngestBatch::default();
+        let mut marks = marks.into_iter().flatten();
         for (i, r) in readings.into_iter().enumerate() {
+            let defaulted = marks.next().unwrap_or(false);
             let excerpt = || format!("{} {} {} {}", r.entity, r.sensor, r.kind, r.value);
             if !r.ts.is_known() {
                 out.reject(Quarantined::new(
@@ -173,7 +326,11 @@ impl IngestBatch {
                     &excerpt(),
                 ));
             } else if known.contains(&r.entity) {
-                out.accept(r);
+                if defaulted {
+                    out.accept_defaulted(r);
+                } else {
+                    out.accept(r);
+                }
             } else {
                 out.reject(Quarantined::new(
                     Place::field(format!("{what}[{i}].entity")),
@@ -195,11 +352,17 @@ impl IngestBatch {
         if ok.iter().all(|k| *k) {
             return;
         }
-        let readings = std::mem::take(&mut self.readings);
+        let (readings, marks) = self.take_readings();
+        let keep_marks = marks.is_some();
+        let mut marks = marks.into_iter().flatten();
         let place = Place::source(source);
         for (r, keep) in readings.into_iter().zip(ok) {
+            let defaulted = marks.next().unwrap_or(false);
             if keep {
                 self.readings.push(r);
+                if keep_marks {
+                    self.defaulted.push(defaulted);
+                }
                 continue;
             }
             let excerpt = format!(
@@ -214,9 +377,7 @@ impl IngestBatch {
             if !hint.is_empty() {
                 detail = format!("{detail}; {hint}");
             }
-            self.stats.accepted -= 1;
-            self.stats.seen -= 1;
-            self.reject(Quarantined::new(
+            self.requarantine(Quarantined::new(
                 place.clone(),
                 Reason::ImplausibleTime,
                 detail,

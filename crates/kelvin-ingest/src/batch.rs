@@ -1,11 +1,14 @@
-use kelvin_model::{Place, Reading};
-use serde::Serialize;
+use kelvin_model::{EntityId, Place, Reading};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-/// Why a record was quarantined. Counted per reason in [`IngestStats::by_reason`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+use crate::Sighting;
+
+/// Why a record was quarantined. Counted per reason in [`IngestStats::by_reason`]; serialized
+/// (and read back) as its snake_case name ([`Reason::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Reason {
@@ -73,6 +76,37 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in declaration order (the order of [`IngestStats::by_reason`]).
+    pub const ALL: [Reason; 27] = [
+        Reason::LineTooLong,
+        Reason::NotUtf8,
+        Reason::BadMetricName,
+        Reason::BadLabels,
+        Reason::TooManyLabels,
+        Reason::BadValue,
+        Reason::NonFiniteValue,
+        Reason::BadTimestamp,
+        Reason::TrailingGarbage,
+        Reason::MissingTimestamp,
+        Reason::BadMetadata,
+        Reason::UnmappedMetric,
+        Reason::MissingLabel,
+        Reason::InvalidEntity,
+        Reason::BadUnit,
+        Reason::UnknownEntity,
+        Reason::BadJson,
+        Reason::TooDeep,
+        Reason::InputTooLarge,
+        Reason::TooManyRecords,
+        Reason::UnknownFormat,
+        Reason::UnmappedSensor,
+        Reason::BadField,
+        Reason::Duplicate,
+        Reason::Unreadable,
+        Reason::CounterAnomaly,
+        Reason::ImplausibleTime,
+    ];
+
     /// The snake_case name used in reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -115,7 +149,7 @@ impl fmt::Display for Reason {
 }
 
 /// A record that was not accepted: where it was, why, and an excerpt of it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Quarantined {
     /// Source and line (or JSON pointer).
     pub place: Place,
@@ -231,6 +265,12 @@ pub struct NoReadings {
 /// So `seen == accepted + quarantined` always holds, `accepted == readings.len()` always holds,
 /// and `quarantined == quarantine.len()` holds unless the output budget ran out.
 /// [`IngestBatch::default`] has neither budget.
+///
+/// **Whose clock.** The batch knows, for each reading, whether its time is the source's own
+/// (a sample's timestamp, a BMC's `Time Stamp`) or was given by the caller for a record that
+/// had none (the scrape time, a capture's `taken_at`): see [`IngestBatch::defaulted`]. The
+/// marks follow the readings through this type's methods; [`IngestBatch::clock_offset_ns`]
+/// measures a source's clock from them and [`IngestBatch::shift_times`] corrects it.
 #[derive(Debug, Clone, Default)]
 pub struct IngestBatch {
     /// Accepted readings, in input order, values in canonical units.
@@ -241,6 +281,15 @@ pub struct IngestBatch {
     pub stats: IngestStats,
     /// Inputs recognized as holding no readings.
     pub without_readings: Vec<NoReadings>,
+    /// Workloads named by the labels of accepted samples, one per workload (see
+    /// [`crate::WorkloadLabels`]); filled by the Prometheus decoder when
+    /// [`crate::ParseOptions::workload_labels`] is set.
+    pub sightings: BTreeMap<EntityId, Sighting>,
+    /// For each reading, whether its time was defaulted (given by the caller) rather than the
+    /// source's own; in step with `readings` while both change through this type's methods.
+    pub(crate) defaulted: Vec<bool>,
+    /// Sightings not kept for want of output budget (see [`IngestBatch::append`]).
+    sightings_dropped: u64,
     budget: Budget,
     records: RecordLimit,
 }
@@ -328,6 +377,18 @@ pub(crate) fn quarantined_bytes(q: &Quarantined) -> usize {
 
 fn note_bytes(n: &NoReadings) -> usize {
     2 * std::mem::size_of::<NoReadings>() + place_bytes(&n.place) + n.what.capacity()
+}
+
+impl Budget {
+    /// Whether `bytes` more fit; if so they are counted as kept.
+    fn take(&mut self, bytes: usize) -> bool {
+        let used = self.used.saturating_add(bytes);
+        if self.exhausted || self.limit.is_some_and(|l| used > l) {
+            return false;
+        }
+        self.used = used;
+        true
+    }
 }
 
 impl IngestBatch {
@@ -477,12 +538,7 @@ impl IngestBatch {
 
     /// Whether `bytes` more fit the budget; if so they are counted as kept.
     fn take(&mut self, bytes: usize) -> bool {
-        let used = self.budget.used.saturating_add(bytes);
-        if self.budget.exhausted || self.budget.limit.is_some_and(|l| used > l) {
-            return false;
-        }
-        self.budget.used = used;
-        true
+        self.budget.take(bytes)
     }
 
     /// Counts a record that no longer fits (already counted as seen) as quarantined with
@@ -519,25 +575,138 @@ impl IngestBatch {
     }
 
     /// Records an accepted reading (counts it as seen and accepted) — or, past the output
-    /// budget, counts it as seen and quarantined ([`Reason::TooManyRecords`]).
+    /// budget, counts it as seen and quarantined ([`Reason::TooManyRecords`]). Its time is the
+    /// source's own (see [`IngestBatch::accept_defaulted`]).
     pub fn accept(&mut self, r: Reading) {
+        self.accept_with(r, false, 0);
+    }
+
+    /// [`IngestBatch::accept`] for a reading whose time is not the source's own but the one
+    /// the caller gave for records without a time (the scrape time, a capture's `taken_at`):
+    /// such a reading says nothing about the source's clock ([`IngestBatch::defaulted`]).
+    pub fn accept_defaulted(&mut self, r: Reading) {
+        self.accept_with(r, true, 0);
+    }
+
+    /// Accepts `r` with `extra` bytes kept beside it (its new sighting): `true` when both are
+    /// kept, `false` when the record limit or the output budget refused them (counted).
+    pub(crate) fn accept_with(&mut self, r: Reading, defaulted: bool, extra: usize) -> bool {
         match self.take_record() {
             Admit::Yes => {}
             Admit::Over => {
                 let excerpt = format!("{} {} {}", r.entity, r.sensor, r.kind);
                 let place = self.reading_place();
-                return self.over_limit(place, &excerpt);
+                self.over_limit(place, &excerpt);
+                return false;
             }
-            Admit::No => return,
+            Admit::No => return false,
         }
         self.stats.seen += 1;
-        if self.take(reading_bytes(&r)) {
+        if self.take(reading_bytes(&r).saturating_add(extra)) {
             self.stats.accepted += 1;
-            self.readings.push(r);
+            self.push_reading(r, defaulted);
+            true
         } else {
             let excerpt = format!("{} {} {}", r.entity, r.sensor, r.kind);
             let place = self.reading_place();
             self.overflow(place, &excerpt);
+            false
+        }
+    }
+
+    /// Pushes a reading already counted, with its clock mark.
+    fn push_reading(&mut self, r: Reading, defaulted: bool) {
+        if self.defaulted.len() == self.readings.len() {
+            self.defaulted.push(defaulted);
+        }
+        self.readings.push(r);
+    }
+
+    /// For each reading, whether its time was defaulted — given by the caller (the scrape
+    /// time of [`crate::ParseOptions::default_timestamp`], a capture's `taken_at`) to a record
+    /// that had none — rather than read from the source (a sample's timestamp, a BMC's
+    /// `Time Stamp`). Set by the Prometheus decoder, by [`crate::Decoders`] (which decodes
+    /// without the context's default time, then gives it to the readings left without one)
+    /// and by [`crate::Admission::decode`] for every batch kind. `None` when `readings` was
+    /// edited directly and no longer lines up with the marks.
+    ///
+    /// ```
+    /// use kelvin_ingest::{ParseOptions, RuleSet, prometheus};
+    /// use kelvin_model::Timestamp;
+    ///
+    /// let text = "ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 212\n\
+    ///             node_rapl_package_joules_total{instance=\"h1:9100\",index=\"0\"} 5 1793606400000\n";
+    /// let opts = ParseOptions::default().with_scrape_time(Timestamp::from_secs(1_793_606_401));
+    /// let b = prometheus::parse_str(text, "scrape", &RuleSet::builtin(), &opts);
+    /// assert_eq!(b.defaulted(), Some(&[true, false][..]));
+    /// ```
+    pub fn defaulted(&self) -> Option<&[bool]> {
+        (self.defaulted.len() == self.readings.len()).then_some(self.defaulted.as_slice())
+    }
+
+    /// Gives every reading without a time ([`kelvin_model::Timestamp::UNKNOWN`]) the time
+    /// `t`, marked as defaulted ([`IngestBatch::defaulted`]); returns how many. An unknown
+    /// `t` changes nothing.
+    pub fn fill_times(&mut self, t: kelvin_model::Timestamp) -> usize {
+        if !t.is_known() {
+            return 0;
+        }
+        let mut n = 0;
+        let marks = self.defaulted.len() == self.readings.len();
+        for (i, r) in self.readings.iter_mut().enumerate() {
+            if !r.ts.is_known() {
+                r.ts = t;
+                n += 1;
+                if marks {
+                    self.defaulted[i] = true;
+                }
+            }
+        }
+        n
+    }
+
+    /// Sightings not kept because the output budget ran out while appending another batch
+    /// ([`IngestBatch::append`]); their readings are counted as usual.
+    pub fn sightings_dropped(&self) -> u64 {
+        self.sightings_dropped
+    }
+
+    /// Takes the readings out with their clock marks (`None` when they no longer line up).
+    pub(crate) fn take_readings(&mut self) -> (Vec<Reading>, Option<Vec<bool>>) {
+        let readings = std::mem::take(&mut self.readings);
+        let marks = std::mem::take(&mut self.defaulted);
+        let marks = (marks.len() == readings.len()).then_some(marks);
+        (readings, marks)
+    }
+
+    /// Accepts `r` as [`IngestBatch::accept_with`] does and records that `seed`'s workload
+    /// was seen in it: a new sighting (kept with the reading, or neither), or more of an
+    /// existing one (its labels and series as far as the output budget allows).
+    pub(crate) fn accept_seen(
+        &mut self,
+        r: Reading,
+        defaulted: bool,
+        seed: Option<&crate::workload::Seed>,
+    ) {
+        let Some(seed) = seed else {
+            self.accept_with(r, defaulted, 0);
+            return;
+        };
+        let new = !self.sightings.contains_key(&seed.workload);
+        let extra = if new { seed.sighting_bytes() } else { 0 };
+        if !self.accept_with(r, defaulted, extra) {
+            return;
+        }
+        let Some(r) = self.readings.last() else {
+            return;
+        };
+        let budget = &mut self.budget;
+        match self.sightings.get_mut(&seed.workload) {
+            Some(s) => s.see(seed, r, defaulted, |n| budget.take(n)),
+            None => {
+                let s = Sighting::from_seed(seed, r, defaulted);
+                self.sightings.insert(seed.workload.clone(), s);
+            }
         }
     }
 
@@ -553,6 +722,14 @@ impl IngestBatch {
             Admit::No => return,
         }
         self.stats.seen += 1;
+        self.keep_rejected(q);
+    }
+
+    /// Moves a record counted as accepted (and already taken out of `readings`) to the
+    /// quarantine as `q`: the same record, so `seen` stays and the record limit does not
+    /// apply; kept within the output budget like any entry.
+    pub(crate) fn requarantine(&mut self, q: Quarantined) {
+        self.stats.accepted = self.stats.accepted.saturating_sub(1);
         self.keep_rejected(q);
     }
 
@@ -588,6 +765,9 @@ impl IngestBatch {
                 .budget
                 .limit
                 .is_none_or(|l| self.budget.used.saturating_add(other.budget.used) <= l);
+        let marks = self.defaulted().is_some() && other.defaulted().is_some();
+        self.sightings_dropped += other.sightings_dropped;
+        let sightings = std::mem::take(&mut other.sightings);
         if all_fit {
             fn move_all<T>(to: &mut Vec<T>, from: &mut Vec<T>) {
                 if to.is_empty() {
@@ -598,17 +778,25 @@ impl IngestBatch {
             }
             self.budget.used = self.budget.used.saturating_add(other.budget.used);
             move_all(&mut self.readings, &mut other.readings);
+            move_all(&mut self.defaulted, &mut other.defaulted);
             move_all(&mut self.quarantine, &mut other.quarantine);
             move_all(&mut self.without_readings, &mut other.without_readings);
             self.stats.merge(&other.stats);
+            self.merge_sightings(sightings, true);
+            if !marks {
+                self.defaulted.clear();
+            }
             return;
         }
         // Counts move as they are; entries that do not fit move to too_many_records.
         self.stats.merge(&other.stats);
         self.readings.reserve(other.readings.len());
+        let flags = std::mem::take(&mut other.defaulted);
+        let mut flags = flags.into_iter().chain(std::iter::repeat(false));
         for r in other.readings {
+            let defaulted = flags.next().unwrap_or(false);
             if self.take(reading_bytes(&r)) {
-                self.readings.push(r);
+                self.push_reading(r, defaulted);
             } else {
                 self.stats.accepted -= 1;
                 let excerpt = format!("{} {} {}", r.entity, r.sensor, r.kind);
@@ -633,6 +821,32 @@ impl IngestBatch {
         for n in other.without_readings {
             if self.take(note_bytes(&n)) {
                 self.without_readings.push(n);
+            }
+        }
+        self.merge_sightings(sightings, false);
+        if !marks {
+            // Either side's marks were lost to a direct edit: so are the result's.
+            self.defaulted.clear();
+        }
+    }
+
+    /// Merges another batch's sightings into this one's; `counted`: their bytes are already
+    /// in this batch's budget, else each is kept only if it fits (a new one that does not is
+    /// counted in [`IngestBatch::sightings_dropped`]).
+    fn merge_sightings(&mut self, other: BTreeMap<EntityId, Sighting>, counted: bool) {
+        for (id, s) in other {
+            let budget = &mut self.budget;
+            match self.sightings.entry(id) {
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    e.get_mut().merge(s, |n| counted || budget.take(n));
+                }
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    if counted || budget.take(s.heap_bytes()) {
+                        e.insert(s);
+                    } else {
+                        self.sightings_dropped += 1;
+                    }
+                }
             }
         }
     }
@@ -801,6 +1015,127 @@ mod tests {
             b.accept(reading(i));
         }
         assert_eq!((b.stats.accepted, b.max_records()), (10, None));
+    }
+
+    #[test]
+    fn every_reason_is_listed_once_and_named_alike_everywhere() {
+        // An exhaustive match: a new reason does not compile until it is listed here.
+        fn index(r: Reason) -> usize {
+            match r {
+                Reason::LineTooLong => 0,
+                Reason::NotUtf8 => 1,
+                Reason::BadMetricName => 2,
+                Reason::BadLabels => 3,
+                Reason::TooManyLabels => 4,
+                Reason::BadValue => 5,
+                Reason::NonFiniteValue => 6,
+                Reason::BadTimestamp => 7,
+                Reason::TrailingGarbage => 8,
+                Reason::MissingTimestamp => 9,
+                Reason::BadMetadata => 10,
+                Reason::UnmappedMetric => 11,
+                Reason::MissingLabel => 12,
+                Reason::InvalidEntity => 13,
+                Reason::BadUnit => 14,
+                Reason::UnknownEntity => 15,
+                Reason::BadJson => 16,
+                Reason::TooDeep => 17,
+                Reason::InputTooLarge => 18,
+                Reason::TooManyRecords => 19,
+                Reason::UnknownFormat => 20,
+                Reason::UnmappedSensor => 21,
+                Reason::BadField => 22,
+                Reason::Duplicate => 23,
+                Reason::Unreadable => 24,
+                Reason::CounterAnomaly => 25,
+                Reason::ImplausibleTime => 26,
+            }
+        }
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(index(*r), i);
+            let json = serde_json::to_string(r).unwrap();
+            assert_eq!(json, format!("\"{}\"", r.as_str()));
+            assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), *r);
+        }
+        let mut sorted = Reason::ALL.to_vec();
+        sorted.sort();
+        assert_eq!(sorted, Reason::ALL, "declaration order");
+        let q = Quarantined::new(Place::line("s", 3), Reason::BadValue, "d", "e");
+        let back: Quarantined = serde_json::from_str(&serde_json::to_string(&q).unwrap()).unwrap();
+        assert_eq!(back, q);
+    }
+
+    #[test]
+    fn clock_marks_follow_the_readings() {
+        let timed = |ts: i64| Reading {
+            ts: kelvin_model::Timestamp::from_nanos(ts),
+            ..reading(0)
+        };
+        let mut a = IngestBatch::default();
+        a.accept(timed(1));
+        a.accept_defaulted(timed(2));
+        let mut b = IngestBatch::default();
+        b.accept(reading(1)); // no time yet
+        b.accept(timed(3));
+        assert_eq!(b.fill_times(kelvin_model::Timestamp::from_nanos(9)), 1);
+        assert_eq!(b.fill_times(kelvin_model::Timestamp::UNKNOWN), 0);
+        assert_eq!(b.defaulted(), Some(&[true, false][..]));
+        a.append(b.clone());
+        assert_eq!(a.defaulted(), Some(&[false, true, true, false][..]));
+        // into an empty batch, and through the slow path of a tight budget
+        let mut e = IngestBatch::default();
+        e.append(b.clone());
+        assert_eq!(e.defaulted(), Some(&[true, false][..]));
+        let mut tight = IngestBatch::with_budget(reading_bytes(&b.readings[0]) + 1, "t");
+        tight.append(b.clone());
+        assert_eq!(tight.readings.len(), 1);
+        assert_eq!(tight.defaulted(), Some(&[true][..]));
+        // a direct edit on either side loses the marks of the result
+        let mut edited = b.clone();
+        edited.readings.push(timed(5));
+        assert_eq!(edited.defaulted(), None);
+        let mut c = a.clone();
+        c.append(edited.clone());
+        assert_eq!(c.defaulted(), None);
+        c.accept(timed(6));
+        assert_eq!(c.defaulted(), None, "marks do not come back out of step");
+        let mut t = IngestBatch::with_budget(reading_bytes(&b.readings[0]) + 1, "t");
+        t.append(edited);
+        assert_eq!(t.defaulted(), None);
+        // a part taken off keeps its marks
+        let mut p = a.clone();
+        let part = p.take_part();
+        assert_eq!(part.defaulted(), Some(&[false, true, true, false][..]));
+        assert_eq!(p.defaulted(), Some(&[][..]));
+    }
+
+    #[test]
+    fn implausible_times_leave_a_full_batch_as_themselves() {
+        // A batch at its record limit: the sifted reading is quarantined as implausible, not
+        // as one more record past the limit.
+        let day = 86_400 * kelvin_model::Timestamp::NANOS_PER_SEC;
+        let t0 = 1_793_606_400 * kelvin_model::Timestamp::NANOS_PER_SEC;
+        let mut b = IngestBatch::default().with_max_records(3);
+        for ts in [t0, t0 + 1, 5] {
+            b.accept(Reading {
+                ts: kelvin_model::Timestamp::from_nanos(ts),
+                ..reading(0)
+            });
+        }
+        let mut gate = kelvin_model::TimeGate::new(kelvin_model::TimeBounds::default());
+        b.sift_times(&mut gate, "src", "");
+        balanced(&b);
+        assert_eq!(b.stats.seen, 3);
+        assert_eq!(b.quarantine[0].reason, Reason::ImplausibleTime);
+        assert!(
+            b.sift_poll(
+                kelvin_model::Timestamp::from_nanos(t0 + 2 * day),
+                &crate::PollBounds::default(),
+                "src"
+            ) == 2
+        );
+        balanced(&b);
+        assert_eq!(b.stats.by_reason[&Reason::ImplausibleTime], 3);
     }
 
     #[test]

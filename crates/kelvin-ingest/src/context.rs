@@ -172,7 +172,10 @@ pub struct Context<'n> {
     /// use [`Context::fallback_entity`].
     pub entity: Option<EntityId>,
     /// When the capture was taken, for records without their own time. `None` leaves such
-    /// readings at [`Timestamp::UNKNOWN`].
+    /// readings at [`Timestamp::UNKNOWN`]. [`crate::Decoders`] hands its decoders the context
+    /// without it and gives it afterwards to the readings left without a time, marked as
+    /// defaulted ([`crate::IngestBatch::defaulted`]): a decoder takes it through
+    /// [`Context::timestamp`] and need not mark anything.
     pub default_timestamp: Option<Timestamp>,
     /// Vendor-name, unit, absent-value and status normalization.
     pub normalizer: &'n Normalizer,

@@ -215,19 +215,32 @@ impl<'d, 'c, 'n> Pushed<'d, 'c, 'n> {
 
     /// Decodes everything pushed, into a batch [`IngestBatch::bounded`] by the context.
     pub fn finish(self) -> IngestBatch {
-        let mut out = IngestBatch::bounded(self.ctx);
-        let place = self.ctx.line(1);
-        if self.overflow > 0 {
-            let total = self.buf.len() + self.overflow;
+        let (decoder, buf, overflow) = (self.decoder, self.buf, self.overflow);
+        crate::registry::own_clock(self.ctx, |ctx| {
+            Self::decode_all(decoder, ctx, &buf, overflow)
+        })
+    }
+
+    /// Decodes what was pushed (or says it was too much).
+    fn decode_all(
+        decoder: &dyn Decode,
+        ctx: &Context<'_>,
+        buf: &[u8],
+        overflow: usize,
+    ) -> IngestBatch {
+        let mut out = IngestBatch::bounded(ctx);
+        let place = ctx.line(1);
+        if overflow > 0 {
+            let total = buf.len() + overflow;
             let detail = format!(
                 "{total} bytes, over max_input_bytes ({})",
-                self.ctx.limits.max_input_bytes
+                ctx.limits.max_input_bytes
             );
             out.reject(Quarantined::new(place, Reason::InputTooLarge, detail, ""));
             return out;
         }
-        match std::str::from_utf8(&self.buf) {
-            Ok(text) => self.decoder.decode(text, self.ctx, &mut out),
+        match std::str::from_utf8(buf) {
+            Ok(text) => decoder.decode(text, ctx, &mut out),
             Err(e) => {
                 let detail = format!("invalid UTF-8 at byte {}", e.valid_up_to());
                 out.reject(Quarantined::new(place, Reason::NotUtf8, detail, ""));

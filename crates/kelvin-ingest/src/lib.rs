@@ -20,6 +20,16 @@
 //! [`TimeGate`](kelvin_model::TimeGate) finds implausibly far from the rest
 //! ([`IngestBatch::sift_times`]). This is what the engine runs on every batch.
 //!
+//! **Live sources.** A batch carries the time of the poll that fetched it
+//! ([`Batch::with_poll_time`], [`Batch::prometheus_at`]): records without their own time take
+//! it, and the batch knows which readings did ([`IngestBatch::defaulted`]). Against the poll,
+//! readings implausibly far off are quarantined ([`IngestBatch::sift_poll`], [`PollBounds`])
+//! and a source's clock skew is measured and corrected ([`IngestBatch::clock_offset_ns`],
+//! [`IngestBatch::shift_times`]). Workloads that are not in the inventory are learned from
+//! the labels of the samples that measure them ([`WorkloadLabels`], [`Sighting`]). A
+//! [`QuarantineLog`] keeps a service's quarantine: counts for ever, examples bounded,
+//! drained or subscribed to.
+//!
 //! Formats in this version, each a built-in decoder under a [`Format`]'s snake_case name (what
 //! `--format` takes; without it, the input is recognized by content):
 //!
@@ -81,7 +91,9 @@ mod normalize;
 pub mod nvidia;
 pub mod nvml;
 pub mod parquet;
+mod poll;
 pub mod prometheus;
+mod quarantine_log;
 pub mod redfish;
 mod registry;
 mod rules;
@@ -90,6 +102,7 @@ pub mod scrape;
 pub mod snmp;
 pub mod synse;
 pub mod sysfs;
+mod workload;
 
 pub use admit::{Admission, Batch};
 pub use batch::{IngestBatch, IngestStats, NoReadings, Quarantined, Reason};
@@ -100,6 +113,9 @@ pub use format::{Format, UnknownFormat};
 pub use json::json_heap_estimate;
 pub use kelvin_model::{Place, Reading};
 pub use normalize::Normalizer;
+pub use poll::PollBounds;
 pub use prometheus::ParseOptions;
+pub use quarantine_log::{QuarantineLog, Subscriber, SubscriberId};
 pub use registry::{Decoders, decode_path, decode_str, decoder, decoders, detect};
 pub use rules::{EntityFrom, MetricRule, RuleSet};
+pub use workload::{Sighting, WorkloadLabels};

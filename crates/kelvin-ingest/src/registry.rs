@@ -93,6 +93,23 @@ fn builtin_registry() -> &'static Decoders {
 /// How much of an input detection looks at.
 const SNIFF_BYTES: usize = 8 << 10;
 
+/// Runs `decode` on `ctx` without its default time, then gives that time to the readings left
+/// without one, marked as defaulted: decoders take a capture's time through
+/// [`Context::timestamp`], so a reading that has a time after this is the source's own.
+pub(crate) fn own_clock(
+    ctx: &Context<'_>,
+    decode: impl FnOnce(&Context<'_>) -> IngestBatch,
+) -> IngestBatch {
+    let Some(t) = ctx.default_timestamp.filter(|t| t.is_known()) else {
+        return decode(ctx);
+    };
+    let mut bare = ctx.clone();
+    bare.default_timestamp = None;
+    let mut out = decode(&bare);
+    out.fill_times(t);
+    out
+}
+
 /// The first [`SNIFF_BYTES`] of a text, cut on a character boundary.
 fn head(text: &str) -> &str {
     crate::batch::cut(text, SNIFF_BYTES)
@@ -168,8 +185,21 @@ impl Decoders {
     /// one [`Decoders::detect`] finds in its first 8 KiB. An input no decoder recognizes, or a
     /// name no decoder has, is quarantined as one record with [`Reason::UnknownFormat`].
     ///
-    /// The batch is [`IngestBatch::bounded`] by the context's limits.
+    /// The batch is [`IngestBatch::bounded`] by the context's limits. The decoder sees the
+    /// context without its default time, and the readings it leaves without a time then take
+    /// it, marked as defaulted ([`IngestBatch::defaulted`]): so the batch tells the source's
+    /// own clock from the caller's.
     pub fn decode_str(&self, format: Option<&str>, input: &str, ctx: &Context<'_>) -> IngestBatch {
+        own_clock(ctx, |ctx| self.decode_str_as_is(format, input, ctx))
+    }
+
+    /// [`Decoders::decode_str`] with the context as it is.
+    fn decode_str_as_is(
+        &self,
+        format: Option<&str>,
+        input: &str,
+        ctx: &Context<'_>,
+    ) -> IngestBatch {
         let mut out = IngestBatch::bounded(ctx);
         let found = match format {
             Some(name) => self
@@ -216,6 +246,27 @@ impl Decoders {
         format: Option<&str>,
         ctx: &Context<'_>,
     ) -> Result<IngestBatch, IngestError> {
+        let mut err = None;
+        let out = own_clock(ctx, |ctx| {
+            self.decode_path_as_is(path, format, ctx)
+                .unwrap_or_else(|e| {
+                    err = Some(e);
+                    IngestBatch::default()
+                })
+        });
+        match err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// [`Decoders::decode_path`] with the context as it is.
+    fn decode_path_as_is(
+        &self,
+        path: &Path,
+        format: Option<&str>,
+        ctx: &Context<'_>,
+    ) -> Result<IngestBatch, IngestError> {
         let place = || Place::line(path.display().to_string(), 0);
         let invalid = |why: String| IngestError::new(IngestErrorKind::InvalidInput, place(), why);
         let named = match format {
@@ -252,7 +303,7 @@ impl Decoders {
         match named.or_else(binary) {
             Some(d) => d.decode_bytes(bytes, ctx, &mut out),
             None => match String::from_utf8(bytes) {
-                Ok(text) => return Ok(self.decode_str(None, &text, ctx)),
+                Ok(text) => return Ok(self.decode_str_as_is(None, &text, ctx)),
                 Err(e) => {
                     let detail = format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to());
                     out.reject(Quarantined::new(ctx.line(1), Reason::NotUtf8, detail, ""));

@@ -18,16 +18,20 @@ use line::{Core, LabelSpan, is_blank, owned_labels, parse_core, parse_tail};
 pub use line::{Line, LineError, Sample, parse_line};
 
 use crate::rules::MapFailure;
+use crate::workload::{HostLabel, Named, Seed};
 use crate::{
     Confidence, Context, Decode, Format, IngestBatch, IngestError, Quarantined, Reason, RuleSet,
+    WorkloadLabels,
 };
 
 /// Parsing limits and defaults. Construct with [`ParseOptions::default`] and the `with_*` setters.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ParseOptions {
-    /// Timestamp for samples without one (the scrape time). Default `None`: such samples are
-    /// quarantined with [`Reason::MissingTimestamp`].
+    /// The scrape time: the time of samples without a timestamp, as the exposition format
+    /// defines it (the time the scraper fetched them). Such readings are marked as defaulted
+    /// ([`IngestBatch::defaulted`]). Default `None`: such samples are quarantined with
+    /// [`Reason::MissingTimestamp`].
     pub default_timestamp: Option<Timestamp>,
     /// Longest line accepted, in bytes. Default 64 KiB; longer lines are quarantined, and the
     /// push decoder never buffers more than this per line.
@@ -56,6 +60,12 @@ pub struct ParseOptions {
     /// it, records are counted as [`Reason::TooManyRecords`] and not kept. Default: no limit,
     /// as for `max_records`.
     pub max_output_bytes: usize,
+    /// Which labels name workloads (see [`WorkloadLabels`] and [`crate::Sighting`]): with
+    /// [`ParseOptions::known_entities`], a sample whose rule entity is unknown but whose labels
+    /// name a workload on a known host is accepted under the workload's id; every accepted
+    /// sample naming a workload on a known host is recorded in [`IngestBatch::sightings`].
+    /// Default `None`.
+    pub workload_labels: Option<WorkloadLabels>,
 }
 
 impl Default for ParseOptions {
@@ -69,6 +79,7 @@ impl Default for ParseOptions {
             require_timestamp: true,
             max_records: usize::MAX,
             max_output_bytes: usize::MAX,
+            workload_labels: None,
         }
     }
 }
@@ -77,6 +88,18 @@ impl ParseOptions {
     /// Sets [`ParseOptions::default_timestamp`].
     pub fn with_default_timestamp(mut self, ts: Timestamp) -> Self {
         self.default_timestamp = Some(ts);
+        self
+    }
+
+    /// Sets the scrape time, [`ParseOptions::default_timestamp`]: samples without a timestamp
+    /// take it.
+    pub fn with_scrape_time(self, ts: Timestamp) -> Self {
+        self.with_default_timestamp(ts)
+    }
+
+    /// Sets [`ParseOptions::workload_labels`].
+    pub fn with_workload_labels(mut self, labels: WorkloadLabels) -> Self {
+        self.workload_labels = Some(labels);
         self
     }
 
@@ -125,11 +148,21 @@ enum Resolution {
         unit: kelvin_model::Unit,
         entity: EntityId,
         sensor: kelvin_model::SensorName,
+        /// The workload the series' labels name, on a known host.
+        seed: Option<Arc<Seed>>,
     },
     Rejected {
         reason: Reason,
         detail: String,
     },
+}
+
+/// A reading the decoder emits: whether its time is the scrape's, and the workload its
+/// labels name.
+struct Emitted {
+    reading: Reading,
+    defaulted: bool,
+    seed: Option<Arc<Seed>>,
 }
 
 /// Most distinct series a decoder remembers; past it the cache starts over (hostile input with
@@ -213,11 +246,14 @@ impl<'r> Decoder<'r> {
 
     /// Puts one record into the batch — past its record limit, the one
     /// [`Reason::TooManyRecords`] record (named by this line) for the rest of the input.
-    fn put(&mut self, record: Result<Reading, Quarantined>) {
+    fn put(&mut self, record: Result<Emitted, Quarantined>) {
         let (source, line) = (&self.source, self.line_no);
         let fits = self.batch.admit_record(|| {
             let excerpt = match &record {
-                Ok(r) => format!("{} {} {}", r.entity, r.sensor, r.kind),
+                Ok(e) => format!(
+                    "{} {} {}",
+                    e.reading.entity, e.reading.sensor, e.reading.kind
+                ),
                 Err(q) => q.excerpt.clone(),
             };
             (Place::line(Arc::clone(source), line), excerpt)
@@ -226,9 +262,17 @@ impl<'r> Decoder<'r> {
             return;
         }
         match record {
-            Ok(r) => self.batch.accept(r),
+            Ok(e) => self
+                .batch
+                .accept_seen(e.reading, e.defaulted, e.seed.as_deref()),
             Err(q) => self.batch.reject(q),
         }
+    }
+
+    /// Sets the scrape time ([`ParseOptions::default_timestamp`]) of the samples fed from now
+    /// on: a decoder kept per target is told each scrape's time.
+    pub fn set_scrape_time(&mut self, ts: Timestamp) {
+        self.opts.default_timestamp = Some(ts).filter(|t| t.is_known());
     }
 
     fn put_err(&mut self, q: Quarantined) {
@@ -398,20 +442,71 @@ impl<'r> Decoder<'r> {
                 };
             }
         };
-        if let Some(known) = &self.opts.known_entities
-            && !known.contains(&entity)
-        {
-            let detail = format!("entity {entity} is not in the inventory");
-            return Resolution::Rejected {
-                reason: Reason::UnknownEntity,
-                detail,
-            };
-        }
-        Resolution::Mapped {
+        let known = self.opts.known_entities.as_deref();
+        let named = match &self.opts.workload_labels {
+            Some(w) => w.name(&labels, known),
+            None => Named::Nothing,
+        };
+        let mapped = |entity: EntityId, seed: Option<Seed>| Resolution::Mapped {
             kind: rule.kind,
             unit: rule.unit,
             entity,
-            sensor: sensor.into(),
+            sensor: sensor.as_str().into(),
+            seed: seed.map(Arc::new),
+        };
+        let seed = |workload: EntityId, host: EntityId, tenant: String, entity: &EntityId| {
+            Seed::new(
+                workload,
+                host,
+                tenant,
+                &labels,
+                (entity.clone(), sensor.as_str().into()),
+            )
+        };
+        if known.is_none_or(|k| k.contains(&entity)) {
+            // A known entity keeps it (a DCGM metric of its host); its workload is a sighting.
+            let s = match named {
+                Named::Workload {
+                    workload,
+                    tenant,
+                    host: HostLabel::Known(host),
+                } => Some(seed(workload, host, tenant, &entity)),
+                _ => None,
+            };
+            return mapped(entity, s);
+        }
+        let unknown = |more: String| Resolution::Rejected {
+            reason: Reason::UnknownEntity,
+            detail: format!("entity {entity} is not in the inventory{more}"),
+        };
+        match named {
+            Named::Nothing => unknown(String::new()),
+            Named::Invalid(detail) => Resolution::Rejected {
+                reason: Reason::InvalidEntity,
+                detail: format!("entity {entity} is not in the inventory, and the {detail}"),
+            },
+            Named::Workload {
+                workload,
+                tenant,
+                host,
+            } => match host {
+                HostLabel::Known(host) => {
+                    let s = seed(workload.clone(), host, tenant, &workload);
+                    mapped(workload, Some(s))
+                }
+                HostLabel::Unknown { label, value } => unknown(format!(
+                    ", and workload {workload} runs on host {value:?} (label {label}), which is \
+                     not either"
+                )),
+                HostLabel::Missing => unknown(format!(
+                    ", and no label names the host of workload {workload} (looked for {})",
+                    self.opts
+                        .workload_labels
+                        .as_ref()
+                        .map(WorkloadLabels::host_labels)
+                        .unwrap_or_default()
+                )),
+            },
         }
     }
 
@@ -463,13 +558,14 @@ impl<'r> Decoder<'r> {
                 Some(r) => r.clone(),
                 None => {
                     let r = self.resolve(&core);
+                    let cost = core.series.len() + r.heap_bytes();
                     if self.cache.len() >= SERIES_CACHE
-                        || self.cache_bytes + core.series.len() > SERIES_CACHE_BYTES
+                        || self.cache_bytes + cost > SERIES_CACHE_BYTES
                     {
                         self.cache.clear();
                         self.cache_bytes = 0;
                     }
-                    self.cache_bytes += core.series.len();
+                    self.cache_bytes += cost;
                     self.cache.insert(core.series.into(), r.clone());
                     r
                 }
@@ -482,18 +578,20 @@ impl<'r> Decoder<'r> {
     /// Turns a parsed sample of the `last` series into a reading or a quarantine entry.
     fn emit(&mut self, text: &str, value: f64, timestamp_ms: Option<i64>) {
         let Some((_, res)) = &self.last else { return };
-        let (kind, unit, entity, sensor) = match res {
+        let (kind, unit, entity, sensor, seed) = match res {
             Resolution::Mapped {
                 kind,
                 unit,
                 entity,
                 sensor,
-            } => (*kind, *unit, entity, sensor),
+                seed,
+            } => (*kind, *unit, entity, sensor, seed),
             Resolution::Rejected { reason, detail } => {
                 let q = Quarantined::new(self.place(), *reason, detail.clone(), text);
                 return self.put_err(q);
             }
         };
+        let mut defaulted = false;
         let ts = match (timestamp_ms, self.opts.default_timestamp) {
             (Some(ms), _) => match ms.checked_mul(1_000_000).filter(|&ns| ns != i64::MIN) {
                 Some(ns) => Timestamp::from_nanos(ns),
@@ -510,7 +608,10 @@ impl<'r> Decoder<'r> {
                     return self.put_err(q);
                 }
             },
-            (None, Some(ts)) => ts,
+            (None, Some(ts)) => {
+                defaulted = true;
+                ts
+            }
             (None, None) if !self.opts.require_timestamp => Timestamp::UNKNOWN,
             (None, None) => {
                 let q = Quarantined::new(
@@ -548,7 +649,22 @@ impl<'r> Decoder<'r> {
                 }
             }
         };
-        self.put(Ok(reading));
+        let seed = seed.clone();
+        self.put(Ok(Emitted {
+            reading,
+            defaulted,
+            seed,
+        }));
+    }
+}
+
+impl Resolution {
+    /// The heap a cached resolution holds beside its series text.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Resolution::Mapped { seed, .. } => seed.as_ref().map_or(0, |s| s.heap_bytes()),
+            Resolution::Rejected { detail, .. } => detail.capacity(),
+        }
     }
 }
 

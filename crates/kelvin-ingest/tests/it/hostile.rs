@@ -42,6 +42,64 @@ proptest! {
         prop_assert_eq!(whole.stats, b.stats);
     }
 
+    /// Arbitrary pod, namespace and host labels, valid or not, some hosts known: counts
+    /// balance, the readings and sightings of one text do not depend on how it is pushed,
+    /// every sighting names a known host, a valid workload that has readings, and its labels
+    /// stay within their bounds; a scrape time marks the untimed samples.
+    #[test]
+    fn workload_labels_never_panic_and_sightings_hold(
+        samples in proptest::collection::vec((
+            prop_oneof![Just("h1".to_string()), Just("h2:10250".to_string()), "[ -~]{0,12}"],
+            prop_oneof![Just("p1".to_string()), Just("p2".to_string()), "[ -~]{0,300}"],
+            prop_oneof![Just(None), "[a-z-]{0,8}".prop_map(Some)],
+            prop_oneof![Just("1793606400000".to_string()), Just(String::new()), "[-0-9]{1,20}"],
+        ), 0..30),
+        chunk in 1usize..64,
+    ) {
+        use std::sync::Arc;
+        use kelvin_ingest::{Sighting, WorkloadLabels};
+        use kelvin_model::{EntityId, Timestamp};
+        let known: Arc<std::collections::HashSet<EntityId>> =
+            Arc::new(["h1", "h2"].iter().map(|h| EntityId::new(*h).unwrap()).collect());
+        let text: String = samples
+            .iter()
+            .map(|(host, pod, ns, ts)| {
+                let esc = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+                let ns = ns.as_ref().map_or(String::new(), |n| format!(",namespace=\"{n}\""));
+                format!(
+                    "container_cpu_usage_seconds_total{{container=\"main\",instance=\"{}\",pod=\"{}\"{ns}}} 1 {ts}\n",
+                    esc(host), esc(pod)
+                )
+            })
+            .collect();
+        let rules = RuleSet::builtin();
+        let opts = ParseOptions::default()
+            .with_known_entities(known.clone())
+            .with_workload_labels(WorkloadLabels::default())
+            .with_scrape_time(Timestamp::from_secs(1_793_606_400));
+        let mut d = prometheus::Decoder::new("p", &rules, opts.clone());
+        for c in text.as_bytes().chunks(chunk) {
+            d.push(c);
+        }
+        let b = d.finish();
+        prop_assert_eq!(b.stats.seen, b.stats.accepted + b.stats.quarantined);
+        prop_assert_eq!(b.stats.seen, samples.len() as u64);
+        let marks = b.defaulted().unwrap();
+        prop_assert_eq!(marks.len(), b.readings.len());
+        for (s, (w, sighting)) in b.sightings.iter().enumerate() {
+            prop_assert!(known.contains(&sighting.host), "sighting {s} on {}", sighting.host);
+            prop_assert_eq!(w, &sighting.workload);
+            prop_assert!(b.readings.iter().any(|r| &r.entity == w));
+            prop_assert!(sighting.labels.len() <= Sighting::MAX_LABELS);
+            prop_assert!(sighting.labels.iter().all(|(k, v)| k.len() <= Sighting::MAX_LABEL_BYTES && v.len() <= Sighting::MAX_LABEL_BYTES));
+            prop_assert!(sighting.first <= sighting.last);
+        }
+        let whole = prometheus::parse_str(&text, "p", &rules, &opts);
+        prop_assert_eq!(&whole.readings, &b.readings);
+        prop_assert_eq!(&whole.sightings, &b.sightings);
+        prop_assert_eq!(whole.stats, b.stats);
+    }
+
     #[test]
     fn deep_nesting_and_huge_lines_are_bounded(n in 1usize..200_000) {
         let text = format!("x{{{}\n", "a=\"{".repeat(n / 4 + 1));

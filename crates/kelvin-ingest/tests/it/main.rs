@@ -16,6 +16,9 @@
 //! - `sysfs`: sysfs/procfs trees (hwmon, RAPL, cgroups, /proc) and counters.
 //! - `scrape`: live HTTP sources (loopback servers, a real node exporter when installed).
 //! - `hostile`: property tests feeding arbitrary and adversarial bytes to every decoder.
+//! - `live`: what a live service needs: poll times on every batch kind, plausibility and clock
+//!   skew relative to the poll (the enterprise dataset's skewed BMC, the corpus' DCMI
+//!   captures), workloads from telemetry labels, and a bounded quarantine log.
 //! - `extend`: an embedder's decoder, written with the public API only, registered in a
 //!   `Decoders` and used by name and by detection.
 
@@ -24,6 +27,7 @@ mod extend;
 mod hostile;
 mod ipmi;
 mod ipmi_sim;
+mod live;
 mod misc;
 mod nvml;
 mod parquet;
