@@ -1,6 +1,6 @@
 //! What to simulate: the presets ([`SimConfig::edge`], [`SimConfig::enterprise`],
-//! [`SimConfig::gpu`], [`SimConfig::scale`]), their `with_*` setters, and the checks a
-//! configuration passes before anything is simulated.
+//! [`SimConfig::gpu`], [`SimConfig::scale`], [`SimConfig::churn`]), their `with_*` setters, and
+//! the checks a configuration passes before anything is simulated.
 
 use kelvin_model::Timestamp;
 use serde::Serialize;
@@ -20,6 +20,9 @@ pub enum Preset {
     Gpu,
     /// The room model at fleet scale, streamed to disk.
     Scale,
+    /// A Kubernetes-like cluster whose pods come and go: the room model with pods arriving as
+    /// a Poisson process, lifecycle events and per-pod ground truth.
+    Churn,
 }
 
 impl Preset {
@@ -30,6 +33,7 @@ impl Preset {
             Preset::Enterprise => "enterprise",
             Preset::Gpu => "gpu",
             Preset::Scale => "scale",
+            Preset::Churn => "churn",
         }
     }
 }
@@ -80,6 +84,12 @@ pub struct SimConfig {
     pub gpus_per_host: u32,
     /// Room model: the hottest inlet temperature (°C, 15–40) the CRAC supply is set for.
     pub redline_c: f64,
+    /// Churn preset: how many hosts are GPU servers with `gpus_per_host` GPUs each (the last
+    /// ones; at most the host count). The gpu preset makes every host a GPU server and does not
+    /// read this; the others have none.
+    pub gpu_hosts: usize,
+    /// Churn preset: pods started per host-hour, on average (a Poisson process; 0–1,000).
+    pub pod_rate: f64,
 }
 
 impl SimConfig {
@@ -106,6 +116,8 @@ impl SimConfig {
             truth_interval_s: 15,
             gpus_per_host: 0,
             redline_c: 25.0,
+            gpu_hosts: 0,
+            pod_rate: 0.0,
         }
     }
 
@@ -181,29 +193,86 @@ impl SimConfig {
         }
     }
 
-    /// The preset named `name` (`edge`, `enterprise`, `gpu`, `scale`).
+    /// The churn preset: a Kubernetes-like cluster of 50 hosts in racks of 10 for one day —
+    /// 40 CPU servers of the three archetypes and one rack of 10 GPU servers with 4 H100-class
+    /// GPUs each — whose pods come and go: about 4.5 pod starts per host-hour (a Poisson
+    /// process; lifetimes log-uniform from 5 s to 6 h, plus a few that run all day), about one
+    /// in ten a GPU pod holding whole GPUs, of 6 tenants (namespaces). One-second physics, so
+    /// that a pod of a few seconds is simulated exactly; scrapes every 30 s; captures every
+    /// 20 min; interval truth every minute. Pods are not in `workloads.json`: they appear in the
+    /// telemetry's labels, in `pod_events.jsonl` (their lifecycle as the Kubernetes API reports
+    /// it) and in the ground truth. Meant for [`crate::simulate_to`].
+    pub fn churn() -> SimConfig {
+        SimConfig {
+            name: "churn".into(),
+            seed: 19,
+            racks: 5,
+            hosts_per_rack: 10,
+            workloads: 0,
+            pending: 0,
+            tenants: 6,
+            duration_s: 86_400,
+            scrape_s: 30,
+            dropout: 0.01,
+            counter_reset: false,
+            preset: Preset::Churn,
+            step_s: 1,
+            capture_s: 1200,
+            truth_interval_s: 60,
+            gpus_per_host: 4,
+            gpu_hosts: 10,
+            pod_rate: 4.5,
+            ..SimConfig::edge()
+        }
+    }
+
+    /// The preset named `name` (`edge`, `enterprise`, `gpu`, `scale`, `churn`).
     pub fn preset(name: &str) -> Option<SimConfig> {
         match name {
             "edge" => Some(SimConfig::edge()),
             "enterprise" => Some(SimConfig::enterprise()),
             "gpu" => Some(SimConfig::gpu()),
             "scale" => Some(SimConfig::scale()),
+            "churn" => Some(SimConfig::churn()),
             _ => None,
         }
     }
 
     /// Sets the host count: racks of up to 40 (`hosts_per_rack` = min(n, 40), racks rounded
     /// up, so the count is rounded up to whole racks), three running workloads per host for
-    /// the scale preset, the others keeping their workload count.
+    /// the scale preset, the others keeping their workload count. The churn preset has racks
+    /// of up to 10 and one GPU server in five (rounded up; `n` = 50 gives one rack of 10).
     pub fn with_hosts(mut self, n: usize) -> Self {
-        let hpr = n.clamp(1, 40);
+        let max_rack = if self.preset == Preset::Churn { 10 } else { 40 };
+        let hpr = n.clamp(1, max_rack);
         self.hosts_per_rack = hpr;
         self.racks = n.div_ceil(hpr).max(1);
         if self.preset == Preset::Scale {
             self.workloads = 3 * self.racks * hpr;
             self.pending = self.workloads / 30;
         }
+        if self.preset == Preset::Churn {
+            self.gpu_hosts = (self.racks * hpr).div_ceil(5);
+        }
         self
+    }
+
+    /// Sets the churn preset's pod starts per host-hour.
+    pub fn with_pod_rate(mut self, per_host_hour: f64) -> Self {
+        self.pod_rate = per_host_hour;
+        self
+    }
+
+    /// How many hosts are GPU servers: every host for the gpu preset, `gpu_hosts` (at most the
+    /// host count) for the churn preset, none otherwise (nor when `gpus_per_host` is 0).
+    pub(crate) fn gpu_host_count(&self) -> usize {
+        let n = self.racks.saturating_mul(self.hosts_per_rack);
+        match self.preset {
+            _ if self.gpus_per_host == 0 => 0,
+            Preset::Churn => self.gpu_hosts.min(n),
+            Preset::Edge => 0,
+            _ => n,
+        }
     }
 
     /// Sets the seconds between vendor captures (0: none).
@@ -313,6 +382,33 @@ impl SimConfig {
         }
         if !(15.0..=40.0).contains(&self.redline_c) {
             return Err(config_err("redline_c", "between 15 and 40 °C"));
+        }
+        if self.preset == Preset::Churn {
+            self.validate_churn()?;
+        }
+        Ok(())
+    }
+
+    /// Checks the churn preset's fields.
+    fn validate_churn(&self) -> Result<(), SimError> {
+        if !(0.0..=1000.0).contains(&self.pod_rate) {
+            return Err(config_err(
+                "pod_rate",
+                "between 0 and 1,000 pods per host-hour",
+            ));
+        }
+        let hosts = self.racks.saturating_mul(self.hosts_per_rack) as f64;
+        if self.pod_rate * hosts * f64::from(self.duration_s) / 3600.0 > 1_000_000.0 {
+            return Err(config_err(
+                "pod_rate",
+                "at most 1,000,000 pods expected over the run",
+            ));
+        }
+        if self.gpu_hosts > 0 && self.gpus_per_host == 0 {
+            return Err(config_err(
+                "gpus_per_host",
+                "GPU hosts need at least one GPU each",
+            ));
         }
         Ok(())
     }

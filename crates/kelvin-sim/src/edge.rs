@@ -238,6 +238,7 @@ impl<'c> Edge<'c> {
                 }
                 s.cpu_s += used;
                 s.counter += used;
+                s.seconds += 1.0;
                 reserved += s.wl.requests.cpu_cores;
             }
         }

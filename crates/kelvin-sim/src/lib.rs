@@ -14,11 +14,14 @@
 //! value of the dynamic part.
 //!
 //! Besides that edge recording ([`SimConfig::edge`]), the *room model* presets
-//! ([`SimConfig::enterprise`], [`SimConfig::gpu`], [`SimConfig::scale`]) simulate component
-//! physics ([`physics`]: CPU package, DRAM, fans, GPUs, PSU losses), heat recirculation and CRAC
-//! cooling, and write what vendors emit — `ipmitool` and FreeIPMI text, Redfish JSON, Sentry4
-//! SNMP walks, NVML CSVs, DCGM metrics — with per-host, per-component and facility ground
-//! truth. [`simulate_to`] streams them to disk.
+//! ([`SimConfig::enterprise`], [`SimConfig::gpu`], [`SimConfig::scale`], [`SimConfig::churn`])
+//! simulate component physics ([`physics`]: CPU package, DRAM, fans, GPUs, PSU losses), heat
+//! recirculation and CRAC cooling, and write what vendors emit — `ipmitool` and FreeIPMI text,
+//! Redfish JSON, Sentry4 SNMP walks, NVML CSVs, DCGM metrics — with per-host, per-component and
+//! facility ground truth. [`simulate_to`] streams them to disk. The churn preset is a
+//! Kubernetes-like cluster whose pods come and go (seconds to hours, some holding whole GPUs):
+//! they are in no workloads file, only in the telemetry's labels, in a file of lifecycle events
+//! as the Kubernetes API reports them ([`dataset::PodEvent`]) and in the per-pod ground truth.
 //!
 //! What a run produces is a *recorded dataset*, a directory whose format the [`dataset`]
 //! module knows both ways: the simulator writes it ([`simulate_to`], [`Dataset::write_to`]),
@@ -32,10 +35,10 @@
 //! Modules: `config` (the presets and their checks), `estate` (ids, site, racks), `workload`
 //! (usage patterns), `curve` (the published SPECpower server curves), `sim` (the run: one
 //! preset to a [`Dataset`]), `edge` (the edge preset), `room` (the room model: estate, physics
-//! step, scrapes, captures), [`physics`] (component power, fans, PSU, cooling), `vendor` (what
-//! each vendor tool prints), `truth` (the ground-truth accounts), `sink` (streamed or
-//! in-memory files), `error` (what a run can refuse), [`dataset`] (the format, read and
-//! written, and the truth it judges estimates by).
+//! step, scrapes, captures, the churn preset's pods), [`physics`] (component power, fans, PSU,
+//! cooling), `vendor` (what each vendor tool prints), `truth` (the ground-truth accounts),
+//! `sink` (streamed or in-memory files), `error` (what a run can refuse), [`dataset`] (the
+//! format, read and written, and the truth it judges estimates by).
 //!
 //! ```
 //! use kelvin_sim::{SimConfig, simulate};

@@ -1,7 +1,7 @@
 //! `kelvin-sim`: writes a recorded dataset with ground truth.
 //!
 //! ```text
-//! kelvin-sim [--preset edge|enterprise|gpu|scale] [--hosts N] [--seed N] [--duration-s N] --out DIR
+//! kelvin-sim [--preset edge|enterprise|gpu|scale|churn] [--hosts N] [--seed N] [--duration-s N] --out DIR
 //! ```
 //!
 //! Options apply in order, after the preset: `--preset` resets the others' effect except
@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use kelvin_sim::{SimConfig, simulate_to};
 
-const USAGE: &str = "usage: kelvin-sim [--preset edge|enterprise|gpu|scale] [--hosts N] [--seed N] [--duration-s N] --out DIR";
+const USAGE: &str = "usage: kelvin-sim [--preset edge|enterprise|gpu|scale|churn] [--hosts N] [--seed N] [--duration-s N] --out DIR";
 
 fn run() -> Result<(), String> {
     let mut cfg = SimConfig::edge();
@@ -27,7 +27,7 @@ fn run() -> Result<(), String> {
             "--preset" => {
                 let p = value("--preset")?;
                 let fresh = SimConfig::preset(&p).ok_or_else(|| {
-                    format!("unknown preset {p:?} (known: edge, enterprise, gpu, scale)")
+                    format!("unknown preset {p:?} (known: edge, enterprise, gpu, scale, churn)")
                 })?;
                 let base = SimConfig::edge();
                 // Keep a seed or duration given before --preset.
@@ -76,8 +76,16 @@ fn run() -> Result<(), String> {
     }
     let out = out.ok_or_else(|| format!("--out is required\n{USAGE}"))?;
     let s = simulate_to(&cfg, &out).map_err(|e| e.to_string())?;
+    let pods = if s.pods > 0 {
+        format!(
+            ", {} pods ({} never scheduled), {} pod events",
+            s.pods, s.pods_unscheduled, s.pod_events
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "wrote {} ({} hosts, {} workloads, {} metric samples, {} captures)",
+        "wrote {} ({} hosts, {} workloads{pods}, {} metric samples, {} captures)",
         out.display(),
         s.hosts,
         s.workloads,

@@ -31,8 +31,8 @@ pub struct Dataset {
     /// Room-model presets: per-host energy by component (empty for [`Preset::Edge`]).
     pub components: Vec<ComponentTruth>,
     /// Room-model presets: every other file of the dataset by relative path (`README.md`,
-    /// `hosts_truth.csv`, `facility_truth.csv`, `host_power_truth.csv`, `captures/…`);
-    /// empty for [`Preset::Edge`].
+    /// `hosts_truth.csv`, `facility_truth.csv`, `host_power_truth.csv`, `captures/…`, and for
+    /// [`Preset::Churn`] `pod_events.jsonl`); empty for [`Preset::Edge`].
     pub files: BTreeMap<String, String>,
 }
 
@@ -48,6 +48,13 @@ pub struct Summary {
     pub metrics_samples: u64,
     /// Capture files listed in `captures/index.csv` (NVML files excluded).
     pub captures: u64,
+    /// [`Preset::Churn`]: pods that ran (or were bound to a node), one row each in
+    /// `ground_truth.csv`; 0 for the other presets.
+    pub pods: usize,
+    /// [`Preset::Churn`]: pods that never ran because no host had room for them.
+    pub pods_unscheduled: usize,
+    /// [`Preset::Churn`]: lines of `pod_events.jsonl`.
+    pub pod_events: u64,
 }
 
 /// Runs the simulation.
@@ -103,6 +110,9 @@ pub fn simulate_to(cfg: &SimConfig, dir: &Path) -> Result<Summary, SimError> {
             workloads: ds.workloads.len(),
             metrics_samples: ds.metrics.lines().filter(|l| !l.starts_with('#')).count() as u64,
             captures: 0,
+            pods: 0,
+            pods_unscheduled: 0,
+            pod_events: 0,
         });
     }
     cfg.validate()?;
@@ -115,6 +125,13 @@ pub fn simulate_to(cfg: &SimConfig, dir: &Path) -> Result<Summary, SimError> {
         workloads: out.workloads.len(),
         metrics_samples: out.metrics_samples,
         captures: out.captures,
+        pods: if cfg.preset == Preset::Churn {
+            out.truth.len()
+        } else {
+            0
+        },
+        pods_unscheduled: out.pods_unscheduled,
+        pod_events: out.pod_events,
     })
 }
 

@@ -27,6 +27,12 @@ pub struct WorkloadTruth {
     pub cpu_share_j: f64,
     /// CPU seconds used.
     pub cpu_s: f64,
+    /// DC energy of the GPUs it held, while it held them (what NVML and DCGM measure; no PSU
+    /// loss), joules; 0 for a workload without GPUs.
+    pub gpu_energy_j: f64,
+    /// Seconds it ran within the recording: the whole run for the static presets, a pod's
+    /// lifetime (cut at the run's end) for the churn preset.
+    pub seconds: f64,
 }
 
 /// A host's true energy over the run and its non-workload accounts.
@@ -120,6 +126,8 @@ pub(crate) fn workload_truth(sims: &[SimWorkload], hosts: &[Host]) -> Vec<Worklo
             dynamic_j: s.dynamic_j,
             cpu_share_j: s.cpu_share_j,
             cpu_s: s.cpu_s,
+            gpu_energy_j: s.gpu_j,
+            seconds: s.seconds,
         })
         .collect()
 }

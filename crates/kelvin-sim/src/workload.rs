@@ -66,11 +66,20 @@ pub(crate) struct SimWorkload {
     pub(crate) host: usize,
     pub(crate) pattern: Pattern,
     pub(crate) burst_left: u32,
+    /// The share of its CPU request it keeps busy at level 1 (GPU jobs: 0.4, for data loading
+    /// and the driver; others 1).
+    pub(crate) cpu_factor: f64,
+    /// Its GPUs' SM activity per unit of GPU utilization (0 without GPUs).
+    pub(crate) sm_factor: f64,
     pub(crate) cpu_s: f64,
     pub(crate) counter: f64,
     pub(crate) idle_j: f64,
     pub(crate) dynamic_j: f64,
     pub(crate) cpu_share_j: f64,
+    /// DC energy its GPUs drew while it held them, joules.
+    pub(crate) gpu_j: f64,
+    /// Seconds it ran (was charged for).
+    pub(crate) seconds: f64,
 }
 
 impl SimWorkload {
@@ -81,11 +90,15 @@ impl SimWorkload {
             host,
             pattern,
             burst_left: 0,
+            cpu_factor: 1.0,
+            sm_factor: 0.0,
             cpu_s: 0.0,
             counter: 0.0,
             idle_j: 0.0,
             dynamic_j: 0.0,
             cpu_share_j: 0.0,
+            gpu_j: 0.0,
+            seconds: 0.0,
         }
     }
 

@@ -9,16 +9,17 @@
 //! | `inventory.json` | required | a [`kelvin_model::Inventory`] with at least one host |
 //! | `workloads.json` | required | a JSON array of [`kelvin_model::Workload`]; `host: null` = pending |
 //! | `metrics.prom` | required | Prometheus exposition text with millisecond timestamps |
-//! | `ground_truth.csv` | optional | `workload,host,energy_j,…`: true per-workload energy ([`TruthRow`]) |
+//! | `ground_truth.csv` | optional | `workload,host,energy_j,…[,gpu_energy_j]`: true per-workload energy ([`TruthRow`]) |
 //! | `hosts_truth.csv` | optional | `host,energy_j,…`: true per-host wall energy ([`HostTruthRow`]) |
 //! | `facility_truth.csv` | optional | `t_ms,interval_s,it_w,cooling_w,…`: facility power ([`FacilitySample`]) |
 //! | `captures/index.csv` | optional | `file,entity,taken_at_ms`: vendor captures ([`CaptureFile`]) |
 //! | `prometheus_rules.json` | optional, as text | extra metric rules, checked by whoever knows the rule format (Kelvin's replay) |
+//! | `pod_events.jsonl` | optional | pod lifecycle events, one Kubernetes watch event per line ([`PodEvent`]) |
 //! | `host_power_truth.csv` | not read | every interval per host: mean power by component, inlet |
 //! | `README.md` | not read | what the dataset holds and the command that remakes it |
 //!
 //! Reading: every file is read only when it is a regular file within a size limit
-//! ([`MAX_DATASET_FILE_BYTES`], [`MAX_IN_MEMORY_METRICS_BYTES`]; through
+//! ([`MAX_DATASET_FILE_BYTES`], [`MAX_IN_MEMORY_METRICS_BYTES`], [`MAX_POD_EVENTS_BYTES`]; through
 //! [`kelvin_guard::file`]), every table is checked field by field, and every
 //! [`DatasetError`] names the file, the line or field, and the likely cause. The truth tables'
 //! columns are found by name in their header, so columns the reader does not know are skipped;
@@ -43,6 +44,8 @@
 //! [`ErrorSummary`] (energy-weighted, mean and worst error) for a set.
 
 mod error;
+pub(crate) mod events;
+pub(crate) mod quantity;
 mod read;
 pub(crate) mod readme;
 mod table;
@@ -54,6 +57,8 @@ use std::path::PathBuf;
 use kelvin_model::{EntityId, Inventory, Timestamp, Workload};
 
 pub use error::{DatasetError, DatasetErrorKind};
+pub use events::{PodEvent, PodEventKind};
+pub use quantity::{QuantityError, parse_quantity};
 pub use read::read_text_file;
 pub use truth::{ErrorSummary, relative_error};
 
@@ -75,11 +80,17 @@ pub const HOST_POWER_TRUTH_CSV: &str = "host_power_truth.csv";
 pub const CAPTURE_INDEX_CSV: &str = "captures/index.csv";
 /// `prometheus_rules.json`: metric rules for metrics Kelvin's built-in rules do not map.
 pub const PROMETHEUS_RULES_JSON: &str = "prometheus_rules.json";
+/// `pod_events.jsonl`: the pods' lifecycle, one Kubernetes watch event per line (churn preset).
+pub const POD_EVENTS_JSONL: &str = "pod_events.jsonl";
 
 /// Largest dataset file read whole (`inventory.json`, `workloads.json`, the truth tables, the
 /// capture index, `prometheus_rules.json`): 64 MiB, a thousand times the largest committed
 /// one.
 pub const MAX_DATASET_FILE_BYTES: u64 = 64 << 20;
+
+/// Largest `pod_events.jsonl` read: 256 MiB, about twenty times the default churn preset's
+/// (50 hosts for a day), so about a thousand hosts' day of pods.
+pub const MAX_POD_EVENTS_BYTES: u64 = 256 << 20;
 
 /// Largest `metrics.prom` that [`RecordedDataset::load`] reads into memory: 256 MiB.
 /// [`RecordedDataset::open`] streams any size.
@@ -97,6 +108,10 @@ pub struct TruthRow {
     /// True power split by CPU-time share every second, joules, when the dataset has it: the
     /// reference for the `cpu_share` policy's measurement error.
     pub cpu_share_j: Option<f64>,
+    /// DC energy of the GPUs the workload held, while it held them (what NVML and DCGM
+    /// measure, no PSU loss), joules, when the dataset has the column (the gpu and churn
+    /// presets; 0 for a workload without GPUs).
+    pub gpu_energy_j: Option<f64>,
 }
 
 /// True energy of one host over the recording, as read from `hosts_truth.csv`.
@@ -163,6 +178,10 @@ pub struct RecordedDataset {
     /// The facility's IT and cooling power over time from `facility_truth.csv`
     /// (`t_ms,interval_s,it_w,cooling_w,…`), when the dataset has it.
     pub facility: Vec<FacilitySample>,
+    /// Pod lifecycle events from `pod_events.jsonl`, in time order, when the dataset has them
+    /// (the churn preset): pods that are in no `workloads.json`, only in the telemetry's labels,
+    /// these events and the ground truth.
+    pub pod_events: Vec<PodEvent>,
 }
 
 #[cfg(test)]

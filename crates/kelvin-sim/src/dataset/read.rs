@@ -8,11 +8,13 @@ use std::path::Path;
 
 use kelvin_model::{Inventory, Workload};
 
+use super::events::parse_pod_events;
 use super::table::{parse_captures, parse_facility, parse_host_truth, parse_truth};
 use super::{
     CAPTURE_INDEX_CSV, DatasetError, DatasetErrorKind, FACILITY_TRUTH_CSV, GROUND_TRUTH_CSV,
     HOSTS_TRUTH_CSV, INVENTORY_JSON, MAX_DATASET_FILE_BYTES, MAX_IN_MEMORY_METRICS_BYTES,
-    METRICS_PROM, PROMETHEUS_RULES_JSON, RecordedDataset, WORKLOADS_JSON,
+    MAX_POD_EVENTS_BYTES, METRICS_PROM, POD_EVENTS_JSONL, PROMETHEUS_RULES_JSON, RecordedDataset,
+    WORKLOADS_JSON,
 };
 
 /// Reads a whole file as text when it is a regular file of at most `limit` bytes
@@ -141,10 +143,14 @@ impl RecordedDataset {
         Ok(ds)
     }
 
-    /// Reads the optional parts: extra metric rules (as text), host truth, facility truth and
-    /// the capture index (checked here, so a bad table is reported before any replay).
+    /// Reads the optional parts: extra metric rules (as text), host truth, facility truth, the
+    /// capture index and the pod events (checked here, so a bad table is reported before any
+    /// replay).
     fn read_extras(&mut self, dir: &Path) -> Result<(), DatasetError> {
         self.rules_json = optional(dir, PROMETHEUS_RULES_JSON)?;
+        if let Some(text) = optional_within(dir, POD_EVENTS_JSONL, MAX_POD_EVENTS_BYTES)? {
+            self.pod_events = parse_pod_events(&text)?;
+        }
         if let Some(csv) = optional(dir, HOSTS_TRUTH_CSV)? {
             self.host_truth = parse_host_truth(&csv)?;
         }
@@ -186,6 +192,7 @@ impl RecordedDataset {
             captures: Vec::new(),
             rules_json: None,
             facility: Vec::new(),
+            pod_events: Vec::new(),
         })
     }
 
@@ -219,14 +226,29 @@ impl RecordedDataset {
         self.host_truth = parse_host_truth(csv)?;
         Ok(self)
     }
+
+    /// Adds pod lifecycle events from the text of a `pod_events.jsonl` (one Kubernetes watch
+    /// event per line, in time order), for datasets built with [`RecordedDataset::from_texts`].
+    ///
+    /// # Errors
+    /// A [`DatasetError`] at `pod_events.jsonl:<line>` naming the field and the cause.
+    pub fn with_pod_events(mut self, jsonl: &str) -> Result<RecordedDataset, DatasetError> {
+        self.pod_events = parse_pod_events(jsonl)?;
+        Ok(self)
+    }
 }
 
 /// An optional file of the dataset: `None` when it does not exist.
 fn optional(dir: &Path, name: &str) -> Result<Option<String>, DatasetError> {
+    optional_within(dir, name, MAX_DATASET_FILE_BYTES)
+}
+
+/// An optional file of the dataset read within `limit` bytes: `None` when it does not exist.
+fn optional_within(dir: &Path, name: &str, limit: u64) -> Result<Option<String>, DatasetError> {
     let path = dir.join(name);
     match std::fs::symlink_metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        _ => read_text_file(&path, MAX_DATASET_FILE_BYTES).map(Some),
+        _ => read_text_file(&path, limit).map(Some),
     }
 }
 

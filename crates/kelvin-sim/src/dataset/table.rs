@@ -181,12 +181,13 @@ pub(super) fn parse_captures(dir: &Path, csv: &str) -> Result<Vec<CaptureFile>, 
     Ok(out)
 }
 
-/// `ground_truth.csv`: `workload`, `host`, `energy_j` and, when the column is there,
-/// `cpu_share_j`.
+/// `ground_truth.csv`: `workload`, `host`, `energy_j` and, when their columns are there,
+/// `cpu_share_j` and `gpu_energy_j`.
 pub(super) fn parse_truth(csv: &str) -> Result<Vec<TruthRow>, DatasetError> {
     let t = Table::new(GROUND_TRUTH_CSV, csv)?;
     let (cw, ch, ce) = (t.col("workload")?, t.col("host")?, t.col("energy_j")?);
     let cs = t.col("cpu_share_j").ok();
+    let cg = t.col("gpu_energy_j").ok();
     t.rows()
         .map(|r| {
             Ok(TruthRow {
@@ -194,6 +195,7 @@ pub(super) fn parse_truth(csv: &str) -> Result<Vec<TruthRow>, DatasetError> {
                 host: r.id(ch)?,
                 energy_j: r.amount(ce, "energy_j")?,
                 cpu_share_j: cs.map(|c| r.amount(c, "cpu_share_j")).transpose()?,
+                gpu_energy_j: cg.map(|c| r.amount(c, "gpu_energy_j")).transpose()?,
             })
         })
         .collect()
@@ -230,6 +232,15 @@ mod tests {
         );
         assert_eq!(rows[0].energy_j, 1500.5);
         assert_eq!(rows[1].energy_j, 2.0);
+        assert_eq!(rows[0].gpu_energy_j, None);
+        // The GPU column, when there, is read and checked like the others.
+        let rows = parse_truth("workload,host,energy_j,gpu_energy_j\nw1,h1,9,4.5\n").unwrap();
+        assert_eq!(rows[0].gpu_energy_j, Some(4.5));
+        let e = parse_truth("workload,host,energy_j,gpu_energy_j\nw1,h1,9,x\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ground_truth.csv:2: gpu_energy_j \"x\" is not a number"
+        );
         // Errors name the file and the line the record starts on.
         let e = parse_truth("workload,host,energy_j\nw1,h1,1\n\nw2,h2,-3\n").unwrap_err();
         assert_eq!(e.path(), "ground_truth.csv:4");

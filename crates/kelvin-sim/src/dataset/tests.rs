@@ -163,5 +163,44 @@ fn texts_are_checked_part_by_part() {
         .unwrap();
     assert_eq!(read.dir, None);
     assert_eq!(read.truth[0].cpu_share_j, None);
+    assert_eq!(read.truth[0].gpu_energy_j, None);
     assert_eq!(read.host_truth.len(), 6);
+    assert!(read.pod_events.is_empty());
+    let bare = r#"{"observed_ms":1000,"type":"ADDED","object":{"kind":"Pod","metadata":{"name":"p","namespace":"n","uid":"u"},"spec":{"containers":[{"name":"main","resources":{"requests":{"cpu":"250m","memory":"1Gi"}}}]},"status":{"phase":"Pending"}}}"#;
+    let read = read.with_pod_events(&format!("{bare}\n")).unwrap();
+    assert_eq!(read.pod_events.len(), 1);
+    assert_eq!(read.pod_events[0].memory_request_bytes, 1 << 30);
+    let e = read
+        .with_pod_events(&format!("{bare}\n{}\n", bare.replace("250m", "lots")))
+        .unwrap_err();
+    assert_eq!(e.path(), "pod_events.jsonl:2");
+}
+
+#[test]
+fn pod_events_are_read_within_their_limit_and_checked() {
+    let dir = scratch("pods");
+    let cfg = SimConfig::churn().with_hosts(3).with_duration_s(600);
+    let s = simulate_to(&cfg, &dir).unwrap();
+    let ds = RecordedDataset::open(&dir).unwrap();
+    assert_eq!(ds.pod_events.len() as u64, s.pod_events);
+    assert!(ds.pod_events.iter().any(|e| e.kind == PodEventKind::Added));
+    assert!(ds.truth.iter().all(|t| t.gpu_energy_j.is_some()));
+    // A line broken mid-file is refused with its place; a directory in its stead too.
+    let path = dir.join(POD_EVENTS_JSONL);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let broken = text.replacen("\"type\":\"MODIFIED\"", "\"type\":\"PATCHED\"", 1);
+    let line = broken.lines().position(|l| l.contains("PATCHED")).unwrap() + 1;
+    std::fs::write(&path, broken).unwrap();
+    let e = RecordedDataset::load(&dir).unwrap_err();
+    assert_eq!(e.kind(), DatasetErrorKind::Malformed);
+    assert_eq!(e.path(), format!("pod_events.jsonl:{line}"));
+    assert_eq!(
+        e.reason(),
+        "type \"PATCHED\": expected ADDED, MODIFIED or DELETED"
+    );
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    let e = RecordedDataset::load(&dir).unwrap_err();
+    assert_eq!(e.kind(), DatasetErrorKind::NotRegular);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

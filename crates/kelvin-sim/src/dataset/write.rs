@@ -17,6 +17,8 @@ use crate::{Dataset, SimConfig};
 /// The header of `ground_truth.csv`.
 pub(crate) const GROUND_TRUTH_HEADER: &str =
     "workload,host,energy_j,mean_power_w,idle_j,dynamic_j,cpu_share_j,cpu_s";
+/// The last column of `ground_truth.csv` for presets with GPUs (gpu, churn).
+pub(crate) const GPU_ENERGY_COLUMN: &str = "gpu_energy_j";
 /// The header of the edge preset's `hosts_truth.csv`.
 pub(crate) const HOSTS_TRUTH_HEADER: &str = "host,energy_j,unreserved_idle_j,system_j";
 /// The header of the room-model presets' `hosts_truth.csv`: the edge's columns, then each
@@ -39,23 +41,31 @@ pub(crate) fn pretty<T: Serialize>(v: &T) -> String {
     s
 }
 
-/// `ground_truth.csv`: one row per workload, its mean power over the run's `duration_s`.
+/// `ground_truth.csv`: one row per workload, its mean power over the seconds it ran; presets
+/// with GPUs add the GPU energy as the last column.
 pub(crate) fn truth_csv(cfg: &SimConfig, truth: &[WorkloadTruth]) -> String {
-    let mut s = format!("{GROUND_TRUTH_HEADER}\n");
-    let secs = f64::from(cfg.duration_s);
+    let gpu = cfg.gpu_host_count() > 0;
+    let mut s = String::from(GROUND_TRUTH_HEADER);
+    if gpu {
+        s.push(',');
+        s.push_str(GPU_ENERGY_COLUMN);
+    }
+    s.push('\n');
     for t in truth {
-        let _ = writeln!(
+        let mean = if t.seconds > 0.0 {
+            t.energy_j / t.seconds
+        } else {
+            0.0
+        };
+        let _ = write!(
             s,
             "{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}",
-            t.workload,
-            t.host,
-            t.energy_j,
-            t.energy_j / secs,
-            t.idle_j,
-            t.dynamic_j,
-            t.cpu_share_j,
-            t.cpu_s
+            t.workload, t.host, t.energy_j, mean, t.idle_j, t.dynamic_j, t.cpu_share_j, t.cpu_s
         );
+        if gpu {
+            let _ = write!(s, ",{:.3}", t.gpu_energy_j);
+        }
+        s.push('\n');
     }
     s
 }
@@ -160,7 +170,8 @@ pub(crate) fn index_row(buf: &mut String, file: &str, entity: &str, ms: i64) {
 
 impl Dataset {
     /// `ground_truth.csv`:
-    /// `workload,host,energy_j,mean_power_w,idle_j,dynamic_j,cpu_share_j,cpu_s`.
+    /// `workload,host,energy_j,mean_power_w,idle_j,dynamic_j,cpu_share_j,cpu_s`, and
+    /// `gpu_energy_j` last for the presets with GPUs (gpu, churn).
     pub fn truth_csv(&self) -> String {
         truth_csv(&self.config, &self.truth)
     }

@@ -1,4 +1,4 @@
-//! The room's estate and workloads: hosts of the three archetypes (or GPU servers) with their
+//! The room's estate and workloads: hosts of the three archetypes and GPU servers with their
 //! BMC flavours and counters' starting values, and the workloads placed by random first fit
 //! on CPU, memory and whole GPUs.
 
@@ -15,7 +15,14 @@ use crate::vendor::Bmc;
 use crate::workload::{CPU_SIZES, NAMES, Pattern, ROOM_MIX, SimWorkload, pick_pattern};
 
 /// GPU workload names, by kind.
-const GPU_NAMES: [&str; 4] = ["train", "infer", "notebook", "finetune"];
+pub(super) const GPU_NAMES: [&str; 4] = ["train", "infer", "notebook", "finetune"];
+
+/// SM activity per unit of GPU utilization, by GPU workload kind: training and fine-tuning keep
+/// most SMs busy while a kernel runs, inference and notebooks far fewer.
+pub(super) const SM_FACTORS: [f64; 4] = [0.9, 0.6, 0.4, 0.85];
+
+/// The share of its CPU request a GPU job keeps busy at level 1 (data loading, the driver).
+pub(super) const GPU_CPU_FACTOR: f64 = 0.4;
 
 /// A host of the room: its physics and exporters' state.
 pub(super) struct RoomHost {
@@ -41,6 +48,11 @@ pub(super) struct RoomHost {
     pub(super) last: Components,
     pub(super) last_fan: f64,
     pub(super) gpu_util: Vec<f64>,
+    /// Each GPU's SM activity × seconds since the last scrape.
+    pub(super) sm_sum: Vec<f64>,
+    /// CPU seconds of every workload that ran on it: cAdvisor's counter of the pods' parent
+    /// cgroup (`/kubepods.slice`).
+    pub(super) pods_cpu_s: f64,
     /// Component energy since the last interval-truth row, joules.
     pub(super) interval: Components,
     /// Inlet temperature × seconds since the last interval-truth row.
@@ -80,6 +92,8 @@ impl RoomHost {
             last: Components::default(),
             last_fan: 0.3,
             gpu_util: vec![0.0; ng],
+            sm_sum: vec![0.0; ng],
+            pods_cpu_s: 0.0,
             interval: Components::default(),
             interval_inlet: 0.0,
             phys,
@@ -88,17 +102,19 @@ impl RoomHost {
 }
 
 /// The site, one room, racks alternating between rows A and B with their PDUs, and the hosts:
-/// the three archetypes in turn with their BMC flavours, or (GPU preset) GPU servers with
-/// Redfish and ipmitool BMCs alternating, each GPU a component of its host.
+/// the three archetypes in turn with their BMC flavours, and GPU servers (every host of the
+/// GPU preset, the last `gpu_hosts` of the churn preset) with Redfish and ipmitool BMCs
+/// alternating, each GPU a component of its host.
 pub(super) fn estate(cfg: &SimConfig, rng: &mut ChaCha8Rng) -> (Inventory, Vec<RoomHost>) {
     let arch = archetypes();
-    let gpu = cfg.gpus_per_host > 0;
+    let first_gpu = cfg.racks * cfg.hosts_per_rack - cfg.gpu_host_count();
     let (mut inv, room) = site_and_room(cfg);
     let mut hosts: Vec<RoomHost> = Vec::new();
     for r in 0..cfg.racks {
         let row = if r % 2 == 0 { "A" } else { "B" };
         let (rack, pdu) = add_rack(&mut inv, cfg, &room, r, row);
         for h in 0..cfg.hosts_per_rack {
+            let gpu = r * cfg.hosts_per_rack + h >= first_gpu;
             let (a, phys, bmc) = if gpu {
                 let bmc = if (r * cfg.hosts_per_rack + h).is_multiple_of(2) {
                     Bmc::Redfish
@@ -145,6 +161,8 @@ struct Draw {
     gpus: u32,
     name: &'static str,
     pattern: Pattern,
+    /// SM activity per unit of GPU utilization (GPU jobs).
+    sm: f64,
 }
 
 /// Draws workload `i`: a GPU job (training, inference, notebook, fine-tuning) on the GPU
@@ -174,6 +192,7 @@ fn draw(cfg: &SimConfig, i: usize, rng: &mut ChaCha8Rng) -> Draw {
             gpus: g,
             name: GPU_NAMES[kind],
             pattern,
+            sm: SM_FACTORS[kind],
         }
     } else {
         let cpu = CPU_SIZES[rng.random_range(0..CPU_SIZES.len())];
@@ -184,6 +203,7 @@ fn draw(cfg: &SimConfig, i: usize, rng: &mut ChaCha8Rng) -> Draw {
             gpus: 0,
             name: NAMES[i % NAMES.len()],
             pattern: pick_pattern(rng, &ROOM_MIX),
+            sm: 0.0,
         }
     }
 }
@@ -207,6 +227,7 @@ pub(super) fn place(
             gpus,
             name,
             pattern,
+            sm,
         } = draw(cfg, i, rng);
         let mut req = Resources::new(cpu, mem);
         req.gpus = gpus;
@@ -249,7 +270,12 @@ pub(super) fn place(
         }
         hosts[h].wls.push(k);
         wl.host = Some(inv.hosts[h].id.clone());
-        sims.push(SimWorkload::new(wl, h, pattern));
+        let mut sim = SimWorkload::new(wl, h, pattern);
+        if cfg.gpus_per_host > 0 {
+            sim.cpu_factor = GPU_CPU_FACTOR;
+            sim.sm_factor = sm;
+        }
+        sims.push(sim);
     }
     (sims, pending)
 }

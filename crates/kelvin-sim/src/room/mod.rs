@@ -1,6 +1,6 @@
-//! The room model behind the enterprise, GPU and scale presets: component physics per host,
-//! heat recirculation between racks, a CRAC whose supply temperature follows the hottest inlet,
-//! exporters scraped into Prometheus text, and vendor captures — all written through a
+//! The room model behind the enterprise, GPU, scale and churn presets: component physics per
+//! host, heat recirculation between racks, a CRAC whose supply temperature follows the hottest
+//! inlet, exporters scraped into Prometheus text, and vendor captures — all written through a
 //! [`Sink`] that streams to disk or collects in memory.
 //!
 //! - [`build`]: the estate (hosts, BMCs, counters' starting values) and the workloads placed on
@@ -10,6 +10,8 @@
 //! - [`scrape`]: what the exporters report at each scrape (IPMI, node_exporter RAPL, DCGM,
 //!   cAdvisor) and the NVML device CSVs.
 //! - [`capture`]: the vendor captures (BMC text and JSON, PDU SNMP walks) and their index.
+//! - [`churn`]: the churn preset's pods, drawn before the run (arrivals, lifetimes, requests).
+//! - [`pods`]: the pods at run time (scheduling, starts and stops, their watch events).
 
 use std::fmt::Write as _;
 
@@ -31,14 +33,19 @@ use crate::sink::Sink;
 use crate::truth::{ComponentTruth, HostTruth, WorkloadTruth, host_accounts, workload_truth};
 use crate::vendor::{self, Bmc};
 use crate::workload::SimWorkload;
-use crate::{HostArchetype, SimConfig, archetypes};
+use crate::{HostArchetype, Preset, SimConfig, archetypes};
 
 mod build;
 mod capture;
+mod churn;
+mod pods;
 mod scrape;
 mod step;
+#[cfg(test)]
+mod tests_churn;
 
 use build::RoomHost;
+pub(crate) use pods::MAX_WAIT_S;
 pub use scrape::DCGM_RULES_JSON;
 use step::Facility;
 
@@ -57,17 +64,29 @@ pub(crate) struct RoomOut {
     pub metrics_samples: u64,
     pub captures: u64,
     pub skewed_host: Option<EntityId>,
+    /// Churn preset: pods that never ran because no host had room (deleted after waiting, or
+    /// still waiting at the end).
+    pub pods_unscheduled: usize,
+    /// Churn preset: lines of `pod_events.jsonl`.
+    pub pod_events: u64,
+    /// Churn preset: pods bound to a node that hold GPUs.
+    pub gpu_pods: usize,
 }
 
 /// The room model's state over the run.
 struct Room<'c> {
     cfg: &'c SimConfig,
-    /// Whether the hosts have GPUs (the GPU preset).
+    /// Whether some hosts have GPUs (the GPU and churn presets).
     gpu: bool,
     arch: [HostArchetype; 3],
     inv: Inventory,
     hosts: Vec<RoomHost>,
     sims: Vec<SimWorkload>,
+    /// The workloads running now, as indices of `sims` (all of them, but for the churn
+    /// preset's pods).
+    active: Vec<usize>,
+    /// The churn preset's pods.
+    pods: Option<pods::Pods>,
     rng: ChaCha8Rng,
     host_truth: Vec<HostTruth>,
     comps: Vec<ComponentTruth>,
@@ -102,12 +121,20 @@ pub(crate) fn run(cfg: &SimConfig, sink: &mut Sink) -> Result<RoomOut, SimError>
     let recirc = Recirculation::new(&a);
     let skewed = hosts.iter().position(|h| h.bmc != Bmc::Redfish);
     let garble_host = hosts.iter().position(|h| h.bmc == Bmc::Ipmitool);
+    let pods = (cfg.preset == Preset::Churn).then(|| {
+        let mut pod_rng = ChaCha8Rng::seed_from_u64(rng.random());
+        let specs = churn::draw_pods(cfg, &mut pod_rng);
+        pods::Pods::new(specs, hosts.len(), cfg.gpu_host_count(), pod_rng)
+    });
     let mut room = Room::new(cfg, inv, hosts, sims, rng);
+    room.pods = pods;
     room.write_headers(sink)?;
     let start_ms = cfg.start.as_nanos() / 1_000_000;
     let mut t = 0u32;
     loop {
         let ms = start_ms + i64::from(t) * 1000;
+        // Pods that stop, are bound or start at t.
+        room.pods_at(t, sink)?;
         // Room: rises from the previous step's rack power, supply set for the redline.
         let supply = room.set_inlets(&recirc);
         room.draw_levels(ms.div_euclid(1000));
@@ -133,8 +160,21 @@ pub(crate) fn run(cfg: &SimConfig, sink: &mut Sink) -> Result<RoomOut, SimError>
         t += cfg.step_s;
         room.interval_truth(t, sink)?;
     }
+    room.finish_pods(sink)?;
     let truth = workload_truth(&room.sims, &room.inv.hosts);
-    let mut workloads: Vec<Workload> = room.sims.into_iter().map(|s| s.wl).collect();
+    let (pods_unscheduled, pod_events) = room.pods.as_ref().map_or((0, 0), |p| {
+        (p.dropped + p.still_waiting(), p.events_written)
+    });
+    let gpu_pods = match room.pods {
+        Some(_) => room.sims.iter().filter(|s| s.wl.requests.gpus > 0).count(),
+        None => 0,
+    };
+    // Pods are in no workloads file: only in the telemetry, the events and the truth.
+    let mut workloads: Vec<Workload> = if room.pods.is_some() {
+        Vec::new()
+    } else {
+        room.sims.into_iter().map(|s| s.wl).collect()
+    };
     workloads.extend(pending);
     let skewed_host = skewed.map(|h| room.inv.hosts[h].id.clone());
     Ok(RoomOut {
@@ -146,6 +186,9 @@ pub(crate) fn run(cfg: &SimConfig, sink: &mut Sink) -> Result<RoomOut, SimError>
         metrics_samples: room.metrics_samples,
         captures: room.captures,
         skewed_host,
+        pods_unscheduled,
+        pod_events,
+        gpu_pods,
     })
 }
 
@@ -166,7 +209,9 @@ impl<'c> Room<'c> {
             .collect();
         Room {
             cfg,
-            gpu: cfg.gpus_per_host > 0,
+            gpu: cfg.gpu_host_count() > 0,
+            active: (0..sims.len()).collect(),
+            pods: None,
             host_truth: host_accounts(&inv.hosts),
             comps,
             arch,
@@ -242,11 +287,6 @@ pub(crate) fn finish(cfg: &SimConfig, out: &RoomOut, sink: &mut Sink) -> Result<
 /// Whether an archetype's CPUs have RAPL energy counters (Sandy Bridge and later).
 pub(crate) fn has_rapl(arch: usize) -> bool {
     archetypes()[arch].name != "x3400-m3"
-}
-
-/// GPU jobs keep only part of their CPU request busy (data loading, the Python driver).
-fn cpu_factor(gpu: bool) -> f64 {
-    if gpu { 0.4 } else { 1.0 }
 }
 
 #[cfg(test)]
@@ -371,5 +411,22 @@ mod tests {
         let queued = simulate(&SimConfig::gpu().with_fleet(1, 1, 50)).unwrap();
         assert!(queued.workloads.iter().filter(|w| w.host.is_none()).count() > 3);
         assert_eq!(field(SimConfig::scale().with_hosts(200_000)), "racks");
+        assert_eq!(field(SimConfig::churn().with_pod_rate(-1.0)), "pod_rate");
+        assert_eq!(
+            field(SimConfig::churn().with_pod_rate(f64::NAN)),
+            "pod_rate"
+        );
+        assert_eq!(field(SimConfig::churn().with_pod_rate(1000.0)), "pod_rate");
+        let mut c = SimConfig::churn();
+        c.gpus_per_host = 0;
+        assert_eq!(field(c), "gpus_per_host");
+        // Racks of ten for the churn preset, one GPU server in five.
+        let c = SimConfig::churn().with_hosts(50);
+        assert_eq!((c.racks, c.hosts_per_rack, c.gpu_hosts), (5, 10, 10));
+        assert_eq!(c, SimConfig::churn());
+        let c = SimConfig::churn().with_hosts(6);
+        assert_eq!((c.racks, c.hosts_per_rack, c.gpu_hosts), (1, 6, 2));
+        assert_eq!(SimConfig::preset("churn"), Some(SimConfig::churn()));
+        assert_eq!(Preset::Churn.as_str(), "churn");
     }
 }

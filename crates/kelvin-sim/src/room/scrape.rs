@@ -1,6 +1,7 @@
 //! What the exporters report at each scrape — the IPMI exporter (DCMI power in whole watts,
 //! some scrapes missed; inlet temperature under the vendor's sensor name), node_exporter's
-//! RAPL counters, dcgm-exporter's GPU metrics, cAdvisor's CPU counters — and the NVML
+//! RAPL counters, dcgm-exporter's GPU metrics (with the pod holding each GPU), cAdvisor's CPU
+//! counters (per container, and the pods' parent cgroup on the churn preset) — and the NVML
 //! sampler's device CSV rows.
 
 use std::fmt::Write as _;
@@ -10,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::build::RoomHost;
 use super::{RAPL_RANGE_J, Room, has_rapl};
+use crate::Preset;
 use crate::dataset::METRICS_PROM;
 use crate::error::SimError;
 use crate::sink::Sink;
@@ -21,7 +23,8 @@ use crate::workload::gauss;
 pub const DCGM_RULES_JSON: &str = r#"[
   {"metric": "DCGM_FI_DEV_POWER_USAGE", "kind": "power", "unit": "W", "entity": "instance", "sensor": "gpu{gpu}/power.draw"},
   {"metric": "DCGM_FI_DEV_GPU_UTIL", "kind": "utilization", "unit": "%", "entity": "instance", "sensor": "gpu{gpu}/utilization.gpu"},
-  {"metric": "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "kind": "energy", "unit": "mJ", "entity": "instance", "sensor": "gpu{gpu}/total_energy_consumption"}
+  {"metric": "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "kind": "energy", "unit": "mJ", "entity": "instance", "sensor": "gpu{gpu}/total_energy_consumption"},
+  {"metric": "DCGM_FI_PROF_SM_ACTIVE", "kind": "utilization", "unit": "ratio", "entity": "instance", "sensor": "gpu{gpu}/sm_active"}
 ]
 "#;
 
@@ -55,6 +58,11 @@ pub(super) const FAMILIES: &[(&str, &str, &str)] = &[
         "Total energy consumption since boot (in mJ).",
     ),
     (
+        "DCGM_FI_PROF_SM_ACTIVE",
+        "gauge",
+        "Share of cycles an SM had at least one warp resident, over all SMs (ratio).",
+    ),
+    (
         "container_cpu_usage_seconds_total",
         "counter",
         "Cumulative cpu time consumed in seconds.",
@@ -67,7 +75,7 @@ impl Room<'_> {
     pub(super) fn scrape(&mut self, ms: i64, t: u32, sink: &mut Sink) -> Result<(), SimError> {
         self.scrape_hosts(ms, t);
         if self.hosts.iter().any(|h| !h.gpu_util.is_empty()) {
-            self.scrape_dcgm(ms);
+            self.scrape_dcgm(ms, t);
         }
         self.scrape_cadvisor(ms);
         sink.append(METRICS_PROM, &self.buf)?;
@@ -140,13 +148,17 @@ impl Room<'_> {
         }
     }
 
-    /// dcgm-exporter's power, utilization and energy of every GPU.
-    fn scrape_dcgm(&mut self, ms: i64) {
+    /// dcgm-exporter's power, utilization, energy and SM activity (the mean since the last
+    /// scrape) of every GPU; a GPU held by a workload carries its `container`, `namespace` and
+    /// `pod` labels, as dcgm-exporter's Kubernetes mapping adds them.
+    fn scrape_dcgm(&mut self, ms: i64, t: u32) {
+        let since = f64::from(t.min(self.cfg.scrape_s));
         let (buf, rng) = (&mut self.buf, &mut self.rng);
         for (metric, which) in [
             ("DCGM_FI_DEV_POWER_USAGE", 0),
             ("DCGM_FI_DEV_GPU_UTIL", 1),
             ("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", 2),
+            ("DCGM_FI_PROF_SM_ACTIVE", 3),
         ] {
             for (h, rh) in self.hosts.iter().enumerate() {
                 let host = &self.inv.hosts[h].id;
@@ -154,29 +166,67 @@ impl Room<'_> {
                     let v = match which {
                         0 => format!("{:.3}", rh.phys.gpu_power_w(u) * (1.0 + 0.005 * gauss(rng))),
                         1 => format!("{}", (u * 100.0).round()),
-                        _ => format!("{}", rh.gpu_energy_mj[g].floor()),
+                        2 => format!("{}", rh.gpu_energy_mj[g].floor()),
+                        _ if since > 0.0 => format!("{:.6}", rh.sm_sum[g] / since),
+                        _ => "0".to_string(),
+                    };
+                    let pod = match rh.gpu_owner[g] {
+                        Some(k) => {
+                            let wl = &self.sims[k].wl;
+                            format!(
+                                ",container=\"main\",namespace=\"{}\",pod=\"{}\"",
+                                wl.tenant, wl.id
+                            )
+                        }
+                        None => String::new(),
                     };
                     let _ = writeln!(
                         buf,
-                        "{metric}{{gpu=\"{g}\",UUID=\"GPU-{:08x}-{h:04x}-{g:04x}\",device=\"nvidia{g}\",modelName=\"NVIDIA H100 80GB HBM3\",Hostname=\"{host}\",instance=\"{host}:9400\",job=\"dcgm\"}} {v} {ms}",
+                        "{metric}{{gpu=\"{g}\",UUID=\"GPU-{:08x}-{h:04x}-{g:04x}\",device=\"nvidia{g}\",modelName=\"NVIDIA H100 80GB HBM3\",Hostname=\"{host}\"{pod},instance=\"{host}:9400\",job=\"dcgm\"}} {v} {ms}",
                         self.cfg.seed as u32
                     );
                     self.metrics_samples += 1;
                 }
             }
         }
+        for rh in &mut self.hosts {
+            rh.sm_sum.iter_mut().for_each(|x| *x = 0.0);
+        }
     }
 
-    /// cAdvisor's CPU counter of every running workload.
+    /// cAdvisor's CPU counter of every running workload; on the churn preset, host by host,
+    /// each running pod's and then the pods' parent cgroup's (`/kubepods.slice`, which counts
+    /// every pod that ran on the host, seen in a scrape or not).
     fn scrape_cadvisor(&mut self, ms: i64) {
-        for s in &self.sims {
-            let h = &self.inv.hosts[s.host].id;
+        if self.cfg.preset != Preset::Churn {
+            for &k in &self.active {
+                let s = &self.sims[k];
+                let h = &self.inv.hosts[s.host].id;
+                let _ = writeln!(
+                    self.buf,
+                    "container_cpu_usage_seconds_total{{container=\"main\",instance=\"{h}:10250\",job=\"cadvisor\",namespace=\"{}\",pod=\"{}\"}} {:.6} {ms}",
+                    s.wl.tenant, s.wl.id, s.counter
+                );
+                self.metrics_samples += 1;
+            }
+            return;
+        }
+        for (h, rh) in self.hosts.iter().enumerate() {
+            let host = &self.inv.hosts[h].id;
+            for &k in &rh.wls {
+                let s = &self.sims[k];
+                let _ = writeln!(
+                    self.buf,
+                    "container_cpu_usage_seconds_total{{container=\"main\",instance=\"{host}:10250\",job=\"cadvisor\",namespace=\"{}\",pod=\"{}\"}} {:.6} {ms}",
+                    s.wl.tenant, s.wl.id, s.counter
+                );
+            }
             let _ = writeln!(
                 self.buf,
-                "container_cpu_usage_seconds_total{{container=\"main\",instance=\"{h}:10250\",job=\"cadvisor\",namespace=\"{}\",pod=\"{}\"}} {:.6} {ms}",
-                s.wl.tenant, s.wl.id, s.counter
+                "container_cpu_usage_seconds_total{{id=\"/kubepods.slice\",instance=\"{host}:10250\",job=\"cadvisor\"}} {:.6} {ms}",
+                rh.pods_cpu_s
             );
-            self.metrics_samples += 1;
+            self.metrics_samples += rh.wls.len() as u64 + 1;
         }
     }
 }

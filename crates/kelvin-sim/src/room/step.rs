@@ -3,7 +3,7 @@
 //! (two-part tariff) and the host's own accounts, the counters the exporters read, and the
 //! facility's power summed into the interval truth.
 
-use super::{Room, cpu_factor};
+use super::Room;
 use crate::dataset::write::{FacilityRow, host_power_row};
 use crate::dataset::{FACILITY_TRUTH_CSV, HOST_POWER_TRUTH_CSV};
 use crate::error::SimError;
@@ -73,10 +73,10 @@ impl Room<'_> {
         supply
     }
 
-    /// Draws each workload's level for the step starting at absolute second `abs_s`.
+    /// Draws each running workload's level for the step starting at absolute second `abs_s`.
     pub(super) fn draw_levels(&mut self, abs_s: i64) {
-        for (k, s) in self.sims.iter_mut().enumerate() {
-            self.rates[k] = s.level_step(abs_s, self.cfg.step_s, &mut self.rng);
+        for &k in &self.active {
+            self.rates[k] = self.sims[k].level_step(abs_s, self.cfg.step_s, &mut self.rng);
         }
     }
 
@@ -111,7 +111,8 @@ impl Room<'_> {
         let rh = &mut self.hosts[h];
         let mut demand = SYSTEM_CORES;
         for &k in &rh.wls {
-            demand += self.sims[k].wl.requests.cpu_cores * self.rates[k] * cpu_factor(self.gpu);
+            let s = &self.sims[k];
+            demand += s.wl.requests.cpu_cores * self.rates[k] * s.cpu_factor;
         }
         let scale = if demand > rh.cores {
             rh.cores / demand
@@ -163,17 +164,18 @@ impl Room<'_> {
 
     /// Charges host `h`'s step under the two-part tariff — the idle floor by reservation (half
     /// by CPU, half by GPU on GPU servers), the CPU dynamic power by busy CPU, the GPU dynamic
-    /// power by each workload's GPUs — with the `cpu_share` reference and the CPU counters;
+    /// power by each workload's GPUs — with the `cpu_share` reference, the CPU counters (the
+    /// workload's and the pods' parent cgroup's), the GPUs' energy and SM activity by holder;
     /// the rest goes to the host's `unreserved` and `system` accounts.
     fn charge(&mut self, h: usize, load: &Load, p: &Power, dt: f64) {
-        let rh = &self.hosts[h];
+        let rh = &mut self.hosts[h];
         let gw = if rh.phys.gpus > 0 { 0.5 } else { 0.0 };
         let workload_busy = load.busy - SYSTEM_CORES * load.scale;
         let mut reserved_share = 0.0;
         let mut gpu_charged = 0.0;
         for &k in &rh.wls {
             let s = &mut self.sims[k];
-            let used = s.wl.requests.cpu_cores * self.rates[k] * cpu_factor(self.gpu) * load.scale;
+            let used = s.wl.requests.cpu_cores * self.rates[k] * s.cpu_factor * load.scale;
             let share = (1.0 - gw) * s.wl.requests.cpu_cores / rh.cores
                 + if rh.phys.gpus > 0 {
                     gw * f64::from(s.wl.requests.gpus) / f64::from(rh.phys.gpus)
@@ -183,14 +185,17 @@ impl Room<'_> {
             reserved_share += share;
             s.idle_j += p.idle * share * dt;
             let mut dynj = p.cpu_dyn * used / load.busy;
+            // The GPUs it holds: their power above idle, their power, their SM activity.
+            let (mut mine, mut gpu_w) = (0.0, 0.0);
+            for g in 0..rh.gpu_owner.len() {
+                if rh.gpu_owner[g] == Some(k) {
+                    let w = rh.phys.gpu_power_w(rh.gpu_util[g]);
+                    mine += w - rh.phys.gpu_idle_w;
+                    gpu_w += w;
+                    rh.sm_sum[g] += rh.gpu_util[g] * s.sm_factor * dt;
+                }
+            }
             if p.gpu_active > 0.0 {
-                let mine: f64 = rh
-                    .gpu_owner
-                    .iter()
-                    .zip(&rh.gpu_util)
-                    .filter(|(o, _)| **o == Some(k))
-                    .map(|(_, &g)| rh.phys.gpu_power_w(g) - rh.phys.gpu_idle_w)
-                    .sum();
                 dynj += p.gpu_dyn * mine / p.gpu_active;
                 gpu_charged += p.gpu_dyn * mine / p.gpu_active;
             }
@@ -200,6 +205,9 @@ impl Room<'_> {
             }
             s.cpu_s += used * dt;
             s.counter += used * dt;
+            s.gpu_j += gpu_w * dt;
+            s.seconds += dt;
+            rh.pods_cpu_s += used * dt;
         }
         let ht = &mut self.host_truth[h];
         ht.energy_j += p.c.wall_w * dt;
