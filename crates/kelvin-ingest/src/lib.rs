@@ -117,5 +117,5 @@ pub use poll::PollBounds;
 pub use prometheus::ParseOptions;
 pub use quarantine_log::{QuarantineLog, Subscriber, SubscriberId};
 pub use registry::{Decoders, decode_path, decode_str, decoder, decoders, detect};
-pub use rules::{EntityFrom, MetricRule, RuleSet};
+pub use rules::{EntityFrom, MetricRule, RuleFallback, RuleSet};
 pub use workload::{Sighting, WorkloadLabels};

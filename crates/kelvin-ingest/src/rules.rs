@@ -34,6 +34,22 @@ pub struct MetricRule {
     pub entity: EntityFrom,
     /// Sensor-name template.
     pub sensor: String,
+    /// Where the entity and sensor come from when the entity label is missing: cAdvisor
+    /// exports every cgroup, and those outside any pod (`id="/kubepods.slice"`,
+    /// `id="/system.slice/sshd.service"`) carry no `pod` label; with `{"entity": "instance",
+    /// "sensor": "cgroup{id}"}` they become CPU-time series of their host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otherwise: Option<RuleFallback>,
+}
+
+/// The entity and sensor of a [`MetricRule`] sample whose entity label is missing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFallback {
+    /// Where the entity id comes from.
+    pub entity: EntityFrom,
+    /// Sensor-name template.
+    pub sensor: String,
 }
 
 /// A set of [`MetricRule`]s, looked up by metric name.
@@ -187,6 +203,7 @@ pub(crate) fn instance_host(instance: &str) -> &str {
 }
 
 /// Why a sample could not be mapped through its rule.
+#[derive(Debug)]
 pub(crate) enum MapFailure {
     MissingLabel(String),
     InvalidEntity(String),
@@ -198,6 +215,23 @@ impl MetricRule {
         &self,
         labels: &[(String, String)],
     ) -> Result<(EntityId, String), MapFailure> {
+        match self.resolve_with(&self.entity, &self.sensor, labels) {
+            Err(MapFailure::MissingLabel(l)) if matches!(&self.entity, EntityFrom::Label(e) if *e == l) => {
+                match &self.otherwise {
+                    Some(f) => self.resolve_with(&f.entity, &f.sensor, labels),
+                    None => Err(MapFailure::MissingLabel(l)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn resolve_with(
+        &self,
+        entity_from: &EntityFrom,
+        template: &str,
+        labels: &[(String, String)],
+    ) -> Result<(EntityId, String), MapFailure> {
         let label = |name: &str| {
             labels
                 .iter()
@@ -206,20 +240,20 @@ impl MetricRule {
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| MapFailure::MissingLabel(name.to_string()))
         };
-        let entity = match &self.entity {
+        let entity = match entity_from {
             EntityFrom::Instance => instance_host(label("instance")?),
             EntityFrom::Label(l) => label(l)?,
         };
         let entity =
             EntityId::new(entity).map_err(|e| MapFailure::InvalidEntity(e.reason().to_string()))?;
         let max = RuleSet::MAX_SENSOR_BYTES;
-        let mut sensor = String::with_capacity((self.sensor.len() + 16).min(max));
-        let mut rest = self.sensor.as_str();
+        let mut sensor = String::with_capacity((template.len() + 16).min(max));
+        let mut rest = template;
         let push = |sensor: &mut String, s: &str| {
             if sensor.len() + s.len() > max {
                 return Err(MapFailure::InvalidEntity(format!(
                     "the sensor template {:?} expands to more than {max} bytes",
-                    crate::batch::cut(&self.sensor, 64)
+                    crate::batch::cut(template, 64)
                 )));
             }
             sensor.push_str(s);
@@ -248,6 +282,30 @@ mod tests {
         let r = set.get("container_cpu_usage_seconds_total").unwrap();
         assert_eq!(r.kind, SensorKind::CpuTime);
         assert_eq!(RuleSet::builtin().rules().len(), set.rules().len());
+    }
+
+    #[test]
+    fn cgroups_outside_pods_become_host_series() {
+        let set = RuleSet::builtin();
+        let r = set.get("container_cpu_usage_seconds_total").unwrap();
+        let l = |kv: &[(&str, &str)]| -> Vec<(String, String)> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let (e, s) = r
+            .resolve(&l(&[("id", "/kubepods.slice"), ("instance", "h7:10250")]))
+            .unwrap();
+        assert_eq!((e.as_str(), s.as_str()), ("h7", "cgroup/kubepods.slice"));
+        let (e, s) = r
+            .resolve(&l(&[("pod", "p1"), ("container", "main"), ("id", "/x")]))
+            .unwrap();
+        assert_eq!((e.as_str(), s.as_str()), ("p1", "main"));
+        // Neither a pod nor an instance: the fallback's own label is what is missing.
+        assert!(matches!(
+            r.resolve(&l(&[("id", "/")])),
+            Err(MapFailure::MissingLabel(x)) if x == "instance"
+        ));
     }
 
     #[test]
@@ -311,6 +369,7 @@ mod tests {
             unit: Unit::Celsius,
             entity: EntityFrom::Instance,
             sensor: "{chip}/{sensor}".into(),
+            otherwise: None,
         };
         let labels = vec![
             ("instance".to_string(), "h7:9100".to_string()),
@@ -330,6 +389,7 @@ mod tests {
         // a template repeating a long label stops at the sensor-name limit
         let greedy = MetricRule {
             sensor: "{chip}".repeat(100),
+            otherwise: None,
             ..rule
         };
         let long = vec![
