@@ -7,7 +7,7 @@ use crate::Error;
 
 pub use kelvin_sim::dataset::{
     CaptureFile, FacilitySample, HostTruthRow as HostTruth, MAX_DATASET_FILE_BYTES,
-    MAX_IN_MEMORY_METRICS_BYTES, RecordedDataset, TruthRow,
+    MAX_IN_MEMORY_METRICS_BYTES, PodEvent, PodEventKind, RecordedDataset, TruthRow,
 };
 
 /// Reads a whole file as text when it is a regular file of at most `limit` bytes

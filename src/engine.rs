@@ -7,7 +7,7 @@ use kelvin_attribution::{
 };
 use kelvin_ingest::{
     Admission, Decode, Decoders, IngestBatch, IngestStats, Normalizer, ParseOptions, Quarantined,
-    RuleSet, prometheus,
+    RuleSet, WorkloadLabels, prometheus,
 };
 use kelvin_model::{
     EntityId, Inventory, SensorKind, TimeBounds, TimeGate, TimeRange, Timestamp, Workload,
@@ -51,6 +51,7 @@ pub struct EngineBuilder {
     live: Option<LiveOptions>,
     data_dir: Option<PathBuf>,
     store_options: StoreOptions,
+    workload_labels: Option<WorkloadLabels>,
 }
 
 /// Default of [`EngineBuilder::max_grid_cells`]: 2^24 cells, 128 MiB of `f64`.
@@ -73,6 +74,7 @@ impl Default for EngineBuilder {
             live: None,
             data_dir: None,
             store_options: StoreOptions::default(),
+            workload_labels: None,
         }
     }
 }
@@ -189,6 +191,17 @@ impl EngineBuilder {
         self
     }
 
+    /// Creates workloads from telemetry labels: a cAdvisor or dcgm-exporter sample of a pod
+    /// the inventory does not list, on a host it does, is accepted under the pod's id and the
+    /// pod is billed from its first sample to its last (or to its stop call) under the tenant
+    /// its labels name ([`WorkloadLabels`]: by default `pod`, `namespace`, and the host from
+    /// `node`, `instance` or `Hostname`). Live engines only keep these runs
+    /// ([`Engine::workload_spans`]).
+    pub fn workload_labels(mut self, labels: WorkloadLabels) -> Self {
+        self.workload_labels = Some(labels);
+        self
+    }
+
     /// Validates the inventory and builds the engine.
     ///
     /// # Errors
@@ -221,7 +234,7 @@ impl EngineBuilder {
             Some(dir) => Store::open(dir.join("store"), store_opts)?.0,
             None => Store::in_memory(store_opts),
         };
-        let mut live = live_opts.map(|o| Box::new(Live::new(o)));
+        let mut live = live_opts.map(|o| Box::new(Live::new(o, self.interval_ns)));
         if let (Some(l), Some(dir)) = (&mut live, &self.data_dir) {
             open_journal(l, &dir.join("engine.journal"))?;
         }
@@ -242,6 +255,7 @@ impl EngineBuilder {
             gate: TimeGate::new(self.time_bounds),
             max_grid_cells: self.max_grid_cells,
             live,
+            workload_labels: self.workload_labels,
         })
     }
 }
@@ -300,6 +314,7 @@ pub struct Engine {
     pub(crate) gate: TimeGate,
     pub(crate) max_grid_cells: usize,
     pub(crate) live: Option<Box<Live>>,
+    pub(crate) workload_labels: Option<WorkloadLabels>,
 }
 
 impl Engine {
@@ -340,7 +355,7 @@ impl Engine {
             decoders: &self.decoders,
             normalizer: &self.normalizer,
             known: &self.known,
-            workloads: None,
+            workloads: self.workload_labels.as_ref(),
         };
         let origin = Origin::of(&batch);
         let (source, parsed) = admission.decode(batch);
@@ -369,6 +384,12 @@ impl Engine {
             );
         }
         let inserted = self.store.extend(&parsed.readings)?;
+        if let Some(live) = &mut self.live {
+            let inventory = &self.inventory;
+            live.sighted(parsed.sightings.values(), |w| {
+                inventory.workloads.iter().any(|x| &x.id == w)
+            });
+        }
         if let Some(mut live) = self.live.take() {
             let out = self.live_absorbed(&mut live, origin, &parsed);
             self.live = Some(live);
@@ -427,7 +448,10 @@ impl Engine {
     ) -> Result<IngestReport, Error> {
         const CHUNK: u64 = 8 << 20;
         let rules = self.rules.clone();
-        let opts = ParseOptions::default().with_known_entities(self.known.clone());
+        let mut opts = ParseOptions::default().with_known_entities(self.known.clone());
+        if let Some(w) = &self.workload_labels {
+            opts = opts.with_workload_labels(w.clone());
+        }
         let mut decoder = prometheus::Decoder::new(source, &rules, opts);
         let mut total = IngestReport::default();
         let (mut bytes, mut since) = (0u64, 0u64);
@@ -521,6 +545,7 @@ impl Engine {
                 energy_j,
                 meter_rel_sigma: 0.0,
                 workloads,
+                system_cpu_s: None,
             });
         }
         let input = AlignedInput {

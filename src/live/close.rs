@@ -8,8 +8,9 @@ use kelvin_attribution::{
     AlignedInput, HostSeries, LedgerOptions, PinnedFloor, WorkloadSeries, attribute_with_floors,
     calibrate_host_floor,
 };
-use kelvin_model::{EntityId, TimeRange, Timestamp};
+use kelvin_model::{EntityId, Timestamp};
 
+use super::chunk::Chunk;
 use super::state::{FloorEpoch, Live};
 use crate::{Engine, Error};
 
@@ -31,10 +32,10 @@ impl Engine {
             let stop = target.min(live.ack.next_calibration.max(ct + step));
             let k = ((stop - ct) / step).max(1);
             let end = ct + k * step;
-            let aligned = self.aligned(range(ct, end)?)?.input;
+            let chunk = self.live_chunk(live, ct, end)?;
             let floors = live.current_floors();
             for i in 0..k as usize {
-                let c = self.settle_one(&aligned, i, &floors, &live.opts.ledger)?;
+                let c = self.settle_one(&chunk, i, &floors, &live.opts.ledger)?;
                 live.ack.closed_through = Some(c.start.as_nanos() + step);
                 live.book_closed(c, floors.clone());
             }
@@ -46,12 +47,12 @@ impl Engine {
     /// Settles interval `i` of `aligned` with `floors`, as one closed interval.
     fn settle_one(
         &self,
-        aligned: &AlignedInput,
+        chunk: &Chunk,
         i: usize,
         floors: &FloorEpoch,
         opts: &LedgerOptions,
     ) -> Result<ClosedInterval, Error> {
-        let one = slice(aligned, i);
+        let one = slice(chunk, i);
         let pinned: Vec<Option<PinnedFloor>> = one
             .hosts
             .iter()
@@ -59,7 +60,11 @@ impl Engine {
             .collect();
         let ledger = attribute_with_floors(&one, &pinned, opts)?;
         Ok(ClosedInterval::from_ledger(one.start, &ledger, |h| {
-            self.meter_provenance(h)
+            chunk
+                .provenance
+                .get(h)
+                .cloned()
+                .unwrap_or_else(|| self.meter_provenance(h))
         }))
     }
 
@@ -71,8 +76,8 @@ impl Engine {
             .max(live.ack.first_interval.unwrap_or(at));
         let mut floors = BTreeMap::new();
         if at - from >= 3 * self.interval_ns {
-            let aligned = self.aligned(range(from, at)?)?.input;
-            for h in &aligned.hosts {
+            let chunk = self.live_chunk(live, from, at)?;
+            for h in &chunk.input.hosts {
                 if let Some(f) = calibrate_host_floor(h, self.interval_ns) {
                     floors.insert(h.host.as_str().to_owned(), f);
                 }
@@ -99,8 +104,8 @@ impl Engine {
                 continue;
             };
             let floors = live.recent[index].1.clone();
-            let aligned = self.aligned(range(start, start + self.interval_ns)?)?.input;
-            let new = self.settle_one(&aligned, 0, &floors, &live.opts.ledger)?;
+            let chunk = self.live_chunk(live, start, start + self.interval_ns)?;
+            let new = self.settle_one(&chunk, 0, &floors, &live.opts.ledger)?;
             let old = &live.recent[index].0;
             if *old != new {
                 let old = old.clone();
@@ -119,20 +124,16 @@ impl Engine {
     }
 }
 
-fn range(a: i64, b: i64) -> Result<TimeRange, Error> {
-    Ok(TimeRange::try_new(
-        Timestamp::from_nanos(a),
-        Timestamp::from_nanos(b),
-    )?)
-}
-
-/// Interval `i` of `input` as a one-interval input.
-fn slice(input: &AlignedInput, i: usize) -> AlignedInput {
+/// Interval `i` of a chunk as a one-interval input: the workloads valid in it, each
+/// reserving its requested cores for the share of the interval it was there.
+fn slice(chunk: &Chunk, i: usize) -> AlignedInput {
+    let input = &chunk.input;
     let at = |v: &[f64]| vec![v.get(i).copied().unwrap_or(f64::NAN)];
     let hosts = input
         .hosts
         .iter()
-        .map(|h| HostSeries {
+        .zip(&chunk.share)
+        .map(|(h, shares)| HostSeries {
             host: h.host.clone(),
             cores: h.cores,
             energy_j: at(&h.energy_j),
@@ -140,8 +141,13 @@ fn slice(input: &AlignedInput, i: usize) -> AlignedInput {
             workloads: h
                 .workloads
                 .iter()
-                .map(|w| WorkloadSeries::new(w.workload.clone(), w.requested_cores, at(&w.cpu_s)))
+                .zip(shares)
+                .filter(|(_, sh)| sh[i] > 0.0)
+                .map(|(w, sh)| {
+                    WorkloadSeries::new(w.workload.clone(), w.requested_cores * sh[i], at(&w.cpu_s))
+                })
                 .collect(),
+            system_cpu_s: h.system_cpu_s.as_ref().map(|v| at(v)),
         })
         .collect();
     AlignedInput {

@@ -9,12 +9,19 @@
 //! store's write-ahead log plus a [`kelvin_store::Journal`] beside it.
 //!
 //! Submodules: `state` (options, the persisted acknowledgement and the journal replay),
-//! `feed` (each absorbed batch, commit and finish), `close` (closing and restating intervals).
+//! `feed` (each absorbed batch, lifecycle calls, commit and finish), `workloads` (workloads
+//! that come and go, as spans), `chunk` (a run of intervals aligned, with the workloads valid
+//! in each), `gpu` (GPUs as meters of their own, keyed by SM activity), `close` (closing and restating intervals).
 
+mod chunk;
 mod close;
 mod feed;
+mod gpu;
+mod lifecycle;
 mod state;
+mod workloads;
 
 pub(crate) use feed::{Origin, sift_late};
 pub(crate) use state::{Live, open_journal};
 pub use state::{LiveOptions, LiveStatus};
+pub use workloads::{SpanOrigin, WorkloadSpan};

@@ -14,6 +14,8 @@ use kelvin_model::{Timestamp, Watermarks};
 use kelvin_store::Journal;
 use serde::{Deserialize, Serialize};
 
+use super::gpu::GpuRun;
+use super::workloads::{Registry, WorkloadSpan};
 use crate::Error;
 
 /// How a live engine closes its intervals. Set with [`EngineBuilder::live`]
@@ -49,6 +51,12 @@ pub struct LiveOptions {
     /// `fsync` on every commit (default true; off only for benchmarks and tests that do not
     /// crash).
     pub sync: bool,
+    /// Settle each GPU with an energy counter as a meter of its own, keyed by SM activity,
+    /// and the host's wall meter on the rest (default true). Off, GPU energy stays in the
+    /// wall meter and is split by CPU use, as the batch [`Engine::attribute`] does.
+    ///
+    /// [`Engine::attribute`]: crate::Engine::attribute
+    pub gpu_meters: bool,
 }
 
 impl Default for LiveOptions {
@@ -62,6 +70,7 @@ impl Default for LiveOptions {
             floor_history_ns: 6 * 3_600 * S,
             ledger: LedgerOptions::default(),
             sync: true,
+            gpu_meters: true,
         }
     }
 }
@@ -85,6 +94,11 @@ impl LiveOptions {
     /// Sets the policy and confidence ([`LiveOptions::ledger`]).
     pub fn with_ledger(mut self, ledger: LedgerOptions) -> Self {
         self.ledger = ledger;
+        self
+    }
+    /// Sets [`LiveOptions::gpu_meters`].
+    pub fn with_gpu_meters(mut self, on: bool) -> Self {
+        self.gpu_meters = on;
         self
     }
     /// Sets [`LiveOptions::sync`].
@@ -134,6 +148,22 @@ pub(crate) struct FloorEpoch {
 /// Journal payload tags besides the book's (1–3).
 const TAG_ACK: u8 = 0x41;
 const TAG_FLOORS: u8 = 0x46;
+const TAG_SPAN: u8 = 0x53;
+const TAG_GPU: u8 = 0x47;
+
+/// A GPU run as journalled.
+#[derive(Debug, Serialize, Deserialize)]
+struct GpuRecord {
+    seq: u64,
+    run: GpuRun,
+}
+
+/// A span as journalled.
+#[derive(Debug, Serialize, Deserialize)]
+struct SpanRecord {
+    seq: u64,
+    span: WorkloadSpan,
+}
 
 /// A live engine's state.
 #[derive(Debug)]
@@ -153,10 +183,14 @@ pub(crate) struct Live {
     pub(crate) totals: BookTotals,
     /// Encoded payloads waiting for the next commit.
     pub(crate) pending: Vec<Vec<u8>>,
+    /// Workloads that came and went.
+    pub(crate) registry: Registry,
+    /// The engine's interval, ns.
+    pub(crate) interval_ns: i64,
 }
 
 impl Live {
-    pub(crate) fn new(opts: LiveOptions) -> Live {
+    pub(crate) fn new(opts: LiveOptions, interval_ns: i64) -> Live {
         let marks = Watermarks::new(opts.lateness_ns, opts.idle_source_ns);
         Live {
             opts,
@@ -178,6 +212,8 @@ impl Live {
             dirty: BTreeMap::new(),
             totals: BookTotals::default(),
             pending: Vec::new(),
+            registry: Registry::default(),
+            interval_ns,
         }
     }
 
@@ -255,6 +291,9 @@ impl Live {
         while self.floors.len() > 1 && self.floors[1].from_ns <= horizon {
             self.floors.pop_front();
         }
+        // Spans still matter to restatements and to the floors' calibration history.
+        let keep = self.opts.restatement_ns.max(self.opts.floor_history_ns);
+        self.registry.prune(ct.saturating_sub(keep));
     }
 
     /// Writes the acknowledgement and every pending record, durably when there is a journal.
@@ -262,8 +301,38 @@ impl Live {
         self.ack.acknowledged += 1;
         let Some(j) = &mut self.journal else {
             self.pending.clear();
+            self.registry.changed.clear();
+            self.registry.gpu_changed.clear();
             return Ok(());
         };
+        let mut changed = std::mem::take(&mut self.registry.gpu_changed);
+        changed.sort_unstable();
+        changed.dedup();
+        for seq in changed {
+            if let Some(run) = self.registry.gpu_runs.get(&seq) {
+                let mut p = vec![TAG_GPU];
+                let rec = GpuRecord {
+                    seq,
+                    run: run.clone(),
+                };
+                p.extend(serde_json::to_vec(&rec).unwrap_or_default());
+                j.append(&p)?;
+            }
+        }
+        let mut changed = std::mem::take(&mut self.registry.changed);
+        changed.sort_unstable();
+        changed.dedup();
+        for seq in changed {
+            if let Some(span) = self.registry.spans.get(&seq) {
+                let mut p = vec![TAG_SPAN];
+                let rec = SpanRecord {
+                    seq,
+                    span: span.clone(),
+                };
+                p.extend(serde_json::to_vec(&rec).unwrap_or_default());
+                j.append(&p)?;
+            }
+        }
         for p in self.pending.drain(..) {
             j.append(&p)?;
         }
@@ -304,6 +373,14 @@ pub(crate) fn open_journal(live: &mut Live, path: &Path) -> Result<(), Error> {
                 }
                 Err(e) => failed = Some(format!("an acknowledgement: {e}")),
             },
+            Some(&TAG_SPAN) => match serde_json::from_slice::<SpanRecord>(&p[1..]) {
+                Ok(r) => since.push(Replayed::Span(r)),
+                Err(e) => failed = Some(format!("a workload record: {e}")),
+            },
+            Some(&TAG_GPU) => match serde_json::from_slice::<GpuRecord>(&p[1..]) {
+                Ok(r) => since.push(Replayed::Gpu(r)),
+                Err(e) => failed = Some(format!("a GPU record: {e}")),
+            },
             Some(&TAG_FLOORS) => match serde_json::from_slice::<FloorEpoch>(&p[1..]) {
                 Ok(f) => since.push(Replayed::Floors(f)),
                 Err(e) => failed = Some(format!("a floor record: {e}")),
@@ -340,6 +417,8 @@ pub(crate) fn open_journal(live: &mut Live, path: &Path) -> Result<(), Error> {
 enum Replayed {
     Book(BookRecord),
     Floors(FloorEpoch),
+    Span(SpanRecord),
+    Gpu(GpuRecord),
 }
 
 impl Replayed {
@@ -357,6 +436,8 @@ impl Replayed {
                 }
             }
             Replayed::Floors(f) => live.floors.push_back(Arc::new(f)),
+            Replayed::Span(r) => live.registry.restore(r.seq, r.span),
+            Replayed::Gpu(r) => live.registry.restore_gpu(r.seq, r.run),
         }
     }
 }

@@ -67,8 +67,11 @@ fn batch_bill(ds: &RecordedDataset, policy: Policy) -> (u128, u128, BTreeMap<Str
 }
 
 fn live_bill(ds: &RecordedDataset, policy: Policy) -> FeedReport {
+    // The batch path keeps GPU energy in the wall meter: so does the live one here.
     let opts = FeedOptions::default().with_live(
-        LiveOptions::default().with_ledger(LedgerOptions::default().with_policy(policy)),
+        LiveOptions::default()
+            .with_ledger(LedgerOptions::default().with_policy(policy))
+            .with_gpu_meters(false),
     );
     let mut engine = live_engine(ds, &opts).unwrap();
     feed(ds, &mut engine, &opts).unwrap()

@@ -2,7 +2,7 @@
 //! on a common grid, attributed by [`attribute`] into a [`Ledger`] (one meter per host, one
 //! consumer per workload, CPU as the only resource).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use kelvin_model::{EntityId, Timestamp};
 
@@ -51,6 +51,10 @@ pub struct HostSeries {
     pub meter_rel_sigma: f64,
     /// The workloads on the host.
     pub workloads: Vec<WorkloadSeries>,
+    /// CPU seconds per interval of activity that belongs to no workload (the host's own
+    /// processes, or a pod cgroup's CPU no known pod explains): its energy goes to the
+    /// `system` account. `None`: none measured.
+    pub system_cpu_s: Option<Vec<f64>>,
 }
 
 /// Aligned input for a window: intervals `[start + i·interval, start + (i+1)·interval)`.
@@ -143,6 +147,7 @@ pub fn calibrate_host_floor(h: &HostSeries, interval_ns: i64) -> Option<PinnedFl
 ///         energy_j: vec![12_000.0],
 ///         meter_rel_sigma: 0.0,
 ///         workloads: vec![WorkloadSeries::new(EntityId::new("w1")?, 4.0, vec![60.0])],
+///         system_cpu_s: None,
 ///     }],
 /// };
 /// let floor = PinnedFloor { watts: 100.0, sigma_w: 0.0 };
@@ -167,7 +172,9 @@ pub fn attribute_with_floors(
             "no intervals to attribute",
         ));
     }
-    let mut seen_workloads = HashSet::new();
+    // A workload may be on several hosts (it migrated within the window): one index, one
+    // consumer per host; listed twice on one host is an error.
+    let mut index_of: HashMap<&EntityId, usize> = HashMap::new();
     let mut workloads = Vec::new();
     let mut meters = Vec::with_capacity(input.hosts.len());
     let secs = input.interval_ns as f64 / 1e9;
@@ -179,15 +186,19 @@ pub fn attribute_with_floors(
             1.0
         };
         let mut consumers = Vec::with_capacity(h.workloads.len());
+        let mut on_host = HashSet::new();
         for w in &h.workloads {
-            if !seen_workloads.insert(&w.workload) {
+            if !on_host.insert(&w.workload) {
                 return Err(AttributionError::invalid(
                     format!("host {}, workload {}", h.host, w.workload),
-                    "workload listed twice",
+                    "workload listed twice on one host",
                 ));
             }
-            consumers.push(consumer(h, w, n, cores, workloads.len())?);
-            workloads.push(w.workload.clone());
+            let index = *index_of.entry(&w.workload).or_insert_with(|| {
+                workloads.push(w.workload.clone());
+                workloads.len() - 1
+            });
+            consumers.push(consumer(h, w, n, cores, index)?);
         }
         let pinned = floors.get(hi).copied().flatten();
         if let Some(p) = pinned
@@ -224,7 +235,7 @@ pub fn attribute_with_floors(
                 curve: KeyCurve::Linear { watts_at_full: 1.0 },
             }],
             consumers,
-            system: None,
+            system: h.system_cpu_s.as_ref().map(|v| vec![v.clone()]),
             key_rel_sigma: 0.0,
         });
     }
@@ -329,6 +340,7 @@ mod tests {
                     .into_iter()
                     .map(|(w, c)| WorkloadSeries::new(id(w), 0.0, c))
                     .collect(),
+                system_cpu_s: None,
             }],
         }
     }

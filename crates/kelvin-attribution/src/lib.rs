@@ -55,6 +55,7 @@
 //!             WorkloadSeries::new(EntityId::new("w1")?, 4.0, vec![0.0, 0.0, 0.0, 30.0, 60.0]),
 //!             WorkloadSeries::new(EntityId::new("w2")?, 0.0, vec![0.0, 0.0, 0.0, 90.0, 60.0]),
 //!         ],
+//!         system_cpu_s: None,
 //!     }],
 //! };
 //! // The default, the two-part tariff: the 100 W floor (6 kJ a minute, calibrated from the

@@ -303,6 +303,7 @@ mod tests {
                 energy_j: energy,
                 meter_rel_sigma: 0.0,
                 workloads: vec![WorkloadSeries::new(EntityId::new("w").unwrap(), 0.0, cpu)],
+                system_cpu_s: None,
             }],
         };
         let models = PowerModels::fit(&input);
@@ -336,6 +337,7 @@ mod tests {
                 energy_j: energy,
                 meter_rel_sigma: 0.0,
                 workloads: vec![WorkloadSeries::new(EntityId::new("w").unwrap(), 0.0, cpu)],
+                system_cpu_s: None,
             }],
         };
         let models = PowerModels::fit(&input);

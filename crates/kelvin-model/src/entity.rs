@@ -128,7 +128,10 @@ impl Resources {
     pub const MAX_GPUS: u32 = 64;
 
     /// Checks a value that can only be a request: finite, not negative, within the limits.
-    fn validate(&self, place: &str) -> Result<(), ModelError> {
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] naming `place` and the field.
+    pub fn validate(&self, place: &str) -> Result<(), ModelError> {
         let bad = |field: &str, reason: String| {
             Err(ModelError::new(
                 ErrorKind::InvalidInput,

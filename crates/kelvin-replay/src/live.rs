@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::PathBuf;
 
+use kelvin::dataset::{PodEvent, PodEventKind};
 use kelvin::ingest::RuleSet;
+use kelvin::ingest::WorkloadLabels;
+use kelvin::model::{EntityId, Resources, Timestamp, Workload};
 use kelvin::{Batch, Engine, Error, LiveOptions, LiveStatus};
 use serde_json::json;
 
@@ -70,16 +73,28 @@ pub struct FeedReport {
 
 impl FeedReport {
     /// The book as the `live` example writes it: `{"intervals", "measured_uj",
-    /// "attributed_uj", "unattributed_uj", "workloads": {id: uj}}`.
+    /// "attributed_uj", "unattributed_uj", "workloads": {id: uj}}`, and
+    /// `"workloads_by_meter": {provenance: {id: uj}}` (the GPU part of a bill is under `dcgm`)
+    /// and `"accounts": {idle|system|unexplained: uj}`.
     pub fn json(&self) -> serde_json::Value {
         let t = &self.status.totals;
         let workloads: BTreeMap<&str, i128> = t.workloads.iter().map(|(k, v)| (&**k, *v)).collect();
+        let mut by_meter: BTreeMap<&str, BTreeMap<&str, i128>> = BTreeMap::new();
+        for ((p, w), v) in &t.by_provenance {
+            by_meter.entry(p).or_default().insert(w, *v);
+        }
+        let mut accounts: BTreeMap<&str, i128> = BTreeMap::new();
+        for ((_, a), v) in &t.accounts {
+            *accounts.entry(a.name()).or_default() += *v;
+        }
         json!({
             "intervals": t.intervals,
             "measured_uj": t.measured_uj,
             "attributed_uj": t.attributed_uj,
             "unattributed_uj": t.unattributed_uj,
             "workloads": workloads,
+            "workloads_by_meter": by_meter,
+            "accounts": accounts,
         })
     }
 }
@@ -103,6 +118,7 @@ pub fn live_engine(ds: &RecordedDataset, opts: &FeedOptions) -> Result<Engine, E
         .inventory(ds.inventory.clone())
         .workloads(running)
         .rules(rules)
+        .workload_labels(WorkloadLabels::default())
         .live(opts.live.clone());
     if let Some(dir) = &opts.data_dir {
         builder = builder.data_dir(dir);
@@ -125,17 +141,27 @@ pub fn feed(
     let mut captures: Vec<usize> = (0..ds.captures.len()).collect();
     captures.sort_by_key(|&i| (ds.captures[i].taken_at, i));
     let mut captures = captures.into_iter().peekable();
+    let mut events = ds.pod_events.iter().peekable();
     let (mut n, mut fed) = (0u64, 0u64);
     loop {
         let w = scrapes.peek().map_err(|e| io_err(ds, e))?;
-        let capture_first = captures
-            .peek()
-            .is_some_and(|&c| w.is_none_or(|w| ds.captures[c].taken_at.as_nanos() < w));
-        let event = if capture_first {
-            Event::Capture(captures.next().unwrap_or_default())
+        let c = captures.peek().map(|&c| ds.captures[c].taken_at.as_nanos());
+        let e = events.peek().map(|e| e.observed.as_nanos());
+        // Lifecycle events first, then captures, then the scrape window they precede.
+        let item = if e.is_some_and(|e| w.is_none_or(|w| e < w) && c.is_none_or(|c| e <= c)) {
+            let until = w.unwrap_or(i64::MAX).min(c.unwrap_or(i64::MAX));
+            let mut group = Vec::new();
+            while let Some(ev) =
+                events.next_if(|ev| ev.observed.as_nanos() < until.max(e.unwrap_or(0) + 1))
+            {
+                group.push(ev);
+            }
+            Item::Events(group)
+        } else if c.is_some_and(|c| w.is_none_or(|w| c < w)) {
+            Item::Capture(captures.next().unwrap_or_default())
         } else {
             match scrapes.next_window().map_err(|e| io_err(ds, e))? {
-                Some((_, text)) => Event::Scrape(text),
+                Some((start, text)) => Item::Scrape(start, text),
                 None => break,
             }
         };
@@ -143,15 +169,27 @@ pub fn feed(
         if n <= skip {
             continue;
         }
-        let batch = match event {
-            Event::Scrape(text) => Batch::prometheus("metrics.prom", text),
-            Event::Capture(i) => {
+        match item {
+            Item::Scrape(start, text) => {
+                let poll = Timestamp::from_nanos(start.saturating_add(opts.batch_ns));
+                engine.ingest(Batch::prometheus_at("metrics.prom", text, poll))?;
+            }
+            Item::Capture(i) => {
                 let c = &ds.captures[i];
                 let text = read_text_file(&c.path, 64 << 20)?;
-                Batch::capture(c.name.clone(), text, c.entity.clone(), c.taken_at)
+                engine.ingest(Batch::capture(
+                    c.name.clone(),
+                    text,
+                    c.entity.clone(),
+                    c.taken_at,
+                ))?;
             }
-        };
-        engine.ingest(batch)?;
+            Item::Events(group) => {
+                for ev in group {
+                    apply_event(engine, ev)?;
+                }
+            }
+        }
         engine.commit()?;
         fed += 1;
     }
@@ -166,10 +204,41 @@ pub fn feed(
     })
 }
 
-/// One batch of the merged stream.
-enum Event {
-    Scrape(String),
+/// One acknowledged item of the merged stream.
+enum Item<'a> {
+    Scrape(i64, String),
     Capture(usize),
+    Events(Vec<&'a PodEvent>),
+}
+
+/// A pod's lifecycle event as the Kubernetes API reports it, as a call: Running starts it on
+/// its node, Succeeded, Failed or a deletion stops it.
+fn apply_event(engine: &mut Engine, ev: &PodEvent) -> Result<(), Error> {
+    let id = EntityId::new(&ev.pod)?;
+    let at = |t: Option<Timestamp>| t.unwrap_or(ev.observed);
+    match (ev.kind, ev.phase.as_str()) {
+        (PodEventKind::Modified, "Running") => {
+            let Some(node) = &ev.node else {
+                return Ok(());
+            };
+            let w = Workload {
+                id,
+                tenant: ev.namespace.clone(),
+                owner: String::new(),
+                requests: Resources {
+                    gpus: ev.gpus,
+                    ..Resources::new(ev.cpu_request_cores, ev.memory_request_bytes)
+                },
+                host: Some(EntityId::new(node)?),
+            };
+            engine.start_workload(w, at(ev.started))?;
+        }
+        (PodEventKind::Deleted, _) | (_, "Succeeded" | "Failed") => {
+            engine.stop_workload(&id, at(ev.finished))?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The metrics' sample lines grouped in windows of `batch_ns`, in event-time order, each

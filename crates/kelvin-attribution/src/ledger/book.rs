@@ -120,6 +120,9 @@ pub struct BookTotals {
     pub accounts: BTreeMap<(Arc<str>, Account), i128>,
     /// Per meter, Σ measured.
     pub meters: BTreeMap<Arc<str>, i128>,
+    /// Per provenance (`dcmi`, `dcgm`, …) and workload, Σ of its lines: what each kind of
+    /// meter billed each workload (the GPU part of a bill is its `dcgm` lines).
+    pub by_provenance: BTreeMap<(Arc<str>, Arc<str>), i128>,
 }
 
 impl BookTotals {
@@ -145,6 +148,10 @@ impl BookTotals {
                 let x = sign * i128::from(a.uj);
                 self.attributed_uj += x;
                 *self.workloads.entry(w.clone()).or_default() += x;
+                *self
+                    .by_provenance
+                    .entry((s.provenance.clone(), w.clone()))
+                    .or_default() += x;
             }
             for (acc, a) in Account::ALL.iter().zip(&s.accounts) {
                 let x = sign * i128::from(a.uj);

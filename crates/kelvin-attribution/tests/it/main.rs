@@ -44,6 +44,7 @@ mod properties {
                     WorkloadSeries::new(EntityId::new(format!("h{i}-w{k}")).unwrap(), req, c)
                 })
                 .collect(),
+            system_cpu_s: None,
         })
     }
 
