@@ -6,8 +6,8 @@ use kelvin_attribution::{
     AlignedInput, HostSeries, Ledger, LedgerOptions, PowerModels, WorkloadSeries, attribute,
 };
 use kelvin_ingest::{
-    Admission, Decode, Decoders, IngestBatch, IngestStats, Normalizer, ParseOptions, Quarantined,
-    RuleSet, WorkloadLabels, prometheus,
+    Admission, Decode, Decoders, IngestBatch, IngestStats, Normalizer, ParseOptions, PollBounds,
+    QuarantineLog, Quarantined, RuleSet, SubscriberId, WorkloadLabels, prometheus,
 };
 use kelvin_model::{
     EntityId, Inventory, SensorKind, TimeBounds, TimeGate, TimeRange, Timestamp, Workload,
@@ -32,6 +32,16 @@ pub struct IngestReport {
     pub duplicates: usize,
     /// Accepted readings that are explicit absences (kept as gaps, not values).
     pub absent: usize,
+    /// Accepted readings the store refused as older than its late window (they are not
+    /// stored; [`kelvin_store::StoreStats::too_late`]).
+    pub too_late: u64,
+    /// Accepted readings the store refused because its memory budget was exhausted.
+    pub over_budget: u64,
+    /// A snapshot capture's device clock offset from its poll, ns, when it was corrected
+    /// (a BMC whose clock runs 137 s fast: `Some(137_000_000_000)`).
+    pub clock_offset_ns: Option<i64>,
+    /// Readings moved onto the collector's clock by that correction.
+    pub clock_corrected: usize,
 }
 
 /// Builds an [`Engine`]. Every setting has a default; only the inventory is required.
@@ -52,6 +62,7 @@ pub struct EngineBuilder {
     data_dir: Option<PathBuf>,
     store_options: StoreOptions,
     workload_labels: Option<WorkloadLabels>,
+    poll_bounds: PollBounds,
 }
 
 /// Default of [`EngineBuilder::max_grid_cells`]: 2^24 cells, 128 MiB of `f64`.
@@ -75,6 +86,7 @@ impl Default for EngineBuilder {
             data_dir: None,
             store_options: StoreOptions::default(),
             workload_labels: None,
+            poll_bounds: PollBounds::default(),
         }
     }
 }
@@ -202,6 +214,18 @@ impl EngineBuilder {
         self
     }
 
+    /// How far ahead of or behind the poll that fetched it a reading may be (default
+    /// [`PollBounds::default`]: 15 min ahead, 6 h behind). Readings beyond are quarantined as
+    /// [`Reason::ImplausibleTime`](kelvin_ingest::Reason::ImplausibleTime) — a capture from
+    /// another day cannot stretch the data span. Applies to batches with a poll time
+    /// ([`Batch::prometheus_at`], [`Batch::with_poll_time`], a capture's `taken_at`); a
+    /// capture that is a log over time (own timestamps spread over more than a minute) is not
+    /// held to its start.
+    pub fn poll_bounds(mut self, bounds: PollBounds) -> Self {
+        self.poll_bounds = bounds;
+        self
+    }
+
     /// Validates the inventory and builds the engine.
     ///
     /// # Errors
@@ -256,6 +280,8 @@ impl EngineBuilder {
             max_grid_cells: self.max_grid_cells,
             live,
             workload_labels: self.workload_labels,
+            poll_bounds: self.poll_bounds,
+            log: QuarantineLog::new(self.quarantine_log),
         })
     }
 }
@@ -315,6 +341,8 @@ pub struct Engine {
     pub(crate) max_grid_cells: usize,
     pub(crate) live: Option<Box<Live>>,
     pub(crate) workload_labels: Option<WorkloadLabels>,
+    pub(crate) poll_bounds: PollBounds,
+    pub(crate) log: QuarantineLog,
 }
 
 impl Engine {
@@ -336,6 +364,24 @@ impl Engine {
     /// Cumulative ingestion counts.
     pub fn ingest_stats(&self) -> &IngestStats {
         &self.stats
+    }
+
+    /// The quarantine log: counts by reason since the engine was built (never capped) and
+    /// bounded examples (the most recent, and the first of each reason).
+    pub fn quarantine_log(&self) -> &QuarantineLog {
+        &self.log
+    }
+
+    /// Takes the quarantine log's examples out (their counts stay), for an embedder that
+    /// ships them elsewhere as they come.
+    pub fn drain_quarantine(&mut self) -> Vec<Quarantined> {
+        self.log.drain()
+    }
+
+    /// Calls `f` for every record quarantined from now on (all of them, not only the kept
+    /// examples).
+    pub fn subscribe_quarantine(&mut self, f: kelvin_ingest::Subscriber) -> SubscriberId {
+        self.log.subscribe(f)
     }
 
     /// The first quarantined records (up to the builder's `quarantine_log`), in order.
@@ -370,6 +416,16 @@ impl Engine {
         origin: &Origin,
         mut parsed: IngestBatch,
     ) -> Result<IngestReport, Error> {
+        let fix = match origin.poll {
+            Some(p) => crate::clock::check_times(
+                &mut parsed,
+                Timestamp::from_nanos(p),
+                origin.capture,
+                &self.poll_bounds,
+                source,
+            ),
+            None => crate::clock::ClockFix::default(),
+        };
         parsed.sift_times(
             &mut self.gate,
             source,
@@ -398,12 +454,17 @@ impl Engine {
         self.stats.merge(&parsed.stats);
         let room = self.quarantine_log.saturating_sub(self.quarantine.len());
         self.quarantine
-            .extend(parsed.quarantine.into_iter().take(room));
+            .extend(parsed.quarantine.iter().take(room).cloned());
+        self.log.extend_from_batch(&mut parsed);
         self.models = OnceLock::new();
         Ok(IngestReport {
             stats: parsed.stats,
             duplicates: inserted.overwritten as usize,
             absent: inserted.unusable as usize,
+            too_late: inserted.too_late,
+            over_budget: inserted.over_budget,
+            clock_offset_ns: fix.offset_ns,
+            clock_corrected: fix.corrected,
         })
     }
 
@@ -492,13 +553,25 @@ impl Engine {
         TimeRange::try_new(Timestamp::from_nanos(a), Timestamp::from_nanos(b)).ok()
     }
 
-    /// The host's wall-power series: the configured sensor, or the only power sensor.
+    /// The host's wall-power series, chosen from what the host has: the configured sensor
+    /// ([`EngineBuilder::power_sensor`]); else IPMI DCMI (`dcmi`); else Redfish
+    /// `PowerControl`'s instant `PowerConsumedWatts`; else the only wall-power candidate. GPU
+    /// sensors (`gpu<k>/…`), limits, caps and the minimum/maximum/average statistics are never
+    /// candidates. `None` when nothing is left (a live engine counts such hosts,
+    /// [`LiveStatus::unmetered`](crate::LiveStatus::unmetered)).
     pub(crate) fn power_key(&self, host: &EntityId) -> Option<SeriesKey> {
-        let keys = self.store.select_keys(Some(host), Some(SensorKind::Power));
-        keys.iter()
-            .find(|k| k.sensor == self.power_sensor)
-            .or_else(|| if keys.len() == 1 { keys.first() } else { None })
-            .map(|k| (*k).clone())
+        let keys: Vec<&SeriesKey> = self
+            .store
+            .select_keys(Some(host), Some(SensorKind::Power))
+            .into_iter()
+            .filter(|k| is_wall_candidate(&k.sensor))
+            .collect();
+        let by = |f: &dyn Fn(&str) -> bool| keys.iter().find(|k| f(&k.sensor)).copied();
+        by(&|s| s == self.power_sensor)
+            .or_else(|| by(&|s| s == "dcmi"))
+            .or_else(|| by(&|s| s.to_ascii_lowercase().ends_with("powerconsumedwatts")))
+            .or_else(|| (keys.len() == 1).then(|| keys[0]))
+            .cloned()
     }
 
     /// Builds the aligned attribution input for `window` on the engine's interval grid: per
@@ -671,6 +744,16 @@ impl Engine {
         let power = models.map(|m| m as &dyn kelvin_model::MarginalPower);
         Ok(place(&hosts, workloads, power, opts)?)
     }
+}
+
+/// Whether a power sensor can be a host's wall meter: not a GPU's, not a limit or cap, not a
+/// statistic over a period.
+fn is_wall_candidate(sensor: &str) -> bool {
+    let s = sensor.to_ascii_lowercase();
+    let gpu = s.starts_with("gpu") && s[3..].starts_with(|c: char| c.is_ascii_digit());
+    !gpu && !["limit", "cap", "minimum", "maximum", "average", "/min", "/max"]
+        .iter()
+        .any(|w| s.contains(w))
 }
 
 /// The likely cause of a window too short to attribute, when its times say so.

@@ -52,6 +52,7 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+mod clock;
 pub mod dataset;
 mod engine;
 mod error;

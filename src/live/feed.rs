@@ -76,6 +76,8 @@ pub(crate) struct Origin {
     pub(crate) source: String,
     /// When the collector polled it, when known.
     pub(crate) poll: Option<i64>,
+    /// A capture (a device's snapshot or log), whose own clock may be wrong.
+    pub(crate) capture: bool,
 }
 
 impl Origin {
@@ -91,9 +93,13 @@ impl Origin {
                     .as_ref()
                     .map_or_else(|| source.clone(), |e| format!("capture:{e}")),
                 poll: taken_at.map(|t| t.as_nanos()),
+                capture: true,
             },
-            Batch::PrometheusText { source, .. } => Origin::named(source),
-            _ => Origin::named("readings"),
+            _ => Origin {
+                source: batch.source().to_owned(),
+                poll: batch.poll_time().map(|t| t.as_nanos()),
+                capture: false,
+            },
         }
     }
 
@@ -101,6 +107,7 @@ impl Origin {
         Origin {
             source: source.to_owned(),
             poll: None,
+            capture: false,
         }
     }
 }

@@ -124,6 +124,10 @@ pub struct LiveStatus {
     pub totals: BookTotals,
     /// Readings quarantined because they arrived after their interval's restatement window.
     pub late: u64,
+    /// Hosts without a wall meter (nothing the engine can choose: no DCMI, no Redfish
+    /// `PowerConsumedWatts`, not a single power sensor), with the closed intervals they were
+    /// billed nothing in: a warning, counted.
+    pub unmetered: BTreeMap<String, u64>,
 }
 
 /// The persisted part of a live engine's state, written with every commit.
@@ -187,6 +191,8 @@ pub(crate) struct Live {
     pub(crate) registry: Registry,
     /// The engine's interval, ns.
     pub(crate) interval_ns: i64,
+    /// Closed intervals per host without a wall meter.
+    pub(crate) unmetered: BTreeMap<String, u64>,
 }
 
 impl Live {
@@ -214,6 +220,7 @@ impl Live {
             pending: Vec::new(),
             registry: Registry::default(),
             interval_ns,
+            unmetered: BTreeMap::new(),
         }
     }
 
@@ -224,6 +231,7 @@ impl Live {
             watermark: self.ack.marks.watermark().map(Timestamp::from_nanos),
             totals: self.totals.clone(),
             late: self.ack.late,
+            unmetered: self.unmetered.clone(),
         }
     }
 
@@ -250,6 +258,7 @@ impl Live {
     /// Books a closed interval: totals, the recent window, and the journal at the next commit.
     pub(crate) fn book_closed(&mut self, c: ClosedInterval, floors: Arc<FloorEpoch>) {
         self.totals.add(&c);
+        self.count_unmetered(&c);
         let rec = BookRecord::Closed(c);
         if self.journal.is_some() {
             self.writer.encode(&rec, &mut self.pending);
@@ -259,6 +268,13 @@ impl Live {
         };
         self.recent.push_back((c, floors));
         self.trim();
+    }
+
+    /// Counts the sheets of hosts that had no wall meter.
+    fn count_unmetered(&mut self, c: &ClosedInterval) {
+        for s in c.sheets.iter().filter(|s| &*s.provenance == "none") {
+            *self.unmetered.entry(s.meter.to_string()).or_default() += 1;
+        }
     }
 
     /// Books a restatement of the recent interval at `index`.
@@ -426,6 +442,7 @@ impl Replayed {
         match self {
             Replayed::Book(BookRecord::Closed(c)) => {
                 live.totals.add(&c);
+                live.count_unmetered(&c);
                 let f = live.current_floors();
                 live.recent.push_back((c, f));
             }
