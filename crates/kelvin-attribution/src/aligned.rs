@@ -107,12 +107,19 @@ pub struct PinnedFloor {
     pub sigma_w: f64,
 }
 
-/// The idle floor of host `h` calibrated from its data, as [`attribute`] calibrates it for a
-/// window (the quiet intervals' median, or a model intercept), reduced to one value: the mean
-/// of the per-interval floor. `None` when it cannot be calibrated (too few intervals). A live
-/// engine calibrates on a trailing window of closed intervals and pins the result for the
-/// intervals it closes next ([`attribute_with_floors`]), so that each interval's bill does not
-/// depend on which window it was settled in.
+/// The idle floor of host `h` calibrated from its data: the power its least active intervals
+/// extrapolate to at zero activity. The quarter of its measured intervals with the lowest
+/// activity (at least 12) are fitted with a line, power against activity (workloads' CPU plus
+/// the host's own, [`HostSeries::system_cpu_s`]); its intercept is the floor, kept between
+/// half and all of their median power. On a busy host the least active intervals are not idle
+/// (its own processes alone keep a core busy), and the quiet median [`attribute`] uses would
+/// sit on the curve's steep start instead of at its foot. With fewer intervals, or a fit that
+/// does not rise with activity, it is [`attribute`]'s calibration (the quiet intervals'
+/// median, or a model intercept) averaged over the window. `None` when neither is possible.
+///
+/// A live engine calibrates on a trailing window of closed intervals and pins the result for
+/// the intervals it closes next ([`attribute_with_floors`]), so that each interval's bill does
+/// not depend on which window it was settled in.
 pub fn calibrate_host_floor(h: &HostSeries, interval_ns: i64) -> Option<PinnedFloor> {
     let n = h.energy_j.len();
     let secs = interval_ns as f64 / 1e9;
@@ -121,11 +128,61 @@ pub fn calibrate_host_floor(h: &HostSeries, interval_ns: i64) -> Option<PinnedFl
     } else {
         1.0
     };
+    if let Some(f) = low_activity_intercept(h, secs) {
+        return Some(f);
+    }
     let f = host_floor(h, n, secs, cores)?;
     let watts = f.floor_w.iter().sum::<f64>() / f.floor_w.len().max(1) as f64;
     (watts.is_finite() && watts >= 0.0).then_some(PinnedFloor {
         watts,
         sigma_w: f.sigma_w,
+    })
+}
+
+/// The intercept of power against busy cores over the least active quarter of the measured
+/// intervals (see [`calibrate_host_floor`]).
+fn low_activity_intercept(h: &HostSeries, secs: f64) -> Option<PinnedFloor> {
+    let known = |x: Option<&f64>| x.copied().filter(|x| x.is_finite()).unwrap_or(0.0);
+    let mut pts: Vec<(f64, f64)> = (0..h.energy_j.len())
+        .filter(|&i| h.energy_j[i].is_finite())
+        .map(|i| {
+            let busy = h
+                .workloads
+                .iter()
+                .map(|w| known(w.cpu_s.get(i)))
+                .sum::<f64>()
+                + known(h.system_cpu_s.as_ref().and_then(|s| s.get(i)));
+            (busy / secs, h.energy_j[i] / secs)
+        })
+        .collect();
+    if pts.len() < 48 {
+        return None;
+    }
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    pts.truncate((pts.len() / 4).max(12));
+    let m = pts.len() as f64;
+    let (mx, my) = pts
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / m, b + y / m));
+    let (sxy, sxx) = pts.iter().fold((0.0, 0.0), |(a, b), (x, y)| {
+        (a + (x - mx) * (y - my), b + (x - mx) * (x - mx))
+    });
+    if sxx <= 0.0 || sxy <= 0.0 {
+        return None;
+    }
+    let slope = sxy / sxx;
+    let mut ys: Vec<f64> = pts.iter().map(|p| p.1).collect();
+    ys.sort_by(f64::total_cmp);
+    let median = ys[ys.len() / 2];
+    let watts = (my - slope * mx).clamp(median * 0.5, median);
+    let resid = pts
+        .iter()
+        .map(|(x, y)| (y - (watts + slope * x)).powi(2))
+        .sum::<f64>()
+        / m;
+    watts.is_finite().then_some(PinnedFloor {
+        watts,
+        sigma_w: resid.sqrt(),
     })
 }
 
@@ -302,16 +359,13 @@ fn host_floor(h: &HostSeries, n: usize, secs: f64, cores: f64) -> Option<IdleFlo
     let power: Vec<f64> = h.energy_j.iter().map(|e| e / secs).collect();
     let activity: Vec<f64> = (0..n)
         .map(|i| {
-            h.workloads
+            let known = |x: Option<&f64>| x.copied().filter(|x| !x.is_nan()).unwrap_or(0.0);
+            let system = known(h.system_cpu_s.as_ref().and_then(|s| s.get(i)));
+            (h.workloads
                 .iter()
-                .map(|w| {
-                    w.cpu_s
-                        .get(i)
-                        .copied()
-                        .filter(|x| !x.is_nan())
-                        .unwrap_or(0.0)
-                })
+                .map(|w| known(w.cpu_s.get(i)))
                 .sum::<f64>()
+                + system)
                 / (secs * cores)
         })
         .collect();
