@@ -53,6 +53,9 @@ pub(super) struct RoomHost {
     /// CPU seconds of every workload that ran on it: cAdvisor's counter of the pods' parent
     /// cgroup (`/kubepods.slice`).
     pub(super) pods_cpu_s: f64,
+    /// CPU seconds of everything on the host (pods and the host's own processes): the root
+    /// cgroup (`/`).
+    pub(super) root_cpu_s: f64,
     /// Component energy since the last interval-truth row, joules.
     pub(super) interval: Components,
     /// Inlet temperature × seconds since the last interval-truth row.
@@ -94,6 +97,7 @@ impl RoomHost {
             gpu_util: vec![0.0; ng],
             sm_sum: vec![0.0; ng],
             pods_cpu_s: 0.0,
+            root_cpu_s: 0.0,
             interval: Components::default(),
             interval_inlet: 0.0,
             phys,

@@ -195,8 +195,9 @@ impl Room<'_> {
     }
 
     /// cAdvisor's CPU counter of every running workload; on the churn preset, host by host,
-    /// each running pod's and then the pods' parent cgroup's (`/kubepods.slice`, which counts
-    /// every pod that ran on the host, seen in a scrape or not).
+    /// each running pod's, then the pods' parent cgroup's (`/kubepods.slice`, which counts
+    /// every pod that ran on the host, seen in a scrape or not), then the root cgroup's (`/`:
+    /// pods and the host's own processes).
     fn scrape_cadvisor(&mut self, ms: i64) {
         if self.cfg.preset != Preset::Churn {
             for &k in &self.active {
@@ -226,7 +227,12 @@ impl Room<'_> {
                 "container_cpu_usage_seconds_total{{id=\"/kubepods.slice\",instance=\"{host}:10250\",job=\"cadvisor\"}} {:.6} {ms}",
                 rh.pods_cpu_s
             );
-            self.metrics_samples += rh.wls.len() as u64 + 1;
+            let _ = writeln!(
+                self.buf,
+                "container_cpu_usage_seconds_total{{id=\"/\",instance=\"{host}:10250\",job=\"cadvisor\"}} {:.6} {ms}",
+                rh.root_cpu_s
+            );
+            self.metrics_samples += rh.wls.len() as u64 + 2;
         }
     }
 }

@@ -209,6 +209,7 @@ impl Room<'_> {
             s.seconds += dt;
             rh.pods_cpu_s += used * dt;
         }
+        rh.root_cpu_s += load.busy * dt;
         let ht = &mut self.host_truth[h];
         ht.energy_j += p.c.wall_w * dt;
         ht.unreserved_idle_j += p.idle * (1.0 - reserved_share) * dt;

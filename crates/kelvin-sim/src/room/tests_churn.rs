@@ -136,7 +136,7 @@ fn check_cadvisor(ds: &Dataset, life: &Lives) {
     let pods = samples(ds, "container_cpu_usage_seconds_total");
     let mut seen: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
     let mut at: BTreeMap<(String, u32), f64> = BTreeMap::new();
-    let mut parent = Vec::new();
+    let (mut parent, mut root) = (Vec::new(), Vec::new());
     for s in &pods {
         let host = s.labels["instance"].trim_end_matches(":10250").to_string();
         match s.labels.get("pod") {
@@ -144,11 +144,19 @@ fn check_cadvisor(ds: &Dataset, life: &Lives) {
                 seen.entry(p).or_default().push(s.t);
                 *at.entry((host, s.t)).or_default() += s.value;
             }
+            None if s.labels["id"] == "/" => root.push((host, s.t, s.value)),
             None => {
                 assert_eq!(s.labels["id"], "/kubepods.slice");
                 parent.push((host, s.t, s.value));
             }
         }
+    }
+    // The root cgroup counts the pods and the host's own processes: at least the pods'
+    // parent, at every scrape.
+    assert_eq!(root.len(), parent.len());
+    for ((h1, t1, r), (h2, t2, p)) in root.iter().zip(&parent) {
+        assert_eq!((h1, t1), (h2, t2));
+        assert!(r + 1e-6 >= *p, "{h1} at {t1}: root {r} < pods {p}");
     }
     let mut stops = BTreeMap::new();
     for (pod, &(start, stop)) in life {
