@@ -4,8 +4,12 @@
 //!
 //! ```text
 //! cargo run --release --example live -- DATASET [--data-dir DIR] [--json OUT]
-//!     [--batch-s S] [--policy NAME] [--lateness-s S]
+//!     [--batch-s S] [--policy NAME] [--lateness-s S] [--carbon-g-per-kwh G]
+//!     [--store-budget-mib M]
 //! ```
+//!
+//! With `--carbon-g-per-kwh` every closed line is also priced with the PUE the dataset
+//! measured (`facility_truth.csv`, interval by interval) and that carbon intensity.
 //!
 //! With `--data-dir DIR` the engine keeps its readings and its book of closed bills in DIR; if
 //! DIR already holds state (a run that was killed), the run resumes after the last batch the
@@ -28,7 +32,8 @@ use kelvin_replay::RecordedDataset;
 use kelvin_replay::live::{FeedOptions, feed, live_engine};
 
 const USAGE: &str = "usage: live DATASET [--data-dir DIR] [--json OUT] [--batch-s S] \
-                     [--policy NAME] [--lateness-s S]";
+                     [--policy NAME] [--lateness-s S] [--carbon-g-per-kwh G] \
+                     [--store-budget-mib M]";
 
 struct Args {
     dataset: PathBuf,
@@ -37,6 +42,8 @@ struct Args {
     batch_s: u32,
     policy: Policy,
     lateness_s: u32,
+    carbon: Option<f64>,
+    store_budget_mib: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -48,6 +55,8 @@ fn parse_args() -> Result<Args, String> {
         batch_s: 30,
         policy: Policy::TwoPartTariff,
         lateness_s: 120,
+        carbon: None,
+        store_budget_mib: None,
     };
     let mut dataset = None;
     while let Some(arg) = it.next() {
@@ -67,6 +76,24 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| "--lateness-s takes a number of seconds")?
             }
+            "--carbon-g-per-kwh" => {
+                a.carbon = Some(
+                    value("--carbon-g-per-kwh")?
+                        .parse()
+                        .ok()
+                        .filter(|g: &f64| g.is_finite() && *g >= 0.0)
+                        .ok_or("--carbon-g-per-kwh takes a number of grams, at least 0")?,
+                )
+            }
+            "--store-budget-mib" => {
+                a.store_budget_mib = Some(
+                    value("--store-budget-mib")?
+                        .parse()
+                        .ok()
+                        .filter(|m| *m > 0)
+                        .ok_or("--store-budget-mib takes a positive number of MiB")?,
+                )
+            }
             "--policy" => {
                 let p = value("--policy")?;
                 a.policy = Policy::from_name(&p).ok_or(format!("unknown policy {p:?}"))?;
@@ -85,12 +112,16 @@ fn parse_args() -> Result<Args, String> {
 
 fn run(args: &Args) -> Result<(), kelvin::Error> {
     let ds = RecordedDataset::open(&args.dataset)?;
-    let live = LiveOptions::default()
+    let mut live = LiveOptions::default()
         .with_lateness_secs(args.lateness_s)
         .with_ledger(LedgerOptions::default().with_policy(args.policy));
+    if let Some(m) = args.store_budget_mib {
+        live = live.with_store_budget(m << 20);
+    }
     let mut opts = FeedOptions::default()
         .with_live(live)
-        .with_batch_secs(args.batch_s);
+        .with_batch_secs(args.batch_s)
+        .with_carbon_g_per_kwh(args.carbon);
     if let Some(dir) = &args.data_dir {
         opts = opts.with_data_dir(dir);
     }
@@ -111,6 +142,37 @@ fn run(args: &Args) -> Result<(), kelvin::Error> {
         t.restatements,
         r.status.late
     );
+    if args.carbon.is_some() {
+        let f = &r.status.facility;
+        println!(
+            "facility: overhead {} uJ, carbon {} ug CO2e on the workloads' lines",
+            f.overhead_uj.values().sum::<i128>(),
+            f.carbon_ug.values().sum::<i128>()
+        );
+    }
+    if let Some(c) = r.against_truth(&ds) {
+        let gpu = c
+            .gpu_weighted_error
+            .map_or(String::new(), |g| format!(", GPU part {:.2} %", g * 100.0));
+        println!(
+            "truth: {} workloads, {} billed, energy-weighted error {:.2} %{gpu}",
+            c.workloads,
+            c.billed,
+            c.weighted_error * 100.0
+        );
+        if !c.unbilled.is_empty() {
+            println!("unbilled: {}", c.unbilled.join(" "));
+        }
+    }
+    if !r.status.unmetered.is_empty() {
+        let hosts: Vec<String> = r
+            .status
+            .unmetered
+            .iter()
+            .map(|(h, n)| format!("{h} ({n} intervals)"))
+            .collect();
+        println!("warning: no wall meter for {}", hosts.join(", "));
+    }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&r.json()).unwrap_or_default();
         std::fs::write(path, text + "\n").map_err(|e| kelvin::Error::Io {

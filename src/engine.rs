@@ -253,14 +253,39 @@ impl EngineBuilder {
                 store_opts = store_opts.with_late_window_ns(need);
             }
             store_opts = store_opts.with_sync(l.sync);
+            if self.data_dir.is_some() && store_opts.memory_budget.is_none() {
+                store_opts = store_opts.with_memory_budget(l.store_budget);
+            }
+            if let (Some(keep), None) = (l.retention_ns, store_opts.retention_ns) {
+                let keep = keep.max(need.saturating_add(l.floor_history_ns));
+                store_opts = store_opts
+                    .with_retention_ns(Some(keep))
+                    .with_rollups(&[300 * Timestamp::NANOS_PER_SEC], None)?;
+            }
         }
         let store = match &self.data_dir {
             Some(dir) => Store::open(dir.join("store"), store_opts)?.0,
             None => Store::in_memory(store_opts),
         };
-        let mut live = live_opts.map(|o| Box::new(Live::new(o, self.interval_ns)));
+        let mut live = live_opts.map(|o| Box::new(Live::new(o, self.interval_ns, self.max_gap_ns)));
+        let mut known = known;
         if let (Some(l), Some(dir)) = (&mut live, &self.data_dir) {
             open_journal(l, &dir.join("engine.journal"))?;
+            // Workloads started by calls before a restart are still known to the decoders.
+            for s in l.registry.spans.values() {
+                if s.origin == crate::SpanOrigin::Call {
+                    known.insert(s.workload.clone());
+                }
+            }
+        }
+        let static_ids: HashSet<EntityId> =
+            inventory.workloads.iter().map(|w| w.id.clone()).collect();
+        let mut running: std::collections::HashMap<EntityId, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, w) in inventory.workloads.iter().enumerate() {
+            if let Some(h) = &w.host {
+                running.entry(h.clone()).or_default().push(i);
+            }
         }
         Ok(Engine {
             inventory,
@@ -282,6 +307,8 @@ impl EngineBuilder {
             workload_labels: self.workload_labels,
             poll_bounds: self.poll_bounds,
             log: QuarantineLog::new(self.quarantine_log),
+            running,
+            static_ids,
         })
     }
 }
@@ -343,6 +370,10 @@ pub struct Engine {
     pub(crate) workload_labels: Option<WorkloadLabels>,
     pub(crate) poll_bounds: PollBounds,
     pub(crate) log: QuarantineLog,
+    /// The inventory's running workloads by host (indexes into `inventory.workloads`).
+    pub(crate) running: std::collections::HashMap<EntityId, Vec<usize>>,
+    /// The inventory's workloads (billed as such, never tracked as spans).
+    pub(crate) static_ids: HashSet<EntityId>,
 }
 
 impl Engine {
@@ -441,10 +472,8 @@ impl Engine {
         }
         let inserted = self.store.extend(&parsed.readings)?;
         if let Some(live) = &mut self.live {
-            let inventory = &self.inventory;
-            live.sighted(parsed.sightings.values(), |w| {
-                inventory.workloads.iter().any(|x| &x.id == w)
-            });
+            let statics = &self.static_ids;
+            live.sighted(parsed.sightings.values(), |w| statics.contains(w));
         }
         if let Some(mut live) = self.live.take() {
             let out = self.live_absorbed(&mut live, origin, &parsed);
@@ -751,9 +780,11 @@ impl Engine {
 fn is_wall_candidate(sensor: &str) -> bool {
     let s = sensor.to_ascii_lowercase();
     let gpu = s.starts_with("gpu") && s[3..].starts_with(|c: char| c.is_ascii_digit());
-    !gpu && !["limit", "cap", "minimum", "maximum", "average", "/min", "/max"]
-        .iter()
-        .any(|w| s.contains(w))
+    !gpu && ![
+        "limit", "cap", "minimum", "maximum", "average", "/min", "/max",
+    ]
+    .iter()
+    .any(|w| s.contains(w))
 }
 
 /// The likely cause of a window too short to attribute, when its times say so.

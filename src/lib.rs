@@ -72,5 +72,5 @@ pub use kelvin_model as model;
 pub use kelvin_placement as placement;
 pub use kelvin_placement::Plan;
 pub use kelvin_store as store;
-pub use live::{LiveOptions, LiveStatus, SpanOrigin, WorkloadSpan};
+pub use live::{FacilityTotals, LiveFacility, LiveOptions, LiveStatus, SpanOrigin, WorkloadSpan};
 pub use optimize::Optimized;

@@ -19,6 +19,9 @@ use crate::{Engine, Error};
 /// the host's sensor `cgroup/kubepods.slice` by the built-in rules).
 pub(crate) const PODS_CGROUP: &str = "cgroup/kubepods.slice";
 
+/// The root cgroup (`id="/"`): everything on the host, pods and its own processes.
+pub(crate) const ROOT_CGROUP: &str = "cgroup/";
+
 /// A run of intervals, aligned: the input and, per host, workload and interval, the share of
 /// the interval the workload was valid in (0: not there).
 #[derive(Debug)]
@@ -52,14 +55,31 @@ impl Engine {
         let mut hosts = Vec::with_capacity(self.inventory.hosts.len());
         let mut share = Vec::with_capacity(self.inventory.hosts.len());
         let mut provenance = HashMap::new();
+        // Workloads that ran on several hosts in the chunk (migrated): their CPU series is
+        // one, so each host gets the part of each interval the workload spent there.
+        let mut hosts_of: HashMap<&EntityId, Vec<&super::workloads::WorkloadSpan>> = HashMap::new();
+        for sp in reg
+            .spans
+            .values()
+            .filter(|sp| sp.start_ns < b && sp.end_ns() >= a)
+        {
+            hosts_of.entry(&sp.workload).or_default().push(sp);
+        }
+        hosts_of.retain(|_, v| v.iter().any(|sp| sp.host != v[0].host));
         for h in &self.inventory.hosts {
             let energy_j = match self.power_key(&h.id) {
                 Some(k) => self.store.integrate(&k, &grid, &self.resample)?,
                 None => vec![f64::NAN; n],
             };
             let mut rows: BTreeMap<EntityId, Rows> = BTreeMap::new();
-            for w in &self.inventory.workloads {
-                if w.host.as_ref() == Some(&h.id) {
+            for w in self
+                .running
+                .get(&h.id)
+                .into_iter()
+                .flatten()
+                .map(|&i| &self.inventory.workloads[i])
+            {
+                {
                     rows.insert(
                         w.id.clone(),
                         Rows {
@@ -98,16 +118,43 @@ impl Engine {
                 if r.dynamic {
                     self.add_first_sample(&r.id, first, r.seen_start, (a, b, step), &mut cpu);
                 }
+                if let Some(spans) = hosts_of.get(&r.id) {
+                    for (i, c) in cpu.iter_mut().enumerate() {
+                        let lo = a + i as i64 * step;
+                        let o = |sp: &&&super::workloads::WorkloadSpan| {
+                            sp.overlap_s(lo, lo + step).max(0.0)
+                        };
+                        let total: f64 = spans.iter().map(|sp| o(&sp)).sum();
+                        let here: f64 = spans
+                            .iter()
+                            .filter(|sp| sp.host == h.id)
+                            .map(|sp| o(&sp))
+                            .sum();
+                        if total > 0.0 && c.is_finite() {
+                            *c *= here / total;
+                        }
+                    }
+                }
                 workloads.push((r.dynamic, WorkloadSeries::new(r.id, r.cores, cpu)));
                 shares.push(r.share);
             }
             let system = self.residual_pod_cpu(&h.id, &grid, &mut workloads, &shares)?;
-            let inventory = &self.inventory;
+            // A run known to be there, with no CPU of its own even after the residual, is
+            // present with no use (NaN would make it absent and bill it nothing, not even its
+            // reserved share of the floor).
+            for ((_, w), sh) in workloads.iter_mut().zip(&shares) {
+                for (c, s) in w.cpu_s.iter_mut().zip(sh) {
+                    if c.is_nan() && *s > 0.0 {
+                        *c = 0.0;
+                    }
+                }
+            }
+            let on_host = self.running.get(&h.id);
             let always = |w: &EntityId| {
-                inventory
-                    .workloads
-                    .iter()
-                    .any(|x| &x.id == w && x.host.as_ref() == Some(&h.id))
+                on_host
+                    .into_iter()
+                    .flatten()
+                    .any(|&i| &self.inventory.workloads[i].id == w)
             };
             let (gpus, gpu_j) = if live.opts.gpu_meters {
                 self.gpu_meters(reg, &h.id, &grid, &always)?
@@ -214,7 +261,28 @@ impl Engine {
             return Ok(None);
         }
         let parent = self.store.increase_sum(keys, grid, &self.resample)?.values;
-        let mut system = vec![0.0; parent.len()];
+        // The host's own processes: the root cgroup's CPU that is not the pods'.
+        let root_keys: Vec<_> = self
+            .store
+            .select_keys(Some(host), Some(SensorKind::CpuTime))
+            .into_iter()
+            .filter(|k| k.sensor == ROOT_CGROUP)
+            .collect();
+        let root = self
+            .store
+            .increase_sum(root_keys, grid, &self.resample)?
+            .values;
+        let mut system: Vec<f64> = root
+            .iter()
+            .zip(&parent)
+            .map(|(r, p)| {
+                if r.is_finite() && p.is_finite() {
+                    (r - p).max(0.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
         for (i, p) in parent.iter().enumerate() {
             if !p.is_finite() {
                 continue;
@@ -241,7 +309,7 @@ impl Engine {
                 .collect();
             let total: f64 = weights.iter().sum();
             if total <= 0.0 {
-                system[i] = rest;
+                system[i] += rest;
                 continue;
             }
             for ((_, w), x) in workloads.iter_mut().zip(&weights) {

@@ -19,10 +19,19 @@ impl Engine {
     /// `target` (the watermark, or the newest reading when finishing).
     pub(crate) fn live_advance(&mut self, live: &mut Live, target: i64) -> Result<(), Error> {
         self.restate_dirty(live)?;
+        let step = self.interval_ns;
+        if live.ack.closed_through.is_none()
+            && let Some(oldest) = live.ack.oldest
+        {
+            let start = oldest.div_euclid(step) * step;
+            if start.saturating_add(step) <= target {
+                live.ack.closed_through = Some(start);
+                live.ack.first_interval = Some(start);
+            }
+        }
         let Some(mut ct) = live.ack.closed_through else {
             return Ok(());
         };
-        let step = self.interval_ns;
         while ct.saturating_add(step) <= target {
             if ct >= live.ack.next_calibration {
                 self.recalibrate(live, ct)?;
@@ -71,6 +80,15 @@ impl Engine {
     /// Calibrates every host's floor on the closed intervals before `at` (at most the floor
     /// history), and puts them in force from `at`.
     fn recalibrate(&self, live: &mut Live, at: i64) -> Result<(), Error> {
+        let epoch = self.calibrate_at(live, at)?;
+        live.ack.next_calibration = at.saturating_add(live.opts.recalibrate_ns.max(1));
+        live.push_floors(epoch);
+        Ok(())
+    }
+
+    /// The floors of every meter calibrated on the closed intervals before `at` (at most the
+    /// floor history).
+    fn calibrate_at(&self, live: &Live, at: i64) -> Result<FloorEpoch, Error> {
         let from = at
             .saturating_sub(live.opts.floor_history_ns)
             .max(live.ack.first_interval.unwrap_or(at));
@@ -83,17 +101,51 @@ impl Engine {
                 }
             }
         }
-        live.ack.next_calibration = at.saturating_add(live.opts.recalibrate_ns.max(1));
-        live.push_floors(FloorEpoch {
+        Ok(FloorEpoch {
             from_ns: at,
             floors,
-        });
+        })
+    }
+
+    /// A late reading at `since` also changes the data of every later floor epoch whose
+    /// history reaches it: calibrate those again and, where the floors changed, restate
+    /// every interval settled with them.
+    fn recalibrate_since(&mut self, live: &mut Live, since: i64) -> Result<(), Error> {
+        let reach = since.saturating_add(self.resample.max_gap_ns + self.interval_ns);
+        let epochs: Vec<i64> = live
+            .floors
+            .iter()
+            .map(|f| f.from_ns)
+            .filter(|&at| at > since && at.saturating_sub(live.opts.floor_history_ns) < reach)
+            .collect();
+        for at in epochs {
+            let epoch = self.calibrate_at(live, at)?;
+            let same = live
+                .floors
+                .iter()
+                .any(|f| f.from_ns == at && f.floors == epoch.floors);
+            if same {
+                continue;
+            }
+            let arc = live.push_floors(epoch);
+            for (c, f) in live.recent.iter_mut() {
+                if f.from_ns == at {
+                    *f = arc.clone();
+                    live.dirty.entry(c.start.as_nanos()).or_insert_with(|| {
+                        "its floors were calibrated again after a late reading".to_owned()
+                    });
+                }
+            }
+        }
         Ok(())
     }
 
-    /// Settles again every closed interval that late readings touched, and books a
+    /// Settles again every closed interval that late readings or calls touched, and books a
     /// restatement for each whose sheets changed.
-    fn restate_dirty(&mut self, live: &mut Live) -> Result<(), Error> {
+    pub(crate) fn restate_dirty(&mut self, live: &mut Live) -> Result<(), Error> {
+        if let Some(&since) = live.dirty.keys().next() {
+            self.recalibrate_since(live, since)?;
+        }
         let dirty = std::mem::take(&mut live.dirty);
         for (start, why) in dirty {
             let Some(index) = live

@@ -14,7 +14,11 @@ pub(crate) fn sift_late(live: &mut Live, parsed: &mut IngestBatch, step: i64, ma
     let Some(ct) = live.ack.closed_through else {
         return;
     };
-    if parsed.readings.iter().all(|r| r.ts.as_nanos() >= ct) {
+    // Closed intervals interpolate up to `max_gap` past their end: a reading before
+    // `ct + max_gap` may change them (one arriving in time is never there: intervals close
+    // only when the watermark is `max_gap` past them).
+    let reach = ct.saturating_add(max_gap_ns);
+    if parsed.readings.iter().all(|r| r.ts.as_nanos() >= reach) {
         return;
     }
     let horizon = ct.saturating_sub(live.opts.restatement_ns);
@@ -22,7 +26,7 @@ pub(crate) fn sift_late(live: &mut Live, parsed: &mut IngestBatch, step: i64, ma
     let readings = std::mem::take(&mut parsed.readings);
     for r in readings {
         let t = r.ts.as_nanos();
-        if t >= ct {
+        if t >= reach {
             parsed.readings.push(r);
             continue;
         }
@@ -129,11 +133,9 @@ impl Engine {
         let Some((lo, hi)) = span else {
             return Ok(());
         };
-        if live.ack.closed_through.is_none() {
-            let start = lo.div_euclid(self.interval_ns) * self.interval_ns;
-            live.ack.closed_through = Some(start);
-            live.ack.first_interval = Some(start);
-        }
+        // The first interval is fixed only when the first one closes, from the oldest reading
+        // seen by then: any arrival order within the lateness window gives the same grid.
+        live.ack.oldest = Some(live.ack.oldest.map_or(lo, |o| o.min(lo)));
         live.ack
             .marks
             .observe(&origin.source, hi, origin.poll.unwrap_or(hi));
@@ -155,6 +157,13 @@ impl Engine {
     /// # Errors
     /// [`Error::Store`] when writing fails; what was acknowledged before stays.
     pub fn commit(&mut self) -> Result<(), Error> {
+        // Restatements that calls asked for are booked before the acknowledgement, so a crash
+        // right after it cannot lose them.
+        if let Some(mut live) = self.live.take() {
+            let out = self.restate_dirty(&mut live);
+            self.live = Some(live);
+            out?;
+        }
         self.store.commit()?;
         if let Some(live) = &mut self.live {
             live.commit()?;

@@ -11,16 +11,18 @@
 //! Submodules: `state` (options, the persisted acknowledgement and the journal replay),
 //! `feed` (each absorbed batch, lifecycle calls, commit and finish), `workloads` (workloads
 //! that come and go, as spans), `chunk` (a run of intervals aligned, with the workloads valid
-//! in each), `gpu` (GPUs as meters of their own, keyed by SM activity), `close` (closing and restating intervals).
+//! in each), `gpu` (GPUs as meters of their own, keyed by SM activity), `close` (closing and restating intervals), `facility` (overhead and carbon per line).
 
 mod chunk;
 mod close;
+mod facility;
 mod feed;
 mod gpu;
 mod lifecycle;
 mod state;
 mod workloads;
 
+pub use facility::{FacilityTotals, LiveFacility};
 pub(crate) use feed::{Origin, sift_late};
 pub(crate) use state::{Live, open_journal};
 pub use state::{LiveOptions, LiveStatus};

@@ -14,6 +14,7 @@ use kelvin_model::{Timestamp, Watermarks};
 use kelvin_store::Journal;
 use serde::{Deserialize, Serialize};
 
+use super::facility::{FacilityTotals, LiveFacility};
 use super::gpu::GpuRun;
 use super::workloads::{Registry, WorkloadSpan};
 use crate::Error;
@@ -57,6 +58,20 @@ pub struct LiveOptions {
     ///
     /// [`Engine::attribute`]: crate::Engine::attribute
     pub gpu_meters: bool,
+    /// Most bytes the store of a durable live engine holds in memory (default 96 MiB): past
+    /// it the store checkpoints and keeps only what is not yet on disk, so a day of a
+    /// thousand hosts runs in flat memory. A store budget set with
+    /// [`EngineBuilder::store_options`](crate::EngineBuilder::store_options) wins. In-memory
+    /// engines have no budget unless one is set there.
+    pub store_budget: usize,
+    /// How long a durable live engine keeps raw readings (default 30 days; `None`: for
+    /// ever); before a day's partition is dropped it is summarized into 5-minute rollups
+    /// (count, sum, min, max) that stay. A store retention set with
+    /// [`EngineBuilder::store_options`](crate::EngineBuilder::store_options) wins. Must
+    /// exceed the restatement window and the floor history (it is raised to them).
+    pub retention_ns: Option<i64>,
+    /// PUE and carbon-intensity series to price every closed line with (default none).
+    pub facility: Option<LiveFacility>,
 }
 
 impl Default for LiveOptions {
@@ -71,6 +86,9 @@ impl Default for LiveOptions {
             ledger: LedgerOptions::default(),
             sync: true,
             gpu_meters: true,
+            store_budget: 96 << 20,
+            retention_ns: Some(30 * 86_400 * S),
+            facility: None,
         }
     }
 }
@@ -79,6 +97,11 @@ impl LiveOptions {
     /// Sets [`LiveOptions::lateness_ns`] in seconds.
     pub fn with_lateness_secs(mut self, s: u32) -> Self {
         self.lateness_ns = i64::from(s) * Timestamp::NANOS_PER_SEC;
+        self
+    }
+    /// Sets [`LiveOptions::recalibrate_ns`] in seconds.
+    pub fn with_recalibrate_secs(mut self, s: u32) -> Self {
+        self.recalibrate_ns = i64::from(s.max(1)) * Timestamp::NANOS_PER_SEC;
         self
     }
     /// Sets [`LiveOptions::idle_source_ns`] in seconds.
@@ -99,6 +122,21 @@ impl LiveOptions {
     /// Sets [`LiveOptions::gpu_meters`].
     pub fn with_gpu_meters(mut self, on: bool) -> Self {
         self.gpu_meters = on;
+        self
+    }
+    /// Sets [`LiveOptions::store_budget`] in bytes.
+    pub fn with_store_budget(mut self, bytes: usize) -> Self {
+        self.store_budget = bytes;
+        self
+    }
+    /// Sets [`LiveOptions::retention_ns`] in days (`None`: keep every reading).
+    pub fn with_retention_days(mut self, days: Option<u32>) -> Self {
+        self.retention_ns = days.map(|d| i64::from(d) * 86_400 * Timestamp::NANOS_PER_SEC);
+        self
+    }
+    /// Sets [`LiveOptions::facility`].
+    pub fn with_facility(mut self, facility: LiveFacility) -> Self {
+        self.facility = Some(facility);
         self
     }
     /// Sets [`LiveOptions::sync`].
@@ -128,6 +166,8 @@ pub struct LiveStatus {
     /// `PowerConsumedWatts`, not a single power sensor), with the closed intervals they were
     /// billed nothing in: a warning, counted.
     pub unmetered: BTreeMap<String, u64>,
+    /// Facility overhead and carbon per workload, when [`LiveOptions::facility`] is set.
+    pub facility: FacilityTotals,
 }
 
 /// The persisted part of a live engine's state, written with every commit.
@@ -138,12 +178,15 @@ pub(crate) struct Ack {
     pub(crate) closed_through: Option<i64>,
     /// Start of the first interval (where the floors' history begins).
     pub(crate) first_interval: Option<i64>,
+    /// The oldest reading seen before the first interval closed.
+    #[serde(default)]
+    pub(crate) oldest: Option<i64>,
     pub(crate) next_calibration: i64,
     pub(crate) late: u64,
 }
 
 /// Floors in force from an instant on.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct FloorEpoch {
     pub(crate) from_ns: i64,
     pub(crate) floors: BTreeMap<String, PinnedFloor>,
@@ -191,12 +234,16 @@ pub(crate) struct Live {
     pub(crate) registry: Registry,
     /// The engine's interval, ns.
     pub(crate) interval_ns: i64,
+    /// The longest gap interpolated across, ns.
+    pub(crate) max_gap_ns: i64,
     /// Closed intervals per host without a wall meter.
     pub(crate) unmetered: BTreeMap<String, u64>,
+    /// Facility overhead and carbon per workload.
+    pub(crate) facility: FacilityTotals,
 }
 
 impl Live {
-    pub(crate) fn new(opts: LiveOptions, interval_ns: i64) -> Live {
+    pub(crate) fn new(opts: LiveOptions, interval_ns: i64, max_gap_ns: i64) -> Live {
         let marks = Watermarks::new(opts.lateness_ns, opts.idle_source_ns);
         Live {
             opts,
@@ -207,6 +254,7 @@ impl Live {
                 marks,
                 closed_through: None,
                 first_interval: None,
+                oldest: None,
                 next_calibration: i64::MIN,
                 late: 0,
             },
@@ -220,7 +268,9 @@ impl Live {
             pending: Vec::new(),
             registry: Registry::default(),
             interval_ns,
+            max_gap_ns,
             unmetered: BTreeMap::new(),
+            facility: FacilityTotals::default(),
         }
     }
 
@@ -232,6 +282,7 @@ impl Live {
             totals: self.totals.clone(),
             late: self.ack.late,
             unmetered: self.unmetered.clone(),
+            facility: self.facility.clone(),
         }
     }
 
@@ -245,20 +296,24 @@ impl Live {
         })
     }
 
-    /// Records new floors from `from_ns` on.
-    pub(crate) fn push_floors(&mut self, epoch: FloorEpoch) {
+    /// Records new floors from `from_ns` on (replacing those of the same instant, when a late
+    /// reading changed what they were calibrated on).
+    pub(crate) fn push_floors(&mut self, epoch: FloorEpoch) -> Arc<FloorEpoch> {
         if self.journal.is_some() {
             let mut p = vec![TAG_FLOORS];
             p.extend(serde_json::to_vec(&epoch).unwrap_or_default());
             self.pending.push(p);
         }
-        self.floors.push_back(Arc::new(epoch));
+        put_floors(&mut self.floors, Arc::new(epoch))
     }
 
     /// Books a closed interval: totals, the recent window, and the journal at the next commit.
     pub(crate) fn book_closed(&mut self, c: ClosedInterval, floors: Arc<FloorEpoch>) {
         self.totals.add(&c);
         self.count_unmetered(&c);
+        if let Some(f) = &self.opts.facility {
+            self.facility.apply(f, &c, 1);
+        }
         let rec = BookRecord::Closed(c);
         if self.journal.is_some() {
             self.writer.encode(&rec, &mut self.pending);
@@ -280,6 +335,10 @@ impl Live {
     /// Books a restatement of the recent interval at `index`.
     pub(crate) fn book_restated(&mut self, index: usize, r: Restatement) {
         self.totals.restate(&r);
+        if let Some(f) = &self.opts.facility {
+            self.facility.apply(f, &r.old, -1);
+            self.facility.apply(f, &r.new, 1);
+        }
         if self.journal.is_some() {
             let rec = BookRecord::Restated(r);
             self.writer.encode(&rec, &mut self.pending);
@@ -296,7 +355,9 @@ impl Live {
         let Some(ct) = self.ack.closed_through else {
             return;
         };
-        let horizon = ct.saturating_sub(self.opts.restatement_ns);
+        // A reading accepted inside the restatement window interpolates up to `max_gap`
+        // before it: keep those intervals too.
+        let horizon = ct.saturating_sub(self.opts.restatement_ns.saturating_add(self.max_gap_ns));
         while self
             .recent
             .front()
@@ -430,6 +491,16 @@ pub(crate) fn open_journal(live: &mut Live, path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Puts an epoch in order, replacing one of the same instant.
+fn put_floors(floors: &mut VecDeque<Arc<FloorEpoch>>, epoch: Arc<FloorEpoch>) -> Arc<FloorEpoch> {
+    match floors.iter().position(|f| f.from_ns >= epoch.from_ns) {
+        Some(i) if floors[i].from_ns == epoch.from_ns => floors[i] = epoch.clone(),
+        Some(i) => floors.insert(i, epoch.clone()),
+        None => floors.push_back(epoch.clone()),
+    }
+    epoch
+}
+
 enum Replayed {
     Book(BookRecord),
     Floors(FloorEpoch),
@@ -443,16 +514,30 @@ impl Replayed {
             Replayed::Book(BookRecord::Closed(c)) => {
                 live.totals.add(&c);
                 live.count_unmetered(&c);
+                if let Some(f) = &live.opts.facility {
+                    live.facility.apply(f, &c, 1);
+                }
                 let f = live.current_floors();
                 live.recent.push_back((c, f));
             }
             Replayed::Book(BookRecord::Restated(r)) => {
                 live.totals.restate(&r);
+                if let Some(f) = &live.opts.facility {
+                    live.facility.apply(f, &r.old, -1);
+                    live.facility.apply(f, &r.new, 1);
+                }
                 if let Some(slot) = live.recent.iter_mut().find(|(c, _)| c.start == r.new.start) {
                     slot.0 = r.new;
                 }
             }
-            Replayed::Floors(f) => live.floors.push_back(Arc::new(f)),
+            Replayed::Floors(f) => {
+                let f = put_floors(&mut live.floors, Arc::new(f));
+                for slot in live.recent.iter_mut() {
+                    if slot.1.from_ns == f.from_ns {
+                        slot.1 = f.clone();
+                    }
+                }
+            }
             Replayed::Span(r) => live.registry.restore(r.seq, r.span),
             Replayed::Gpu(r) => live.registry.restore_gpu(r.seq, r.run),
         }

@@ -160,9 +160,13 @@ fn sigkill_at_random_moments_changes_nothing() {
 
     let dir = root.join("crashed");
     let out = root.join("out.json");
+    // Children run a copy of this test binary, so that a rebuild of the original while the
+    // test runs (another cargo invocation) cannot pull it away.
+    let exe = root.join("it-child");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
     // A child's start-up: a run over the finished reference, which only reopens and skips.
     let started = Instant::now();
-    let status = Command::new(std::env::current_exe().unwrap())
+    let status = Command::new(&exe)
         .args(["--exact", "live::live_child", "--ignored", "--nocapture"])
         .env(CHILD_DS, &ds)
         .env(CHILD_DIR, root.join("reference"))
@@ -182,7 +186,7 @@ fn sigkill_at_random_moments_changes_nothing() {
     };
     let (mut kills, mut finished_early, mut progressed, mut acked) = (0, 0, 0, 0u64);
     while kills < 20 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        let mut child = Command::new(&exe)
             .args(["--exact", "live::live_child", "--ignored", "--nocapture"])
             .env(CHILD_DS, &ds)
             .env(CHILD_DIR, &dir)
@@ -226,7 +230,7 @@ fn sigkill_at_random_moments_changes_nothing() {
         progressed >= 10,
         "only {progressed} of 20 kills came after progress"
     );
-    let status = Command::new(std::env::current_exe().unwrap())
+    let status = Command::new(&exe)
         .args(["--exact", "live::live_child", "--ignored", "--nocapture"])
         .env(CHILD_DS, &ds)
         .env(CHILD_DIR, &dir)

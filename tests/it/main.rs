@@ -14,6 +14,8 @@
 //!   committed datasets regenerate byte for byte.
 //! - `live`: the live engine bills what the batch path bills, in any arrival order within
 //!   the lateness window, and after crashes (SIGKILL at random moments).
+//! - `live_props`: properties of the live engine: arrival order within the lateness window,
+//!   restatements, conservation per interval, crash recovery.
 //! - `gpu`: the real H100 recording through `kelvin::gpu`: exact per-phase balance, and the
 //!   shared phases against the exclusive runs under every policy.
 
@@ -24,5 +26,6 @@ mod engine;
 mod extend;
 mod gpu;
 mod live;
+mod live_props;
 mod replay;
 mod sim_conformance;

@@ -10,11 +10,12 @@ use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::PathBuf;
 
+use kelvin::attribution::facility::StepSeries;
 use kelvin::dataset::{PodEvent, PodEventKind};
 use kelvin::ingest::RuleSet;
 use kelvin::ingest::WorkloadLabels;
 use kelvin::model::{EntityId, Resources, Timestamp, Workload};
-use kelvin::{Batch, Engine, Error, LiveOptions, LiveStatus};
+use kelvin::{Batch, Engine, Error, LiveFacility, LiveOptions, LiveStatus};
 use serde_json::json;
 
 use crate::{RecordedDataset, read_text_file};
@@ -29,6 +30,9 @@ pub struct FeedOptions {
     pub batch_ns: i64,
     /// The live engine's options.
     pub live: LiveOptions,
+    /// Grid carbon intensity, gCO2e per kWh, for the facility figures (with the PUE the
+    /// dataset measures in `facility_truth.csv`, 1 where it has none).
+    pub carbon_g_per_kwh: Option<f64>,
 }
 
 impl Default for FeedOptions {
@@ -37,6 +41,7 @@ impl Default for FeedOptions {
             data_dir: None,
             batch_ns: 30_000_000_000,
             live: LiveOptions::default(),
+            carbon_g_per_kwh: None,
         }
     }
 }
@@ -50,6 +55,11 @@ impl FeedOptions {
     /// Sets the live options.
     pub fn with_live(mut self, live: LiveOptions) -> Self {
         self.live = live;
+        self
+    }
+    /// Sets the carbon intensity, gCO2e per kWh.
+    pub fn with_carbon_g_per_kwh(mut self, g: Option<f64>) -> Self {
+        self.carbon_g_per_kwh = g;
         self
     }
     /// Sets the batch width in seconds (at least 1).
@@ -75,7 +85,8 @@ impl FeedReport {
     /// The book as the `live` example writes it: `{"intervals", "measured_uj",
     /// "attributed_uj", "unattributed_uj", "workloads": {id: uj}}`, and
     /// `"workloads_by_meter": {provenance: {id: uj}}` (the GPU part of a bill is under `dcgm`)
-    /// and `"accounts": {idle|system|unexplained: uj}`.
+    /// `"accounts": {idle|system|unexplained: uj}`, and with a carbon intensity
+    /// `"overhead_uj"` and `"carbon_ug"` per workload.
     pub fn json(&self) -> serde_json::Value {
         let t = &self.status.totals;
         let workloads: BTreeMap<&str, i128> = t.workloads.iter().map(|(k, v)| (&**k, *v)).collect();
@@ -87,6 +98,10 @@ impl FeedReport {
         for ((_, a), v) in &t.accounts {
             *accounts.entry(a.name()).or_default() += *v;
         }
+        let f = &self.status.facility;
+        let overhead: BTreeMap<&str, i128> =
+            f.overhead_uj.iter().map(|(k, v)| (&**k, *v)).collect();
+        let carbon: BTreeMap<&str, i128> = f.carbon_ug.iter().map(|(k, v)| (&**k, *v)).collect();
         json!({
             "intervals": t.intervals,
             "measured_uj": t.measured_uj,
@@ -95,6 +110,8 @@ impl FeedReport {
             "workloads": workloads,
             "workloads_by_meter": by_meter,
             "accounts": accounts,
+            "overhead_uj": overhead,
+            "carbon_ug": carbon,
         })
     }
 }
@@ -114,16 +131,35 @@ pub fn live_engine(ds: &RecordedDataset, opts: &FeedOptions) -> Result<Engine, E
         }
     }
     let running = ds.workloads.iter().filter(|w| w.host.is_some()).cloned();
+    let mut live = opts.live.clone();
+    if let Some(g) = opts.carbon_g_per_kwh {
+        live = live.with_facility(LiveFacility::new(pue_series(ds)?, StepSeries::constant(g)));
+    }
     let mut builder = Engine::builder()
         .inventory(ds.inventory.clone())
         .workloads(running)
         .rules(rules)
         .workload_labels(WorkloadLabels::default())
-        .live(opts.live.clone());
+        .live(live);
     if let Some(dir) = &opts.data_dir {
         builder = builder.data_dir(dir);
     }
     builder.build()
+}
+
+/// The PUE the dataset measured, interval by interval (`facility_truth.csv`: IT and cooling
+/// power), or 1 without it.
+fn pue_series(ds: &RecordedDataset) -> Result<StepSeries, Error> {
+    let points: Vec<(Timestamp, f64)> = ds
+        .facility
+        .iter()
+        .filter(|f| f.it_w > 0.0)
+        .map(|f| (f.start, (f.it_w + f.overhead_w) / f.it_w))
+        .collect();
+    if points.is_empty() {
+        return Ok(StepSeries::constant(1.0));
+    }
+    Ok(StepSeries::try_new(points)?)
 }
 
 /// Feeds `ds` to `engine` in event time, one commit per batch, skipping the batches the engine
@@ -350,4 +386,63 @@ fn sorted(mut lines: Vec<String>) -> impl Iterator<Item = String> {
         }
     });
     lines.into_iter()
+}
+
+/// A live run's book against the dataset's ground truth.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TruthCheck {
+    /// Workloads in the truth.
+    pub workloads: usize,
+    /// Of them, billed a positive amount.
+    pub billed: usize,
+    /// Those with energy in the truth that the book billed nothing, by id.
+    pub unbilled: Vec<String>,
+    /// Σ |billed − truth| ÷ Σ truth over the truth's workloads.
+    pub weighted_error: f64,
+    /// The same for the GPU part (the `dcgm` lines against `gpu_energy_j`), when the truth
+    /// has GPU energy.
+    pub gpu_weighted_error: Option<f64>,
+}
+
+impl FeedReport {
+    /// The book against `ds`'s `ground_truth.csv`; `None` without truth.
+    pub fn against_truth(&self, ds: &RecordedDataset) -> Option<TruthCheck> {
+        if ds.truth.is_empty() {
+            return None;
+        }
+        let t = &self.status.totals;
+        let uj = |w: &str| t.workloads.get(w).copied().unwrap_or(0) as f64;
+        let gpu_uj = |w: &str| {
+            t.by_provenance
+                .get(&(std::sync::Arc::from("dcgm"), std::sync::Arc::from(w)))
+                .copied()
+                .unwrap_or(0) as f64
+        };
+        let (mut err, mut tot, mut gerr, mut gtot) = (0.0, 0.0, 0.0, 0.0);
+        let mut unbilled = Vec::new();
+        for r in &ds.truth {
+            let (w, truth) = (r.workload.as_str(), r.energy_j * 1e6);
+            if uj(w) <= 0.0 && truth > 0.0 {
+                unbilled.push(w.to_owned());
+            }
+            err += (uj(w) - truth).abs();
+            tot += truth;
+            if let Some(g) = r.gpu_energy_j {
+                gerr += (gpu_uj(w) - g * 1e6).abs();
+                gtot += g * 1e6;
+            }
+        }
+        Some(TruthCheck {
+            workloads: ds.truth.len(),
+            billed: ds
+                .truth
+                .iter()
+                .filter(|r| uj(r.workload.as_str()) > 0.0)
+                .count(),
+            unbilled,
+            weighted_error: if tot > 0.0 { err / tot } else { 0.0 },
+            gpu_weighted_error: (gtot > 0.0).then(|| gerr / gtot),
+        })
+    }
 }
