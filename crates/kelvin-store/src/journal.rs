@@ -411,10 +411,11 @@ mod tests {
             j.commit().unwrap();
             drop(j);
             let mut bytes = fs::read(&p).unwrap();
-            if let Some((at, x)) = flip {
-                if at >= 8 && at < bytes.len() {
-                    bytes[at] ^= x;
-                }
+            if let Some((at, x)) = flip
+                && at >= 8
+                && at < bytes.len()
+            {
+                bytes[at] ^= x;
             }
             bytes.truncate(cut.max(8).min(bytes.len()));
             fs::write(&p, &bytes).unwrap();
