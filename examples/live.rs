@@ -142,6 +142,13 @@ fn run(args: &Args) -> Result<(), kelvin::Error> {
         t.restatements,
         r.status.late
     );
+    if let (bytes, Some(budget)) = r.status.store_bytes {
+        println!(
+            "store: {:.1} MiB held of a {:.1} MiB budget",
+            bytes as f64 / (1 << 20) as f64,
+            budget as f64 / (1 << 20) as f64
+        );
+    }
     if args.carbon.is_some() {
         let f = &r.status.facility;
         println!(

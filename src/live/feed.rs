@@ -190,6 +190,13 @@ impl Engine {
 
     /// Where a live engine stands (`None` for an engine that is not live).
     pub fn live_status(&self) -> Option<LiveStatus> {
-        self.live.as_ref().map(|l| l.status())
+        self.live.as_ref().map(|l| {
+            let mut s = l.status();
+            s.store_bytes = (
+                self.store.memory_estimate(),
+                self.store.options().memory_budget,
+            );
+            s
+        })
     }
 }

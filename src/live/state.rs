@@ -168,6 +168,8 @@ pub struct LiveStatus {
     pub unmetered: BTreeMap<String, u64>,
     /// Facility overhead and carbon per workload, when [`LiveOptions::facility`] is set.
     pub facility: FacilityTotals,
+    /// Bytes the store holds in memory (its running estimate) and its budget, when it has one.
+    pub store_bytes: (usize, Option<usize>),
 }
 
 /// The persisted part of a live engine's state, written with every commit.
@@ -283,6 +285,7 @@ impl Live {
             late: self.ack.late,
             unmetered: self.unmetered.clone(),
             facility: self.facility.clone(),
+            store_bytes: (0, None),
         }
     }
 

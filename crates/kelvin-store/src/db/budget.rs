@@ -124,6 +124,12 @@ impl Store {
         self.mem_estimate = n;
     }
 
+    /// The running estimate behind [`Store::memory_bytes`], without recounting: an upper bound
+    /// kept as samples arrive (exact after each recount the budget makes).
+    pub fn memory_estimate(&self) -> usize {
+        self.mem_estimate
+    }
+
     /// Bytes the store holds in memory: series and index, heads, late buffers, resident block
     /// bytes and the WAL buffer.
     pub fn memory_bytes(&mut self) -> usize {
