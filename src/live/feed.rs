@@ -1,7 +1,7 @@
 //! What a live engine does with each batch it absorbs, and the calls an embedder makes to
 //! acknowledge and to finish.
 
-use kelvin_ingest::{Batch, IngestBatch, Quarantined, Reason};
+use kelvin_ingest::{Batch, IngestBatch, Reason};
 use kelvin_model::Place;
 
 use super::state::{Live, LiveStatus};
@@ -23,53 +23,35 @@ pub(crate) fn sift_late(live: &mut Live, parsed: &mut IngestBatch, step: i64, ma
     }
     let horizon = ct.saturating_sub(live.opts.restatement_ns);
     let first = live.ack.first_interval.unwrap_or(ct);
-    let readings = std::mem::take(&mut parsed.readings);
-    for r in readings {
+    let why = format!(
+        "late: its interval closed and the restatement window ({} s) ended before it arrived",
+        live.opts.restatement_ns / 1_000_000_000
+    );
+    let late = parsed.sift_readings(&Place::source("live"), Reason::ImplausibleTime, |r| {
         let t = r.ts.as_nanos();
         if t >= reach {
-            parsed.readings.push(r);
-            continue;
+            return None;
         }
-        if t >= horizon {
-            let lo = t.saturating_sub(max_gap_ns).max(first).div_euclid(step) * step;
-            let hi = t.saturating_add(max_gap_ns).min(ct - 1);
-            let mut s = lo;
-            while s <= hi {
-                live.dirty.entry(s).or_insert_with(|| {
-                    format!(
-                        "late reading of {} {} at {}",
-                        r.entity,
-                        r.sensor,
-                        r.ts.to_rfc3339()
-                    )
-                });
-                s += step;
-            }
-            parsed.readings.push(r);
-            continue;
+        if t < horizon {
+            return Some(why.clone());
         }
-        live.ack.late += 1;
-        let excerpt = format!(
-            "{} {} {} {} @ {}",
-            r.entity,
-            r.sensor,
-            r.kind,
-            r.value,
-            r.ts.to_rfc3339()
-        );
-        parsed.stats.accepted -= 1;
-        parsed.stats.seen -= 1;
-        parsed.reject(Quarantined::new(
-            Place::source("live"),
-            Reason::ImplausibleTime,
-            format!(
-                "late: its interval closed and the restatement window ({} s) ended before it \
-                 arrived",
-                live.opts.restatement_ns / 1_000_000_000
-            ),
-            &excerpt,
-        ));
-    }
+        let lo = t.saturating_sub(max_gap_ns).max(first).div_euclid(step) * step;
+        let hi = t.saturating_add(max_gap_ns).min(ct - 1);
+        let mut s = lo;
+        while s <= hi {
+            live.dirty.entry(s).or_insert_with(|| {
+                format!(
+                    "late reading of {} {} at {}",
+                    r.entity,
+                    r.sensor,
+                    r.ts.to_rfc3339()
+                )
+            });
+            s += step;
+        }
+        None
+    });
+    live.ack.late += late as u64;
 }
 
 /// Which source a batch came from, for the watermarks, and when it was polled.

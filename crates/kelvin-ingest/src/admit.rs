@@ -352,37 +352,17 @@ impl IngestBatch {
         if ok.iter().all(|k| *k) {
             return;
         }
-        let (readings, marks) = self.take_readings();
-        let keep_marks = marks.is_some();
-        let mut marks = marks.into_iter().flatten();
-        let place = Place::source(source);
-        for (r, keep) in readings.into_iter().zip(ok) {
-            let defaulted = marks.next().unwrap_or(false);
-            if keep {
-                self.readings.push(r);
-                if keep_marks {
-                    self.defaulted.push(defaulted);
-                }
-                continue;
+        let mut ok = ok.into_iter();
+        self.sift_readings(&Place::source(source), Reason::ImplausibleTime, |r| {
+            if ok.next().unwrap_or(true) {
+                return None;
             }
-            let excerpt = format!(
-                "{} {} {} {} @ {}",
-                r.entity,
-                r.sensor,
-                r.kind,
-                r.value,
-                r.ts.to_rfc3339()
-            );
-            let mut detail = gate.explain(r.ts);
-            if !hint.is_empty() {
-                detail = format!("{detail}; {hint}");
-            }
-            self.requarantine(Quarantined::new(
-                place.clone(),
-                Reason::ImplausibleTime,
-                detail,
-                &excerpt,
-            ));
-        }
+            let detail = gate.explain(r.ts);
+            Some(if hint.is_empty() {
+                detail
+            } else {
+                format!("{detail}; {hint}")
+            })
+        });
     }
 }

@@ -733,6 +733,44 @@ impl IngestBatch {
         self.keep_rejected(q);
     }
 
+    /// Moves every accepted reading for which `refuse` gives a detail to the quarantine under
+    /// `reason` at `place` (each counted once: from accepted to quarantined), keeping the rest
+    /// in order with their defaulted-time flags; returns how many moved. The one mechanism
+    /// behind [`IngestBatch::sift_times`], [`IngestBatch::sift_poll`] and an embedder's own
+    /// time checks (a live engine's late readings).
+    pub fn sift_readings(
+        &mut self,
+        place: &Place,
+        reason: Reason,
+        mut refuse: impl FnMut(&Reading) -> Option<String>,
+    ) -> usize {
+        let (readings, marks) = self.take_readings();
+        let keep_marks = marks.is_some();
+        let mut marks = marks.into_iter().flatten();
+        let mut moved = 0;
+        for r in readings {
+            let defaulted = marks.next().unwrap_or(false);
+            let Some(detail) = refuse(&r) else {
+                self.readings.push(r);
+                if keep_marks {
+                    self.defaulted.push(defaulted);
+                }
+                continue;
+            };
+            moved += 1;
+            let excerpt = format!(
+                "{} {} {} {} @ {}",
+                r.entity,
+                r.sensor,
+                r.kind,
+                r.value,
+                r.ts.to_rfc3339()
+            );
+            self.requarantine(Quarantined::new(place.clone(), reason, detail, &excerpt));
+        }
+        moved
+    }
+
     /// Keeps a quarantine entry already counted as seen, within the output budget.
     fn keep_rejected(&mut self, q: Quarantined) {
         if self.take(quarantined_bytes(&q)) {

@@ -12,7 +12,7 @@
 use kelvin_model::{Place, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::{IngestBatch, Quarantined, Reason};
+use crate::{IngestBatch, Reason};
 
 const SEC: i64 = Timestamp::NANOS_PER_SEC;
 
@@ -149,39 +149,9 @@ impl IngestBatch {
         if !self.readings.iter().any(off) {
             return 0;
         }
-        let marks = self.defaulted().is_some();
-        let (readings, flags) = self.take_readings();
-        let flags = flags.unwrap_or_default();
-        let mut flags = flags.into_iter();
-        let place = Place::source(source);
-        let mut moved = 0;
-        for r in readings {
-            let flag = flags.next().unwrap_or(false);
-            if !off(&r) {
-                self.readings.push(r);
-                if marks {
-                    self.defaulted.push(flag);
-                }
-                continue;
-            }
-            moved += 1;
-            let detail = poll_detail(r.ts, poll, bounds);
-            let excerpt = format!(
-                "{} {} {} {} @ {}",
-                r.entity,
-                r.sensor,
-                r.kind,
-                r.value,
-                r.ts.to_rfc3339()
-            );
-            self.requarantine(Quarantined::new(
-                place.clone(),
-                Reason::ImplausibleTime,
-                detail,
-                &excerpt,
-            ));
-        }
-        moved
+        self.sift_readings(&Place::source(source), Reason::ImplausibleTime, |r| {
+            off(r).then(|| poll_detail(r.ts, poll, bounds))
+        })
     }
 
     /// The source's clock offset as this batch measures it: the median of `reading.ts − poll`
