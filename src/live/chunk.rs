@@ -28,7 +28,8 @@ pub(crate) const ROOT_CGROUP: &str = "cgroup/";
 pub(crate) struct Chunk {
     pub(crate) input: AlignedInput,
     pub(crate) share: Vec<Vec<Vec<f64>>>,
-    /// Meters that are not a host's wall meter, and where their energy comes from.
+    /// Every meter's provenance: a host's wall-meter sensor (`none` without one), `dcgm`
+    /// for a GPU.
     pub(crate) provenance: HashMap<EntityId, Arc<str>>,
 }
 
@@ -67,7 +68,12 @@ impl Engine {
         }
         hosts_of.retain(|_, v| v.iter().any(|sp| sp.host != v[0].host));
         for h in &self.inventory.hosts {
-            let energy_j = match self.power_key(&h.id) {
+            let meter = self.power_key(&h.id);
+            provenance.insert(
+                h.id.clone(),
+                Arc::from(meter.as_ref().map_or("none", |k| k.sensor.as_str())),
+            );
+            let energy_j = match meter {
                 Some(k) => self.store.integrate(&k, &grid, &self.resample)?,
                 None => vec![f64::NAN; n],
             };

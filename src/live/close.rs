@@ -8,7 +8,7 @@ use kelvin_attribution::{
     AlignedInput, HostSeries, LedgerOptions, PinnedFloor, WorkloadSeries, attribute_with_floors,
     calibrate_host_floor,
 };
-use kelvin_model::{EntityId, Timestamp};
+use kelvin_model::Timestamp;
 
 use super::chunk::Chunk;
 use super::state::{FloorEpoch, Live};
@@ -73,7 +73,7 @@ impl Engine {
                 .provenance
                 .get(h)
                 .cloned()
-                .unwrap_or_else(|| self.meter_provenance(h))
+                .unwrap_or_else(|| Arc::from("none"))
         }))
     }
 
@@ -165,14 +165,6 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    /// Which meter a host's sheet came from.
-    pub(crate) fn meter_provenance(&self, host: &EntityId) -> Arc<str> {
-        match self.power_key(host) {
-            Some(k) => Arc::from(k.sensor.as_str()),
-            None => Arc::from("none"),
-        }
     }
 }
 
