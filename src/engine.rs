@@ -256,6 +256,17 @@ impl EngineBuilder {
             if self.data_dir.is_some() && store_opts.memory_budget.is_none() {
                 store_opts = store_opts.with_memory_budget(l.store_budget);
             }
+            if self.data_dir.is_some() && store_opts.resident_ns.is_none() {
+                // What closing, restating and calibrating floors read stays in memory; older
+                // blocks are read back from disk only by queries that reach them.
+                let reach = l.restatement_ns.max(l.floor_history_ns);
+                store_opts = store_opts.with_resident_ns(Some(
+                    l.lateness_ns
+                        .saturating_add(reach)
+                        .saturating_add(self.max_gap_ns)
+                        .saturating_add(self.interval_ns),
+                ));
+            }
             if let (Some(keep), None) = (l.retention_ns, store_opts.retention_ns) {
                 let keep = keep.max(need.saturating_add(l.floor_history_ns));
                 store_opts = store_opts

@@ -268,6 +268,9 @@ impl Store {
                 s.head_end = floor_div(ts, self.opts.partition_ns)
                     .saturating_add(1)
                     .saturating_mul(self.opts.partition_ns);
+                if let Some(span) = self.opts.head_span_ns() {
+                    s.head_end = s.head_end.min(ts.saturating_add(span));
+                }
             }
             if ts == s.newest {
                 // Replaces the previous sample (dropped when the head seals).

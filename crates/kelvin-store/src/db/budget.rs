@@ -106,6 +106,20 @@ impl Store {
         ))
     }
 
+    /// Drops from memory the bytes of persisted blocks wholly before `cutoff` (reads re-read
+    /// them from their files).
+    pub(super) fn evict_before(&mut self, cutoff: i64) {
+        for s in &mut self.series {
+            let cold = s.blocks.partition_point(|b| b.stats.max_ts < cutoff);
+            for b in &mut s.blocks[..cold] {
+                if b.loc.is_some() && b.frozen.is_none() && b.bytes.is_some() {
+                    s.block_bytes -= resident(b);
+                    b.bytes = None;
+                }
+            }
+        }
+    }
+
     /// Recomputes the exact byte count (the budget's basis).
     pub(super) fn recount(&mut self) {
         let mut n = self.series.capacity() * std::mem::size_of::<Series>()

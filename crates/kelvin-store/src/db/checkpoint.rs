@@ -45,11 +45,16 @@ impl Store {
     /// # Errors
     /// [`StoreErrorKind::Io`].
     pub fn commit(&mut self) -> Result<u64, StoreError> {
+        let newest = match self.opts.head_span_ns() {
+            Some(span) => self.newest().saturating_sub(span),
+            None => i64::MIN,
+        };
         match &mut self.durable {
             Some(d) => {
                 d.wal.commit()?;
                 let bytes = d.wal.bytes_written();
-                if bytes > self.opts.checkpoint_wal_bytes {
+                let moved = newest >= d.checkpointed_at && newest > i64::MIN;
+                if bytes > self.opts.checkpoint_wal_bytes || moved {
                     self.checkpoint()?;
                 }
                 Ok(bytes)
@@ -82,6 +87,13 @@ impl Store {
         }
         self.compact()?;
         self.apply_retention()?;
+        let newest = self.newest();
+        let cutoff = self.opts.resident_ns.map(|r| newest.saturating_sub(r));
+        if let (Some(cutoff), Some(_)) = (cutoff, covered) {
+            for i in 0..self.series.len() {
+                self.coalesce_before(i, cutoff)?;
+            }
+        }
         self.compact()?;
         let Some(covered) = covered else {
             self.recount();
@@ -122,6 +134,10 @@ impl Store {
         for (i, j, loc) in placed {
             self.series[i].blocks[j].loc = Some(loc);
         }
+        d.checkpointed_at = newest;
+        if let Some(cutoff) = cutoff {
+            self.evict_before(cutoff);
+        }
         // What the new file covers can go.
         let d = self.durable.as_mut().expect("durable");
         let wal_dir = d.root.join("wal");
@@ -152,12 +168,7 @@ impl Store {
     /// ([`StoreOptions::rollups`]); rollup series themselves keep
     /// [`StoreOptions::rollup_retention_ns`].
     fn apply_retention(&mut self) -> Result<(), StoreError> {
-        let newest = self
-            .series
-            .iter()
-            .map(|s| s.newest)
-            .max()
-            .unwrap_or(i64::MIN);
+        let newest = self.newest();
         let part = self.opts.partition_ns;
         let mut expired = 0;
         for i in 0..self.series.len() {

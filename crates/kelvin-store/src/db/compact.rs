@@ -135,6 +135,44 @@ impl Store {
         let hi = s
             .blocks
             .partition_point(|b| floor_div(b.stats.min_ts, part) <= p);
+        self.rewrite_blocks(i, lo, hi, late).map(|_| ())
+    }
+
+    /// Coalesces series `i`'s blocks wholly before `cutoff` into full blocks, partition by
+    /// partition, where they would fit in fewer (a [`StoreOptions::resident_ns`] store seals
+    /// short heads; once they leave the window they need not stay many).
+    pub(super) fn coalesce_before(&mut self, i: usize, cutoff: i64) -> Result<(), StoreError> {
+        let part = self.opts.partition_ns;
+        let per = self.opts.block_samples as u64;
+        let mut lo = 0;
+        loop {
+            let blocks = &self.series[i].blocks;
+            let cold = blocks.partition_point(|b| b.stats.max_ts < cutoff);
+            if lo >= cold {
+                return Ok(());
+            }
+            let p = floor_div(blocks[lo].stats.min_ts, part);
+            let hi =
+                lo + blocks[lo..cold].partition_point(|b| floor_div(b.stats.min_ts, part) == p);
+            let count: u64 = blocks[lo..hi].iter().map(|b| b.stats.count).sum();
+            if (hi - lo) as u64 > count.div_ceil(per) {
+                lo += self.rewrite_blocks(i, lo, hi, &[])?;
+            } else {
+                lo = hi;
+            }
+        }
+    }
+
+    /// Rewrites series `i`'s blocks `lo..hi` (of one partition) with `late` merged in, into
+    /// full blocks; returns how many blocks replaced them.
+    fn rewrite_blocks(
+        &mut self,
+        i: usize,
+        lo: usize,
+        hi: usize,
+        late: &[(i64, f64)],
+    ) -> Result<usize, StoreError> {
+        let s = &self.series[i];
         let (mut ts, mut vs) = (Vec::new(), Vec::new());
         for b in &s.blocks[lo..hi] {
             let (t, v) = self.block_columns(b)?;
@@ -161,6 +199,7 @@ impl Store {
         {
             fresh.push(self.new_block(ct, cv)?);
         }
+        let made = fresh.len();
         let s = &mut self.series[i];
         s.block_bytes += fresh.iter().map(resident).sum::<usize>();
         let old: Vec<Block> = s.blocks.splice(lo..hi, fresh).collect();
@@ -174,6 +213,6 @@ impl Store {
                 }
             }
         }
-        Ok(())
+        Ok(made)
     }
 }

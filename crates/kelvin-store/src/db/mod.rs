@@ -95,8 +95,10 @@ struct Series {
     blocks: Vec<Block>,
     /// Newest timestamp stored (`i64::MIN`: none).
     newest: i64,
-    /// First instant of the next partition after the head's first sample (the head seals
-    /// before a sample at or after it); `i64::MAX` while the head is empty.
+    /// First instant of the next partition after the head's first sample, or the head's
+    /// first sample plus the head span when [`StoreOptions::resident_ns`] is set, whichever
+    /// is earlier (the head seals before a sample at or after it); `i64::MAX` while the head
+    /// is empty.
     head_end: i64,
     /// Whether the head holds two samples with one timestamp (then sealing deduplicates).
     head_dups: bool,
@@ -131,6 +133,9 @@ struct Durable {
     /// Block file seq → live blocks in it.
     files: BTreeMap<u64, usize>,
     next_file: u64,
+    /// The store's newest sample at the last checkpoint (or opening): with
+    /// [`StoreOptions::resident_ns`], commits checkpoint once the newest moved a head span.
+    checkpointed_at: i64,
 }
 
 /// Kelvin's time-series store.
@@ -186,6 +191,17 @@ pub struct Store {
 }
 
 /// `a / b` rounded towards negative infinity: the partition (of width `b`) holding `a`.
+impl Store {
+    /// The newest sample's time over all series (`i64::MIN`: none).
+    fn newest(&self) -> i64 {
+        self.series
+            .iter()
+            .map(|s| s.newest)
+            .max()
+            .unwrap_or(i64::MIN)
+    }
+}
+
 fn floor_div(a: i64, b: i64) -> i64 {
     a.div_euclid(b)
 }

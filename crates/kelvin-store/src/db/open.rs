@@ -235,6 +235,7 @@ impl Store {
             wal,
             files: store_files(&store),
             next_file: next(max_file, "the last block file", &blk_dir)?,
+            checkpointed_at: store.newest(),
         });
         store.stats = StoreStats::default();
         store.recount();

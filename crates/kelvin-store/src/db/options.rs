@@ -50,6 +50,15 @@ pub struct StoreOptions {
     pub rollups: Vec<i64>,
     /// Retention of the rollup series (default: keep them).
     pub rollup_retention_ns: Option<i64>,
+    /// With a directory: keep in memory only the samples of this trailing window (behind the
+    /// store's newest sample) and what is not yet on disk (default: keep everything until the
+    /// memory budget forces eviction). Heads seal once they span a quarter of the window,
+    /// [`crate::Store::commit`] checkpoints once the newest sample has moved a quarter of it
+    /// since the last checkpoint, and each checkpoint drops from memory the persisted blocks
+    /// wholly before the window, first coalescing a partition's blocks that left it into
+    /// full blocks, so a long-running store's memory stays flat. Reads before the window
+    /// re-read their blocks from disk.
+    pub resident_ns: Option<i64>,
 }
 
 impl Default for StoreOptions {
@@ -66,6 +75,7 @@ impl Default for StoreOptions {
             compact_after_samples: 1 << 22,
             rollups: Vec::new(),
             rollup_retention_ns: None,
+            resident_ns: None,
         }
     }
 }
@@ -132,6 +142,26 @@ impl StoreOptions {
         self.rollup_retention_ns = retention_ns;
         Ok(self)
     }
+    /// Sets [`StoreOptions::resident_ns`] (`None`: keep everything resident; a window is at
+    /// least 4 s).
+    ///
+    /// ```
+    /// use kelvin_store::StoreOptions;
+    ///
+    /// let hour = 3_600_000_000_000;
+    /// let opts = StoreOptions::default().with_resident_ns(Some(2 * hour));
+    /// assert_eq!(opts.resident_ns, Some(2 * hour));
+    /// ```
+    pub fn with_resident_ns(mut self, ns: Option<i64>) -> Self {
+        self.resident_ns = ns.map(|n| n.max(4_000_000_000));
+        self
+    }
+
+    /// The span after which a head seals (a quarter of [`StoreOptions::resident_ns`]).
+    pub(crate) fn head_span_ns(&self) -> Option<i64> {
+        self.resident_ns.map(|r| r / 4)
+    }
+
     /// Sets [`StoreOptions::checkpoint_wal_bytes`].
     pub fn with_checkpoint_wal_bytes(mut self, bytes: u64) -> Self {
         self.checkpoint_wal_bytes = bytes.max(1 << 16);

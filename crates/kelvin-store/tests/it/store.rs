@@ -561,3 +561,126 @@ fn the_reading_cache_resolves_equal_text_to_one_series_whatever_the_allocation()
     assert_eq!(d.values.len(), 100);
     assert!(d.values.iter().all(|v| *v as i64 % 3 == 1));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// A durable store that keeps only a trailing window resident (short heads, checkpoints on
+    /// commit, cold blocks coalesced and evicted) holds what a last-write-wins map holds,
+    /// through commits, checkpoints and a reopening.
+    #[test]
+    fn a_resident_window_store_matches_a_last_write_wins_model(
+        ops in proptest::collection::vec((0_i64..2_000, -1e6_f64..1e6, proptest::bool::weighted(0.05)), 1..400),
+        case in 0_u32..1_000_000,
+    ) {
+        let dir = tmpdir(&format!("resident-prop-{case}"));
+        let opts = StoreOptions::default()
+            .with_block_samples(16)
+            .with_partition_ns(500 * S)
+            .with_late_window_ns(150 * S)
+            .with_resident_ns(Some(100 * S))
+            .with_sync(false);
+        let (mut store, _) = Store::open(&dir, opts.clone()).unwrap();
+        let id = store.series_id(&key("h1", "p")).unwrap();
+        let mut model = BTreeMap::new();
+        let mut newest = i64::MIN;
+        for &(t, v, commit) in &ops {
+            let out = store.append(id, t * S, v).unwrap();
+            if t * S >= newest.saturating_sub(150 * S) {
+                prop_assert_ne!(out, Appended::TooLate);
+                model.insert(t * S, v);
+                newest = newest.max(t * S);
+            }
+            if commit {
+                store.commit().unwrap();
+            }
+        }
+        store.commit().unwrap();
+        let want: Vec<(i64, f64)> = model.iter().map(|(&t, &v)| (t, v)).collect();
+        let got = |store: &Store| {
+            let d = store.scan(id, i64::MIN, i64::MAX).unwrap();
+            d.ts.iter().copied().zip(d.values.iter().copied()).collect::<Vec<_>>()
+        };
+        prop_assert_eq!(&got(&store), &want);
+        store.checkpoint().unwrap();
+        prop_assert_eq!(&got(&store), &want);
+        drop(store);
+        let (store, _) = Store::open(&dir, opts).unwrap();
+        prop_assert_eq!(&got(&store), &want);
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
+
+/// A week of one-minute samples of 50 noisy series: with a two-hour resident window the
+/// store's memory through the first day is what it was after three hours, blocks that left
+/// the window are coalesced (a few per partition, not one per head), and every sample reads
+/// back, before and after reopening.
+#[test]
+fn a_resident_window_keeps_memory_flat_and_every_sample_readable() {
+    let dir = tmpdir("resident-flat");
+    let opts = StoreOptions::default()
+        .with_resident_ns(Some(2 * 3_600 * S))
+        .with_sync(false);
+    let (mut store, _) = Store::open(&dir, opts.clone()).unwrap();
+    let noisy = |h: i64, i: i64| {
+        ((h * 1_000_003 + i) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) as f64 / 1e15
+    };
+    let ids: Vec<_> = (0..50)
+        .map(|h| {
+            store
+                .series_id(&key(&format!("host-{h:02}"), "psu1"))
+                .unwrap()
+        })
+        .collect();
+    let t0 = 1_699_920_000 * S;
+    let minutes = 7 * 1_440;
+    let mut at_3h = 0;
+    let (mut most_first_day, mut most) = (0, 0);
+    for i in 0..minutes {
+        for (h, &id) in ids.iter().enumerate() {
+            store
+                .append(id, t0 + i * 60 * S, noisy(h as i64, i))
+                .unwrap();
+        }
+        if i % 10 == 9 {
+            store.commit().unwrap();
+        }
+        if i == 180 {
+            at_3h = store.memory_bytes();
+        }
+        if i > 180 && i % 60 == 0 {
+            let m = store.memory_bytes();
+            if i < 1_440 {
+                most_first_day = most_first_day.max(m);
+            }
+            most = most.max(m);
+        }
+    }
+    assert!(at_3h > 0);
+    assert!(
+        most_first_day as f64 <= 1.1 * at_3h as f64,
+        "memory grew from {at_3h} bytes at 3 h to {most_first_day} in the first day"
+    );
+    // Across the week only each partition's coalesced block adds its statistics (and the
+    // block list its capacity), never the samples.
+    assert!(
+        most as f64 <= 1.6 * at_3h as f64,
+        "memory grew from {at_3h} bytes at 3 h to {most} in a week"
+    );
+    let blocks = store.block_stats(ids[7]).unwrap();
+    // 7 daily partitions of 1,440 samples (one block each once coalesced) plus the window.
+    assert!(blocks.len() <= 7 + 6, "{} blocks", blocks.len());
+    let check = |store: &Store| {
+        for (h, &id) in ids.iter().enumerate() {
+            let d = store.scan(id, i64::MIN, i64::MAX).unwrap();
+            assert_eq!(d.ts.len(), minutes as usize);
+            for (i, (&t, &v)) in d.ts.iter().zip(&d.values).enumerate() {
+                assert_eq!((t, v), (t0 + i as i64 * 60 * S, noisy(h as i64, i as i64)));
+            }
+        }
+    };
+    check(&store);
+    drop(store);
+    let (store, _) = Store::open(&dir, opts).unwrap();
+    check(&store);
+    let _ = fs::remove_dir_all(&dir);
+}
