@@ -42,6 +42,11 @@ pub struct IngestReport {
     pub clock_offset_ns: Option<i64>,
     /// Readings moved onto the collector's clock by that correction.
     pub clock_corrected: usize,
+    /// Counter readings lower than their series' previous value with no wrap to explain it
+    /// (a restart; [`Engine::counter_resets`] lists them).
+    pub counter_resets: u64,
+    /// Counter readings that wrapped around their modulus.
+    pub counter_wraps: u64,
 }
 
 /// Builds an [`Engine`]. Every setting has a default; only the inventory is required.
@@ -318,6 +323,7 @@ impl EngineBuilder {
             workload_labels: self.workload_labels,
             poll_bounds: self.poll_bounds,
             log: QuarantineLog::new(self.quarantine_log),
+            counters: Default::default(),
             running,
             static_ids,
         })
@@ -381,6 +387,7 @@ pub struct Engine {
     pub(crate) workload_labels: Option<WorkloadLabels>,
     pub(crate) poll_bounds: PollBounds,
     pub(crate) log: QuarantineLog,
+    pub(crate) counters: crate::counters::CounterWatch,
     /// The inventory's running workloads by host (indexes into `inventory.workloads`).
     pub(crate) running: std::collections::HashMap<EntityId, Vec<usize>>,
     /// The inventory's workloads (billed as such, never tracked as spans).
@@ -482,6 +489,7 @@ impl Engine {
             );
         }
         let inserted = self.store.extend(&parsed.readings)?;
+        let counted = self.counters.observe(&parsed.readings);
         if let Some(live) = &mut self.live {
             let statics = &self.static_ids;
             live.sighted(parsed.sightings.values(), |w| statics.contains(w));
@@ -505,6 +513,8 @@ impl Engine {
             over_budget: inserted.over_budget,
             clock_offset_ns: fix.offset_ns,
             clock_corrected: fix.corrected,
+            counter_resets: counted.resets,
+            counter_wraps: counted.wraps,
         })
     }
 

@@ -53,6 +53,7 @@
 pub struct ReadmeDoctests;
 
 mod clock;
+mod counters;
 pub mod dataset;
 mod engine;
 mod error;
@@ -61,6 +62,7 @@ pub mod gpu;
 mod live;
 mod optimize;
 
+pub use counters::CounterReset;
 pub use engine::{
     Aligned, Batch, DEFAULT_MAX_GRID_CELLS, Engine, EngineBuilder, IngestReport, PlaceOptions,
 };
@@ -68,6 +70,7 @@ pub use error::Error;
 pub use kelvin_attribution as attribution;
 pub use kelvin_attribution::{AttributionPolicy, Ledger, LedgerOptions, MeterSheet, Policy};
 pub use kelvin_ingest as ingest;
+pub use kelvin_ingest::counter::CounterStats;
 pub use kelvin_model as model;
 pub use kelvin_placement as placement;
 pub use kelvin_placement::Plan;

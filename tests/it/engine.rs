@@ -745,3 +745,52 @@ fn io_failures_are_typed_and_keep_the_io_error_as_their_source() {
         "{e}"
     );
 }
+
+/// A container restarts between two scrapes (its cAdvisor counter falls from 90 s to 2 s),
+/// and one scrape arrives after a newer one: the restart is counted and listed with its
+/// series and both values, the late scrape is out of order and not a reset, and nothing is
+/// quarantined for either (both are valid data).
+#[test]
+fn counter_resets_are_counted_and_listed_with_their_series() {
+    let mut e = Engine::builder()
+        .inventory(inventory())
+        .interval_secs(60)
+        .build()
+        .unwrap();
+    let scrape = |cpu: f64, watts: f64| {
+        format!(
+            "ipmi_dcmi_power_consumption_watts{{instance=\"h1:9290\"}} {watts}\n\
+             container_cpu_usage_seconds_total{{pod=\"a\",container=\"main\"}} {cpu}\n"
+        )
+    };
+    let at = |s: i64| Timestamp::from_secs(1_700_000_000 + s);
+    let mut resets = Vec::new();
+    for (t, cpu) in [(0, 0.0), (60, 45.0), (120, 90.0), (180, 2.0), (240, 40.0)] {
+        let rep = e
+            .ingest(Batch::prometheus_at("cadvisor", scrape(cpu, 150.0), at(t)))
+            .unwrap();
+        assert_eq!(rep.stats.quarantined, 0);
+        resets.push(rep.counter_resets);
+    }
+    assert_eq!(resets, [0, 0, 0, 1, 0]);
+    // The scrape of t = 150 s, delivered late: older than the series' newest.
+    let rep = e
+        .ingest(Batch::prometheus_at(
+            "cadvisor",
+            scrape(1.0, 150.0),
+            at(150),
+        ))
+        .unwrap();
+    assert_eq!((rep.counter_resets, rep.stats.quarantined), (0, 0));
+    assert_eq!(e.counter_out_of_order(), 1);
+    assert_eq!(e.counter_stats().resets, 1);
+    let listed: Vec<_> = e.counter_resets().collect();
+    assert_eq!(listed.len(), 1);
+    let r = listed[0];
+    // The pod's counter, named by its container.
+    assert_eq!((r.entity.as_str(), r.sensor.as_str()), ("a", "main"));
+    assert_eq!(
+        (r.from, r.at, r.before, r.after),
+        (at(120), at(180), 90.0, 2.0)
+    );
+}
