@@ -324,6 +324,7 @@ impl EngineBuilder {
             poll_bounds: self.poll_bounds,
             log: QuarantineLog::new(self.quarantine_log),
             counters: Default::default(),
+            series_caches: Default::default(),
             running,
             static_ids,
         })
@@ -388,6 +389,9 @@ pub struct Engine {
     pub(crate) poll_bounds: PollBounds,
     pub(crate) log: QuarantineLog,
     pub(crate) counters: crate::counters::CounterWatch,
+    /// Prometheus series resolutions per source, kept across ingest calls.
+    pub(crate) series_caches:
+        std::collections::HashMap<String, kelvin_ingest::prometheus::SeriesCache>,
     /// The inventory's running workloads by host (indexes into `inventory.workloads`).
     pub(crate) running: std::collections::HashMap<EntityId, Vec<usize>>,
     /// The inventory's workloads (billed as such, never tracked as spans).
@@ -453,7 +457,19 @@ impl Engine {
             workloads: self.workload_labels.as_ref(),
         };
         let origin = Origin::of(&batch);
-        let (source, parsed) = admission.decode(batch);
+        // A scrape's series map the same way as the last scrape's of its source: the
+        // resolutions are kept across calls (bounded: a caller naming every batch anew
+        // gets fresh caches, never a growing map).
+        let cache = match &batch {
+            Batch::PrometheusText { source, .. } => {
+                if !self.series_caches.contains_key(source) && self.series_caches.len() >= 64 {
+                    self.series_caches.clear();
+                }
+                Some(self.series_caches.entry(source.clone()).or_default())
+            }
+            _ => None,
+        };
+        let (source, parsed) = admission.decode_with(batch, cache);
         self.absorb(&source, &origin, parsed)
     }
 

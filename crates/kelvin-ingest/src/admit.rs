@@ -242,6 +242,17 @@ impl Admission<'_> {
     /// # Ok::<(), kelvin_model::ModelError>(())
     /// ```
     pub fn decode(&self, batch: Batch) -> (String, IngestBatch) {
+        self.decode_with(batch, None)
+    }
+
+    /// [`Admission::decode`], mapping Prometheus series with the resolutions `cache` kept
+    /// from earlier batches of the same source ([`prometheus::SeriesCache`]): a caller that
+    /// ingests one scrape per batch maps each series once. Same output as `decode`.
+    pub fn decode_with(
+        &self,
+        batch: Batch,
+        cache: Option<&mut prometheus::SeriesCache>,
+    ) -> (String, IngestBatch) {
         match batch {
             Batch::PrometheusText {
                 source,
@@ -251,7 +262,10 @@ impl Admission<'_> {
                 let mut opts = ParseOptions::default().with_known_entities(self.known.clone());
                 opts.default_timestamp = scrape_time;
                 opts.workload_labels = self.workloads.cloned();
-                let parsed = prometheus::parse_str(&text, &source, self.rules, &opts);
+                let parsed = match cache {
+                    Some(c) => prometheus::parse_str_cached(&text, &source, self.rules, &opts, c),
+                    None => prometheus::parse_str(&text, &source, self.rules, &opts),
+                };
                 (source, parsed)
             }
             Batch::Readings(readings) => (

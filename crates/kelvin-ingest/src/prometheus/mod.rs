@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use kelvin_model::{EntityId, Place, Quality, Reading, Timestamp};
 
@@ -150,6 +150,9 @@ enum Resolution {
         sensor: kelvin_model::SensorName,
         /// The workload the series' labels name, on a known host.
         seed: Option<Arc<Seed>>,
+        /// Whether another known-entity set that still holds its entity resolves it the same
+        /// way (it names no workload, whose host depends on which hosts are known).
+        settled: bool,
     },
     Rejected {
         reason: Reason,
@@ -173,6 +176,99 @@ const SERIES_CACHE: usize = 100_000;
 /// cache starts over too.
 const SERIES_CACHE_BYTES: usize = 16 << 20;
 
+/// Series resolutions kept from one decoder to the next of the same source, so a caller that
+/// decodes one scrape at a time (a live engine: one batch per scrape) maps each series once,
+/// not once per scrape ([`Decoder::with_cache`], [`parse_str_cached`]). Resolutions depend on
+/// [`ParseOptions::known_entities`]: a cache used with a different set, or with a set changed
+/// since (through [`Arc::make_mut`], which a cache's weak reference sees), starts over. Bounded
+/// as a decoder's own cache is (100,000 series, 16 MiB of series text).
+///
+/// ```
+/// use kelvin_ingest::RuleSet;
+/// use kelvin_ingest::prometheus::{ParseOptions, SeriesCache, parse_str_cached};
+///
+/// let rules = RuleSet::builtin();
+/// let mut cache = SeriesCache::default();
+/// let scrape = "ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 150 1700000000000\n";
+/// for _ in 0..3 {
+///     let b = parse_str_cached(scrape, "bmc", &rules, &ParseOptions::default(), &mut cache);
+///     assert_eq!(b.readings.len(), 1);
+/// }
+/// assert_eq!(cache.len(), 1);
+/// ```
+#[derive(Debug, Default)]
+pub struct SeriesCache {
+    /// Each resolution with the generation of the known-entity set it was made (or last
+    /// checked) against.
+    map: HashMap<Box<str>, (Resolution, u64)>,
+    bytes: usize,
+    /// The known-entity set of the current generation (`None`: none).
+    known: Option<Weak<HashSet<EntityId>>>,
+    generation: u64,
+}
+
+impl SeriesCache {
+    /// Distinct series held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.bytes = 0;
+    }
+
+    /// Starts a new generation unless `known` is the set of the current one, unchanged:
+    /// resolutions of older generations are then checked again before use ([`Self::get`]).
+    fn align(&mut self, known: Option<&Arc<HashSet<EntityId>>>) {
+        let same = match (&self.known, known) {
+            (None, None) => true,
+            (Some(w), Some(k)) => w.upgrade().is_some_and(|a| Arc::ptr_eq(&a, k)),
+            _ => false,
+        };
+        if !same {
+            self.generation += 1;
+            self.known = known.map(Arc::downgrade);
+        }
+    }
+
+    /// The resolution of `series`, if cached and still what resolving it against `known`
+    /// would give: one of this generation, or a settled one whose entity `known` still holds.
+    fn get(&mut self, series: &str, known: Option<&HashSet<EntityId>>) -> Option<Resolution> {
+        let generation = self.generation;
+        let (r, g) = self.map.get_mut(series)?;
+        if *g != generation {
+            let holds = |e: &EntityId| known.is_none_or(|k| k.contains(e));
+            match r {
+                Resolution::Mapped {
+                    settled: true,
+                    entity,
+                    ..
+                } if holds(entity) => {}
+                _ => return None,
+            }
+            *g = generation;
+        }
+        Some(r.clone())
+    }
+
+    fn insert(&mut self, series: &str, r: &Resolution) {
+        let cost = series.len() + r.heap_bytes();
+        if self.map.len() >= SERIES_CACHE || self.bytes + cost > SERIES_CACHE_BYTES {
+            self.clear();
+        }
+        self.bytes += cost;
+        if let Some((old, _)) = self.map.insert(series.into(), (r.clone(), self.generation)) {
+            self.bytes -= (series.len() + old.heap_bytes()).min(self.bytes);
+        }
+    }
+}
+
 /// The push form: feed bytes as they arrive ([`Decoder::push`]), then [`Decoder::finish`].
 ///
 /// Memory is bounded by [`ParseOptions::max_line_bytes`]: a line longer than that is skipped up
@@ -190,8 +286,7 @@ pub struct Decoder<'r> {
     line_no: u64,
     batch: IngestBatch,
     spans: Vec<LabelSpan>,
-    cache: HashMap<Box<str>, Resolution>,
-    cache_bytes: usize,
+    cache: SeriesCache,
     last: Option<(Box<str>, Resolution)>,
 }
 
@@ -219,8 +314,7 @@ impl<'r> Decoder<'r> {
             overlong: 0,
             line_no: 0,
             spans: Vec::new(),
-            cache: HashMap::new(),
-            cache_bytes: 0,
+            cache: SeriesCache::default(),
             last: None,
         }
     }
@@ -339,11 +433,24 @@ impl<'r> Decoder<'r> {
     }
 
     /// Processes a final unterminated line and returns everything not yet drained.
-    pub fn finish(mut self) -> IngestBatch {
+    pub fn finish(self) -> IngestBatch {
+        self.finish_with_cache().0
+    }
+
+    /// Decodes with the resolutions `cache` holds from earlier decoders of the same source
+    /// ([`SeriesCache`]); [`Decoder::finish_with_cache`] hands it back, grown.
+    pub fn with_cache(mut self, mut cache: SeriesCache) -> Self {
+        cache.align(self.opts.known_entities.as_ref());
+        self.cache = cache;
+        self
+    }
+
+    /// [`Decoder::finish`], also handing back the series cache for the next decoder.
+    pub fn finish_with_cache(mut self) -> (IngestBatch, SeriesCache) {
         if !self.pending.is_empty() || self.overlong > 0 {
             self.end_line();
         }
-        self.batch
+        (self.batch, self.cache)
     }
 
     fn take(&mut self, part: &[u8]) {
@@ -447,12 +554,13 @@ impl<'r> Decoder<'r> {
             Some(w) => w.name(&labels, known),
             None => Named::Nothing,
         };
-        let mapped = |entity: EntityId, seed: Option<Seed>| Resolution::Mapped {
+        let mapped = |entity: EntityId, seed: Option<Seed>, settled: bool| Resolution::Mapped {
             kind: rule.kind,
             unit: rule.unit,
             entity,
             sensor: sensor.as_str().into(),
             seed: seed.map(Arc::new),
+            settled,
         };
         let seed = |workload: EntityId, host: EntityId, tenant: String, entity: &EntityId| {
             Seed::new(
@@ -465,15 +573,18 @@ impl<'r> Decoder<'r> {
         };
         if known.is_none_or(|k| k.contains(&entity)) {
             // A known entity keeps it (a DCGM metric of its host); its workload is a sighting.
-            let s = match named {
+            // A workload's host is the first of its host labels that is known, so a larger
+            // set may change it: only series that name no workload are settled.
+            let (s, settled) = match named {
                 Named::Workload {
                     workload,
                     tenant,
                     host: HostLabel::Known(host),
-                } => Some(seed(workload, host, tenant, &entity)),
-                _ => None,
+                } => (Some(seed(workload, host, tenant, &entity)), false),
+                Named::Workload { .. } => (None, false),
+                Named::Nothing | Named::Invalid(_) => (None, true),
             };
-            return mapped(entity, s);
+            return mapped(entity, s, settled);
         }
         let unknown = |more: String| Resolution::Rejected {
             reason: Reason::UnknownEntity,
@@ -492,7 +603,8 @@ impl<'r> Decoder<'r> {
             } => match host {
                 HostLabel::Known(host) => {
                     let s = seed(workload.clone(), host, tenant, &workload);
-                    mapped(workload, Some(s))
+                    // Its own entity may become known: then that is what it maps to.
+                    mapped(workload, Some(s), false)
                 }
                 HostLabel::Unknown { label, value } => unknown(format!(
                     ", and workload {workload} runs on host {value:?} (label {label}), which is \
@@ -554,19 +666,12 @@ impl<'r> Decoder<'r> {
         }
         let hit = matches!(&self.last, Some((k, _)) if **k == *core.series);
         if !hit {
-            let res = match self.cache.get(core.series) {
-                Some(r) => r.clone(),
+            let known = self.opts.known_entities.as_deref();
+            let res = match self.cache.get(core.series, known) {
+                Some(r) => r,
                 None => {
                     let r = self.resolve(&core);
-                    let cost = core.series.len() + r.heap_bytes();
-                    if self.cache.len() >= SERIES_CACHE
-                        || self.cache_bytes + cost > SERIES_CACHE_BYTES
-                    {
-                        self.cache.clear();
-                        self.cache_bytes = 0;
-                    }
-                    self.cache_bytes += cost;
-                    self.cache.insert(core.series.into(), r.clone());
+                    self.cache.insert(core.series, &r);
                     r
                 }
             };
@@ -585,6 +690,7 @@ impl<'r> Decoder<'r> {
                 entity,
                 sensor,
                 seed,
+                ..
             } => (*kind, *unit, entity, sensor, seed),
             Resolution::Rejected { reason, detail } => {
                 let q = Quarantined::new(self.place(), *reason, detail.clone(), text);
@@ -743,6 +849,22 @@ pub fn parse_str(text: &str, source: &str, rules: &RuleSet, opts: &ParseOptions)
     d.reserve(text);
     d.push_str(text);
     d.finish()
+}
+
+/// [`parse_str`] with the resolutions of earlier calls for the same source ([`SeriesCache`]).
+pub fn parse_str_cached(
+    text: &str,
+    source: &str,
+    rules: &RuleSet,
+    opts: &ParseOptions,
+    cache: &mut SeriesCache,
+) -> IngestBatch {
+    let mut d = Decoder::new(source, rules, opts.clone()).with_cache(std::mem::take(cache));
+    d.reserve(text);
+    d.push_str(text);
+    let (batch, kept) = d.finish_with_cache();
+    *cache = kept;
+    batch
 }
 
 /// Reads and parses everything from `input` (pull form over `io::Read`), in bounded memory

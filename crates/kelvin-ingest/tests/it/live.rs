@@ -554,3 +554,73 @@ fn the_quarantine_of_a_kubelet_stream_stays_bounded() {
     assert!(!drained.is_empty() && log.is_empty());
     assert_eq!(log.total(), expected);
 }
+
+/// Scrapes of the mix above (known hosts, pods on known and unknown hosts, host series) and a
+/// host's power, for the series-cache property.
+fn cache_scrape(t: i64) -> String {
+    format!(
+        "\
+container_cpu_usage_seconds_total{{container=\"main\",instance=\"h7:10250\",namespace=\"tenant-a\",pod=\"train-0042\"}} 12.5 {t}
+container_cpu_usage_seconds_total{{container=\"main\",instance=\"h9:10250\",namespace=\"t\",pod=\"train-0043\"}} 3 {t}
+container_cpu_usage_seconds_total{{container=\"main\",node=\"h9\",instance=\"h7:10250\",pod=\"train-0045\"}} 3 {t}
+container_cpu_usage_seconds_total{{container=\"main\",namespace=\"t\",pod=\"train-0044\"}} 3 {t}
+DCGM_FI_PROF_SM_ACTIVE{{gpu=\"0\",Hostname=\"h7\",instance=\"h7:9400\",pod=\"train-0042\",container=\"main\"}} 0.73 {t}
+DCGM_FI_PROF_SM_ACTIVE{{gpu=\"2\",Hostname=\"h9\",instance=\"h9:9400\"}} 0.0 {t}
+DCGM_FI_PROF_SM_ACTIVE{{gpu=\"0\",instance=\"10.0.0.9:9400\",pod=\"bad pod\"}} 0.5 {t}
+ipmi_dcmi_power_consumption_watts{{instance=\"h7:9290\"}} 412 {t}
+ipmi_dcmi_power_consumption_watts{{instance=\"h9:9290\"}} 388 {t}
+"
+    )
+}
+
+/// Everything a decoded batch says, as text (readings, quarantine, counts, and the sightings'
+/// public fields; which seeds a sighting merged is bookkeeping numbered per process).
+fn batch_text(b: &IngestBatch) -> String {
+    let sightings: Vec<String> = b
+        .sightings
+        .values()
+        .map(|s| {
+            format!(
+                "{} {} {} {:?} {:?} {:?} {:?} {}",
+                s.workload, s.host, s.tenant, s.labels, s.series, s.first, s.last, s.samples
+            )
+        })
+        .collect();
+    format!(
+        "{:?}\n{:?}\n{:?}\n{sightings:?}",
+        b.readings, b.quarantine, b.stats
+    )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Decoding with a series cache kept across batches gives exactly what decoding afresh
+    /// gives, whatever happens to the known-entity set between batches: grown in place (as a
+    /// live engine grows it when workloads start), replaced, or left alone.
+    #[test]
+    fn a_series_cache_across_batches_changes_nothing(
+        steps in proptest::collection::vec((0_u8..4, 0_usize..6), 1..40),
+    ) {
+        let rules = dcgm_rules();
+        let pool = ["h7", "h9", "train-0043", "train-0044", "train-0045", "train-0042"];
+        let mut k = known(&["h7"]);
+        let mut cache = prometheus::SeriesCache::default();
+        for (i, &(op, pick)) in steps.iter().enumerate() {
+            match op {
+                0 => {
+                    Arc::make_mut(&mut k).insert(id(pool[pick]));
+                }
+                1 => k = known(&pool[..pick]),
+                _ => {}
+            }
+            let opts = ParseOptions::default()
+                .with_known_entities(k.clone())
+                .with_workload_labels(WorkloadLabels::default());
+            let text = cache_scrape(1_793_606_400_000 + 15_000 * i as i64);
+            let fresh = prometheus::parse_str(&text, "scrape", &rules, &opts);
+            let cached = prometheus::parse_str_cached(&text, "scrape", &rules, &opts, &mut cache);
+            drop(opts);
+            proptest::prop_assert_eq!(batch_text(&cached), batch_text(&fresh), "step {}", i);
+        }
+    }
+}
