@@ -5,8 +5,11 @@
 //! ```text
 //! cargo run --release --example live -- DATASET [--data-dir DIR] [--json OUT]
 //!     [--batch-s S] [--policy NAME] [--lateness-s S] [--carbon-g-per-kwh G]
-//!     [--store-budget-mib M]
+//!     [--store-budget-mib M] [--no-gpu-meters]
 //! ```
+//!
+//! With `--no-gpu-meters` GPU energy stays in the wall meter and is split by CPU use, as the
+//! batch `Engine::attribute` does (GPU servers' floors then reserved half by GPUs).
 //!
 //! With `--carbon-g-per-kwh` every closed line is also priced with the PUE the dataset
 //! measured (`facility_truth.csv`, interval by interval) and that carbon intensity.
@@ -33,7 +36,7 @@ use kelvin_replay::live::{FeedOptions, feed, live_engine};
 
 const USAGE: &str = "usage: live DATASET [--data-dir DIR] [--json OUT] [--batch-s S] \
                      [--policy NAME] [--lateness-s S] [--carbon-g-per-kwh G] \
-                     [--store-budget-mib M]";
+                     [--store-budget-mib M] [--no-gpu-meters]";
 
 struct Args {
     dataset: PathBuf,
@@ -44,6 +47,7 @@ struct Args {
     lateness_s: u32,
     carbon: Option<f64>,
     store_budget_mib: Option<usize>,
+    gpu_meters: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
         lateness_s: 120,
         carbon: None,
         store_budget_mib: None,
+        gpu_meters: true,
     };
     let mut dataset = None;
     while let Some(arg) = it.next() {
@@ -94,6 +99,7 @@ fn parse_args() -> Result<Args, String> {
                         .ok_or("--store-budget-mib takes a positive number of MiB")?,
                 )
             }
+            "--no-gpu-meters" => a.gpu_meters = false,
             "--policy" => {
                 let p = value("--policy")?;
                 a.policy = Policy::from_name(&p).ok_or(format!("unknown policy {p:?}"))?;
@@ -114,6 +120,7 @@ fn run(args: &Args) -> Result<(), kelvin::Error> {
     let ds = RecordedDataset::open(&args.dataset)?;
     let mut live = LiveOptions::default()
         .with_lateness_secs(args.lateness_s)
+        .with_gpu_meters(args.gpu_meters)
         .with_ledger(LedgerOptions::default().with_policy(args.policy));
     if let Some(m) = args.store_budget_mib {
         live = live.with_store_budget(m << 20);

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use kelvin_attribution::ledger::{ClosedInterval, Restatement};
 use kelvin_attribution::{
     AlignedInput, HostSeries, LedgerOptions, PinnedFloor, WorkloadSeries, attribute_with_floors,
-    calibrate_host_floor,
 };
 use kelvin_model::Timestamp;
 
 use super::chunk::Chunk;
+use super::floors::calibrate_chunk;
 use super::state::{FloorEpoch, Live};
 use crate::{Engine, Error};
 
@@ -77,11 +77,13 @@ impl Engine {
         }))
     }
 
-    /// Calibrates every host's floor on the closed intervals before `at` (at most the floor
-    /// history), and puts them in force from `at`.
+    /// Calibrates every meter's floor on the closed intervals before `at` (at most the floor
+    /// history), puts them in force from `at`, and schedules the next calibration.
     fn recalibrate(&self, live: &mut Live, at: i64) -> Result<(), Error> {
         let epoch = self.calibrate_at(live, at)?;
-        live.ack.next_calibration = at.saturating_add(live.opts.recalibrate_ns.max(1));
+        let history = at.saturating_sub(live.ack.first_interval.unwrap_or(at));
+        let period = calibration_period(history, self.interval_ns, live.opts.recalibrate_ns);
+        live.ack.next_calibration = at.saturating_add(period);
         live.push_floors(epoch);
         Ok(())
     }
@@ -92,15 +94,17 @@ impl Engine {
         let from = at
             .saturating_sub(live.opts.floor_history_ns)
             .max(live.ack.first_interval.unwrap_or(at));
-        let mut floors = BTreeMap::new();
-        if at - from >= 3 * self.interval_ns {
+        let floors = if at - from >= 3 * self.interval_ns {
             let chunk = self.live_chunk(live, from, at)?;
-            for h in &chunk.input.hosts {
-                if let Some(f) = calibrate_host_floor(h, self.interval_ns) {
-                    floors.insert(h.host.as_str().to_owned(), f);
-                }
-            }
-        }
+            calibrate_chunk(
+                &chunk,
+                &self.inventory,
+                live.opts.pool_floors,
+                self.interval_ns,
+            )
+        } else {
+            BTreeMap::new()
+        };
         Ok(FloorEpoch {
             from_ns: at,
             floors,
@@ -168,6 +172,14 @@ impl Engine {
     }
 }
 
+/// How long after a calibration on `history` ns of closed intervals the next one comes: while
+/// the history is shorter than the recalibration period, as soon as it has doubled (after one
+/// interval, two, four, …), so that a new engine has floors within minutes rather than after
+/// its first period; then every period.
+fn calibration_period(history: i64, interval_ns: i64, recalibrate_ns: i64) -> i64 {
+    history.clamp(interval_ns, recalibrate_ns.max(interval_ns))
+}
+
 /// Interval `i` of a chunk as a one-interval input: the workloads valid in it, each
 /// reserving its requested cores for the share of the interval it was there.
 fn slice(chunk: &Chunk, i: usize) -> AlignedInput {
@@ -188,7 +200,15 @@ fn slice(chunk: &Chunk, i: usize) -> AlignedInput {
                 .zip(shares)
                 .filter(|(_, sh)| sh[i] > 0.0)
                 .map(|(w, sh)| {
-                    WorkloadSeries::new(w.workload.clone(), w.requested_cores * sh[i], at(&w.cpu_s))
+                    let one = WorkloadSeries::new(
+                        w.workload.clone(),
+                        w.requested_cores * sh[i],
+                        at(&w.cpu_s),
+                    );
+                    match w.reservation {
+                        Some(r) => one.with_reservation(r * sh[i]),
+                        None => one,
+                    }
                 })
                 .collect(),
             system_cpu_s: h.system_cpu_s.as_ref().map(|v| at(v)),
@@ -198,5 +218,23 @@ fn slice(chunk: &Chunk, i: usize) -> AlignedInput {
         start: Timestamp::from_nanos(input.start.as_nanos() + i as i64 * input.interval_ns),
         interval_ns: input.interval_ns,
         hosts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::calibration_period;
+
+    #[test]
+    fn a_new_engine_calibrates_as_its_history_doubles() {
+        const MIN: i64 = 60_000_000_000;
+        let (mut at, mut times) = (0, Vec::new());
+        while at < 40 * MIN {
+            times.push(at / MIN);
+            at += calibration_period(at, MIN, 15 * MIN);
+        }
+        assert_eq!(times, [0, 1, 2, 4, 8, 16, 31]);
+        // A period shorter than the interval is one interval.
+        assert_eq!(calibration_period(10 * MIN, MIN, 1), MIN);
     }
 }

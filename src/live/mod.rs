@@ -5,18 +5,21 @@
 //! Wiring only: the watermarks are [`kelvin_model::Watermarks`], the book and its records are
 //! [`kelvin_attribution::ledger`]'s (`ClosedInterval`, `Restatement`, `BookTotals`), each
 //! interval is settled by [`kelvin_attribution::attribute_with_floors`] with floors calibrated
-//! on a trailing window ([`kelvin_attribution::calibrate_host_floor`]), and durability is the
-//! store's write-ahead log plus a [`kelvin_store::Journal`] beside it.
+//! on a trailing window ([`kelvin_attribution::calibrate_floor`], alike meters pooled), and
+//! durability is the store's write-ahead log plus a [`kelvin_store::Journal`] beside it.
 //!
 //! Submodules: `state` (options, the persisted acknowledgement and the journal replay),
 //! `feed` (each absorbed batch, lifecycle calls, commit and finish), `workloads` (workloads
 //! that come and go, as spans), `chunk` (a run of intervals aligned, with the workloads valid
-//! in each), `gpu` (GPUs as meters of their own, keyed by SM activity), `close` (closing and restating intervals), `facility` (overhead and carbon per line).
+//! in each), `gpu` (GPUs as meters of their own, keyed by SM activity), `floors` (the floors
+//! pinned for the intervals closed next), `close` (closing and restating intervals),
+//! `facility` (overhead and carbon per line).
 
 mod chunk;
 mod close;
 mod facility;
 mod feed;
+mod floors;
 mod gpu;
 mod lifecycle;
 mod state;

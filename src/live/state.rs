@@ -72,6 +72,23 @@ pub struct LiveOptions {
     pub retention_ns: Option<i64>,
     /// PUE and carbon-intensity series to price every closed line with (default none).
     pub facility: Option<LiveFacility>,
+    /// Calibrate the floors of alike meters together (default true): hosts of one capacity
+    /// (cores, memory, GPUs and GPU meters) are taken to be one model, and their least active
+    /// intervals are pooled, so a host that never idles gets the floor its twins measured;
+    /// their GPUs are pooled likewise. Off, every meter is calibrated on its own intervals.
+    pub pool_floors: bool,
+    /// Bill the interval a wall meter's readings begin in — its first sample falls inside
+    /// it, so the meter does not cover it from its start — at the mean power measured over
+    /// the part it covers (default true). Off, that interval is unmeasured, as in the batch
+    /// [`Engine::attribute`](crate::Engine::attribute).
+    pub partial_first_interval: bool,
+    /// On a host with GPUs whose wall meter carries their idle power (they are not meters
+    /// of their own: no energy counter, or [`LiveOptions::gpu_meters`] off), the part of
+    /// the floor reserved by GPUs: a workload reserves `(1 − w) × its cores ÷ the host's +
+    /// w × its GPUs ÷ the host's` (default 0.5: a GPU server's idle is largely its GPUs').
+    /// Where each GPU is a meter, its own floor is reserved by who holds it and the rest of
+    /// the wall meter's by cores.
+    pub gpu_reservation_weight: f64,
 }
 
 impl Default for LiveOptions {
@@ -89,6 +106,9 @@ impl Default for LiveOptions {
             store_budget: 96 << 20,
             retention_ns: Some(30 * 86_400 * S),
             facility: None,
+            pool_floors: true,
+            partial_first_interval: true,
+            gpu_reservation_weight: 0.5,
         }
     }
 }
@@ -137,6 +157,21 @@ impl LiveOptions {
     /// Sets [`LiveOptions::facility`].
     pub fn with_facility(mut self, facility: LiveFacility) -> Self {
         self.facility = Some(facility);
+        self
+    }
+    /// Sets [`LiveOptions::pool_floors`].
+    pub fn with_pool_floors(mut self, on: bool) -> Self {
+        self.pool_floors = on;
+        self
+    }
+    /// Sets [`LiveOptions::partial_first_interval`].
+    pub fn with_partial_first_interval(mut self, on: bool) -> Self {
+        self.partial_first_interval = on;
+        self
+    }
+    /// Sets [`LiveOptions::gpu_reservation_weight`] (clamped to `[0, 1]`).
+    pub fn with_gpu_reservation_weight(mut self, w: f64) -> Self {
+        self.gpu_reservation_weight = if w.is_nan() { 0.0 } else { w.clamp(0.0, 1.0) };
         self
     }
     /// Sets [`LiveOptions::sync`].

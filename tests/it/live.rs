@@ -67,11 +67,13 @@ fn batch_bill(ds: &RecordedDataset, policy: Policy) -> (u128, u128, BTreeMap<Str
 }
 
 fn live_bill(ds: &RecordedDataset, policy: Policy) -> FeedReport {
-    // The batch path keeps GPU energy in the wall meter: so does the live one here.
+    // The batch path keeps GPU energy in the wall meter and leaves the interval a meter's
+    // readings begin in unmeasured: so does the live one here.
     let opts = FeedOptions::default().with_live(
         LiveOptions::default()
             .with_ledger(LedgerOptions::default().with_policy(policy))
-            .with_gpu_meters(false),
+            .with_gpu_meters(false)
+            .with_partial_first_interval(false),
     );
     let mut engine = live_engine(ds, &opts).unwrap();
     feed(ds, &mut engine, &opts).unwrap()
@@ -241,5 +243,87 @@ fn sigkill_at_random_moments_changes_nothing() {
     assert!(status.success());
     let crashed: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(crashed, reference);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Two hours of the churn preset (50 hosts, pods of seconds to hours, GPU pods among them,
+/// some never in a dcgm-exporter scrape), fed to the live engine against its truth.
+#[test]
+fn churn_bills_every_pod_and_every_gpu_pod_by_its_gpu() {
+    let root = scratch("churn");
+    let cfg = kelvin_sim::SimConfig::churn().with_duration_s(2 * 3_600);
+    kelvin_sim::simulate_to(&cfg, &root).unwrap();
+    let ds = RecordedDataset::open(&root).unwrap();
+    let run = |live: LiveOptions| {
+        let opts = FeedOptions::default().with_live(live.with_sync(false));
+        let mut engine = live_engine(&ds, &opts).unwrap();
+        feed(&ds, &mut engine, &opts).unwrap()
+    };
+    let gpu_part = |r: &FeedReport, w: &str| {
+        let key = (std::sync::Arc::from("dcgm"), std::sync::Arc::from(w));
+        r.status
+            .totals
+            .by_provenance
+            .get(&key)
+            .copied()
+            .unwrap_or(0)
+    };
+    let report = run(LiveOptions::default());
+    let c = report.against_truth(&ds).unwrap();
+    assert!(c.unbilled.is_empty(), "unbilled: {:?}", c.unbilled);
+    assert!(c.weighted_error <= 0.03, "{c:?}");
+    assert!(c.gpu_weighted_error.unwrap() <= 0.05, "{c:?}");
+    // Every pod that used a GPU has a GPU part, those known only from their lifecycle events
+    // (a few seconds between two scrapes) too: they held a GPU nobody else held.
+    let text = std::fs::read_to_string(ds.metrics_file.as_ref().unwrap()).unwrap();
+    let mut lifecycle_only = 0;
+    for r in ds
+        .truth
+        .iter()
+        .filter(|r| r.gpu_energy_j.unwrap_or(0.0) > 0.0)
+    {
+        let w = r.workload.as_str();
+        assert!(gpu_part(&report, w) > 0, "{w} has no GPU part");
+        let label = format!("pod=\"{w}\"");
+        lifecycle_only += usize::from(
+            !text
+                .lines()
+                .any(|l| l.starts_with("DCGM") && l.contains(&label)),
+        );
+    }
+    assert!(lifecycle_only > 0, "no GPU pod missed by every scrape");
+    // The interval the BMCs' readings begin in is billed from what they measured in it:
+    // without that, the pods that ran only in the first minute are billed nothing.
+    let off = run(LiveOptions::default().with_partial_first_interval(false));
+    let c_off = off.against_truth(&ds).unwrap();
+    assert!(!c_off.unbilled.is_empty(), "{c_off:?}");
+    assert!(off.status.totals.measured_uj < report.status.totals.measured_uj);
+    // With the GPUs in the wall meter, a GPU server's floor is reserved half by GPUs: the
+    // GPU pods, which request few of its cores, are billed more of it than by cores alone.
+    let gpu_pods: Vec<&str> = ds
+        .truth
+        .iter()
+        .filter(|r| r.gpu_energy_j.unwrap_or(0.0) > 0.0)
+        .map(|r| r.workload.as_str())
+        .collect();
+    let billed = |r: &FeedReport| -> i128 {
+        gpu_pods
+            .iter()
+            .map(|w| r.status.totals.workloads.get(*w).copied().unwrap_or(0))
+            .sum()
+    };
+    let walled = LiveOptions::default().with_gpu_meters(false);
+    let half = run(walled.clone());
+    let cores = run(walled.with_gpu_reservation_weight(0.0));
+    assert_eq!(
+        half.status.totals.measured_uj,
+        cores.status.totals.measured_uj
+    );
+    assert!(billed(&half) > billed(&cores));
+    let (e_half, e_cores) = (
+        half.against_truth(&ds).unwrap().weighted_error,
+        cores.against_truth(&ds).unwrap().weighted_error,
+    );
+    assert!(e_half < e_cores, "{e_half} vs {e_cores}");
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -19,11 +19,16 @@ pub struct WorkloadSeries {
     /// The workload.
     pub workload: EntityId,
     /// CPU cores it requested (finite, ≥ 0). Its reservation is `requested ÷ host cores`,
-    /// capped at 1: the share of the host's idle floor the two-part tariff bills to it.
+    /// capped at 1: the share of the host's idle floor the two-part tariff bills to it —
+    /// unless [`WorkloadSeries::reservation`] says otherwise.
     pub requested_cores: f64,
     /// CPU seconds per interval; NaN where unknown (treated as no use in that interval, and
     /// counted in [`MeterSheet::usage_gaps`](crate::ledger::MeterSheet::usage_gaps)).
     pub cpu_s: Vec<f64>,
+    /// The share of the host's idle floor it reserves, in `[0, 1]`, when that is not its
+    /// requested cores over the host's (`None`, the default): on a GPU server whose wall
+    /// meter carries the GPUs' idle power, a reservation that counts the GPUs it requested.
+    pub reservation: Option<f64>,
 }
 
 impl WorkloadSeries {
@@ -33,7 +38,14 @@ impl WorkloadSeries {
             workload,
             requested_cores,
             cpu_s,
+            reservation: None,
         }
+    }
+
+    /// Sets [`WorkloadSeries::reservation`].
+    pub fn with_reservation(mut self, share: f64) -> WorkloadSeries {
+        self.reservation = Some(share);
+        self
     }
 }
 
@@ -105,85 +117,6 @@ pub struct PinnedFloor {
     pub watts: f64,
     /// Its 1-σ uncertainty, watts.
     pub sigma_w: f64,
-}
-
-/// The idle floor of host `h` calibrated from its data: the power its least active intervals
-/// extrapolate to at zero activity. The quarter of its measured intervals with the lowest
-/// activity (at least 12) are fitted with a line, power against activity (workloads' CPU plus
-/// the host's own, [`HostSeries::system_cpu_s`]); its intercept is the floor, kept between
-/// half and all of their median power. On a busy host the least active intervals are not idle
-/// (its own processes alone keep a core busy), and the quiet median [`attribute`] uses would
-/// sit on the curve's steep start instead of at its foot. With fewer intervals, or a fit that
-/// does not rise with activity, it is [`attribute`]'s calibration (the quiet intervals'
-/// median, or a model intercept) averaged over the window. `None` when neither is possible.
-///
-/// A live engine calibrates on a trailing window of closed intervals and pins the result for
-/// the intervals it closes next ([`attribute_with_floors`]), so that each interval's bill does
-/// not depend on which window it was settled in.
-pub fn calibrate_host_floor(h: &HostSeries, interval_ns: i64) -> Option<PinnedFloor> {
-    let n = h.energy_j.len();
-    let secs = interval_ns as f64 / 1e9;
-    let cores = if h.cores.is_finite() && h.cores > 0.0 {
-        h.cores
-    } else {
-        1.0
-    };
-    if let Some(f) = low_activity_intercept(h, secs) {
-        return Some(f);
-    }
-    let f = host_floor(h, n, secs, cores)?;
-    let watts = f.floor_w.iter().sum::<f64>() / f.floor_w.len().max(1) as f64;
-    (watts.is_finite() && watts >= 0.0).then_some(PinnedFloor {
-        watts,
-        sigma_w: f.sigma_w,
-    })
-}
-
-/// The intercept of power against busy cores over the least active quarter of the measured
-/// intervals (see [`calibrate_host_floor`]).
-fn low_activity_intercept(h: &HostSeries, secs: f64) -> Option<PinnedFloor> {
-    let known = |x: Option<&f64>| x.copied().filter(|x| x.is_finite()).unwrap_or(0.0);
-    let mut pts: Vec<(f64, f64)> = (0..h.energy_j.len())
-        .filter(|&i| h.energy_j[i].is_finite())
-        .map(|i| {
-            let busy = h
-                .workloads
-                .iter()
-                .map(|w| known(w.cpu_s.get(i)))
-                .sum::<f64>()
-                + known(h.system_cpu_s.as_ref().and_then(|s| s.get(i)));
-            (busy / secs, h.energy_j[i] / secs)
-        })
-        .collect();
-    if pts.len() < 48 {
-        return None;
-    }
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    pts.truncate((pts.len() / 4).max(12));
-    let m = pts.len() as f64;
-    let (mx, my) = pts
-        .iter()
-        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / m, b + y / m));
-    let (sxy, sxx) = pts.iter().fold((0.0, 0.0), |(a, b), (x, y)| {
-        (a + (x - mx) * (y - my), b + (x - mx) * (x - mx))
-    });
-    if sxx <= 0.0 || sxy <= 0.0 {
-        return None;
-    }
-    let slope = sxy / sxx;
-    let mut ys: Vec<f64> = pts.iter().map(|p| p.1).collect();
-    ys.sort_by(f64::total_cmp);
-    let median = ys[ys.len() / 2];
-    let watts = (my - slope * mx).clamp(median * 0.5, median);
-    let resid = pts
-        .iter()
-        .map(|(x, y)| (y - (watts + slope * x)).powi(2))
-        .sum::<f64>()
-        / m;
-    watts.is_finite().then_some(PinnedFloor {
-        watts,
-        sigma_w: resid.sqrt(),
-    })
 }
 
 /// [`attribute`] with floors given per host: `floors[i]`, when present, is host `i`'s idle
@@ -342,9 +275,19 @@ fn consumer(
             ),
         ));
     }
+    if let Some(r) = w.reservation
+        && !(r.is_finite() && (0.0..=1.0).contains(&r))
+    {
+        return Err(AttributionError::invalid(
+            place(),
+            format!("reservation {r} is not a share in [0, 1]"),
+        ));
+    }
     Ok(Consumer {
         workload: index,
-        reservation: (w.requested_cores / cores).min(1.0),
+        reservation: w
+            .reservation
+            .unwrap_or_else(|| (w.requested_cores / cores).min(1.0)),
         usage: vec![w.cpu_s.clone()],
         signature: None,
     })
@@ -352,7 +295,7 @@ fn consumer(
 
 /// The calibrated idle floor of a host, from its power and CPU utilization; `None` when it
 /// cannot be calibrated (too few quiet intervals, and too few samples for a model).
-fn host_floor(h: &HostSeries, n: usize, secs: f64, cores: f64) -> Option<IdleFloor> {
+pub(crate) fn host_floor(h: &HostSeries, n: usize, secs: f64, cores: f64) -> Option<IdleFloor> {
     if secs <= 0.0 || h.energy_j.len() != n {
         return None;
     }
@@ -447,6 +390,15 @@ mod tests {
         assert_eq!(h.lines[1].energy.uj, 0, "null player");
         assert_eq!(h.account(Account::Idle).uj, 9_000_000_000 * 3 / 4);
         assert!(h.is_balanced());
+        // A reservation given outright wins over the cores (a GPU server's, counting GPUs).
+        i.hosts[0].workloads[1].reservation = Some(0.5);
+        let l = attribute(&i, &LedgerOptions::default()).unwrap();
+        assert_eq!(l.meters[0].lines[1].static_uj, 9_000_000_000 / 2);
+        assert_eq!(l.meters[0].account(Account::Idle).uj, 9_000_000_000 / 4);
+        i.hosts[0].workloads[1].reservation = Some(1.5);
+        let e = attribute(&i, &LedgerOptions::default()).unwrap_err();
+        assert!(e.reason().contains("reservation"), "{e}");
+        i.hosts[0].workloads[1].reservation = None;
         // More cores than the host has reserve the whole floor, not more.
         i.hosts[0].workloads[0].requested_cores = 64.0;
         let l = attribute(&i, &LedgerOptions::default()).unwrap();

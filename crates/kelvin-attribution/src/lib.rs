@@ -76,6 +76,7 @@
 
 mod aligned;
 mod error;
+mod floors;
 mod model;
 mod split;
 
@@ -89,9 +90,9 @@ pub mod shapley;
 
 pub use aligned::{
     AlignedInput, HostSeries, PinnedFloor, WorkloadSeries, attribute, attribute_with_floors,
-    calibrate_host_floor,
 };
 pub use error::{AttributionError, AttributionErrorKind};
+pub use floors::{FloorSeries, busy_cores, calibrate_floor, calibrate_host_floor};
 pub use ledger::{
     Account, AttributionPolicy, Axiom, Ledger, LedgerInput, LedgerOptions, MeterSheet, Policy,
     settle,
