@@ -156,6 +156,15 @@ fn run(args: &Args) -> Result<(), kelvin::Error> {
             budget as f64 / (1 << 20) as f64
         );
     }
+    let (drifts, found) = &r.status.drifts;
+    if let Some(d) = drifts.last() {
+        println!(
+            "meter drifts: {found} found; newest {} from {} ({:+.1} W)",
+            d.meter,
+            d.onset.to_rfc3339(),
+            d.shift_w
+        );
+    }
     if args.carbon.is_some() {
         let f = &r.status.facility;
         println!(

@@ -262,12 +262,12 @@ impl EngineBuilder {
                 store_opts = store_opts.with_memory_budget(l.store_budget);
             }
             if self.data_dir.is_some() && store_opts.resident_ns.is_none() {
-                // What closing, restating and calibrating floors read stays in memory; older
-                // blocks are read back from disk only by queries that reach them.
-                let reach = l.restatement_ns.max(l.floor_history_ns);
+                // What closing and restating read stays in memory; the floors' longer history
+                // (read every recalibration) and queries reaching further back read their
+                // blocks from disk.
                 store_opts = store_opts.with_resident_ns(Some(
                     l.lateness_ns
-                        .saturating_add(reach)
+                        .saturating_add(l.restatement_ns)
                         .saturating_add(self.max_gap_ns)
                         .saturating_add(self.interval_ns),
                 ));
@@ -303,7 +303,7 @@ impl EngineBuilder {
                 running.entry(h.clone()).or_default().push(i);
             }
         }
-        Ok(Engine {
+        let mut engine = Engine {
             inventory,
             known: Arc::new(known),
             rules: self.rules,
@@ -327,7 +327,9 @@ impl EngineBuilder {
             series_caches: Default::default(),
             running,
             static_ids,
-        })
+        };
+        engine.rebuild_floor_history()?;
+        Ok(engine)
     }
 }
 

@@ -75,5 +75,7 @@ pub use kelvin_model as model;
 pub use kelvin_placement as placement;
 pub use kelvin_placement::Plan;
 pub use kelvin_store as store;
-pub use live::{FacilityTotals, LiveFacility, LiveOptions, LiveStatus, SpanOrigin, WorkloadSpan};
+pub use live::{
+    FacilityTotals, LiveFacility, LiveOptions, LiveStatus, MeterDrift, SpanOrigin, WorkloadSpan,
+};
 pub use optimize::Optimized;

@@ -42,10 +42,12 @@ impl Engine {
             let k = ((stop - ct) / step).max(1);
             let end = ct + k * step;
             let chunk = self.live_chunk(live, ct, end)?;
+            live.drift.observe_chunk(&chunk);
             let floors = live.current_floors();
             for i in 0..k as usize {
                 let c = self.settle_one(&chunk, i, &floors, &live.opts.ledger)?;
                 live.ack.closed_through = Some(c.start.as_nanos() + step);
+                live.history.record(&chunk, i);
                 live.book_closed(c, floors.clone());
             }
             ct = end;
@@ -95,7 +97,7 @@ impl Engine {
             .saturating_sub(live.opts.floor_history_ns)
             .max(live.ack.first_interval.unwrap_or(at));
         let floors = if at - from >= 3 * self.interval_ns {
-            let chunk = self.live_chunk(live, from, at)?;
+            let chunk = live.history.chunk(from, at, self.interval_ns);
             calibrate_chunk(
                 &chunk,
                 &self.inventory,
@@ -147,6 +149,16 @@ impl Engine {
     /// Settles again every closed interval that late readings or calls touched, and books a
     /// restatement for each whose sheets changed.
     pub(crate) fn restate_dirty(&mut self, live: &mut Live) -> Result<(), Error> {
+        // The floor history first learns what the late readings changed: the epochs
+        // calibrated on it are calibrated again below.
+        let mut chunks = BTreeMap::new();
+        for &start in live.dirty.keys() {
+            if live.recent.iter().any(|(c, _)| c.start.as_nanos() == start) {
+                let chunk = self.live_chunk(live, start, start + self.interval_ns)?;
+                live.history.record(&chunk, 0);
+                chunks.insert(start, chunk);
+            }
+        }
         if let Some(&since) = live.dirty.keys().next() {
             self.recalibrate_since(live, since)?;
         }
@@ -160,7 +172,10 @@ impl Engine {
                 continue;
             };
             let floors = live.recent[index].1.clone();
-            let chunk = self.live_chunk(live, start, start + self.interval_ns)?;
+            let chunk = match chunks.remove(&start) {
+                Some(c) => c,
+                None => self.live_chunk(live, start, start + self.interval_ns)?,
+            };
             let new = self.settle_one(&chunk, 0, &floors, &live.opts.ledger)?;
             let old = &live.recent[index].0;
             if *old != new {
@@ -169,6 +184,39 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+impl Engine {
+    /// After reopening: the floor history rebuilt from the store for the closed intervals
+    /// a recalibration may still read (the rows an uninterrupted engine recorded as it
+    /// closed them; see `history`).
+    pub(crate) fn rebuild_floor_history(&mut self) -> Result<(), Error> {
+        let Some(mut live) = self.live.take() else {
+            return Ok(());
+        };
+        let out = (|| {
+            let (Some(ct), Some(first)) = (live.ack.closed_through, live.ack.first_interval) else {
+                return Ok(());
+            };
+            let reach = live
+                .opts
+                .restatement_ns
+                .saturating_add(self.resample.max_gap_ns)
+                .saturating_add(live.opts.floor_history_ns)
+                .saturating_add(self.interval_ns);
+            let from = ct.saturating_sub(reach).max(first);
+            let from = from - (from - first).rem_euclid(self.interval_ns);
+            if from < ct {
+                let chunk = self.live_chunk(&live, from, ct)?;
+                for i in 0..chunk.input.intervals() {
+                    live.history.record(&chunk, i);
+                }
+            }
+            Ok(())
+        })();
+        self.live = Some(live);
+        out
     }
 }
 

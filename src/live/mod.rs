@@ -17,14 +17,17 @@
 
 mod chunk;
 mod close;
+mod drift;
 mod facility;
 mod feed;
 mod floors;
 mod gpu;
+mod history;
 mod lifecycle;
 mod state;
 mod workloads;
 
+pub use drift::MeterDrift;
 pub use facility::{FacilityTotals, LiveFacility};
 pub(crate) use feed::{Origin, sift_late};
 pub(crate) use state::{Live, open_journal};

@@ -205,6 +205,9 @@ pub struct LiveStatus {
     pub facility: FacilityTotals,
     /// Bytes the store holds in memory (its running estimate) and its budget, when it has one.
     pub store_bytes: (usize, Option<usize>),
+    /// The newest drifts the meters' online models found (at most 256, oldest first; see
+    /// [`MeterDrift`](super::MeterDrift)), and how many were found since the engine started.
+    pub drifts: (Vec<super::MeterDrift>, u64),
 }
 
 /// The persisted part of a live engine's state, written with every commit.
@@ -277,6 +280,10 @@ pub(crate) struct Live {
     pub(crate) unmetered: BTreeMap<String, u64>,
     /// Facility overhead and carbon per workload.
     pub(crate) facility: FacilityTotals,
+    /// What floor calibration reads of the closed intervals of the floor history.
+    pub(crate) history: super::history::FloorHistory,
+    /// Each meter's online model and the drifts it found.
+    pub(crate) drift: super::drift::DriftWatch,
 }
 
 impl Live {
@@ -308,6 +315,8 @@ impl Live {
             max_gap_ns,
             unmetered: BTreeMap::new(),
             facility: FacilityTotals::default(),
+            history: Default::default(),
+            drift: Default::default(),
         }
     }
 
@@ -321,6 +330,7 @@ impl Live {
             unmetered: self.unmetered.clone(),
             facility: self.facility.clone(),
             store_bytes: (0, None),
+            drifts: (self.drift.drifts().cloned().collect(), self.drift.found()),
         }
     }
 
@@ -406,6 +416,13 @@ impl Live {
         while self.floors.len() > 1 && self.floors[1].from_ns <= horizon {
             self.floors.pop_front();
         }
+        // A recalibration of an epoch inside the restatement window reads a floor history
+        // before it.
+        self.history.prune(
+            horizon
+                .saturating_sub(self.opts.floor_history_ns)
+                .saturating_sub(self.interval_ns),
+        );
         // Spans still matter to restatements and to the floors' calibration history.
         let keep = self.opts.restatement_ns.max(self.opts.floor_history_ns);
         self.registry.prune(ct.saturating_sub(keep));

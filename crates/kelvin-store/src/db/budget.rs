@@ -8,7 +8,7 @@ use crate::codec::HeadChunk;
 use crate::{SeriesKey, StoreError, StoreErrorKind};
 
 pub(super) fn resident(b: &Block) -> usize {
-    b.bytes.as_ref().map_or(0, |x| x.len()) + b.frozen.as_ref().map_or(0, HeadChunk::heap_bytes)
+    b.bytes.as_ref().map_or(0, |x| x.len()) + b.frozen.as_ref().map_or(0, |h| h.heap_bytes())
 }
 
 /// Upper bound of the head bytes one appended sample can take (Gorilla's worst case is about

@@ -11,6 +11,10 @@ use super::{Block, Store, dedup_last, floor_div};
 use crate::StoreError;
 use crate::codec::{BlockStats, HeadChunk, encode_block};
 
+/// Cold blocks a partition may hold (beside what the resident window holds) before they are
+/// coalesced.
+const COLD_BLOCKS: usize = 2;
+
 impl Store {
     fn new_block(&mut self, ts: &[i64], values: &[f64]) -> Result<Block, StoreError> {
         let stats = BlockStats::of(ts, values)?;
@@ -55,7 +59,7 @@ impl Store {
         let block = Block {
             id,
             stats,
-            frozen: Some(head),
+            frozen: Some(Box::new(head)),
             bytes: None,
             loc: None,
         };
@@ -138,9 +142,9 @@ impl Store {
         self.rewrite_blocks(i, lo, hi, late).map(|_| ())
     }
 
-    /// Coalesces series `i`'s blocks wholly before `cutoff` into full blocks, partition by
-    /// partition, where they would fit in fewer (a [`StoreOptions::resident_ns`] store seals
-    /// short heads; once they leave the window they need not stay many).
+    /// Coalesces series `i`'s blocks wholly before `cutoff`, partition by partition (a
+    /// [`StoreOptions::resident_ns`] store seals short heads; once they leave the window
+    /// they need not stay many).
     pub(super) fn coalesce_before(&mut self, i: usize, cutoff: i64) -> Result<(), StoreError> {
         let part = self.opts.partition_ns;
         let per = self.opts.block_samples as u64;
@@ -149,17 +153,25 @@ impl Store {
             let blocks = &self.series[i].blocks;
             let cold = blocks.partition_point(|b| b.stats.max_ts < cutoff);
             if lo >= cold {
+                // A list that grew past its usual length gives the room back.
+                let s = &mut self.series[i];
+                let keep = s.blocks.len().max(8);
+                s.blocks.shrink_to(keep);
                 return Ok(());
             }
             let p = floor_div(blocks[lo].stats.min_ts, part);
             let hi =
                 lo + blocks[lo..cold].partition_point(|b| floor_div(b.stats.min_ts, part) == p);
+            // Merged once more than two have piled up: a partition keeps at most two cold
+            // blocks beside the window's, and each sample is rewritten about once per two
+            // checkpoints of its partition.
             let count: u64 = blocks[lo..hi].iter().map(|b| b.stats.count).sum();
-            if (hi - lo) as u64 > count.div_ceil(per) {
-                lo += self.rewrite_blocks(i, lo, hi, &[])?;
+            let fewer = count.div_ceil(per) as usize;
+            lo = if hi - lo > COLD_BLOCKS.max(fewer) {
+                lo + self.rewrite_blocks(i, lo, hi, &[])?
             } else {
-                lo = hi;
-            }
+                hi
+            };
         }
     }
 

@@ -79,7 +79,9 @@ struct Loc {
 struct Block {
     id: u64,
     stats: BlockStats,
-    frozen: Option<HeadChunk>,
+    /// Boxed: most blocks are not frozen, and a series holds its blocks' metadata for as
+    /// long as the partition lives.
+    frozen: Option<Box<HeadChunk>>,
     bytes: Option<Arc<[u8]>>,
     loc: Option<Loc>,
 }

@@ -52,11 +52,12 @@ pub struct StoreOptions {
     pub rollup_retention_ns: Option<i64>,
     /// With a directory: keep in memory only the samples of this trailing window (behind the
     /// store's newest sample) and what is not yet on disk (default: keep everything until the
-    /// memory budget forces eviction). Heads seal once they span a quarter of the window,
-    /// [`crate::Store::commit`] checkpoints once the newest sample has moved a quarter of it
+    /// memory budget forces eviction). Heads seal once they span half the window,
+    /// [`crate::Store::commit`] checkpoints once the newest sample has moved half of it
     /// since the last checkpoint, and each checkpoint drops from memory the persisted blocks
     /// wholly before the window, first coalescing a partition's blocks that left it into
-    /// full blocks, so a long-running store's memory stays flat. Reads before the window
+    /// full blocks once more than two have piled up, so a long-running store's memory stays
+    /// flat. Reads before the window
     /// re-read their blocks from disk.
     pub resident_ns: Option<i64>,
 }
@@ -157,9 +158,9 @@ impl StoreOptions {
         self
     }
 
-    /// The span after which a head seals (a quarter of [`StoreOptions::resident_ns`]).
+    /// The span after which a head seals (half of [`StoreOptions::resident_ns`]).
     pub(crate) fn head_span_ns(&self) -> Option<i64> {
-        self.resident_ns.map(|r| r / 4)
+        self.resident_ns.map(|r| r / 2)
     }
 
     /// Sets [`StoreOptions::checkpoint_wal_bytes`].

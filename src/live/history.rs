@@ -1,0 +1,147 @@
+//! What floor calibration needs of each closed interval, kept instead of the raw readings:
+//! per meter its measured energy and its activity (busy cores for a host, SM-active seconds
+//! for a GPU). Calibrating every 15 min on 6 h of closed intervals then reads a few numbers
+//! per meter and interval, not 6 h of the store, and the store keeps in memory only what
+//! closing and restating read.
+//!
+//! Values are rounded to a millionth (µJ, µ-cores, µs) when recorded, so that the rows an
+//! engine records interval by interval as it closes and the rows a reopened engine rebuilds
+//! from its store in one read agree exactly, although the two reads may sum a counter's
+//! increases in a different order (they differ in the last bits).
+
+use std::collections::{BTreeMap, HashMap};
+
+use kelvin_attribution::{AlignedInput, HostSeries};
+use kelvin_model::{EntityId, Timestamp};
+
+use super::chunk::Chunk;
+
+/// One meter's row of one interval: meter index, energy (J), activity.
+type Row = (u32, f64, f64);
+
+/// The closed intervals' rows, by interval start.
+#[derive(Debug, Default)]
+pub(crate) struct FloorHistory {
+    /// Every meter seen: its id, its cores and, for a GPU, its host's wall meter.
+    meters: Vec<(EntityId, f64, Option<u32>)>,
+    index: HashMap<EntityId, u32>,
+    rows: BTreeMap<i64, Vec<Row>>,
+}
+
+/// Rounded to a millionth of its unit; NaN stays NaN.
+fn micro(x: f64) -> f64 {
+    if x.is_finite() {
+        (x * 1e6).round() / 1e6
+    } else {
+        x
+    }
+}
+
+impl FloorHistory {
+    fn meter(&mut self, id: &EntityId, cores: f64) -> u32 {
+        if let Some(&i) = self.index.get(id) {
+            return i;
+        }
+        let i = self.meters.len() as u32;
+        self.meters.push((id.clone(), cores, None));
+        self.index.insert(id.clone(), i);
+        i
+    }
+
+    /// Records (or replaces) the rows of interval `i` of `chunk`.
+    pub(crate) fn record(&mut self, chunk: &Chunk, i: usize) {
+        let input = &chunk.input;
+        let secs = (input.interval_ns as f64 / 1e9).max(f64::MIN_POSITIVE);
+        let start = input.start.as_nanos() + i as i64 * input.interval_ns;
+        let known = |x: Option<&f64>| x.copied().filter(|x| x.is_finite()).unwrap_or(0.0);
+        let mut rows = Vec::with_capacity(input.hosts.len());
+        for (m, h) in input.hosts.iter().enumerate() {
+            let id = self.meter(&h.host, h.cores);
+            if let Some(p) = chunk.parent[m] {
+                let parent = self.meter(&input.hosts[p].host, input.hosts[p].cores);
+                self.meters[id as usize].2 = Some(parent);
+            }
+            let activity = match &chunk.activity[m] {
+                Some(a) if chunk.parent[m].is_some() => a.get(i).copied().unwrap_or(f64::NAN),
+                _ => {
+                    let busy: f64 = h.workloads.iter().map(|w| known(w.cpu_s.get(i))).sum();
+                    (busy + known(h.system_cpu_s.as_ref().and_then(|s| s.get(i)))) / secs
+                }
+            };
+            let energy = h.energy_j.get(i).copied().unwrap_or(f64::NAN);
+            rows.push((id, micro(energy), micro(activity)));
+        }
+        self.rows.insert(start, rows);
+    }
+
+    /// Forgets the intervals that start before `before`.
+    pub(crate) fn prune(&mut self, before: i64) {
+        self.rows = self.rows.split_off(&before);
+    }
+
+    /// `[from, to)` as a chunk for floor calibration: every meter with a row in it, its
+    /// energy per interval (NaN where it has none), a host's activity as its own busy CPU
+    /// seconds, a GPU's as its SM-active seconds, and the GPUs' hosts.
+    pub(crate) fn chunk(&self, from: i64, to: i64, interval_ns: i64) -> Chunk {
+        let n = usize::try_from((to - from).max(0) / interval_ns).unwrap_or(0);
+        let secs = interval_ns as f64 / 1e9;
+        let mut slot: HashMap<u32, usize> = HashMap::new();
+        let mut energy: Vec<Vec<f64>> = Vec::new();
+        let mut activity: Vec<Vec<f64>> = Vec::new();
+        let mut order: Vec<u32> = Vec::new();
+        for (&start, rows) in self.rows.range(from..to) {
+            let k = ((start - from) / interval_ns) as usize;
+            for &(m, e, a) in rows {
+                let s = *slot.entry(m).or_insert_with(|| {
+                    order.push(m);
+                    energy.push(vec![f64::NAN; n]);
+                    activity.push(vec![f64::NAN; n]);
+                    order.len() - 1
+                });
+                energy[s][k] = e;
+                activity[s][k] = a;
+            }
+        }
+        let parent: Vec<Option<usize>> = order
+            .iter()
+            .map(|&m| {
+                let p = self.meters[m as usize].2?;
+                slot.get(&p).copied()
+            })
+            .collect();
+        let hosts: Vec<HostSeries> = order
+            .iter()
+            .zip(energy)
+            .zip(&activity)
+            .zip(&parent)
+            .map(|(((&m, energy_j), act), p)| {
+                let (id, cores, _) = &self.meters[m as usize];
+                HostSeries {
+                    host: id.clone(),
+                    cores: *cores,
+                    energy_j,
+                    meter_rel_sigma: 0.0,
+                    workloads: Vec::new(),
+                    // A host's busy cores as CPU seconds of its own; a GPU has none.
+                    system_cpu_s: p.is_none().then(|| act.iter().map(|a| a * secs).collect()),
+                }
+            })
+            .collect();
+        let activity = parent
+            .iter()
+            .zip(activity)
+            .map(|(p, a)| p.is_some().then_some(a))
+            .collect();
+        Chunk {
+            input: AlignedInput {
+                start: Timestamp::from_nanos(from),
+                interval_ns,
+                hosts,
+            },
+            share: Vec::new(),
+            provenance: HashMap::new(),
+            parent,
+            activity,
+        }
+    }
+}
