@@ -56,18 +56,22 @@ struct Meter {
     model: OnlineModel,
     /// Mean power, watts (exponentially weighted over about 100 intervals).
     mean_w: f64,
-    /// Interval starts of the recent updates (update number → start), for onsets.
-    starts: VecDeque<(u64, i64)>,
 }
 
-/// Update starts kept per meter to date an onset (an onset further back is dated to the
-/// oldest one kept).
-const STARTS: usize = 512;
+/// Residuals each meter's model keeps to date an onset (about 2 h of one-minute intervals;
+/// 2 KB a meter).
+const TAIL: usize = 128;
 
 impl DriftWatch {
-    /// Feeds interval `start` of `meter`: its mean power and its CPU utilization (0..1).
-    /// Intervals without a finite measurement are skipped.
-    pub(crate) fn observe(&mut self, meter: &str, start: i64, watts: f64, utilization: f64) {
+    /// Feeds the interval at `start` (of `interval_ns`) of `meter`: its mean power and its
+    /// CPU utilization (0..1). Intervals without a finite measurement are skipped.
+    pub(crate) fn observe(
+        &mut self,
+        meter: &str,
+        (start, interval_ns): (i64, i64),
+        watts: f64,
+        utilization: f64,
+    ) {
         if !(watts.is_finite() && utilization.is_finite()) {
             return;
         }
@@ -78,17 +82,12 @@ impl DriftWatch {
                     return;
                 };
                 self.models.entry(meter.to_owned()).or_insert(Meter {
-                    model,
+                    model: model.with_tail(TAIL),
                     mean_w: watts,
-                    starts: VecDeque::new(),
                 })
             }
         };
         let n = m.model.samples();
-        if m.starts.len() == STARTS {
-            m.starts.pop_front();
-        }
-        m.starts.push_back((n, start));
         m.mean_w += (watts - m.mean_w) * 0.01;
         let Ok(Some(event)) = m.model.update(&[utilization.clamp(0.0, 1.0)], watts) else {
             return;
@@ -98,11 +97,10 @@ impl DriftWatch {
         if event.shift_w.abs() < MIN_SHIFT_W.max(MIN_SHIFT_REL * m.mean_w) {
             return;
         }
-        let onset = m
-            .starts
-            .iter()
-            .find(|(k, _)| *k >= event.onset)
-            .map_or(start, |&(_, s)| s);
+        // Dated by counting the meter's intervals back (a gap in its measurements makes the
+        // date early by the gap).
+        let back = i64::try_from(n.saturating_sub(event.onset)).unwrap_or(i64::MAX);
+        let onset = start.saturating_sub(back.saturating_mul(interval_ns));
         if self.drifts.len() == KEPT {
             self.drifts.pop_front();
         }
@@ -137,7 +135,12 @@ impl DriftWatch {
                 let busy: f64 = h.workloads.iter().map(|w| known(w.cpu_s.get(i))).sum();
                 let own = known(h.system_cpu_s.as_ref().and_then(|s| s.get(i)));
                 let utilization = (busy + own) / secs / h.cores.max(1.0);
-                self.observe(h.host.as_str(), start, e / secs, utilization);
+                self.observe(
+                    h.host.as_str(),
+                    (start, input.interval_ns),
+                    e / secs,
+                    utilization,
+                );
             }
         }
     }
@@ -169,9 +172,9 @@ mod tests {
             let u = 0.3 + 0.25 * ((i as f64) * 0.37).sin().abs();
             let noise = 1.5 * ((i as f64) * 12.9898).sin();
             let step = if i >= 700 { 25.0 } else { 0.0 };
-            w.observe("h1", i * MIN, 180.0 + 220.0 * u + noise + step, u);
-            w.observe("h2", i * MIN, 175.0 + 210.0 * u + noise, u);
-            w.observe("h3", i * MIN, f64::NAN, u);
+            w.observe("h1", (i * MIN, MIN), 180.0 + 220.0 * u + noise + step, u);
+            w.observe("h2", (i * MIN, MIN), 175.0 + 210.0 * u + noise, u);
+            w.observe("h3", (i * MIN, MIN), f64::NAN, u);
         }
         let d: Vec<&MeterDrift> = w.drifts().collect();
         assert_eq!(d.len(), 1, "{d:?}");

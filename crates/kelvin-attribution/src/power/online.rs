@@ -177,6 +177,7 @@ pub struct OnlineModel {
     detector: PageHinkley,
     /// `(update, a-priori residual)` fed to the detector since its last restart (bounded).
     tail: VecDeque<(u64, f64)>,
+    tail_cap: usize,
     /// Residual scale, watts; `None` while warming up.
     scale: Option<f64>,
     warm: Vec<f64>,
@@ -212,6 +213,7 @@ impl OnlineModel {
             recent_cap,
             detector: PageHinkley::new(),
             tail: VecDeque::new(),
+            tail_cap: TAIL,
             scale: None,
             warm: Vec::new(),
             warmup: (20 * d).max(100),
@@ -254,6 +256,14 @@ impl OnlineModel {
             o.scale = Some(m.rmse_w);
         }
         Ok(o)
+    }
+
+    /// Keeps at most `n` (at least 32) residuals for dating a change's onset (default 4,096):
+    /// an embedder watching thousands of meters trades how far back an onset can be dated
+    /// for memory (16 bytes a residual).
+    pub fn with_tail(mut self, n: usize) -> Self {
+        self.tail_cap = n.max(32);
+        self
     }
 
     /// Feeds one sample: usage per resource (same order as the resources) and measured power.
@@ -311,7 +321,7 @@ impl OnlineModel {
             }
             Some(s) => {
                 let z = (e / s).clamp(-PH_CLIP, PH_CLIP);
-                if self.tail.len() == TAIL {
+                if self.tail.len() >= self.tail_cap {
                     self.tail.pop_front();
                 }
                 self.tail.push_back((sample, e));
