@@ -44,10 +44,10 @@ impl Engine {
             let chunk = self.live_chunk(live, ct, end)?;
             live.drift.observe_chunk(&chunk);
             let floors = live.current_floors();
+            live.history.record_all(&chunk);
             for i in 0..k as usize {
                 let c = self.settle_one(&chunk, i, &floors, &live.opts.ledger)?;
                 live.ack.closed_through = Some(c.start.as_nanos() + step);
-                live.history.record(&chunk, i);
                 live.book_closed(c, floors.clone());
             }
             ct = end;
@@ -155,7 +155,7 @@ impl Engine {
         for &start in live.dirty.keys() {
             if live.recent.iter().any(|(c, _)| c.start.as_nanos() == start) {
                 let chunk = self.live_chunk(live, start, start + self.interval_ns)?;
-                live.history.record(&chunk, 0);
+                live.history.record_all(&chunk);
                 chunks.insert(start, chunk);
             }
         }
@@ -209,9 +209,7 @@ impl Engine {
             let from = from - (from - first).rem_euclid(self.interval_ns);
             if from < ct {
                 let chunk = self.live_chunk(&live, from, ct)?;
-                for i in 0..chunk.input.intervals() {
-                    live.history.record(&chunk, i);
-                }
+                live.history.record_all(&chunk);
             }
             Ok(())
         })();

@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use kelvin_attribution::busy_cores;
 use kelvin_attribution::power::{OnlineModel, Resource};
 use kelvin_model::Timestamp;
 
@@ -120,26 +121,27 @@ impl DriftWatch {
     pub(crate) fn observe_chunk(&mut self, chunk: &Chunk) {
         let input = &chunk.input;
         let secs = (input.interval_ns as f64 / 1e9).max(f64::MIN_POSITIVE);
-        let known = |x: Option<&f64>| x.copied().filter(|x| x.is_finite()).unwrap_or(0.0);
-        for i in 0..input.intervals() {
-            let start = input.start.as_nanos() + i as i64 * input.interval_ns;
-            for (m, h) in input.hosts.iter().enumerate() {
-                let Some(e) = h.energy_j.get(i).copied() else {
-                    continue;
-                };
-                if chunk.parent[m].is_some() || chunk.parent.contains(&Some(m)) {
-                    // A GPU's power per unit of SM activity depends on what runs on it, and
-                    // the rest of a GPU server's wall follows its GPUs, not its CPUs.
-                    continue;
-                }
-                let busy: f64 = h.workloads.iter().map(|w| known(w.cpu_s.get(i))).sum();
-                let own = known(h.system_cpu_s.as_ref().and_then(|s| s.get(i)));
-                let utilization = (busy + own) / secs / h.cores.max(1.0);
+        let mut watched = vec![true; input.hosts.len()];
+        for (m, p) in chunk.parent.iter().enumerate() {
+            if let Some(p) = *p {
+                // A GPU's power per unit of SM activity depends on what runs on it, and the
+                // rest of a GPU server's wall follows its GPUs, not its CPUs.
+                watched[m] = false;
+                watched[p] = false;
+            }
+        }
+        for (m, h) in input.hosts.iter().enumerate() {
+            if !watched[m] {
+                continue;
+            }
+            let busy = busy_cores(h, input.interval_ns);
+            for (i, (&e, b)) in h.energy_j.iter().zip(busy).enumerate() {
+                let start = input.start.as_nanos() + i as i64 * input.interval_ns;
                 self.observe(
                     h.host.as_str(),
                     (start, input.interval_ns),
                     e / secs,
-                    utilization,
+                    b / h.cores.max(1.0),
                 );
             }
         }

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use kelvin_attribution::{AlignedInput, HostSeries};
+use kelvin_attribution::{AlignedInput, HostSeries, busy_cores};
 use kelvin_model::{EntityId, Timestamp};
 
 use super::chunk::Chunk;
@@ -48,30 +48,43 @@ impl FloorHistory {
         i
     }
 
-    /// Records (or replaces) the rows of interval `i` of `chunk`.
-    pub(crate) fn record(&mut self, chunk: &Chunk, i: usize) {
+    /// Records (or replaces) the rows of every interval of `chunk`.
+    pub(crate) fn record_all(&mut self, chunk: &Chunk) {
         let input = &chunk.input;
-        let secs = (input.interval_ns as f64 / 1e9).max(f64::MIN_POSITIVE);
-        let start = input.start.as_nanos() + i as i64 * input.interval_ns;
-        let known = |x: Option<&f64>| x.copied().filter(|x| x.is_finite()).unwrap_or(0.0);
-        let mut rows = Vec::with_capacity(input.hosts.len());
+        let mut ids = Vec::with_capacity(input.hosts.len());
         for (m, h) in input.hosts.iter().enumerate() {
             let id = self.meter(&h.host, h.cores);
             if let Some(p) = chunk.parent[m] {
                 let parent = self.meter(&input.hosts[p].host, input.hosts[p].cores);
                 self.meters[id as usize].2 = Some(parent);
             }
-            let activity = match &chunk.activity[m] {
-                Some(a) if chunk.parent[m].is_some() => a.get(i).copied().unwrap_or(f64::NAN),
-                _ => {
-                    let busy: f64 = h.workloads.iter().map(|w| known(w.cpu_s.get(i))).sum();
-                    (busy + known(h.system_cpu_s.as_ref().and_then(|s| s.get(i)))) / secs
-                }
-            };
-            let energy = h.energy_j.get(i).copied().unwrap_or(f64::NAN);
-            rows.push((id, micro(energy), micro(activity)));
+            ids.push(id);
         }
-        self.rows.insert(start, rows);
+        // A GPU's activity is its SM-active seconds; a host's, its busy cores.
+        let activity: Vec<Vec<f64>> = input
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(m, h)| match &chunk.activity[m] {
+                Some(a) if chunk.parent[m].is_some() => a.clone(),
+                _ => busy_cores(h, input.interval_ns),
+            })
+            .collect();
+        for i in 0..input.intervals() {
+            let start = input.start.as_nanos() + i as i64 * input.interval_ns;
+            let rows = input
+                .hosts
+                .iter()
+                .zip(&ids)
+                .zip(&activity)
+                .map(|((h, &id), a)| {
+                    let energy = h.energy_j.get(i).copied().unwrap_or(f64::NAN);
+                    let a = a.get(i).copied().unwrap_or(f64::NAN);
+                    (id, micro(energy), micro(a))
+                })
+                .collect();
+            self.rows.insert(start, rows);
+        }
     }
 
     /// Forgets the intervals that start before `before`.
