@@ -11,6 +11,8 @@
 //! least active intervals of a class come from whichever of its meters was quietest, so a host
 //! that never idles gets the floor its idle twins measured.
 
+use std::collections::BinaryHeap;
+
 use crate::aligned::{HostSeries, PinnedFloor, host_floor};
 
 /// One meter's intervals for [`calibrate_floor`]: what it measured and what drove it.
@@ -72,29 +74,64 @@ pub fn calibrate_floor(class: &[FloorSeries<'_>], interval_ns: i64) -> Option<Pi
         return None;
     }
     let secs = interval_ns as f64 / 1e9;
-    let mut pts: Vec<(f64, f64)> = Vec::new();
-    let mut meters = 0usize;
+    let (mut n, mut meters) = (0usize, 0usize);
     for s in class {
-        let before = pts.len();
-        pts.extend(
-            s.energy_j
-                .iter()
-                .zip(s.activity)
-                .filter(|(e, a)| e.is_finite() && **e >= 0.0 && a.is_finite())
-                .map(|(e, a)| (*a, e / secs)),
-        );
-        meters += usize::from(pts.len() > before);
+        let c = usable(*s, secs).count();
+        n += c;
+        meters += usize::from(c > 0);
     }
-    if pts.len() < MIN_POINTS {
+    if n < MIN_POINTS {
         return None;
     }
-    // By activity, then power: the same selection whatever the order of the meters.
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    let k = (pts.len() / (4 * meters.max(1)))
-        .max(MIN_FIT)
-        .min(pts.len());
-    pts.truncate(k);
+    let k = (n / (4 * meters.max(1))).max(MIN_FIT).min(n);
+    // The k least active intervals, by activity then power (the same selection whatever the
+    // order of the meters), kept in a heap of k rather than sorting all n.
+    let mut least: BinaryHeap<Least> = BinaryHeap::with_capacity(k + 1);
+    for p in class.iter().flat_map(|s| usable(*s, secs)) {
+        if least.len() < k {
+            least.push(p);
+        } else if least.peek().is_some_and(|top| p < *top) {
+            least.pop();
+            least.push(p);
+        }
+    }
+    let pts: Vec<(f64, f64)> = least
+        .into_sorted_vec()
+        .into_iter()
+        .map(|Least(a, w)| (a, w))
+        .collect();
     fit_floor(&pts)
+}
+
+/// A meter's usable intervals (energy and activity known, energy not negative) as
+/// (activity, watts).
+fn usable(s: FloorSeries<'_>, secs: f64) -> impl Iterator<Item = Least> + '_ {
+    s.energy_j
+        .iter()
+        .zip(s.activity)
+        .filter(|(e, a)| e.is_finite() && **e >= 0.0 && a.is_finite())
+        .map(move |(e, a)| Least(*a, e / secs))
+}
+
+/// An interval's (activity, watts), ordered by activity then watts (IEEE total order).
+#[derive(Debug, Clone, Copy)]
+struct Least(f64, f64);
+
+impl PartialEq for Least {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+impl Eq for Least {}
+impl PartialOrd for Least {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Least {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0).then(self.1.total_cmp(&other.1))
+    }
 }
 
 /// The floor of the least active intervals `pts` (activity, watts): see [`calibrate_floor`].

@@ -260,9 +260,11 @@ impl OnlineModel {
 
     /// Keeps at most `n` (at least 32) residuals for dating a change's onset (default 4,096):
     /// an embedder watching thousands of meters trades how far back an onset can be dated
-    /// for memory (16 bytes a residual).
+    /// for memory (16 bytes a residual). The residuals' ring is allocated at its full size
+    /// here, once.
     pub fn with_tail(mut self, n: usize) -> Self {
         self.tail_cap = n.max(32);
+        self.tail = VecDeque::with_capacity(self.tail_cap);
         self
     }
 

@@ -68,7 +68,12 @@ impl Store {
             SeriesId(u32::try_from(self.series.len()).map_err(|_| {
                 StoreError::new(StoreErrorKind::InvalidInput, "more than 2^32 series")
             })?);
-        let s = Series::new(key.clone());
+        let mut s = Series::new(key.clone());
+        if self.opts.resident_ns.is_some() {
+            // A resident-window series holds a few blocks for as long as it lives: its list
+            // is made at the size it keeps, not grown by doubling over its first hours.
+            s.blocks.reserve_exact(super::compact::RESIDENT_BLOCKS);
+        }
         let mut cost = s.heap_bytes();
         if self.series.len() == self.series.capacity() {
             cost += self.series.capacity().max(4) * std::mem::size_of::<Series>();

@@ -108,14 +108,13 @@ impl Store {
 
     /// Drops from memory the bytes of persisted blocks wholly before `cutoff` (reads re-read
     /// them from their files).
-    pub(super) fn evict_before(&mut self, cutoff: i64) {
-        for s in &mut self.series {
-            let cold = s.blocks.partition_point(|b| b.stats.max_ts < cutoff);
-            for b in &mut s.blocks[..cold] {
-                if b.loc.is_some() && b.frozen.is_none() && b.bytes.is_some() {
-                    s.block_bytes -= resident(b);
-                    b.bytes = None;
-                }
+    pub(super) fn evict_series_before(&mut self, i: usize, cutoff: i64) {
+        let s = &mut self.series[i];
+        let cold = s.blocks.partition_point(|b| b.stats.max_ts < cutoff);
+        for b in &mut s.blocks[..cold] {
+            if b.loc.is_some() && b.frozen.is_none() && b.bytes.is_some() {
+                s.block_bytes -= resident(b);
+                b.bytes = None;
             }
         }
     }

@@ -67,12 +67,26 @@ impl Store {
     /// writes the new blocks to a checksummed block file, then deletes the WAL segments and
     /// block files it supersedes.
     ///
+    /// With [`StoreOptions::resident_ns`], each series' cold blocks are coalesced, written and
+    /// evicted one series at a time, so the checkpoint holds one series' rewrite in memory at
+    /// a time and streams the file to disk.
+    ///
     /// # Errors
-    /// [`StoreErrorKind::Io`]; the store stays usable and the log still holds the data.
+    /// [`StoreErrorKind::Io`]. A failure before the new file is begun leaves the store as it
+    /// was; a failure while it is written (some blocks already evicted to it) makes every
+    /// later checkpoint fail with the first error, and the store must be reopened. Either
+    /// way nothing committed is lost: the log and the earlier files are deleted only after
+    /// the new file is durable, and reopening recovers from them.
     pub fn checkpoint(&mut self) -> Result<CheckpointReport, StoreError> {
         let mut report = CheckpointReport::default();
         let covered = match &mut self.durable {
             Some(d) => {
+                if let Some(why) = &d.failed {
+                    return Err(StoreError::new(
+                        crate::StoreErrorKind::Io,
+                        format!("an earlier checkpoint failed ({why}); reopen the store"),
+                    ));
+                }
                 d.wal.commit()?;
                 let covered = d.wal.seq();
                 let wal_dir = d.root.join("wal");
@@ -89,64 +103,40 @@ impl Store {
         self.apply_retention()?;
         let newest = self.newest();
         let cutoff = self.opts.resident_ns.map(|r| newest.saturating_sub(r));
-        if let (Some(cutoff), Some(_)) = (cutoff, covered) {
-            for i in 0..self.series.len() {
-                self.coalesce_before(i, cutoff)?;
-            }
-        }
-        self.compact()?;
         let Some(covered) = covered else {
             self.recount();
             return Ok(report);
         };
         let d = self.durable.as_mut().expect("durable");
         let seq = d.next_file;
-        let mut w = FileWriter::new(seq, covered);
+        let blk_dir = d.root.join("blocks");
+        let mut w = FileWriter::create(&blk_dir, seq, covered, self.opts.sync)?;
         for (i, s) in self.series.iter().enumerate() {
-            w.series(i as u32, &s.key);
+            w.series(i as u32, &s.key)?;
         }
-        let mut manifest = Vec::new();
-        let mut placed = Vec::new();
-        for (i, s) in self.series.iter().enumerate() {
-            for (j, b) in s.blocks.iter().enumerate() {
-                manifest.push(b.id);
-                if b.loc.is_none() {
-                    let bytes = b.bytes.as_deref().unwrap_or(&[]);
-                    let (offset, len, crc) = w.block(b.id, i as u32, &b.stats, bytes);
-                    placed.push((
-                        i,
-                        j,
-                        Loc {
-                            file: seq,
-                            offset,
-                            len,
-                            crc,
-                        },
-                    ));
-                }
-            }
-        }
-        w.manifest(&manifest);
-        report.file_bytes = w.write(&d.root.join("blocks"), seq, self.opts.sync)?;
-        report.blocks_written = placed.len();
-        d.next_file = seq + 1;
-        d.files.insert(seq, placed.len());
-        for (i, j, loc) in placed {
-            self.series[i].blocks[j].loc = Some(loc);
-        }
-        d.checkpointed_at = newest;
-        if let Some(cutoff) = cutoff {
-            self.evict_before(cutoff);
-        }
-        // What the new file covers can go.
+        let written = self
+            .write_series_blocks(&mut w, seq, cutoff)
+            .and_then(|placed| w.finish(&blk_dir).map(|bytes| (placed, bytes)));
         let d = self.durable.as_mut().expect("durable");
+        let (placed, bytes) = match written {
+            Ok(x) => x,
+            Err(e) => {
+                d.failed = Some(e.to_string());
+                return Err(e);
+            }
+        };
+        report.file_bytes = bytes;
+        report.blocks_written = placed;
+        d.next_file = seq + 1;
+        d.files.insert(seq, placed);
+        d.checkpointed_at = newest;
+        // What the new file covers can go.
         let wal_dir = d.root.join("wal");
         for seg in list_segments(&wal_dir)? {
             if seg <= covered && fs::remove_file(wal::segment_path(&wal_dir, seg)).is_ok() {
                 report.wal_segments_removed += 1;
             }
         }
-        let blk_dir = d.root.join("blocks");
         let dead: Vec<u64> = d
             .files
             .iter()
@@ -161,6 +151,52 @@ impl Store {
         }
         self.recount();
         Ok(report)
+    }
+
+    /// Series by series: coalesces the cold blocks (before `cutoff`), writes every block not
+    /// yet on disk to `w` (file `seq`), and evicts the cold ones' bytes; then writes the
+    /// manifest. Returns the blocks written.
+    fn write_series_blocks(
+        &mut self,
+        w: &mut FileWriter,
+        seq: u64,
+        cutoff: Option<i64>,
+    ) -> Result<usize, StoreError> {
+        let mut manifest = Vec::new();
+        let mut placed = 0;
+        for i in 0..self.series.len() {
+            if let Some(cutoff) = cutoff {
+                self.coalesce_before(i, cutoff)?;
+            }
+            let s = &mut self.series[i];
+            for b in &mut s.blocks {
+                manifest.push(b.id);
+                if b.loc.is_some() {
+                    continue;
+                }
+                if let Some(h) = b.frozen.take() {
+                    // Sealed by a coalesce's own compaction trigger; encoded here.
+                    s.block_bytes -= h.heap_bytes();
+                    let bytes = h.seal()?;
+                    s.block_bytes += bytes.len();
+                    b.bytes = Some(std::sync::Arc::from(bytes));
+                }
+                let bytes = b.bytes.as_deref().unwrap_or(&[]);
+                let (offset, len, crc) = w.block(b.id, i as u32, &b.stats, bytes)?;
+                b.loc = Some(Loc {
+                    file: seq,
+                    offset,
+                    len,
+                    crc,
+                });
+                placed += 1;
+            }
+            if let Some(cutoff) = cutoff {
+                self.evict_series_before(i, cutoff);
+            }
+        }
+        w.manifest(&manifest)?;
+        Ok(placed)
     }
 
     /// Drops whole partitions that ended more than [`StoreOptions::retention_ns`] before the

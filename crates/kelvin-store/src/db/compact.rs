@@ -15,6 +15,11 @@ use crate::codec::{BlockStats, HeadChunk, encode_block};
 /// coalesced.
 const COLD_BLOCKS: usize = 2;
 
+/// The room a [`StoreOptions::resident_ns`] store keeps in each series' list of blocks: the
+/// window's two or three, the cold ones (at most [`COLD_BLOCKS`] + 1 a partition) and the one
+/// the next checkpoint seals.
+pub(super) const RESIDENT_BLOCKS: usize = 8;
+
 impl Store {
     fn new_block(&mut self, ts: &[i64], values: &[f64]) -> Result<Block, StoreError> {
         let stats = BlockStats::of(ts, values)?;
@@ -153,9 +158,11 @@ impl Store {
             let blocks = &self.series[i].blocks;
             let cold = blocks.partition_point(|b| b.stats.max_ts < cutoff);
             if lo >= cold {
-                // A list that grew past its usual length gives the room back.
+                // A list that grew past its usual length gives the room back (not below
+                // eight: reallocating every series' list at every checkpoint fragments the
+                // heap more than the room costs).
                 let s = &mut self.series[i];
-                let keep = s.blocks.len().max(8);
+                let keep = s.blocks.len().max(RESIDENT_BLOCKS);
                 s.blocks.shrink_to(keep);
                 return Ok(());
             }

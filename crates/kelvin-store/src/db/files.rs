@@ -62,37 +62,78 @@ pub(crate) struct BlockFile {
     pub(crate) manifest: Vec<u64>,
 }
 
-/// What a checkpoint writes.
+/// What a checkpoint writes, streamed to `NNN.kblk.tmp` as it is produced (through a
+/// buffer of 64 KiB), so that a checkpoint never holds a second copy of its blocks in memory.
 pub(crate) struct FileWriter {
-    buf: Vec<u8>,
+    out: std::io::BufWriter<File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    crc: crc32fast::Hasher,
+    len: u64,
     entries: u32,
+    sync: bool,
 }
 
 impl FileWriter {
-    pub(crate) fn new(seq: u64, wal_covered: u64) -> Self {
-        let mut buf = Vec::with_capacity(1 << 16);
-        buf.extend_from_slice(BLOCK_MAGIC);
-        buf.put_u32(FORMAT_VERSION);
-        buf.put_u64(seq);
-        buf.put_u64(wal_covered);
-        FileWriter { buf, entries: 0 }
+    /// Creates `dir/NNN.kblk.tmp` and writes the header.
+    pub(crate) fn create(
+        dir: &Path,
+        seq: u64,
+        wal_covered: u64,
+        sync: bool,
+    ) -> Result<Self, StoreError> {
+        let path = file_path(dir, seq);
+        let tmp = path.with_extension("kblk.tmp");
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&tmp)
+            .map_err(|e| io_err(&tmp, "creating", e))?;
+        let mut w = FileWriter {
+            out: std::io::BufWriter::with_capacity(1 << 16, f),
+            tmp,
+            path,
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+            entries: 0,
+            sync,
+        };
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        header.extend_from_slice(BLOCK_MAGIC);
+        header.put_u32(FORMAT_VERSION);
+        header.put_u64(seq);
+        header.put_u64(wal_covered);
+        w.put(&header)?;
+        Ok(w)
     }
 
-    fn entry(&mut self, tag: u8, payload: &[u8]) -> u64 {
-        self.buf.put_u8(tag);
-        self.buf.put_u32(payload.len() as u32);
-        self.buf.put_u32(crc32fast::hash(payload));
-        let at = self.buf.len() as u64;
-        self.buf.extend_from_slice(payload);
+    fn put(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.crc.update(bytes);
+        self.len += bytes.len() as u64;
+        self.out
+            .write_all(bytes)
+            .map_err(|e| io_err(&self.tmp, "writing", e))
+    }
+
+    /// Writes one entry; returns the offset of its payload.
+    fn entry(&mut self, tag: u8, payload: &[u8]) -> Result<u64, StoreError> {
+        let mut head = Vec::with_capacity(9);
+        head.put_u8(tag);
+        head.put_u32(payload.len() as u32);
+        head.put_u32(crc32fast::hash(payload));
+        self.put(&head)?;
+        let at = self.len;
+        self.put(payload)?;
         self.entries += 1;
-        at
+        Ok(at)
     }
 
-    pub(crate) fn series(&mut self, id: u32, key: &SeriesKey) {
+    pub(crate) fn series(&mut self, id: u32, key: &SeriesKey) -> Result<(), StoreError> {
         let mut p = Vec::with_capacity(64);
         p.put_u32(id);
         p.put_key(key);
-        self.entry(TAG_SERIES, &p);
+        self.entry(TAG_SERIES, &p).map(|_| ())
     }
 
     /// Adds a block; returns (offset of its codec bytes, their length, entry crc).
@@ -102,55 +143,51 @@ impl FileWriter {
         series: u32,
         stats: &BlockStats,
         data: &[u8],
-    ) -> (u64, u32, u32) {
+    ) -> Result<(u64, u32, u32), StoreError> {
         let mut p = Vec::with_capacity(12 + BlockStats::ENCODED_LEN + data.len());
         p.put_u64(id);
         p.put_u32(series);
         p.extend_from_slice(&stats.encode());
         p.extend_from_slice(data);
         let crc = crc32fast::hash(&p);
-        let at = self.entry(TAG_BLOCK, &p);
-        (
+        let at = self.entry(TAG_BLOCK, &p)?;
+        Ok((
             at + 12 + BlockStats::ENCODED_LEN as u64,
             data.len() as u32,
             crc,
-        )
+        ))
     }
 
-    pub(crate) fn manifest(&mut self, ids: &[u64]) {
+    pub(crate) fn manifest(&mut self, ids: &[u64]) -> Result<(), StoreError> {
         let mut p = Vec::with_capacity(4 + ids.len() * 8);
         p.put_u32(ids.len() as u32);
         for &id in ids {
             p.put_u64(id);
         }
-        self.entry(TAG_MANIFEST, &p);
+        self.entry(TAG_MANIFEST, &p).map(|_| ())
     }
 
-    /// Finishes the file and makes it durable under its final name.
-    pub(crate) fn write(mut self, dir: &Path, seq: u64, sync: bool) -> Result<u64, StoreError> {
-        let crc = crc32fast::hash(&self.buf);
-        self.buf.extend_from_slice(END_MAGIC);
-        self.buf.put_u32(self.entries);
-        self.buf.put_u32(crc);
-        let path = file_path(dir, seq);
-        let tmp = path.with_extension("kblk.tmp");
-        let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(&tmp)
-            .map_err(|e| io_err(&tmp, "creating", e))?;
-        f.write_all(&self.buf)
-            .map_err(|e| io_err(&tmp, "writing", e))?;
-        if sync {
-            f.sync_all().map_err(|e| io_err(&tmp, "syncing", e))?;
+    /// Finishes the file and makes it durable under its final name; returns its length.
+    pub(crate) fn finish(mut self, dir: &Path) -> Result<u64, StoreError> {
+        let crc = std::mem::take(&mut self.crc).finalize();
+        let mut footer = Vec::with_capacity(FOOTER_LEN);
+        footer.extend_from_slice(END_MAGIC);
+        footer.put_u32(self.entries);
+        footer.put_u32(crc);
+        self.put(&footer)?;
+        let f = self
+            .out
+            .into_inner()
+            .map_err(|e| io_err(&self.tmp, "writing", e.into_error()))?;
+        if self.sync {
+            f.sync_all().map_err(|e| io_err(&self.tmp, "syncing", e))?;
         }
         drop(f);
-        fs::rename(&tmp, &path).map_err(|e| io_err(&path, "renaming into", e))?;
-        if sync {
+        fs::rename(&self.tmp, &self.path).map_err(|e| io_err(&self.path, "renaming into", e))?;
+        if self.sync {
             sync_dir(dir)?;
         }
-        Ok(self.buf.len() as u64)
+        Ok(self.len)
     }
 }
 

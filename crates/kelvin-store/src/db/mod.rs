@@ -138,6 +138,9 @@ struct Durable {
     /// The store's newest sample at the last checkpoint (or opening): with
     /// [`StoreOptions::resident_ns`], commits checkpoint once the newest moved a head span.
     checkpointed_at: i64,
+    /// Why a checkpoint failed after it began evicting blocks to its file: later
+    /// checkpoints refuse until the store is reopened.
+    failed: Option<String>,
 }
 
 /// Kelvin's time-series store.

@@ -236,6 +236,7 @@ impl Store {
             files: store_files(&store),
             next_file: next(max_file, "the last block file", &blk_dir)?,
             checkpointed_at: store.newest(),
+            failed: None,
         });
         store.stats = StoreStats::default();
         store.recount();
