@@ -5,8 +5,11 @@
 //! ```text
 //! cargo run --release --example live -- DATASET [--data-dir DIR] [--json OUT]
 //!     [--batch-s S] [--policy NAME] [--lateness-s S] [--carbon-g-per-kwh G]
-//!     [--store-budget-mib M] [--no-gpu-meters]
+//!     [--store-budget-mib M] [--no-gpu-meters] [--progress]
 //! ```
+//!
+//! With `--progress` it writes `progress: N h of event time fed` to stderr as each hour of the
+//! dataset's event time is acknowledged (`scripts/live_rss.sh` reads the resident set then).
 //!
 //! With `--no-gpu-meters` GPU energy stays in the wall meter and is split by CPU use, as the
 //! batch `Engine::attribute` does (GPU servers' floors then reserved half by GPUs).
@@ -32,11 +35,11 @@ use std::process::ExitCode;
 
 use kelvin::{LedgerOptions, LiveOptions, Policy};
 use kelvin_replay::RecordedDataset;
-use kelvin_replay::live::{FeedOptions, feed, live_engine};
+use kelvin_replay::live::{FeedOptions, feed_with, live_engine};
 
 const USAGE: &str = "usage: live DATASET [--data-dir DIR] [--json OUT] [--batch-s S] \
                      [--policy NAME] [--lateness-s S] [--carbon-g-per-kwh G] \
-                     [--store-budget-mib M] [--no-gpu-meters]";
+                     [--store-budget-mib M] [--no-gpu-meters] [--progress]";
 
 struct Args {
     dataset: PathBuf,
@@ -48,6 +51,7 @@ struct Args {
     carbon: Option<f64>,
     store_budget_mib: Option<usize>,
     gpu_meters: bool,
+    progress: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -62,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
         carbon: None,
         store_budget_mib: None,
         gpu_meters: true,
+        progress: false,
     };
     let mut dataset = None;
     while let Some(arg) = it.next() {
@@ -100,6 +105,7 @@ fn parse_args() -> Result<Args, String> {
                 )
             }
             "--no-gpu-meters" => a.gpu_meters = false,
+            "--progress" => a.progress = true,
             "--policy" => {
                 let p = value("--policy")?;
                 a.policy = Policy::from_name(&p).ok_or(format!("unknown policy {p:?}"))?;
@@ -133,7 +139,20 @@ fn run(args: &Args) -> Result<(), kelvin::Error> {
         opts = opts.with_data_dir(dir);
     }
     let mut engine = live_engine(&ds, &opts)?;
-    let r = feed(&ds, &mut engine, &opts)?;
+    let (mut first, mut hours) = (None, 0);
+    let mut trimmed = std::time::Instant::now();
+    let r = feed_with(&ds, &mut engine, &opts, |t| {
+        if trimmed.elapsed() >= std::time::Duration::from_secs(1) {
+            trim_heap();
+            trimmed = std::time::Instant::now();
+        }
+        let from = *first.get_or_insert(t.as_nanos());
+        let h = (t.as_nanos() - from) / (3_600 * 1_000_000_000);
+        if args.progress && h > hours {
+            hours = h;
+            eprintln!("progress: {h} h of event time fed");
+        }
+    })?;
     if r.resumed_after > 0 {
         eprintln!("resumed after {} acknowledged batches", r.resumed_after);
     }
@@ -205,6 +224,27 @@ fn run(args: &Args) -> Result<(), kelvin::Error> {
     }
     Ok(())
 }
+
+/// Gives the heap's free pages back to the kernel, at most once a second of wall time.
+///
+/// glibc's malloc keeps the pages a process freed inside its heap until the top of the heap is
+/// free; the engine's checkpoints and calibrations free memory in the middle of it, so a
+/// day-long run's resident set would keep what its largest moments needed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn trim_heap() {
+    // SAFETY: malloc_trim(3) takes an integer and no pointer, and has no precondition: it
+    // locks each glibc arena in turn and returns its free pages to the kernel (madvise
+    // MADV_DONTNEED) without moving or freeing any allocation in use. This program's global
+    // allocator is the system malloc, so every live allocation stays valid.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Other allocators return free memory by themselves.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_heap() {}
 
 fn main() -> ExitCode {
     let args = match parse_args() {

@@ -172,6 +172,35 @@ pub fn feed(
     engine: &mut Engine,
     opts: &FeedOptions,
 ) -> Result<FeedReport, Error> {
+    feed_with(ds, engine, opts, |_| {})
+}
+
+/// [`feed`], calling `progress` after each acknowledged scrape batch with the event time
+/// it reached (the end of the batch's window).
+///
+/// # Errors
+/// As [`feed`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use kelvin_replay::RecordedDataset;
+/// use kelvin_replay::live::{FeedOptions, feed_with, live_engine};
+///
+/// let ds = RecordedDataset::open("datasets/edge-small")?;
+/// let opts = FeedOptions::default();
+/// let mut engine = live_engine(&ds, &opts)?;
+/// let mut reached = None;
+/// feed_with(&ds, &mut engine, &opts, |t| reached = Some(t))?;
+/// println!("fed through {reached:?}");
+/// # Ok::<(), kelvin::Error>(())
+/// ```
+pub fn feed_with(
+    ds: &RecordedDataset,
+    engine: &mut Engine,
+    opts: &FeedOptions,
+    mut progress: impl FnMut(Timestamp),
+) -> Result<FeedReport, Error> {
     let skip = engine.live_status().map_or(0, |s| s.acknowledged);
     let mut scrapes = Scrapes::open(ds, opts.batch_ns)?;
     let mut captures: Vec<usize> = (0..ds.captures.len()).collect();
@@ -205,10 +234,12 @@ pub fn feed(
         if n <= skip {
             continue;
         }
+        let mut reached = None;
         match item {
             Item::Scrape(start, text) => {
                 let poll = Timestamp::from_nanos(start.saturating_add(opts.batch_ns));
                 engine.ingest(Batch::prometheus_at("metrics.prom", text, poll))?;
+                reached = Some(poll);
             }
             Item::Capture(i) => {
                 let c = &ds.captures[i];
@@ -228,6 +259,9 @@ pub fn feed(
         }
         engine.commit()?;
         fed += 1;
+        if let Some(t) = reached {
+            progress(t);
+        }
     }
     engine.finish()?;
     let status = engine.live_status().ok_or(Error::NoData {
