@@ -685,3 +685,87 @@ fn a_resident_window_keeps_memory_flat_and_every_sample_readable() {
     check(&store);
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A checkpoint whose block file cannot be written (here the file it creates is `/dev/full`,
+/// so its writes fail with "no space left") after it began evicting blocks to it: that
+/// checkpoint and every later one fail, naming the first failure, and reopening the store
+/// recovers every committed sample from the log and the earlier files.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_checkpoint_that_fails_midway_refuses_later_ones_and_reopening_loses_nothing() {
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full on this machine");
+        return;
+    }
+    let dir = tmpdir("ckpt-fails");
+    let opts = StoreOptions::default()
+        .with_resident_ns(Some(3_600 * S))
+        .with_sync(false);
+    let (mut store, _) = Store::open(&dir, opts.clone()).unwrap();
+    let ids: Vec<_> = (0..200)
+        .map(|h| {
+            store
+                .series_id(&key(&format!("host-{h:03}"), "psu1"))
+                .unwrap()
+        })
+        .collect();
+    let t0 = 1_699_920_000 * S;
+    let value = |h: usize, i: i64| ((h as i64 * 7_919 + i * 104_729) % 100_003) as f64 / 7.0;
+    let mut minute = 0i64;
+    let mut feed = |store: &mut Store, minutes: i64| -> Vec<Result<u64, String>> {
+        let mut commits = Vec::new();
+        for _ in 0..minutes {
+            for (h, &id) in ids.iter().enumerate() {
+                store
+                    .append(id, t0 + minute * 60 * S, value(h, minute))
+                    .unwrap();
+            }
+            minute += 1;
+            if minute % 10 == 0 {
+                commits.push(store.commit().map_err(|e| e.to_string()));
+            }
+        }
+        commits
+    };
+    // Three hours checkpoint several times; the blocks that left the window are on disk only.
+    assert!(feed(&mut store, 180).iter().all(Result::is_ok));
+    let blocks = dir.join("blocks");
+    let newest = fs::read_dir(&blocks)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".kblk")?.parse::<u64>().ok()
+        })
+        .max()
+        .expect("a block file after three hours");
+    let next = blocks.join(format!("{:016}.kblk.tmp", newest + 1));
+    std::os::unix::fs::symlink("/dev/full", &next).unwrap();
+    // The next checkpoint evicts blocks into a file that cannot be written.
+    let commits = feed(&mut store, 60);
+    let first = commits
+        .iter()
+        .position(Result::is_err)
+        .expect("a checkpoint into /dev/full fails");
+    let why = commits[first].as_ref().unwrap_err();
+    assert!(
+        why.contains("No space left") || why.contains("writing"),
+        "{why}"
+    );
+    let again = store.checkpoint().unwrap_err().to_string();
+    assert!(again.contains("reopen the store"), "{again}");
+    assert!(again.contains(why.as_str()), "{again} does not name {why}");
+    // Every sample was committed to the log before its commit's checkpoint failed.
+    drop(store);
+    fs::remove_file(&next).unwrap();
+    let (mut store, _) = Store::open(&dir, opts).unwrap();
+    for (h, &id) in ids.iter().enumerate() {
+        let d = store.scan(id, i64::MIN, i64::MAX).unwrap();
+        assert_eq!(d.ts.len(), minute as usize, "series {h}");
+        for (i, (&t, &v)) in d.ts.iter().zip(&d.values).enumerate() {
+            assert_eq!((t, v), (t0 + i as i64 * 60 * S, value(h, i as i64)));
+        }
+    }
+    // And the reopened store checkpoints again.
+    store.checkpoint().unwrap();
+    let _ = fs::remove_dir_all(&dir);
+}
