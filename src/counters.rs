@@ -55,18 +55,41 @@ pub(crate) struct CounterWatch {
 const IDLE_NS: i64 = 3_600 * Timestamp::NANOS_PER_SEC;
 
 impl CounterWatch {
+    /// The anomalies counted and the readings out of order, for the acknowledgement.
+    pub(crate) fn totals(&self) -> (CounterStats, u64) {
+        (self.stats, self.out_of_order)
+    }
+
+    /// Continues from a restarted engine's totals.
+    pub(crate) fn carry(&mut self, (stats, out_of_order): (CounterStats, u64)) {
+        self.stats = stats;
+        self.out_of_order = out_of_order;
+    }
+
     /// Passes a batch's counter readings through their trackers; returns what this batch saw.
-    pub(crate) fn observe(&mut self, readings: &[Reading]) -> CounterStats {
+    ///
+    /// A series without a tracker (new, idle for an hour, or the engine restarted) starts
+    /// from `stored(key, ts)`: its last stored sample before `ts`, so that a reset across a
+    /// restart is still seen.
+    pub(crate) fn observe(
+        &mut self,
+        readings: &[Reading],
+        stored: impl Fn(&SeriesKey, i64) -> Option<(i64, f64)>,
+    ) -> CounterStats {
         let before = self.stats;
         for r in readings {
             if r.kind.semantics() != Semantics::Counter || !r.is_usable() || !r.ts.is_known() {
                 continue;
             }
             self.newest = self.newest.max(r.ts.as_nanos());
-            let t = self
-                .trackers
-                .entry(SeriesKey::of(r))
-                .or_insert_with(|| CounterTracker::new(None));
+            let key = SeriesKey::of(r);
+            let t = self.trackers.entry(key).or_insert_with_key(|k| {
+                let mut t = CounterTracker::new(None);
+                if let Some((ts, v)) = stored(k, r.ts.as_nanos()) {
+                    t.push(Timestamp::from_nanos(ts), v);
+                }
+                t
+            });
             if t.last().is_some_and(|(last, _)| r.ts <= last) {
                 self.out_of_order += 1;
                 continue;

@@ -328,6 +328,12 @@ impl EngineBuilder {
             running,
             static_ids,
         };
+        // The counts of a reopened engine run on from its last acknowledgement.
+        if let Some(l) = &engine.live {
+            engine.stats.clone_from(&l.ack.ingest);
+            engine.log.carry_counts(&l.ack.quarantined);
+            engine.counters.carry(l.ack.counters);
+        }
         engine.rebuild_floor_history()?;
         Ok(engine)
     }
@@ -507,7 +513,13 @@ impl Engine {
             );
         }
         let inserted = self.store.extend(&parsed.readings)?;
-        let counted = self.counters.observe(&parsed.readings);
+        let store = &self.store;
+        let counted = self.counters.observe(&parsed.readings, |key, ts| {
+            let d = store
+                .scan(store.find(key)?, ts.saturating_sub(COUNTER_SEED_NS), ts)
+                .ok()?;
+            Some((*d.ts.last()?, *d.values.last()?))
+        });
         if let Some(live) = &mut self.live {
             let statics = &self.static_ids;
             live.sighted(parsed.sightings.values(), |w| statics.contains(w));
@@ -825,6 +837,9 @@ fn is_wall_candidate(sensor: &str) -> bool {
     .iter()
     .any(|w| s.contains(w))
 }
+
+/// How far back a counter's tracker looks in the store for the sample it starts from.
+const COUNTER_SEED_NS: i64 = 3_600 * Timestamp::NANOS_PER_SEC;
 
 /// The likely cause of a window too short to attribute, when its times say so.
 fn time_unit_hint(window: TimeRange) -> &'static str {

@@ -148,6 +148,9 @@ impl Engine {
         }
         self.store.commit()?;
         if let Some(live) = &mut self.live {
+            live.ack.ingest.clone_from(&self.stats);
+            live.ack.quarantined.clone_from(self.log.counts());
+            live.ack.counters = self.counters.totals();
             live.commit()?;
         }
         Ok(())

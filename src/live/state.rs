@@ -223,6 +223,16 @@ pub(crate) struct Ack {
     pub(crate) oldest: Option<i64>,
     pub(crate) next_calibration: i64,
     pub(crate) late: u64,
+    /// What the engine's ingest calls counted (seen, accepted, quarantined by reason), so
+    /// that the counts run on across restarts.
+    #[serde(default)]
+    pub(crate) ingest: kelvin_ingest::IngestStats,
+    /// The quarantine log's counts by reason.
+    #[serde(default)]
+    pub(crate) quarantined: BTreeMap<kelvin_ingest::Reason, u64>,
+    /// The counter watch's anomalies and its readings out of order.
+    #[serde(default)]
+    pub(crate) counters: (kelvin_ingest::counter::CounterStats, u64),
 }
 
 /// Floors in force from an instant on.
@@ -301,6 +311,9 @@ impl Live {
                 oldest: None,
                 next_calibration: i64::MIN,
                 late: 0,
+                ingest: Default::default(),
+                quarantined: BTreeMap::new(),
+                counters: Default::default(),
             },
             floors: VecDeque::from([Arc::new(FloorEpoch {
                 from_ns: i64::MIN,

@@ -327,3 +327,78 @@ fn churn_bills_every_pod_and_every_gpu_pod_by_its_gpu() {
     assert!(e_half < e_cores, "{e_half} vs {e_cores}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The ingest counts, the quarantine log's counts and the counter anomalies run on across a
+/// restart from the last acknowledgement: a batch that was not acknowledged is not counted
+/// twice when it is fed again, and one that was is not forgotten.
+#[test]
+fn counts_survive_a_restart_from_the_last_acknowledgement() {
+    let ds = dataset("edge-small");
+    let t0 = 1_793_606_400_000i64;
+    let batch = |k: i64| {
+        let t = t0 + k * 60_000;
+        format!(
+            "ipmi_dcmi_power_consumption_watts{{instance=\"edge-r1-h1:9290\",job=\"ipmi\"}} 160 {t}\n\
+             ipmi_dcmi_power_consumption_watts{{instance=\"nowhere-h9:9290\",job=\"ipmi\"}} 99 {t}\n\
+             node_rapl_package_joules_total{{instance=\"edge-r1-h1:9100\",index=\"0\"}} {} {t}\n\
+             this is not a metric line\n",
+            if k == 2 {
+                10.0
+            } else {
+                1_000.0 + k as f64 * 50.0
+            }
+        )
+    };
+    let feed_batch = |e: &mut Engine, k: i64| {
+        let poll = kelvin_model::Timestamp::from_nanos((t0 + k * 60_000 + 1_000) * 1_000_000);
+        e.ingest(Batch::prometheus_at("metrics.prom", batch(k), poll))
+            .unwrap();
+    };
+    let counts = |e: &Engine| {
+        (
+            e.ingest_stats().clone(),
+            e.quarantine_log().counts().clone(),
+            e.counter_stats(),
+            e.counter_out_of_order(),
+        )
+    };
+    // Uninterrupted.
+    let dir = scratch("counts-a");
+    let opts = FeedOptions::default().with_data_dir(&dir);
+    let mut e = live_engine(&ds, &opts).unwrap();
+    for k in 0..4 {
+        feed_batch(&mut e, k);
+        e.commit().unwrap();
+    }
+    let whole = counts(&e);
+    assert!(whole.0.quarantined >= 8, "{whole:?}");
+    assert_eq!(whole.2.resets, 1, "{whole:?}");
+    drop(e);
+    // Reopened with nothing more fed: the same counts.
+    let e = live_engine(&ds, &opts).unwrap();
+    assert_eq!(counts(&e), whole);
+    drop(e);
+    // Stopped after two acknowledged batches and one that was not; fed again from there.
+    let dir = scratch("counts-b");
+    let opts = FeedOptions::default().with_data_dir(&dir);
+    let mut e = live_engine(&ds, &opts).unwrap();
+    for k in 0..2 {
+        feed_batch(&mut e, k);
+        e.commit().unwrap();
+    }
+    let acknowledged = counts(&e);
+    feed_batch(&mut e, 2);
+    drop(e);
+    let mut e = live_engine(&ds, &opts).unwrap();
+    assert_eq!(counts(&e), acknowledged);
+    for k in 2..4 {
+        feed_batch(&mut e, k);
+        e.commit().unwrap();
+    }
+    assert_eq!(counts(&e).0, whole.0);
+    assert_eq!(counts(&e).1, whole.1);
+    assert_eq!(counts(&e).2, whole.2);
+    for d in ["counts-a", "counts-b"] {
+        let _ = std::fs::remove_dir_all(scratch(d));
+    }
+}

@@ -208,7 +208,7 @@ impl fmt::Display for Quarantined {
 }
 
 /// Counts for one ingestion call: `seen == accepted + quarantined`, always.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestStats {
     /// Records looked at.
     pub seen: u64,

@@ -161,7 +161,8 @@ impl CounterEvent {
 }
 
 /// How many anomalies a [`CounterTracker`] has seen.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct CounterStats {
     /// [`CounterEvent::Wrap`] events.

@@ -211,6 +211,24 @@ impl QuarantineLog {
         self.total
     }
 
+    /// Continues counting from `counts` (a restarted process's totals, by reason): adds them
+    /// to the counts and the total; the examples stay as they are.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use kelvin_ingest::{QuarantineLog, Reason};
+    ///
+    /// let mut log = QuarantineLog::new(10);
+    /// log.carry_counts(&BTreeMap::from([(Reason::UnknownEntity, 7)]));
+    /// assert_eq!((log.count_of(Reason::UnknownEntity), log.total(), log.len()), (7, 7, 0));
+    /// ```
+    pub fn carry_counts(&mut self, counts: &BTreeMap<Reason, u64>) {
+        for (r, n) in counts {
+            *self.counts.entry(*r).or_default() += n;
+            self.total += n;
+        }
+    }
+
     /// Takes the examples out, oldest first; the counts stay, and the next record of each
     /// reason is that reason's first example again.
     pub fn drain(&mut self) -> Vec<Quarantined> {
