@@ -293,6 +293,13 @@ impl EngineBuilder {
                     known.insert(s.workload.clone());
                 }
             }
+            // So are hosts added by calls.
+            for span in l.hosts.values() {
+                if !inventory.hosts.iter().any(|h| h.id == span.host.id) {
+                    inventory.hosts.push(span.host.clone());
+                }
+                known.insert(span.host.id.clone());
+            }
         }
         let static_ids: HashSet<EntityId> =
             inventory.workloads.iter().map(|w| w.id.clone()).collect();

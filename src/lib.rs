@@ -76,6 +76,7 @@ pub use kelvin_placement as placement;
 pub use kelvin_placement::Plan;
 pub use kelvin_store as store;
 pub use live::{
-    FacilityTotals, LiveFacility, LiveOptions, LiveStatus, MeterDrift, SpanOrigin, WorkloadSpan,
+    FacilityTotals, HostSpan, LiveFacility, LiveOptions, LiveStatus, MeterDrift, SpanOrigin,
+    WorkloadSpan,
 };
 pub use optimize::Optimized;

@@ -101,7 +101,24 @@ impl Engine {
         }
         migrated.retain(|_, v| v.iter().any(|sp| sp.host != v[0].host));
         for h in &self.inventory.hosts {
+            let span = live.host_span(&h.id);
+            if span.is_some_and(|s| !s.overlaps(a, b)) {
+                continue;
+            }
+            let first = chunk.input.hosts.len();
             self.chunk_host(live, h, (&grid, bounds), &migrated, &mut chunk)?;
+            // Intervals wholly outside a host's validity are not its to bill.
+            if let Some(s) = span {
+                let start = grid.start().as_nanos();
+                for m in &mut chunk.input.hosts[first..] {
+                    for (i, e) in m.energy_j.iter_mut().enumerate() {
+                        let at = start + i as i64 * self.interval_ns;
+                        if !s.overlaps(at, at + self.interval_ns) {
+                            *e = f64::NAN;
+                        }
+                    }
+                }
+            }
         }
         Ok(chunk)
     }

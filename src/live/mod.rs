@@ -13,7 +13,7 @@
 //! that come and go, as spans), `chunk` (a run of intervals aligned, with the workloads valid
 //! in each), `gpu` (GPUs as meters of their own, keyed by SM activity), `floors` (the floors
 //! pinned for the intervals closed next), `close` (closing and restating intervals),
-//! `facility` (overhead and carbon per line).
+//! `facility` (overhead and carbon per line), `hosts` (hosts that join and leave).
 
 mod chunk;
 mod close;
@@ -23,6 +23,7 @@ mod feed;
 mod floors;
 mod gpu;
 mod history;
+mod hosts;
 mod lifecycle;
 mod state;
 mod workloads;
@@ -30,6 +31,7 @@ mod workloads;
 pub use drift::MeterDrift;
 pub use facility::{FacilityTotals, LiveFacility};
 pub(crate) use feed::{Origin, sift_late};
+pub use hosts::HostSpan;
 pub(crate) use state::{Live, open_journal};
 pub use state::{LiveOptions, LiveStatus};
 pub use workloads::{SpanOrigin, WorkloadSpan};

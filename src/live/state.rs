@@ -247,6 +247,7 @@ const TAG_ACK: u8 = 0x41;
 const TAG_FLOORS: u8 = 0x46;
 const TAG_SPAN: u8 = 0x53;
 const TAG_GPU: u8 = 0x47;
+const TAG_HOST: u8 = 0x48;
 
 /// A GPU run as journalled.
 #[derive(Debug, Serialize, Deserialize)]
@@ -294,6 +295,10 @@ pub(crate) struct Live {
     pub(crate) history: super::history::FloorHistory,
     /// Each meter's online model and the drifts it found.
     pub(crate) drift: super::drift::DriftWatch,
+    /// Hosts added or retired by calls, with their validity.
+    pub(crate) hosts: BTreeMap<kelvin_model::EntityId, super::HostSpan>,
+    /// Hosts whose span changed since the last commit.
+    pub(crate) hosts_changed: Vec<kelvin_model::EntityId>,
 }
 
 impl Live {
@@ -330,6 +335,8 @@ impl Live {
             facility: FacilityTotals::default(),
             history: Default::default(),
             drift: Default::default(),
+            hosts: BTreeMap::new(),
+            hosts_changed: Vec::new(),
         }
     }
 
@@ -448,6 +455,7 @@ impl Live {
             self.pending.clear();
             self.registry.changed.clear();
             self.registry.gpu_changed.clear();
+            self.hosts_changed.clear();
             return Ok(());
         };
         let mut changed = std::mem::take(&mut self.registry.gpu_changed);
@@ -475,6 +483,16 @@ impl Live {
                     span: span.clone(),
                 };
                 p.extend(serde_json::to_vec(&rec).unwrap_or_default());
+                j.append(&p)?;
+            }
+        }
+        let mut hosts = std::mem::take(&mut self.hosts_changed);
+        hosts.sort_unstable();
+        hosts.dedup();
+        for id in hosts {
+            if let Some(span) = self.hosts.get(&id) {
+                let mut p = vec![TAG_HOST];
+                p.extend(serde_json::to_vec(span).unwrap_or_default());
                 j.append(&p)?;
             }
         }
@@ -526,6 +544,10 @@ pub(crate) fn open_journal(live: &mut Live, path: &Path) -> Result<(), Error> {
                 Ok(r) => since.push(Replayed::Gpu(r)),
                 Err(e) => failed = Some(format!("a GPU record: {e}")),
             },
+            Some(&TAG_HOST) => match serde_json::from_slice::<super::HostSpan>(&p[1..]) {
+                Ok(r) => since.push(Replayed::Host(r)),
+                Err(e) => failed = Some(format!("a host record: {e}")),
+            },
             Some(&TAG_FLOORS) => match serde_json::from_slice::<FloorEpoch>(&p[1..]) {
                 Ok(f) => since.push(Replayed::Floors(f)),
                 Err(e) => failed = Some(format!("a floor record: {e}")),
@@ -574,6 +596,7 @@ enum Replayed {
     Floors(FloorEpoch),
     Span(SpanRecord),
     Gpu(GpuRecord),
+    Host(super::HostSpan),
 }
 
 impl Replayed {
@@ -608,6 +631,9 @@ impl Replayed {
             }
             Replayed::Span(r) => live.registry.restore(r.seq, r.span),
             Replayed::Gpu(r) => live.registry.restore_gpu(r.seq, r.run),
+            Replayed::Host(h) => {
+                live.hosts.insert(h.host.id.clone(), h);
+            }
         }
     }
 }

@@ -402,3 +402,149 @@ fn counts_survive_a_restart_from_the_last_acknowledgement() {
         let _ = std::fs::remove_dir_all(scratch(d));
     }
 }
+
+/// A host added by a call is billed from then on and one retired is billed until then; its
+/// readings before it joined are quarantined as unknown, and a restart in between (the spans
+/// are journalled) changes nothing.
+#[test]
+fn hosts_join_and_leave_and_a_restart_keeps_them() {
+    use kelvin::model::{EntityId, Host, Inventory, Rack, Resources, Room, Site, Timestamp};
+    let id = |s: &str| EntityId::new(s).unwrap();
+    let host = |name: &str| Host {
+        id: id(name),
+        rack: id("r1"),
+        capacity: Resources::new(16.0, 64 << 30),
+        pdu: None,
+    };
+    let inventory = Inventory {
+        sites: vec![Site {
+            id: id("s"),
+            name: "lab".into(),
+        }],
+        rooms: vec![Room {
+            id: id("room"),
+            site: id("s"),
+        }],
+        racks: vec![Rack {
+            id: id("r1"),
+            room: id("room"),
+            row: None,
+        }],
+        hosts: vec![host("h1"), host("h2")],
+        ..Inventory::default()
+    };
+    let t0 = 1_800_000_000_000i64; // ms, on a minute
+    let watts = |h: &str| match h {
+        "h1" => 100.0,
+        "h2" => 200.0,
+        _ => 300.0,
+    };
+    // Minute k: 15 s DCMI scrapes of the three hosts.
+    let batch = |k: i64| {
+        let mut text = String::new();
+        for q in 0..4 {
+            let t = t0 + k * 60_000 + q * 15_000;
+            for h in ["h1", "h2", "h3"] {
+                text.push_str(&format!(
+                    "ipmi_dcmi_power_consumption_watts{{instance=\"{h}:9290\",job=\"ipmi\"}} {} {t}\n",
+                    watts(h)
+                ));
+            }
+        }
+        text
+    };
+    let at = |minute: i64| Timestamp::from_nanos((t0 + minute * 60_000) * 1_000_000);
+    let run = |dir: &Path, restart_at: Option<i64>| {
+        let build = || {
+            Engine::builder()
+                .inventory(inventory.clone())
+                .interval_secs(60)
+                .data_dir(dir)
+                .build()
+                .unwrap()
+        };
+        let mut e = build();
+        let mut unknown = 0;
+        for k in 0..30 {
+            if restart_at == Some(k) {
+                drop(e);
+                e = build();
+            }
+            if k == 10 {
+                e.add_host(host("h3"), at(10)).unwrap();
+            }
+            if k == 20 {
+                assert!(e.retire_host(&id("h1"), at(20)).unwrap());
+            }
+            let r = e
+                .ingest(Batch::prometheus_at("metrics.prom", batch(k), at(k + 1)))
+                .unwrap();
+            unknown += r
+                .stats
+                .by_reason
+                .get(&kelvin::ingest::Reason::UnknownEntity)
+                .copied()
+                .unwrap_or(0);
+            e.commit().unwrap();
+        }
+        e.finish().unwrap();
+        let spans: Vec<_> = e.host_spans().cloned().collect();
+        (e.live_status().unwrap().totals, unknown, spans)
+    };
+    let dir = scratch("hosts-a");
+    let (totals, unknown, spans) = run(&dir, None);
+    // h3's four lines a minute before it joined.
+    assert_eq!(unknown, 10 * 4);
+    let meter = |name: &str| {
+        totals
+            .meters
+            .iter()
+            .find(|(m, _)| &***m == name)
+            .map_or(0, |(_, uj)| *uj)
+    };
+    let minutes = |uj: i128| uj as f64 / 1e6 / 60.0;
+    // h1 until minute 20, h3 from minute 10, h2 throughout: every interval closed (the last
+    // scrape is 45 s into minute 29, so minutes 0 to 28 close whole).
+    assert_eq!(totals.intervals, 29);
+    assert!(
+        (minutes(meter("h1")) / watts("h1") - 20.0).abs() < 1e-6,
+        "{totals:?}"
+    );
+    assert!(
+        (minutes(meter("h2")) / watts("h2") - 29.0).abs() < 1e-6,
+        "{totals:?}"
+    );
+    assert!(
+        (minutes(meter("h3")) / watts("h3") - 19.0).abs() < 1e-6,
+        "{totals:?}"
+    );
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.host.id == id("h1") && s.until_ns == Some(at(20).as_nanos()))
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.host.id == id("h3") && s.from_ns == at(10).as_nanos())
+    );
+    // A restart between the join and the retirement: the same book.
+    let dir_b = scratch("hosts-b");
+    let (totals_b, _, spans_b) = run(&dir_b, Some(15));
+    assert_eq!(totals_b, totals);
+    assert_eq!(spans_b, spans);
+    // Reopened after the end: the added host is in the inventory.
+    let e = Engine::builder()
+        .inventory(inventory.clone())
+        .interval_secs(60)
+        .data_dir(&dir_b)
+        .build()
+        .unwrap();
+    assert!(e.inventory().hosts.iter().any(|h| h.id == id("h3")));
+    assert_eq!(e.host_spans().count(), 2);
+    drop(e);
+    for d in [dir, dir_b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
