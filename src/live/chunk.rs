@@ -38,6 +38,12 @@ pub(crate) struct Chunk {
     pub(crate) parent: Vec<Option<usize>>,
     /// Per meter of `input`, for a GPU its SM-active seconds per interval.
     pub(crate) activity: Vec<Option<Vec<f64>>>,
+    /// Per meter of `input`, for a host with RAPL counters their package and DRAM energy
+    /// per interval, joules.
+    pub(crate) rapl: Vec<Option<Vec<f64>>>,
+    /// Intervals (meter, index in the chunk) whose energy came from another source than the
+    /// meter's own, with that provenance.
+    pub(crate) provenance_at: HashMap<(EntityId, usize), Arc<str>>,
 }
 
 /// One workload's rows while a host is being built.
@@ -61,6 +67,36 @@ struct Bounds {
     b: i64,
     step: i64,
     n: usize,
+}
+
+impl Chunk {
+    /// Fills the intervals a host's wall meter did not measure from its RAPL energy, mapped
+    /// by `epoch`'s calibration of that host ([`crate::LiveOptions::rapl_fallback`]), and
+    /// records their provenance. Called after the chunk's rows went into the floor history
+    /// (which keeps what the wall meter itself measured).
+    pub(crate) fn fill_from_rapl(&mut self, epoch: &super::state::FloorEpoch) {
+        if epoch.rapl.is_empty() {
+            return;
+        }
+        let secs = self.input.interval_ns as f64 / 1e9;
+        for (h, rapl) in self.input.hosts.iter_mut().zip(&self.rapl) {
+            let (Some(rapl), Some(cal)) = (rapl, epoch.rapl.get(h.host.as_str())) else {
+                continue;
+            };
+            let wall = self
+                .provenance
+                .get(&h.host)
+                .map_or("none", |p| &**p)
+                .to_owned();
+            let why: Arc<str> = Arc::from(format!("rapl calibrated on {wall}"));
+            for (i, (e, r)) in h.energy_j.iter_mut().zip(rapl).enumerate() {
+                if e.is_nan() && r.is_finite() && *r >= 0.0 {
+                    *e = cal.apply(*r, secs).max(0.0);
+                    self.provenance_at.insert((h.host.clone(), i), why.clone());
+                }
+            }
+        }
+    }
 }
 
 /// Workloads that ran on several hosts in a chunk (migrated), with their spans.
@@ -87,6 +123,8 @@ impl Engine {
             provenance: HashMap::new(),
             parent: Vec::new(),
             activity: Vec::new(),
+            rapl: Vec::new(),
+            provenance_at: HashMap::new(),
         };
         // Workloads that ran on several hosts in the chunk (migrated): their CPU series is
         // one, so each host gets the part of each interval the workload spent there.
@@ -110,11 +148,23 @@ impl Engine {
             // Intervals wholly outside a host's validity are not its to bill.
             if let Some(s) = span {
                 let start = grid.start().as_nanos();
-                for m in &mut chunk.input.hosts[first..] {
+                let outside = |i: usize| {
+                    let at = start + i as i64 * self.interval_ns;
+                    !s.overlaps(at, at + self.interval_ns)
+                };
+                for (m, rapl) in chunk.input.hosts[first..]
+                    .iter_mut()
+                    .zip(&mut chunk.rapl[first..])
+                {
+                    let rapl = rapl.iter_mut().flatten();
                     for (i, e) in m.energy_j.iter_mut().enumerate() {
-                        let at = start + i as i64 * self.interval_ns;
-                        if !s.overlaps(at, at + self.interval_ns) {
+                        if outside(i) {
                             *e = f64::NAN;
+                        }
+                    }
+                    for (i, r) in rapl.enumerate() {
+                        if outside(i) {
+                            *r = f64::NAN;
                         }
                     }
                 }
@@ -211,6 +261,11 @@ impl Engine {
                 }
             }
         }
+        let rapl = if live.opts.rapl_fallback {
+            self.rapl_energy(&h.id, grid)?
+        } else {
+            None
+        };
         chunk.input.hosts.push(HostSeries {
             host: h.id.clone(),
             cores: h.capacity.cpu_cores,
@@ -223,6 +278,7 @@ impl Engine {
         let wall = chunk.parent.len();
         chunk.parent.push(None);
         chunk.activity.push(None);
+        chunk.rapl.push(rapl);
         for g in gpus {
             chunk
                 .provenance
@@ -231,6 +287,7 @@ impl Engine {
             chunk.share.push(g.shares);
             chunk.parent.push(Some(wall));
             chunk.activity.push(Some(g.activity));
+            chunk.rapl.push(None);
         }
         Ok(())
     }
@@ -319,6 +376,26 @@ impl Engine {
     }
 
     /// CPU seconds of a workload's series per interval (NaN where it has no samples).
+    /// Host `id`'s RAPL package and DRAM energy per interval of `grid` (their counters'
+    /// increases summed), when it has RAPL counters.
+    fn rapl_energy(&self, id: &EntityId, grid: &Grid) -> Result<Option<Vec<f64>>, Error> {
+        let keys: Vec<&SeriesKey> = self
+            .store
+            .select_keys(Some(id), Some(SensorKind::Energy))
+            .into_iter()
+            .filter(|k| {
+                let s = k.sensor.as_str();
+                s.starts_with("rapl/package") || s.starts_with("rapl/dram")
+            })
+            .collect();
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.store.increase_sum(keys, grid, &self.resample)?.values,
+        ))
+    }
+
     fn cpu_seconds(&self, id: &EntityId, grid: &Grid) -> Result<Vec<f64>, Error> {
         let keys = self.store.select_keys(Some(id), Some(SensorKind::CpuTime));
         Ok(self.store.increase_sum(keys, grid, &self.resample)?.values)

@@ -41,10 +41,11 @@ impl Engine {
             let stop = target.min(live.ack.next_calibration.max(ct + step));
             let k = ((stop - ct) / step).max(1);
             let end = ct + k * step;
-            let chunk = self.live_chunk(live, ct, end)?;
+            let mut chunk = self.live_chunk(live, ct, end)?;
             live.drift.observe_chunk(&chunk);
             let floors = live.current_floors();
             live.history.record_all(&chunk);
+            chunk.fill_from_rapl(&floors);
             for i in 0..k as usize {
                 let c = self.settle_one(&chunk, i, &floors, &live.opts.ledger)?;
                 live.ack.closed_through = Some(c.start.as_nanos() + step);
@@ -71,9 +72,11 @@ impl Engine {
             .collect();
         let ledger = attribute_with_floors(&one, &pinned, opts)?;
         Ok(ClosedInterval::from_ledger(one.start, &ledger, |h| {
-            chunk
-                .provenance
-                .get(h)
+            let filled = (!chunk.provenance_at.is_empty())
+                .then(|| chunk.provenance_at.get(&(h.clone(), i)))
+                .flatten();
+            filled
+                .or_else(|| chunk.provenance.get(h))
                 .cloned()
                 .unwrap_or_else(|| Arc::from("none"))
         }))
@@ -107,9 +110,16 @@ impl Engine {
         } else {
             BTreeMap::new()
         };
+        let rapl = if at - from >= 3 * self.interval_ns && live.opts.rapl_fallback {
+            let chunk = live.history.chunk(from, at, self.interval_ns);
+            super::floors::calibrate_rapl(&chunk)
+        } else {
+            BTreeMap::new()
+        };
         Ok(FloorEpoch {
             from_ns: at,
             floors,
+            rapl,
         })
     }
 
@@ -129,7 +139,7 @@ impl Engine {
             let same = live
                 .floors
                 .iter()
-                .any(|f| f.from_ns == at && f.floors == epoch.floors);
+                .any(|f| f.from_ns == at && f.floors == epoch.floors && f.rapl == epoch.rapl);
             if same {
                 continue;
             }
@@ -172,10 +182,11 @@ impl Engine {
                 continue;
             };
             let floors = live.recent[index].1.clone();
-            let chunk = match chunks.remove(&start) {
+            let mut chunk = match chunks.remove(&start) {
                 Some(c) => c,
                 None => self.live_chunk(live, start, start + self.interval_ns)?,
             };
+            chunk.fill_from_rapl(&floors);
             let new = self.settle_one(&chunk, 0, &floors, &live.opts.ledger)?;
             let old = &live.recent[index].0;
             if *old != new {

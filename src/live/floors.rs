@@ -168,3 +168,27 @@ fn gpu_watts_above_floor(
     }
     out
 }
+
+/// Per host with RAPL counters, the map from its RAPL energy to its wall meter's, fitted on
+/// the intervals of `chunk` (the floor history) in which both measured
+/// ([`kelvin_attribution::lattice::resolve`]; at least
+/// [`kelvin_attribution::lattice::MIN_CALIBRATION_OVERLAP`] of them).
+pub(crate) fn calibrate_rapl(
+    chunk: &Chunk,
+) -> BTreeMap<String, kelvin_attribution::lattice::RaplCalibration> {
+    use kelvin_attribution::lattice::{Candidate, MeterSource, resolve};
+    let secs = chunk.input.interval_ns as f64 / 1e9;
+    chunk
+        .input
+        .hosts
+        .iter()
+        .zip(&chunk.rapl)
+        .filter_map(|(h, rapl)| {
+            let rapl = rapl.as_ref()?;
+            let wall = Candidate::new(MeterSource::Bmc, h.energy_j.clone());
+            let rapl = Candidate::new(MeterSource::Rapl, rapl.clone());
+            let cal = resolve(&[wall, rapl], secs).ok()?.rapl_calibration?;
+            Some((h.host.to_string(), cal))
+        })
+        .collect()
+}

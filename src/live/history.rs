@@ -9,8 +9,8 @@
 //! from its store in one read agree exactly, although the two reads may sum a counter's
 //! increases in a different order (they differ in the last bits). They are then kept as
 //! `f32` (seven significant digits, plenty for a floor fit), and the meter order of an
-//! interval is shared with the intervals recorded beside it: 8 bytes per meter and interval,
-//! so that six hours of a 1,000-host site hold about 3 MB, not the 10 MB of full rows, and
+//! interval is shared with the intervals recorded beside it: 12 bytes per meter and interval (energy, activity, RAPL energy),
+//! so that six hours of a 1,000-host site hold about 5 MB, not the 10 MB of full rows, and
 //! the engine's memory after its first hour is close to its memory at the end of the day.
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,8 +22,8 @@ use kelvin_model::{EntityId, Timestamp};
 use super::chunk::Chunk;
 
 /// One interval: the meters in row order (shared between intervals), and per row the
-/// meter's energy (J) and activity.
-type Rows = (Arc<[u32]>, Box<[[f32; 2]]>);
+/// meter's energy (J), its activity and its RAPL energy (J; NaN without RAPL).
+type Rows = (Arc<[u32]>, Box<[[f32; 3]]>);
 
 /// The closed intervals' rows, by interval start.
 #[derive(Debug, Default)]
@@ -89,10 +89,12 @@ impl FloorHistory {
                 .hosts
                 .iter()
                 .zip(&activity)
-                .map(|(h, a)| {
+                .zip(&chunk.rapl)
+                .map(|((h, a), r)| {
                     let energy = h.energy_j.get(i).copied().unwrap_or(f64::NAN);
                     let a = a.get(i).copied().unwrap_or(f64::NAN);
-                    [micro(energy), micro(a)]
+                    let r = r.as_ref().and_then(|r| r.get(i).copied());
+                    [micro(energy), micro(a), micro(r.unwrap_or(f64::NAN))]
                 })
                 .collect();
             self.rows.insert(start, (layout.clone(), values));
@@ -113,18 +115,21 @@ impl FloorHistory {
         let mut slot: HashMap<u32, usize> = HashMap::new();
         let mut energy: Vec<Vec<f64>> = Vec::new();
         let mut activity: Vec<Vec<f64>> = Vec::new();
+        let mut rapl: Vec<Vec<f64>> = Vec::new();
         let mut order: Vec<u32> = Vec::new();
         for (&start, (layout, values)) in self.rows.range(from..to) {
             let k = ((start - from) / interval_ns) as usize;
-            for (&m, &[e, a]) in layout.iter().zip(values.iter()) {
+            for (&m, &[e, a, r]) in layout.iter().zip(values.iter()) {
                 let s = *slot.entry(m).or_insert_with(|| {
                     order.push(m);
                     energy.push(vec![f64::NAN; n]);
                     activity.push(vec![f64::NAN; n]);
+                    rapl.push(vec![f64::NAN; n]);
                     order.len() - 1
                 });
                 energy[s][k] = f64::from(e);
                 activity[s][k] = f64::from(a);
+                rapl[s][k] = f64::from(r);
             }
         }
         let parent: Vec<Option<usize>> = order
@@ -172,6 +177,11 @@ impl FloorHistory {
             provenance: HashMap::new(),
             parent,
             activity,
+            rapl: rapl
+                .into_iter()
+                .map(|r| r.iter().any(|x| x.is_finite()).then_some(r))
+                .collect(),
+            provenance_at: HashMap::new(),
         }
     }
 }

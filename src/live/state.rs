@@ -58,6 +58,15 @@ pub struct LiveOptions {
     ///
     /// [`Engine::attribute`]: crate::Engine::attribute
     pub gpu_meters: bool,
+    /// Fill an interval a host's wall meter did not measure (a BMC that went silent for
+    /// longer than the interpolation gap) from its RAPL package and DRAM counters, mapped to
+    /// wall power by a fit on the intervals both measured in the floor history (the meter
+    /// lattice's BMC → RAPL step; default true). The interval's ledger lines carry the
+    /// provenance `rapl calibrated on <sensor>`. Off, such intervals stay unmeasured, as in
+    /// the batch [`Engine::attribute`].
+    ///
+    /// [`Engine::attribute`]: crate::Engine::attribute
+    pub rapl_fallback: bool,
     /// Most bytes the store of a durable live engine holds in memory (default 96 MiB): past
     /// it the store checkpoints and keeps only what is not yet on disk, so a day of a
     /// thousand hosts runs in flat memory. A store budget set with
@@ -103,6 +112,7 @@ impl Default for LiveOptions {
             ledger: LedgerOptions::default(),
             sync: true,
             gpu_meters: true,
+            rapl_fallback: true,
             store_budget: 96 << 20,
             retention_ns: Some(30 * 86_400 * S),
             facility: None,
@@ -139,6 +149,12 @@ impl LiveOptions {
         self.ledger = ledger;
         self
     }
+    /// Sets [`LiveOptions::rapl_fallback`].
+    pub fn with_rapl_fallback(mut self, on: bool) -> Self {
+        self.rapl_fallback = on;
+        self
+    }
+
     /// Sets [`LiveOptions::gpu_meters`].
     pub fn with_gpu_meters(mut self, on: bool) -> Self {
         self.gpu_meters = on;
@@ -240,6 +256,9 @@ pub(crate) struct Ack {
 pub(crate) struct FloorEpoch {
     pub(crate) from_ns: i64,
     pub(crate) floors: BTreeMap<String, PinnedFloor>,
+    /// Per host, its RAPL counters' map to its wall meter, fitted on the same history.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) rapl: BTreeMap<String, kelvin_attribution::lattice::RaplCalibration>,
 }
 
 /// Journal payload tags besides the book's (1–3).
@@ -323,6 +342,7 @@ impl Live {
             floors: VecDeque::from([Arc::new(FloorEpoch {
                 from_ns: i64::MIN,
                 floors: BTreeMap::new(),
+                rapl: BTreeMap::new(),
             })]),
             recent: VecDeque::new(),
             dirty: BTreeMap::new(),
@@ -360,6 +380,7 @@ impl Live {
             Arc::new(FloorEpoch {
                 from_ns: i64::MIN,
                 floors: BTreeMap::new(),
+                rapl: BTreeMap::new(),
             })
         })
     }

@@ -67,13 +67,14 @@ fn batch_bill(ds: &RecordedDataset, policy: Policy) -> (u128, u128, BTreeMap<Str
 }
 
 fn live_bill(ds: &RecordedDataset, policy: Policy) -> FeedReport {
-    // The batch path keeps GPU energy in the wall meter and leaves the interval a meter's
-    // readings begin in unmeasured: so does the live one here.
+    // The batch path keeps GPU energy in the wall meter, leaves the interval a meter's
+    // readings begin in unmeasured and has no RAPL fallback: so does the live one here.
     let opts = FeedOptions::default().with_live(
         LiveOptions::default()
             .with_ledger(LedgerOptions::default().with_policy(policy))
             .with_gpu_meters(false)
-            .with_partial_first_interval(false),
+            .with_partial_first_interval(false)
+            .with_rapl_fallback(false),
     );
     let mut engine = live_engine(ds, &opts).unwrap();
     feed(ds, &mut engine, &opts).unwrap()
@@ -547,4 +548,123 @@ fn hosts_join_and_leave_and_a_restart_keeps_them() {
     for d in [dir, dir_b] {
         let _ = std::fs::remove_dir_all(d);
     }
+}
+
+/// The meter lattice's BMC → RAPL step: while a host's BMC is silent for twenty minutes, its
+/// intervals are measured from its RAPL counters mapped to wall power (fitted on the hour
+/// both measured), with that provenance on their lines; off, they stay unmeasured.
+#[test]
+fn a_silent_bmc_is_replaced_by_calibrated_rapl_interval_by_interval() {
+    use kelvin::model::{EntityId, Host, Inventory, Rack, Resources, Room, Site, Timestamp};
+    let id = |s: &str| EntityId::new(s).unwrap();
+    let inventory = Inventory {
+        sites: vec![Site {
+            id: id("s"),
+            name: "lab".into(),
+        }],
+        rooms: vec![Room {
+            id: id("room"),
+            site: id("s"),
+        }],
+        racks: vec![Rack {
+            id: id("r1"),
+            room: id("room"),
+            row: None,
+        }],
+        hosts: vec![Host {
+            id: id("h1"),
+            rack: id("r1"),
+            capacity: Resources::new(16.0, 64 << 30),
+            pdu: None,
+        }],
+        ..Inventory::default()
+    };
+    let t0 = 1_800_000_000_000i64; // ms, on a minute
+    // Package power varies minute by minute; the wall is 50 W plus 1.25 W per package watt.
+    let rapl_w = |k: i64| 40.0 + 3.0 * ((k * 7) % 10) as f64;
+    let wall_w = |k: i64| 50.0 + 1.25 * rapl_w(k);
+    let silent = 60..80;
+    let batch = |k: i64, counter: &mut f64| {
+        let mut text = String::new();
+        for q in 0..4 {
+            let t = t0 + k * 60_000 + q * 15_000;
+            if !silent.contains(&k) {
+                text.push_str(&format!(
+                    "ipmi_dcmi_power_consumption_watts{{instance=\"h1:9290\",job=\"ipmi\"}} {} {t}\n",
+                    wall_w(k)
+                ));
+            }
+            text.push_str(&format!(
+                "node_rapl_package_joules_total{{instance=\"h1:9100\",index=\"0\"}} {counter} {t}\n"
+            ));
+            *counter += rapl_w(k) * 15.0;
+        }
+        text
+    };
+    // In memory, or durable in `dir` and reopened before minute `restart`.
+    let run = |fallback: bool, durable: Option<(&Path, i64)>| {
+        let build = || {
+            let b = Engine::builder()
+                .inventory(inventory.clone())
+                .interval_secs(60)
+                .live(LiveOptions::default().with_rapl_fallback(fallback));
+            match durable {
+                Some((dir, _)) => b.data_dir(dir),
+                None => b,
+            }
+            .build()
+            .unwrap()
+        };
+        let mut e = build();
+        let mut counter = 1_000.0;
+        for k in 0..90 {
+            if durable.is_some_and(|(_, r)| r == k) {
+                drop(e);
+                e = build();
+            }
+            let poll = Timestamp::from_nanos((t0 + (k + 1) * 60_000) * 1_000_000);
+            e.ingest(Batch::prometheus_at("m", batch(k, &mut counter), poll))
+                .unwrap();
+            e.commit().unwrap();
+        }
+        e.finish().unwrap();
+        e.live_status().unwrap().totals
+    };
+    let on = run(true, None);
+    let filled: i128 = on
+        .measured_by_provenance
+        .iter()
+        .filter(|(p, _)| p.starts_with("rapl calibrated on"))
+        .map(|(_, uj)| *uj)
+        .sum();
+    // The minute before the silence too: its last 15 s have no DCMI reading after them
+    // within the interpolation gap.
+    let truth_silent: f64 = (59..80).map(|k| wall_w(k) * 60.0).sum();
+    let filled_j = filled as f64 / 1e6;
+    assert!(
+        (filled_j / truth_silent - 1.0).abs() < 0.005,
+        "filled {filled_j} J, truth {truth_silent} J: {:?}",
+        on.measured_by_provenance
+    );
+    let off = run(false, None);
+    assert!(
+        off.measured_by_provenance
+            .keys()
+            .all(|p| !p.starts_with("rapl")),
+        "{:?}",
+        off.measured_by_provenance
+    );
+    // Off, the silent minutes are not measured; on, the day's measured energy is the wall's.
+    let truth: f64 = (0..89).map(|k| wall_w(k) * 60.0).sum();
+    let measured = |t: &kelvin::attribution::ledger::BookTotals| t.measured_uj as f64 / 1e6;
+    assert!(
+        (measured(&on) / truth - 1.0).abs() < 0.01,
+        "{} vs {truth}",
+        measured(&on)
+    );
+    assert!(
+        measured(&off) < 0.85 * truth,
+        "{} vs {truth}",
+        measured(&off)
+    );
 }

@@ -56,7 +56,9 @@ pub const RAPL_UNCALIBRATED_EXTRA_REL: f64 = 0.40;
 
 /// Where an interval's energy came from, best first: PDU outlet → BMC/Redfish → RAPL
 /// (package+DRAM, calibrated up to wall power) → fitted model → SPECpower curve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MeterSource {
     /// A metered PDU outlet (wall power of the host, or of its PSUs).
@@ -173,7 +175,7 @@ impl Candidate {
 }
 
 /// The RAPL-to-wall map fitted by [`resolve`]: `wall_j = offset_j_per_s · dt + scale · rapl_j`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct RaplCalibration {
     /// Power outside package + DRAM that does not follow RAPL (fans, disks, PSU fixed losses),
     /// watts; ≥ 0.

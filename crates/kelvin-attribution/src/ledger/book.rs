@@ -123,6 +123,10 @@ pub struct BookTotals {
     /// Per provenance (`dcmi`, `dcgm`, …) and workload, Σ of its lines: what each kind of
     /// meter billed each workload (the GPU part of a bill is its `dcgm` lines).
     pub by_provenance: BTreeMap<(Arc<str>, Arc<str>), i128>,
+    /// Per provenance, Σ measured: how much of the energy each kind of meter measured (a
+    /// wall meter's own sensor, `dcgm`, `rapl calibrated on dcmi` where the lattice fell back
+    /// to RAPL).
+    pub measured_by_provenance: BTreeMap<Arc<str>, i128>,
 }
 
 impl BookTotals {
@@ -144,6 +148,10 @@ impl BookTotals {
             let m = sign * i128::from(s.measured.uj);
             self.measured_uj += m;
             *self.meters.entry(s.meter.clone()).or_default() += m;
+            *self
+                .measured_by_provenance
+                .entry(s.provenance.clone())
+                .or_default() += m;
             for (w, a) in &s.lines {
                 let x = sign * i128::from(a.uj);
                 self.attributed_uj += x;
