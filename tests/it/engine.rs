@@ -3,61 +3,23 @@
 use kelvin::attribution::Account;
 use kelvin::{AttributionPolicy, Batch, Engine, LedgerOptions, PlaceOptions, Policy};
 use kelvin_model::{
-    EntityId, Host, Inventory, Rack, Reading, Resources, Room, SensorKind, Site, Timestamp,
-    Workload,
+    EntityId, Host, Inventory, Reading, Resources, SensorKind, Timestamp, Workload,
 };
 
-fn id(s: &str) -> EntityId {
-    EntityId::new(s).unwrap()
-}
+use crate::lab::{host, id, lab};
 
 fn inventory() -> Inventory {
-    Inventory {
-        sites: vec![Site {
-            id: id("s"),
-            name: "lab".into(),
-        }],
-        rooms: vec![Room {
-            id: id("room"),
-            site: id("s"),
-        }],
-        racks: vec![Rack {
-            id: id("r1"),
-            room: id("room"),
-            row: None,
-        }],
-        hosts: vec![
-            Host {
-                id: id("h1"),
-                rack: id("r1"),
-                capacity: Resources::new(16.0, 64 << 30),
-                pdu: None,
-            },
-            Host {
-                id: id("h2"),
-                rack: id("r1"),
-                capacity: Resources::new(16.0, 64 << 30),
-                pdu: None,
-            },
-        ],
-        workloads: vec![
-            Workload {
-                id: id("a"),
-                tenant: "t1".into(),
-                owner: "o".into(),
-                requests: Resources::new(4.0, 1 << 30),
-                host: Some(id("h1")),
-            },
-            Workload {
-                id: id("b"),
-                tenant: "t2".into(),
-                owner: "o".into(),
-                requests: Resources::new(4.0, 1 << 30),
-                host: Some(id("h1")),
-            },
-        ],
-        ..Inventory::default()
-    }
+    let workload = |name: &str, tenant: &str| Workload {
+        id: id(name),
+        tenant: tenant.into(),
+        owner: "o".into(),
+        requests: Resources::new(4.0, 1 << 30),
+        host: Some(id("h1")),
+    };
+    lab(
+        vec![host("h1"), host("h2")],
+        vec![workload("a", "t1"), workload("b", "t2")],
+    )
 }
 
 #[test]

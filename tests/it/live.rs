@@ -153,13 +153,15 @@ fn sigkill_at_random_moments_changes_nothing() {
         .with_capture_s(900)
         .with_seed(15);
     kelvin_sim::simulate_to(&cfg, &ds).unwrap();
-    let started = Instant::now();
     let reference = durable_run(&ds, &root.join("reference"));
-    let whole = started.elapsed();
     assert!(
         reference["intervals"].as_u64().unwrap() >= 100,
         "{reference}"
     );
+    // How far the journal of a whole run grows: kills are placed by the child's progress
+    // (its journal's growth), not by the clock, so a loaded machine moves them nowhere.
+    let journal = |dir: &Path| std::fs::metadata(dir.join("engine.journal")).map_or(0, |m| m.len());
+    let whole = journal(&root.join("reference"));
 
     let dir = root.join("crashed");
     let out = root.join("out.json");
@@ -167,8 +169,7 @@ fn sigkill_at_random_moments_changes_nothing() {
     // test runs (another cargo invocation) cannot pull it away.
     let exe = root.join("it-child");
     std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
-    // A child's start-up: a run over the finished reference, which only reopens and skips.
-    let started = Instant::now();
+    // A run over the finished reference only reopens and skips.
     let status = Command::new(&exe)
         .args(["--exact", "live::live_child", "--ignored", "--nocapture"])
         .env(CHILD_DS, &ds)
@@ -178,8 +179,7 @@ fn sigkill_at_random_moments_changes_nothing() {
         .status()
         .unwrap();
     assert!(status.success());
-    let startup = started.elapsed();
-    // A deterministic generator for the kill times (xorshift), so a failure can be replayed.
+    // A deterministic generator for the kill points (xorshift), so a failure can be replayed.
     let mut x = 0x9e37_79b9_7f4a_7c15_u64;
     let mut next = move || {
         x ^= x << 13;
@@ -189,6 +189,7 @@ fn sigkill_at_random_moments_changes_nothing() {
     };
     let (mut kills, mut finished_early, mut progressed, mut acked) = (0, 0, 0, 0u64);
     while kills < 20 {
+        let from = journal(&dir);
         let mut child = Command::new(&exe)
             .args(["--exact", "live::live_child", "--ignored", "--nocapture"])
             .env(CHILD_DS, &ds)
@@ -198,10 +199,16 @@ fn sigkill_at_random_moments_changes_nothing() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // After the child's start-up, somewhere within a tenth of an uninterrupted run, so that
-        // the kills fall all along the stream.
-        let wait = whole.as_micros() as u64 / 10;
-        std::thread::sleep(startup + Duration::from_micros(next() % wait.max(1)));
+        // Once its journal grew by up to a tenth of a whole run's (0: killed while it reopens
+        // or before its first commit), so that the kills fall all along the stream.
+        let grow = next() % (whole / 10).max(1);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while child.try_wait().unwrap().is_none()
+            && journal(&dir) < from + grow
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_micros(200));
+        }
         if child.try_wait().unwrap().is_some() {
             // It reached the end after the kills so far: its book must already be right.
             // Start again from an empty directory for the kills still to come.
@@ -409,31 +416,9 @@ fn counts_survive_a_restart_from_the_last_acknowledgement() {
 /// are journalled) changes nothing.
 #[test]
 fn hosts_join_and_leave_and_a_restart_keeps_them() {
-    use kelvin::model::{EntityId, Host, Inventory, Rack, Resources, Room, Site, Timestamp};
-    let id = |s: &str| EntityId::new(s).unwrap();
-    let host = |name: &str| Host {
-        id: id(name),
-        rack: id("r1"),
-        capacity: Resources::new(16.0, 64 << 30),
-        pdu: None,
-    };
-    let inventory = Inventory {
-        sites: vec![Site {
-            id: id("s"),
-            name: "lab".into(),
-        }],
-        rooms: vec![Room {
-            id: id("room"),
-            site: id("s"),
-        }],
-        racks: vec![Rack {
-            id: id("r1"),
-            room: id("room"),
-            row: None,
-        }],
-        hosts: vec![host("h1"), host("h2")],
-        ..Inventory::default()
-    };
+    use crate::lab::{host, id, lab};
+    use kelvin::model::Timestamp;
+    let inventory = lab(vec![host("h1"), host("h2")], Vec::new());
     let t0 = 1_800_000_000_000i64; // ms, on a minute
     let watts = |h: &str| match h {
         "h1" => 100.0,
@@ -555,30 +540,9 @@ fn hosts_join_and_leave_and_a_restart_keeps_them() {
 /// both measured), with that provenance on their lines; off, they stay unmeasured.
 #[test]
 fn a_silent_bmc_is_replaced_by_calibrated_rapl_interval_by_interval() {
-    use kelvin::model::{EntityId, Host, Inventory, Rack, Resources, Room, Site, Timestamp};
-    let id = |s: &str| EntityId::new(s).unwrap();
-    let inventory = Inventory {
-        sites: vec![Site {
-            id: id("s"),
-            name: "lab".into(),
-        }],
-        rooms: vec![Room {
-            id: id("room"),
-            site: id("s"),
-        }],
-        racks: vec![Rack {
-            id: id("r1"),
-            room: id("room"),
-            row: None,
-        }],
-        hosts: vec![Host {
-            id: id("h1"),
-            rack: id("r1"),
-            capacity: Resources::new(16.0, 64 << 30),
-            pdu: None,
-        }],
-        ..Inventory::default()
-    };
+    use crate::lab::{host, lab};
+    use kelvin::model::Timestamp;
+    let inventory = lab(vec![host("h1")], Vec::new());
     let t0 = 1_800_000_000_000i64; // ms, on a minute
     // Package power varies minute by minute; the wall is 50 W plus 1.25 W per package watt.
     let rapl_w = |k: i64| 40.0 + 3.0 * ((k * 7) % 10) as f64;

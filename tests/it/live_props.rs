@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use kelvin::attribution::ledger::{BookReader, BookRecord, BookTotals, ClosedInterval};
 use kelvin::ingest::Reason;
-use kelvin::model::{EntityId, Host, Inventory, Rack, Resources, Room, Site, Timestamp, Workload};
+use kelvin::model::{Inventory, Resources, Timestamp, Workload};
 use kelvin::{Batch, Engine, LedgerOptions, LiveOptions, LiveStatus, Policy};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -34,9 +34,7 @@ const SCRAPE_S: i64 = 15;
 /// Start of every synthetic stream: 2027-01-15T08:00:00Z, on a minute (the engine's interval).
 const T0_S: i64 = 1_800_000_000;
 
-fn id(s: &str) -> EntityId {
-    EntityId::new(s).unwrap()
-}
+use crate::lab::{host, id, lab};
 
 /// A deterministic generator (xorshift64*), so each case is reproducible from its seed.
 struct Rng(u64);
@@ -266,43 +264,23 @@ impl Stream {
     }
 
     fn inventory(&self) -> Inventory {
-        Inventory {
-            sites: vec![Site {
-                id: id("s"),
-                name: "lab".into(),
-            }],
-            rooms: vec![Room {
-                id: id("room"),
-                site: id("s"),
-            }],
-            racks: vec![Rack {
-                id: id("r1"),
-                room: id("room"),
-                row: None,
-            }],
-            hosts: (0..self.sc.hosts)
-                .map(|h| Host {
-                    id: id(&format!("h{}", h + 1)),
-                    rack: id("r1"),
-                    capacity: Resources::new(16.0, 64 << 30),
-                    pdu: None,
-                })
-                .collect(),
-            workloads: self
-                .sc
-                .workloads
-                .iter()
-                .enumerate()
-                .map(|(i, &(h, cores))| Workload {
-                    id: id(&format!("w{}", i + 1)),
-                    tenant: "t".into(),
-                    owner: "o".into(),
-                    requests: Resources::new(f64::from(cores), 1 << 30),
-                    host: Some(id(&format!("h{}", h + 1))),
-                })
-                .collect(),
-            ..Inventory::default()
-        }
+        let hosts = (0..self.sc.hosts)
+            .map(|h| host(&format!("h{}", h + 1)))
+            .collect();
+        let workloads = self
+            .sc
+            .workloads
+            .iter()
+            .enumerate()
+            .map(|(i, &(h, cores))| Workload {
+                id: id(&format!("w{}", i + 1)),
+                tenant: "t".into(),
+                owner: "o".into(),
+                requests: Resources::new(f64::from(cores), 1 << 30),
+                host: Some(id(&format!("h{}", h + 1))),
+            })
+            .collect();
+        lab(hosts, workloads)
     }
 
     /// The scrape of host `h` at scrape `k`: its power and its workloads' CPU counters.

@@ -16,6 +16,7 @@
 //!   the lateness window, and after crashes (SIGKILL at random moments).
 //! - `live_props`: properties of the live engine: arrival order within the lateness window,
 //!   restatements, conservation per interval, crash recovery.
+//! - `lab`: the small hand-made inventory the engine tests share.
 //! - `gpu`: the real H100 recording through `kelvin::gpu`: exact per-phase balance, and the
 //!   shared phases against the exclusive runs under every policy.
 
@@ -25,6 +26,7 @@ mod datasets;
 mod engine;
 mod extend;
 mod gpu;
+mod lab;
 mod live;
 mod live_props;
 mod replay;
