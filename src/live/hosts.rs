@@ -70,11 +70,21 @@ impl Engine {
         }
         host.capacity.validate(&host.id.to_string())?;
         if self.inventory.hosts.iter().any(|h| h.id == host.id) {
-            return Err(refuse(
-                kelvin_model::ErrorKind::DuplicateId,
-                "is already in the inventory".into(),
-            )
-            .into());
+            let retired = self
+                .live
+                .as_ref()
+                .and_then(|l| l.hosts.get(&host.id))
+                .and_then(|s| s.until_ns);
+            let why = match retired {
+                // One validity interval a host: a machine that comes back is a new host.
+                Some(t) => format!(
+                    "was retired at {}; a host has one validity interval, so one that rejoins \
+                     needs a new id",
+                    Timestamp::from_nanos(t).to_rfc3339()
+                ),
+                None => "is already in the inventory".into(),
+            };
+            return Err(refuse(kelvin_model::ErrorKind::DuplicateId, why).into());
         }
         if !self.inventory.racks.iter().any(|r| r.id == host.rack) {
             return Err(refuse(

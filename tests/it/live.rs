@@ -529,6 +529,16 @@ fn hosts_join_and_leave_and_a_restart_keeps_them() {
         .unwrap();
     assert!(e.inventory().hosts.iter().any(|h| h.id == id("h3")));
     assert_eq!(e.host_spans().count(), 2);
+    // One validity interval a host: a retired one cannot rejoin under its id, nor a host be
+    // added twice.
+    let mut e = e;
+    let again = e.add_host(host("h1"), at(40)).unwrap_err().to_string();
+    assert!(
+        again.contains("was retired at") && again.contains("new id"),
+        "{again}"
+    );
+    let twice = e.add_host(host("h2"), at(40)).unwrap_err().to_string();
+    assert!(twice.contains("already in the inventory"), "{twice}");
     drop(e);
     for d in [dir, dir_b] {
         let _ = std::fs::remove_dir_all(d);
