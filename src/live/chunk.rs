@@ -83,15 +83,15 @@ impl Chunk {
             let (Some(rapl), Some(cal)) = (rapl, epoch.rapl.get(h.host.as_str())) else {
                 continue;
             };
-            let wall = self
-                .provenance
-                .get(&h.host)
-                .map_or("none", |p| &**p)
-                .to_owned();
-            let why: Arc<str> = Arc::from(format!("rapl calibrated on {wall}"));
+            // The provenance is made once, and only for a host with an interval to fill.
+            let mut why: Option<Arc<str>> = None;
             for (i, (e, r)) in h.energy_j.iter_mut().zip(rapl).enumerate() {
                 if e.is_nan() && r.is_finite() && *r >= 0.0 {
                     *e = cal.apply(*r, secs).max(0.0);
+                    let why = why.get_or_insert_with(|| {
+                        let wall = self.provenance.get(&h.host).map_or("none", |p| &**p);
+                        Arc::from(format!("rapl calibrated on {wall}"))
+                    });
                     self.provenance_at.insert((h.host.clone(), i), why.clone());
                 }
             }

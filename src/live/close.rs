@@ -99,22 +99,23 @@ impl Engine {
         let from = at
             .saturating_sub(live.opts.floor_history_ns)
             .max(live.ack.first_interval.unwrap_or(at));
-        let floors = if at - from >= 3 * self.interval_ns {
+        let (floors, rapl) = if at - from >= 3 * self.interval_ns {
+            // One read of the history for both fits.
             let chunk = live.history.chunk(from, at, self.interval_ns);
-            calibrate_chunk(
+            let floors = calibrate_chunk(
                 &chunk,
                 &self.inventory,
                 live.opts.pool_floors,
                 self.interval_ns,
-            )
+            );
+            let rapl = if live.opts.rapl_fallback {
+                super::floors::calibrate_rapl(&chunk)
+            } else {
+                BTreeMap::new()
+            };
+            (floors, rapl)
         } else {
-            BTreeMap::new()
-        };
-        let rapl = if at - from >= 3 * self.interval_ns && live.opts.rapl_fallback {
-            let chunk = live.history.chunk(from, at, self.interval_ns);
-            super::floors::calibrate_rapl(&chunk)
-        } else {
-            BTreeMap::new()
+            (BTreeMap::new(), BTreeMap::new())
         };
         Ok(FloorEpoch {
             from_ns: at,
