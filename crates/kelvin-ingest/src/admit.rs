@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use kelvin_model::{EntityId, Place, Reading, TimeGate, Timestamp};
 
-use crate::prometheus::{self, ParseOptions};
+use crate::prometheus::{self, Exposition, ParseOptions};
 use crate::{
     Context, Decoders, IngestBatch, Normalizer, Quarantined, Reason, RuleSet, WorkloadLabels,
 };
@@ -59,6 +59,13 @@ pub enum Batch {
         /// format defines it (the scraper's time). `None`: such samples are quarantined as
         /// [`Reason::MissingTimestamp`].
         scrape_time: Option<Timestamp>,
+        /// Labels of the scrape target, as Prometheus attaches them: each is added to every
+        /// sample that lacks it (`instance` naming the host an exporter describes).
+        target_labels: Vec<(String, String)>,
+        /// Its exposition format ([`ParseOptions::format`]): Prometheus text 0.0.4,
+        /// OpenMetrics 1.0, or [`Exposition::Auto`] (the default: recognized by the text's
+        /// end). A scraper sets it from the content type ([`Batch::with_exposition`]).
+        format: Exposition,
     },
 }
 
@@ -106,7 +113,53 @@ impl Batch {
             source: source.into(),
             text: text.into(),
             scrape_time: None,
+            target_labels: Vec::new(),
+            format: Exposition::Auto,
         }
+    }
+
+    /// Sets the exposition format of a Prometheus text ([`Batch::PrometheusText`]'s
+    /// `format`), as its content type says ([`prometheus::format_of_content_type`]); other
+    /// batches are returned unchanged.
+    ///
+    /// ```
+    /// use std::{collections::HashSet, sync::Arc};
+    /// use kelvin_ingest::{Admission, Batch, Decoders, Normalizer, RuleSet};
+    /// use kelvin_ingest::prometheus::format_of_content_type;
+    /// use kelvin_model::{EntityId, Timestamp};
+    ///
+    /// let known = Arc::new(HashSet::from([EntityId::new("h1")?]));
+    /// let (rules, decoders, normalizer) = (RuleSet::builtin(), Decoders::builtin(), Normalizer::builtin());
+    /// let admission = Admission { rules: &rules, decoders: &decoders, normalizer: &normalizer, known: &known, workloads: None };
+    /// // OpenMetrics timestamps are seconds; a truncated body (no `# EOF`) still yields its samples.
+    /// let body = "ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 212 1793606400.5\n";
+    /// let ct = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    /// let batch = Batch::prometheus("h1:9290", body).with_exposition(format_of_content_type(ct));
+    /// let (_, b) = admission.decode(batch);
+    /// assert_eq!(b.readings[0].ts, Timestamp::from_nanos(1_793_606_400_500_000_000));
+    /// assert_eq!(b.stats.quarantined, 1); // the missing `# EOF`
+    /// # Ok::<(), kelvin_model::ModelError>(())
+    /// ```
+    pub fn with_exposition(mut self, exposition: Exposition) -> Batch {
+        if let Batch::PrometheusText { format, .. } = &mut self {
+            *format = exposition;
+        }
+        self
+    }
+
+    /// Adds a target label to a Prometheus text (see [`Batch::PrometheusText`]); other batches
+    /// are returned unchanged.
+    ///
+    /// ```
+    /// use kelvin_ingest::Batch;
+    /// let b = Batch::prometheus("node", "up 1\n").with_target_label("instance", "h1");
+    /// assert!(matches!(b, Batch::PrometheusText { ref target_labels, .. } if target_labels.len() == 1));
+    /// ```
+    pub fn with_target_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Batch {
+        if let Batch::PrometheusText { target_labels, .. } = &mut self {
+            target_labels.push((name.into(), value.into()));
+        }
+        self
     }
 
     /// Prometheus exposition text from `source`, scraped at `scrape_time`: samples without a
@@ -162,10 +215,18 @@ impl Batch {
                 entity,
                 taken_at: t,
             },
-            Batch::PrometheusText { source, text, .. } => Batch::PrometheusText {
+            Batch::PrometheusText {
+                source,
+                text,
+                target_labels,
+                format,
+                ..
+            } => Batch::PrometheusText {
                 source,
                 text,
                 scrape_time: t,
+                target_labels,
+                format,
             },
         }
     }
@@ -258,9 +319,14 @@ impl Admission<'_> {
                 source,
                 text,
                 scrape_time,
+                target_labels,
+                format,
             } => {
-                let mut opts = ParseOptions::default().with_known_entities(self.known.clone());
+                let mut opts = ParseOptions::default()
+                    .with_known_entities(self.known.clone())
+                    .with_format(format);
                 opts.default_timestamp = scrape_time;
+                opts.target_labels = target_labels;
                 opts.workload_labels = self.workloads.cloned();
                 let parsed = match cache {
                     Some(c) => prometheus::parse_str_cached(&text, &source, self.rules, &opts, c),

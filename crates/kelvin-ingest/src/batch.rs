@@ -26,7 +26,8 @@ pub enum Reason {
     BadValue,
     /// The value is ±infinity, which no sensor measures.
     NonFiniteValue,
-    /// The timestamp is not an integer number of milliseconds.
+    /// The timestamp is not one the format allows (integer milliseconds in Prometheus text,
+    /// seconds in OpenMetrics), is out of range, or goes backwards.
     BadTimestamp,
     /// Unexpected text after the timestamp.
     TrailingGarbage,

@@ -35,7 +35,7 @@
 //!
 //! | module | formats |
 //! |---|---|
-//! | [`prometheus`] | `prometheus`: exposition text (format 0.0.4, as served by node_exporter, the IPMI exporter, cAdvisor and Kepler), mapped to canonical sensors by a [`RuleSet`] that is plain data (JSON) and can be extended by embedders |
+//! | [`prometheus`] | `prometheus`: exposition text 0.0.4 and OpenMetrics 1.0 (as served by node_exporter, the IPMI exporter, cAdvisor and Kepler), mapped to canonical sensors by a [`RuleSet`] that is plain data (JSON) and can be extended by embedders |
 //! | [`ipmi`] | `ipmitool_sensor`, `ipmitool_sdr`, `ipmitool_sdr_elist`, `ipmitool_sdr_verbose`, `ipmitool_dcmi`, `freeipmi_sensors`, `freeipmi_dcmi` |
 //! | [`redfish`] | `redfish`: resources, mockups and service dumps |
 //! | [`snmp`] | `snmp_walk`: net-snmp walks and snmpsim `.snmprec` files |

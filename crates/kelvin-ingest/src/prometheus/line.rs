@@ -1,5 +1,7 @@
-//! The line grammar of exposition text: one line parsed into slices ([`parse_core`], the
-//! decoder's path, which copies nothing) or into owned parts ([`parse_line`]).
+//! The line grammar of Prometheus exposition text (0.0.4): one line parsed into slices
+//! ([`parse_core`], the decoder's path, which copies nothing) or into owned parts
+//! ([`parse_line`]). The label-set parser serves OpenMetrics too, strictly
+//! ([`super::om_line`]).
 
 use crate::Reason;
 
@@ -34,18 +36,27 @@ pub struct LineError {
     pub detail: String,
 }
 
-fn err<T>(reason: Reason, col: usize, what: impl std::fmt::Display) -> Result<T, LineError> {
-    Err(LineError {
-        reason,
-        detail: format!("{what} at column {}", col + 1),
-    })
+pub(super) fn err<T>(
+    reason: Reason,
+    col: usize,
+    what: impl std::fmt::Display,
+) -> Result<T, LineError> {
+    Err(line_error(reason, col, what))
 }
 
-fn is_name_start(b: u8) -> bool {
+/// A [`LineError`] at 0-based column `col`.
+pub(super) fn line_error(reason: Reason, col: usize, what: impl std::fmt::Display) -> LineError {
+    LineError {
+        reason,
+        detail: format!("{what} at column {}", col + 1),
+    }
+}
+
+pub(super) fn is_name_start(b: u8) -> bool {
     b.is_ascii_alphabetic() || b == b'_' || b == b':'
 }
 
-fn is_name_char(b: u8) -> bool {
+pub(super) fn is_name_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b':'
 }
 
@@ -68,6 +79,10 @@ pub(super) struct Core<'a> {
     pub(super) timestamp_ms: Option<i64>,
 }
 
+/// Decodes a label value as Prometheus and OpenMetrics do: `\\`, `\"` and `\n` are a
+/// backslash, a double quote and a line feed; a backslash before any other character stays,
+/// with that character (`\z` is the two characters `\z`: OpenMetrics makes it equal to
+/// `\\z`, and Prometheus keeps it so).
 pub(super) fn unescape(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars();
@@ -75,8 +90,12 @@ pub(super) fn unescape(raw: &str) -> String {
         if c == '\\' {
             match chars.next() {
                 Some('n') => out.push('\n'),
-                Some(other) => out.push(other),
-                None => {}
+                Some(e @ ('\\' | '"')) => out.push(e),
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => out.push('\\'),
             }
         } else {
             out.push(c);
@@ -128,7 +147,7 @@ pub(super) fn parse_core<'a>(
     }
     let metric = &line[..i];
     if i < b.len() && b[i] == b'{' {
-        i = parse_labels(line, i + 1, max_labels, spans)?;
+        i = parse_labels(line, i + 1, max_labels, spans, false)?;
     }
     let series = &line[..i];
     let (value, timestamp_ms) = parse_tail(line, i)?;
@@ -176,36 +195,43 @@ fn check_metadata(line: &str) -> Result<(), LineError> {
     Ok(())
 }
 
-/// Parses the label set that starts at byte `i` (just after its `{`) into `spans`; returns the
-/// index just after its `}`.
-fn parse_labels(
+/// Parses the label set that starts at byte `i` (just after its `{`) into `spans`, after those
+/// already there (duplicates and `max_labels` count only this set's); returns the index just
+/// after its `}`. `strict` is OpenMetrics' grammar: no blanks inside the set, no trailing
+/// comma.
+pub(super) fn parse_labels(
     line: &str,
     mut i: usize,
     max_labels: usize,
     spans: &mut Vec<LabelSpan>,
+    strict: bool,
 ) -> Result<usize, LineError> {
     let b = line.as_bytes();
-    loop {
-        while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
-            i += 1;
+    let base = spans.len();
+    let skip = |i: &mut usize, tabs: bool| {
+        while !strict && *i < b.len() && (b[*i] == b' ' || (tabs && b[*i] == b'\t')) {
+            *i += 1;
         }
+    };
+    loop {
+        skip(&mut i, true);
         if i >= b.len() {
             return err(Reason::BadLabels, i, "unterminated label set");
         }
-        if b[i] == b'}' {
+        if b[i] == b'}' && (!strict || spans.len() == base) {
             return Ok(i + 1);
         }
         let start = i;
-        let span = parse_label(b, &mut i)?;
+        let span = parse_label(b, &mut i, strict)?;
         let this = &b[span.name.0..span.name.1];
-        if spans.iter().any(|s| &b[s.name.0..s.name.1] == this) {
+        if spans[base..].iter().any(|s| &b[s.name.0..s.name.1] == this) {
             return err(
                 Reason::BadLabels,
                 start,
                 format!("duplicate label {:?}", &line[span.name.0..span.name.1]),
             );
         }
-        if spans.len() == max_labels {
+        if spans.len() - base == max_labels {
             return err(
                 Reason::TooManyLabels,
                 start,
@@ -213,11 +239,10 @@ fn parse_labels(
             );
         }
         spans.push(span);
-        while i < b.len() && b[i] == b' ' {
-            i += 1;
-        }
+        skip(&mut i, false);
         match b.get(i) {
             Some(b',') => i += 1,
+            Some(b'}') if strict => return Ok(i + 1),
             Some(b'}') => {}
             _ => {
                 return err(
@@ -230,8 +255,9 @@ fn parse_labels(
     }
 }
 
-/// Parses one `name="value"` at `*i`, leaving `*i` just after the closing quote.
-fn parse_label(b: &[u8], i: &mut usize) -> Result<LabelSpan, LineError> {
+/// Parses one `name="value"` at `*i`, leaving `*i` just after the closing quote. A backslash
+/// escapes the character after it, whatever it is (see [`unescape`]).
+fn parse_label(b: &[u8], i: &mut usize, strict: bool) -> Result<LabelSpan, LineError> {
     let start = *i;
     if !(b[start].is_ascii_alphabetic() || b[start] == b'_') {
         return err(
@@ -245,14 +271,14 @@ fn parse_label(b: &[u8], i: &mut usize) -> Result<LabelSpan, LineError> {
         j += 1;
     }
     let name = (start, j);
-    while j < b.len() && b[j] == b' ' {
+    while !strict && j < b.len() && b[j] == b' ' {
         j += 1;
     }
     if j >= b.len() || b[j] != b'=' {
         return err(Reason::BadLabels, j, "expected '=' after label name");
     }
     j += 1;
-    while j < b.len() && b[j] == b' ' {
+    while !strict && j < b.len() && b[j] == b' ' {
         j += 1;
     }
     if j >= b.len() || b[j] != b'"' {
@@ -270,12 +296,13 @@ fn parse_label(b: &[u8], i: &mut usize) -> Result<LabelSpan, LineError> {
                 break;
             }
             Some(k) => {
-                j += k;
-                if !matches!(b.get(j + 1), Some(b'\\' | b'"' | b'n')) {
-                    return err(Reason::BadLabels, j, "invalid escape in label value");
-                }
+                // A backslash and the byte after it (the first byte of a character: a
+                // multi-byte character's other bytes are never a quote or a backslash).
+                j += k + 2;
                 escaped = true;
-                j += 2;
+                if j > b.len() {
+                    return err(Reason::BadLabels, b.len(), "unterminated label value");
+                }
             }
         }
     }
@@ -418,7 +445,9 @@ pub(super) fn owned_labels(core: &Core<'_>, spans: &[LabelSpan]) -> Vec<(String,
         .collect()
 }
 
-/// Parses one line of exposition text (without its line terminator) into owned parts.
+/// Parses one line of Prometheus exposition text 0.0.4 (without its line terminator) into
+/// owned parts. (OpenMetrics lines are read by the decoder, [`super::Decoder`], in their
+/// exposition's context: see [`super::Exposition`].)
 ///
 /// # Errors
 /// A [`LineError`] naming the reason and column when the line is not valid exposition text.

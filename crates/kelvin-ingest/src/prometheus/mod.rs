@@ -1,21 +1,105 @@
-//! Prometheus exposition text (format 0.0.4), in pull ([`parse_str`], [`read`]) and push
-//! ([`Decoder`]) forms.
+//! Prometheus exposition text (format 0.0.4) and OpenMetrics 1.0 text, in pull ([`parse_str`],
+//! [`read`]) and push ([`Decoder`]) forms. Each sample line is one record: it becomes a
+//! [`Reading`] through the [`RuleSet`], or is quarantined with its [`Reason`] and line.
 //!
-//! Grammar accepted per line, after trimming surrounding whitespace:
-//! `name [{label="value",...}] value [timestamp_ms]`, plus `# HELP`, `# TYPE`, `# UNIT`, `# EOF`
-//! and free comments. Label values support the `\\`, `\"` and `\n` escapes. Each sample line is
-//! one record: it becomes a [`Reading`] through the [`RuleSet`], or is quarantined.
+//! # Which format
+//!
+//! [`ParseOptions::format`] says ([`Exposition`]): declared by the caller — a scraper takes it
+//! from the response's content type ([`format_of_content_type`]) — or, by default, recognized
+//! per exposition ([`Exposition::Auto`]): a body whose last line is `# EOF` (at most one line
+//! feed after it, as the OpenMetrics grammar allows) and that is at most
+//! [`AUTO_DETECT_BYTES`] long is OpenMetrics, any other Prometheus text ([`format_of_body`]).
+//! Prometheus text does not end with `# EOF`, so it reads as it always has; declare
+//! [`Exposition::Text004`] for a text that does. The pull forms see the whole body; the push
+//! form decides at the end of each exposition and holds back, until then, the lines whose
+//! reading depends on the format (see [`Decoder`]). Either way a body decodes the same.
+//!
+//! # Prometheus text 0.0.4
+//!
+//! Per line, after trimming surrounding blanks: `name [{label="value",...}] value
+//! [timestamp]`, fields separated by runs of spaces or tabs; the timestamp is an integer of
+//! milliseconds. Values are any float (`NaN`, `+Inf` and `-Inf` included). In label values
+//! `\\`, `\"` and `\n` are a backslash, a double quote and a line feed, and a backslash before
+//! any other character stays as written (`\z` is `\z`), as in Prometheus' own parser. `#`
+//! lines are `# HELP` and `# TYPE` (a known type, `untyped` included) or free comments; blank
+//! lines are skipped.
+//!
+//! # OpenMetrics 1.0
+//!
+//! The specification's ABNF, strictly, and the rules of its data model that one exposition
+//! shows:
+//! - lines end with a line feed alone: no blank lines, no leading or trailing blanks, one
+//!   space between fields, no blanks inside a label set and no trailing comma;
+//! - metric and label names as in Prometheus text; a label name given twice is refused;
+//! - values are OpenMetrics numbers: decimal with an optional exponent, `NaN`, `+Inf`, `-Inf`
+//!   (`inf` and `infinity` in any case; no sign on `NaN`), never hexadecimal or `1_000`;
+//! - timestamps are seconds — `1700000000`, `1700000000.123456789`, `1.7e9`, negative too —
+//!   converted to nanoseconds exactly from their decimal digits (rounded to the nearest
+//!   nanosecond, ties to even); `NaN` and `Inf` are not timestamps;
+//! - an exemplar may follow a counter's `_total` or a histogram's `_bucket`:
+//!   ` # {labels} value [timestamp]`, its label names and values at most 128 characters in
+//!   all, its value within its bucket. It is checked, then dropped: the reading is the
+//!   sample's;
+//! - `#` lines are `# TYPE name type` (`counter`, `gauge`, `histogram`, `gaugehistogram`,
+//!   `stateset`, `info`, `summary`, `unknown`; not `untyped`), `# HELP name text`,
+//!   `# UNIT name unit` (empty, or the suffix `_unit` of the family name; none on a stateset
+//!   or an info) and `# EOF`, which ends the exposition: every line after it is refused;
+//! - a sample belongs to the family declared last when its name is the family's plus a
+//!   suffix of its type (`_total`, `_created` for a counter; `_bucket`, `_count`, `_sum`,
+//!   `_created` for a histogram; `_bucket`, `_gcount`, `_gsum` for a gauge histogram;
+//!   `_info` for an info; none, `_count`, `_sum`, `_created` for a summary; none otherwise),
+//!   else it starts a family of type `unknown`;
+//! - values a type forbids: a NaN or negative counter total; a NaN, negative or fractional
+//!   bucket or count; a NaN or negative sum, and a histogram `_sum` beside negative buckets;
+//!   a negative quantile; a stateset value but 0 or 1; an info value but 1;
+//! - labels a type needs or forbids: `le` on every bucket (a number; the last is `+Inf`) and
+//!   on nothing else of a histogram; `quantile` (from 0 to 1) on a summary's quantiles only;
+//!   a stateset's state label, named after its family;
+//! - order: a family's metadata comes before its samples, once each; families, and a
+//!   family's metrics (label sets), are neither interleaved nor repeated, and no family's
+//!   name is another's sample name; a metric's samples all have a timestamp or none, in time
+//!   order; a histogram point's buckets go in increasing `le`, are cumulative, end with a
+//!   `+Inf` bucket equal to the `_count`, and there is a `_count` if and only if a `_sum`.
+//!
+//! What OpenMetrics forbids is quarantined line by line, with the [`Reason`] of the part at
+//! fault ([`Reason::BadMetricName`], [`Reason::BadLabels`], [`Reason::BadValue`],
+//! [`Reason::BadTimestamp`], [`Reason::BadMetadata`]; [`Reason::TrailingGarbage`] for an
+//! exemplar where none may be and for lines after `# EOF`; [`Reason::Duplicate`] for a
+//! repeated or interleaved family or metric; [`Reason::BadField`] for a histogram point that
+//! ends incomplete, placed at its last line) and a detail naming the rule. The specification
+//! calls an invalid exposition erroneous as a whole; Kelvin keeps every valid sample of it
+//! and counts each violation instead. An exposition that ends without `# EOF` (a truncated
+//! scrape) keeps its samples too, and adds one [`Reason::BadMetadata`] record at its last line.
+//! Not enforced: names beginning with `_` (reserved, but the grammar allows them), the
+//! canonical rendering of `le` and `quantile` values (which parsers must not insist on), the
+//! time order of metrics across expositions. Past 100,000 families, or metrics in a family,
+//! the interleaving checks see only the first ones (bounded memory).
+//!
+//! # Readings, in both formats
+//!
+//! A `NaN` value is a reading of [`Quality::Absent`]; `±Inf` is quarantined as
+//! [`Reason::NonFiniteValue`] (no sensor measures infinity); a timestamp outside the
+//! nanosecond range of a time (about 1677 to 2262) is [`Reason::BadTimestamp`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::BufRead;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use kelvin_model::{EntityId, Place, Quality, Reading, Timestamp};
 
+mod cache;
+mod exposition;
 mod line;
+mod om_line;
+mod om_state;
+mod stream;
 
+pub use cache::SeriesCache;
+pub use exposition::{AUTO_DETECT_BYTES, Exposition, format_of_body, format_of_content_type};
 use line::{Core, LabelSpan, is_blank, owned_labels, parse_core, parse_tail};
 pub use line::{Line, LineError, Sample, parse_line};
+use om_state::OmState;
+use stream::{Hold, Mode, Stamp};
 
 use crate::rules::MapFailure;
 use crate::workload::{HostLabel, Named, Seed};
@@ -66,6 +150,11 @@ pub struct ParseOptions {
     /// sample naming a workload on a known host is recorded in [`IngestBatch::sightings`].
     /// Default `None`.
     pub workload_labels: Option<WorkloadLabels>,
+    /// The exposition format: Prometheus text 0.0.4, OpenMetrics 1.0, or recognized per
+    /// exposition ([`Exposition::Auto`], the default: OpenMetrics when its last line is
+    /// `# EOF`). A scraper sets it from the response's content type
+    /// ([`format_of_content_type`]).
+    pub format: Exposition,
 }
 
 impl Default for ParseOptions {
@@ -80,6 +169,7 @@ impl Default for ParseOptions {
             max_records: usize::MAX,
             max_output_bytes: usize::MAX,
             workload_labels: None,
+            format: Exposition::Auto,
         }
     }
 }
@@ -100,6 +190,26 @@ impl ParseOptions {
     /// Sets [`ParseOptions::workload_labels`].
     pub fn with_workload_labels(mut self, labels: WorkloadLabels) -> Self {
         self.workload_labels = Some(labels);
+        self
+    }
+
+    /// Sets [`ParseOptions::format`].
+    ///
+    /// ```
+    /// use kelvin_ingest::{Reason, RuleSet};
+    /// use kelvin_ingest::prometheus::{Exposition, ParseOptions, parse_str};
+    ///
+    /// // A Prometheus text body that happens to end with `# EOF`: declared, it stays text
+    /// // (integer milliseconds), where `Auto` would read OpenMetrics seconds.
+    /// let body = "ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 212 1700000000000\n# EOF\n";
+    /// let rules = RuleSet::builtin();
+    /// let text = ParseOptions::default().with_format(Exposition::Text004);
+    /// assert_eq!(parse_str(body, "h1", &rules, &text).stats.accepted, 1);
+    /// let auto = parse_str(body, "h1", &rules, &ParseOptions::default());
+    /// assert_eq!(auto.quarantine[0].reason, Reason::BadTimestamp);
+    /// ```
+    pub fn with_format(mut self, format: Exposition) -> Self {
+        self.format = format;
         self
     }
 
@@ -168,107 +278,6 @@ struct Emitted {
     seed: Option<Arc<Seed>>,
 }
 
-/// Most distinct series a decoder remembers; past it the cache starts over (hostile input with
-/// endless distinct series costs time, not memory).
-const SERIES_CACHE: usize = 100_000;
-
-/// Most bytes of series text the cache holds (a series is up to a line long): past it the
-/// cache starts over too.
-const SERIES_CACHE_BYTES: usize = 16 << 20;
-
-/// Series resolutions kept from one decoder to the next of the same source, so a caller that
-/// decodes one scrape at a time (a live engine: one batch per scrape) maps each series once,
-/// not once per scrape ([`Decoder::with_cache`], [`parse_str_cached`]). Resolutions depend on
-/// [`ParseOptions::known_entities`]: a cache used with a different set, or with a set changed
-/// since (through [`Arc::make_mut`], which a cache's weak reference sees), starts over. Bounded
-/// as a decoder's own cache is (100,000 series, 16 MiB of series text).
-///
-/// ```
-/// use kelvin_ingest::RuleSet;
-/// use kelvin_ingest::prometheus::{ParseOptions, SeriesCache, parse_str_cached};
-///
-/// let rules = RuleSet::builtin();
-/// let mut cache = SeriesCache::default();
-/// let scrape = "ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 150 1700000000000\n";
-/// for _ in 0..3 {
-///     let b = parse_str_cached(scrape, "bmc", &rules, &ParseOptions::default(), &mut cache);
-///     assert_eq!(b.readings.len(), 1);
-/// }
-/// assert_eq!(cache.len(), 1);
-/// ```
-#[derive(Debug, Default)]
-pub struct SeriesCache {
-    /// Each resolution with the generation of the known-entity set it was made (or last
-    /// checked) against.
-    map: HashMap<Box<str>, (Resolution, u64)>,
-    bytes: usize,
-    /// The known-entity set of the current generation (`None`: none).
-    known: Option<Weak<HashSet<EntityId>>>,
-    generation: u64,
-}
-
-impl SeriesCache {
-    /// Distinct series held.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Whether it holds none.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
-    fn clear(&mut self) {
-        self.map.clear();
-        self.bytes = 0;
-    }
-
-    /// Starts a new generation unless `known` is the set of the current one, unchanged:
-    /// resolutions of older generations are then checked again before use ([`Self::get`]).
-    fn align(&mut self, known: Option<&Arc<HashSet<EntityId>>>) {
-        let same = match (&self.known, known) {
-            (None, None) => true,
-            (Some(w), Some(k)) => w.upgrade().is_some_and(|a| Arc::ptr_eq(&a, k)),
-            _ => false,
-        };
-        if !same {
-            self.generation += 1;
-            self.known = known.map(Arc::downgrade);
-        }
-    }
-
-    /// The resolution of `series`, if cached and still what resolving it against `known`
-    /// would give: one of this generation, or a settled one whose entity `known` still holds.
-    fn get(&mut self, series: &str, known: Option<&HashSet<EntityId>>) -> Option<Resolution> {
-        let generation = self.generation;
-        let (r, g) = self.map.get_mut(series)?;
-        if *g != generation {
-            let holds = |e: &EntityId| known.is_none_or(|k| k.contains(e));
-            match r {
-                Resolution::Mapped {
-                    settled: true,
-                    entity,
-                    ..
-                } if holds(entity) => {}
-                _ => return None,
-            }
-            *g = generation;
-        }
-        Some(r.clone())
-    }
-
-    fn insert(&mut self, series: &str, r: &Resolution) {
-        let cost = series.len() + r.heap_bytes();
-        if self.map.len() >= SERIES_CACHE || self.bytes + cost > SERIES_CACHE_BYTES {
-            self.clear();
-        }
-        self.bytes += cost;
-        if let Some((old, _)) = self.map.insert(series.into(), (r.clone(), self.generation)) {
-            self.bytes -= (series.len() + old.heap_bytes()).min(self.bytes);
-        }
-    }
-}
-
 /// The push form: feed bytes as they arrive ([`Decoder::push`]), then [`Decoder::finish`].
 ///
 /// Memory is bounded by [`ParseOptions::max_line_bytes`]: a line longer than that is skipped up
@@ -277,6 +286,21 @@ impl SeriesCache {
 /// (one per scrape target) pays it once per series, not once per sample; the cache holds at
 /// most 100,000 series and 16 MiB of series text. What the batch keeps between drains is
 /// bounded by [`ParseOptions::max_output_bytes`] and [`ParseOptions::max_records`].
+///
+/// A decoder reads one exposition, or several when told where each ends
+/// ([`Decoder::end_exposition`], which [`Decoder::set_scrape_time`] implies): OpenMetrics'
+/// `# EOF` ends an exposition, and the next starts afresh.
+///
+/// In [`Exposition::Auto`], the format of an exposition is known only at its end (its last
+/// line is `# EOF` or not). Until then the decoder reads each line as OpenMetrics would and
+/// emits it at once when Prometheus text would read it the same — a sample without a
+/// timestamp or exemplar, or metadata, that OpenMetrics accepts — so a live scrape's samples
+/// come out as they arrive. From the first line that would read differently (a timestamp,
+/// whose unit differs; anything OpenMetrics refuses), it holds the exposition's lines back
+/// until the format is known: at the end, or once the exposition is over
+/// [`AUTO_DETECT_BYTES`], which makes it Prometheus text and bounds what is held. The result
+/// is the same as decoding the whole body at once; only the moment a record comes out
+/// differs.
 pub struct Decoder<'r> {
     source: Arc<str>,
     rules: &'r RuleSet,
@@ -288,6 +312,18 @@ pub struct Decoder<'r> {
     spans: Vec<LabelSpan>,
     cache: SeriesCache,
     last: Option<(Box<str>, Resolution)>,
+    /// How the current exposition's lines are read.
+    mode: Mode,
+    /// Its families, when read as OpenMetrics (or maybe, in `Auto`).
+    om: OmState,
+    /// Lines held back in `Auto` until the format is known.
+    hold: Hold,
+    /// Its bytes so far.
+    expo_bytes: usize,
+    /// Whether its last line so far is `# EOF`.
+    eof_last: bool,
+    /// Whether it has a line yet.
+    expo_lines: bool,
 }
 
 impl<'r> Decoder<'r> {
@@ -305,6 +341,7 @@ impl<'r> Decoder<'r> {
         opts: ParseOptions,
         batch: IngestBatch,
     ) -> Self {
+        let opts_format = opts.format;
         Decoder {
             batch,
             source,
@@ -316,6 +353,12 @@ impl<'r> Decoder<'r> {
             spans: Vec::new(),
             cache: SeriesCache::default(),
             last: None,
+            mode: Mode::of(opts_format),
+            om: OmState::default(),
+            hold: Hold::default(),
+            expo_bytes: 0,
+            eof_last: false,
+            expo_lines: false,
         }
     }
 
@@ -364,8 +407,11 @@ impl<'r> Decoder<'r> {
     }
 
     /// Sets the scrape time ([`ParseOptions::default_timestamp`]) of the samples fed from now
-    /// on: a decoder kept per target is told each scrape's time.
+    /// on: a decoder kept per target is told each scrape's time. A scrape is an exposition:
+    /// this ends the one fed so far ([`Decoder::end_exposition`]), and what is fed next is a
+    /// new one.
     pub fn set_scrape_time(&mut self, ts: Timestamp) {
+        self.end_exposition();
         self.opts.default_timestamp = Some(ts).filter(|t| t.is_known());
     }
 
@@ -373,8 +419,15 @@ impl<'r> Decoder<'r> {
         self.put(Err(q));
     }
 
-    /// Feeds more bytes; complete lines are processed at once.
-    pub fn push(&mut self, mut bytes: &[u8]) {
+    /// Feeds more bytes; complete lines are processed at once (in [`Exposition::Auto`], those
+    /// whose reading depends on the format may be held back until it is known: see
+    /// [`Decoder`]).
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.count_bytes(bytes.len());
+        self.push_bytes(bytes);
+    }
+
+    fn push_bytes(&mut self, mut bytes: &[u8]) {
         if self.stopped() {
             return;
         }
@@ -384,8 +437,8 @@ impl<'r> Decoder<'r> {
             }
             if self.pending.is_empty() && self.overlong == 0 && nl <= self.opts.max_line_bytes {
                 // Fast path: the whole line is in `bytes`; no copy.
-                self.line_no += 1;
-                self.bytes_line(&bytes[..nl]);
+                self.begin_line(&bytes[..nl]);
+                self.raw_line(&bytes[..nl]);
             } else {
                 self.take(&bytes[..nl]);
                 self.end_line();
@@ -397,6 +450,7 @@ impl<'r> Decoder<'r> {
 
     /// Feeds text: like [`Decoder::push`], without re-validating UTF-8 line by line.
     pub fn push_str(&mut self, mut text: &str) {
+        self.count_bytes(text.len());
         if self.stopped() {
             return;
         }
@@ -404,10 +458,10 @@ impl<'r> Decoder<'r> {
             // Finish the partial line through the byte path first.
             match memchr::memchr(b'\n', text.as_bytes()) {
                 Some(nl) => {
-                    self.push(&text.as_bytes()[..=nl]);
+                    self.push_bytes(&text.as_bytes()[..=nl]);
                     text = &text[nl + 1..];
                 }
-                None => return self.push(text.as_bytes()),
+                None => return self.push_bytes(text.as_bytes()),
             }
         }
         while let Some(nl) = memchr::memchr(b'\n', text.as_bytes()) {
@@ -415,8 +469,8 @@ impl<'r> Decoder<'r> {
                 return;
             }
             if nl <= self.opts.max_line_bytes {
-                self.line_no += 1;
-                self.line(&text[..nl]);
+                self.begin_line(&text.as_bytes()[..nl]);
+                self.str_line(&text[..nl]);
             } else {
                 self.take(&text.as_bytes()[..nl]);
                 self.end_line();
@@ -447,9 +501,7 @@ impl<'r> Decoder<'r> {
 
     /// [`Decoder::finish`], also handing back the series cache for the next decoder.
     pub fn finish_with_cache(mut self) -> (IngestBatch, SeriesCache) {
-        if !self.pending.is_empty() || self.overlong > 0 {
-            self.end_line();
-        }
+        self.end_exposition();
         (self.batch, self.cache)
     }
 
@@ -482,31 +534,39 @@ impl<'r> Decoder<'r> {
     }
 
     fn end_line(&mut self) {
-        self.line_no += 1;
+        let pending = std::mem::take(&mut self.pending);
         if self.overlong > 0 {
-            let head = String::from_utf8_lossy(&self.pending).into_owned();
-            let detail = format!(
-                "{} bytes, over max_line_bytes ({})",
-                self.overlong, self.opts.max_line_bytes
-            );
-            self.put_err(Quarantined::new(
-                self.place(),
-                Reason::LineTooLong,
-                detail,
-                &head,
-            ));
-            self.overlong = 0;
+            self.begin_line(&[]);
+            self.eof_last = false;
+            let n = std::mem::take(&mut self.overlong);
+            self.overlong_line(&pending, n);
         } else {
-            let pending = std::mem::take(&mut self.pending);
-            self.bytes_line(&pending);
-            self.pending = pending;
+            self.begin_line(&pending);
+            self.raw_line(&pending);
         }
+        self.pending = pending;
         self.pending.clear();
+    }
+
+    /// Quarantines a line of `n` bytes, over [`ParseOptions::max_line_bytes`], that starts
+    /// with `head`.
+    fn too_long(&mut self, head: &[u8], n: usize) {
+        let head = String::from_utf8_lossy(head);
+        let detail = format!(
+            "{n} bytes, over max_line_bytes ({})",
+            self.opts.max_line_bytes
+        );
+        self.put_err(Quarantined::new(
+            self.place(),
+            Reason::LineTooLong,
+            detail,
+            &head,
+        ));
     }
 
     fn bytes_line(&mut self, bytes: &[u8]) {
         match std::str::from_utf8(bytes) {
-            Ok(text) => self.line(text),
+            Ok(text) => self.str_line(text),
             Err(e) => {
                 let lossy = String::from_utf8_lossy(bytes);
                 let detail = format!("invalid UTF-8 at byte {}", e.valid_up_to());
@@ -637,7 +697,7 @@ impl<'r> Decoder<'r> {
                 .rposition(|&c| !is_blank(c))
                 .map_or(0, |e| e + 1)];
             match parse_tail(line, k.len()) {
-                Ok((value, timestamp_ms)) => return self.emit(text, value, timestamp_ms),
+                Ok((value, ms)) => return self.emit(text, value, Stamp::millis(ms)),
                 Err(e) => {
                     return self.put_err(Quarantined::new(self.place(), e.reason, e.detail, text));
                 }
@@ -646,13 +706,15 @@ impl<'r> Decoder<'r> {
         let mut spans = std::mem::take(&mut self.spans);
         let parsed = parse_core(text, self.opts.max_labels, &mut spans);
         self.spans = spans;
-        let core = match parsed {
-            Ok(None) => return,
-            Ok(Some(core)) => core,
-            Err(e) => {
-                return self.put_err(Quarantined::new(self.place(), e.reason, e.detail, text));
-            }
-        };
+        match parsed {
+            Ok(None) => {}
+            Ok(Some(core)) => self.sample(text, &core, Stamp::millis(core.timestamp_ms)),
+            Err(e) => self.put_err(Quarantined::new(self.place(), e.reason, e.detail, text)),
+        }
+    }
+
+    /// Maps a parsed sample (`text` is its line) through the series cache and emits it.
+    fn sample(&mut self, text: &str, core: &Core<'_>, stamp: Stamp<'_>) {
         if self.rules.get(core.metric).is_none() {
             // Unmapped metrics are most of a node_exporter scrape: reject them without touching
             // the series cache.
@@ -670,18 +732,18 @@ impl<'r> Decoder<'r> {
             let res = match self.cache.get(core.series, known) {
                 Some(r) => r,
                 None => {
-                    let r = self.resolve(&core);
+                    let r = self.resolve(core);
                     self.cache.insert(core.series, &r);
                     r
                 }
             };
             self.last = Some((core.series.into(), res));
         }
-        self.emit(text, core.value, core.timestamp_ms);
+        self.emit(text, core.value, stamp);
     }
 
     /// Turns a parsed sample of the `last` series into a reading or a quarantine entry.
-    fn emit(&mut self, text: &str, value: f64, timestamp_ms: Option<i64>) {
+    fn emit(&mut self, text: &str, value: f64, stamp: Stamp<'_>) {
         let Some((_, res)) = &self.last else { return };
         let (kind, unit, entity, sensor, seed) = match res {
             Resolution::Mapped {
@@ -698,22 +760,25 @@ impl<'r> Decoder<'r> {
             }
         };
         let mut defaulted = false;
-        let ts = match (timestamp_ms, self.opts.default_timestamp) {
-            (Some(ms), _) => match ms.checked_mul(1_000_000).filter(|&ns| ns != i64::MIN) {
-                Some(ns) => Timestamp::from_nanos(ns),
-                None => {
-                    let q = Quarantined::new(
-                        self.place(),
-                        Reason::BadTimestamp,
-                        format!(
-                            "timestamp {ms} ms is outside the nanosecond range of a time \
-                             (about 1677 to 2262)"
-                        ),
-                        text,
-                    );
-                    return self.put_err(q);
-                }
-            },
+        let ts = match (stamp.time(), self.opts.default_timestamp) {
+            (Some(Ok(ts)), _) => ts,
+            (Some(Err(range)), _) => {
+                let hint = if self.mode == (Mode::Om { detected: true }) {
+                    "; read as OpenMetrics seconds because the body ends with '# EOF'"
+                } else {
+                    ""
+                };
+                let q = Quarantined::new(
+                    self.place(),
+                    Reason::BadTimestamp,
+                    format!(
+                        "timestamp {range} is outside the nanosecond range of a time (about \
+                         1677 to 2262){hint}"
+                    ),
+                    text,
+                );
+                return self.put_err(q);
+            }
             (None, Some(ts)) => {
                 defaulted = true;
                 ts
@@ -779,7 +844,8 @@ impl Resolution {
 /// registers one with its own rules ([`Prometheus::new`]) under the same name to replace the
 /// built-in one. Samples without a timestamp take the context's capture time (or stay at
 /// [`Timestamp::UNKNOWN`]); for metrics whose rule takes the entity from `instance`, a missing
-/// `instance` label falls back to the context's entity.
+/// `instance` label falls back to the context's entity. The format is recognized per input
+/// ([`Exposition::Auto`]): OpenMetrics when it ends with `# EOF`, else Prometheus text.
 #[derive(Debug, Clone)]
 pub struct Prometheus {
     rules: RuleSet,
@@ -816,8 +882,7 @@ impl Decode for Prometheus {
         opts.require_timestamp = false;
         let batch = std::mem::take(out);
         let mut d = Decoder::into_batch(ctx.source_name(), &self.rules, opts, batch);
-        d.reserve(input);
-        d.push_str(input);
+        d.whole(input);
         *out = d.finish();
     }
 
@@ -846,8 +911,7 @@ impl Prometheus {
 /// Parses a whole text (pull form).
 pub fn parse_str(text: &str, source: &str, rules: &RuleSet, opts: &ParseOptions) -> IngestBatch {
     let mut d = Decoder::new(source, rules, opts.clone());
-    d.reserve(text);
-    d.push_str(text);
+    d.whole(text);
     d.finish()
 }
 
@@ -860,8 +924,7 @@ pub fn parse_str_cached(
     cache: &mut SeriesCache,
 ) -> IngestBatch {
     let mut d = Decoder::new(source, rules, opts.clone()).with_cache(std::mem::take(cache));
-    d.reserve(text);
-    d.push_str(text);
+    d.whole(text);
     let (batch, kept) = d.finish_with_cache();
     *cache = kept;
     batch
@@ -894,259 +957,7 @@ pub fn read(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::line::{fast_f64, fast_i64};
-    use super::*;
-    use kelvin_model::SensorKind;
+mod tests;
 
-    fn check_err(line: &str, reason: Reason, detail: &str) {
-        let e = parse_line(line, 64).unwrap_err();
-        assert_eq!(e.reason, reason, "{line}: {}", e.detail);
-        assert_eq!(e.detail, detail, "{line}");
-    }
-
-    #[test]
-    fn samples_parse() {
-        let Line::Sample(s) = parse_line(r#"node_hwmon_temp_celsius{chip="platform_coretemp_0",sensor="temp1"} 55 1700000000123"#, 64).unwrap() else {
-            panic!()
-        };
-        assert_eq!(s.metric, "node_hwmon_temp_celsius");
-        assert_eq!(s.labels[1], ("sensor".into(), "temp1".into()));
-        assert_eq!((s.value, s.timestamp_ms), (55.0, Some(1_700_000_000_123)));
-        let Line::Sample(s) = parse_line(r#"a{b="x\"y\\z\n",} -1.5e3"#, 64).unwrap() else {
-            panic!()
-        };
-        assert_eq!(s.labels, vec![("b".into(), "x\"y\\z\n".into())]);
-        assert_eq!((s.value, s.timestamp_ms), (-1500.0, None));
-        let Line::Sample(s) = parse_line("up NaN", 64).unwrap() else {
-            panic!()
-        };
-        assert!(s.value.is_nan());
-        let Line::Sample(s) = parse_line("x{} +Inf", 64).unwrap() else {
-            panic!()
-        };
-        assert!(s.value.is_infinite());
-        assert_eq!(parse_line("# TYPE x counter", 64).unwrap(), Line::Skip);
-        assert_eq!(parse_line("# just a comment", 64).unwrap(), Line::Skip);
-        assert_eq!(parse_line("   ", 64).unwrap(), Line::Skip);
-        assert_eq!(parse_line("# EOF", 64).unwrap(), Line::Skip);
-    }
-
-    #[test]
-    fn malformed_lines_say_where_and_why() {
-        check_err(
-            "9x 1",
-            Reason::BadMetricName,
-            "metric name must start with a letter, '_' or ':' at column 1",
-        );
-        check_err(
-            "x{a=\"1\" 2",
-            Reason::BadLabels,
-            "expected ',' or '}' after label value at column 9",
-        );
-        check_err(
-            "x{a=1} 2",
-            Reason::BadLabels,
-            "expected '\"' to open label value at column 5",
-        );
-        check_err(
-            "x{a=\"1} 2",
-            Reason::BadLabels,
-            "unterminated label value at column 10",
-        );
-        check_err(
-            "x{a=\"\\t\"} 2",
-            Reason::BadLabels,
-            "invalid escape in label value at column 6",
-        );
-        check_err(
-            "x{a=\"1\",a=\"2\"} 2",
-            Reason::BadLabels,
-            "duplicate label \"a\" at column 9",
-        );
-        check_err(
-            "x twelve",
-            Reason::BadValue,
-            "value \"twelve\" is not a number at column 3",
-        );
-        check_err("x", Reason::BadValue, "missing value at column 2");
-        check_err(
-            "x 1 1.5",
-            Reason::BadTimestamp,
-            "timestamp \"1.5\" is not integer milliseconds at column 5",
-        );
-        check_err(
-            "x 1 2 3",
-            Reason::TrailingGarbage,
-            "unexpected \"3\" at column 7",
-        );
-        check_err(
-            "x-y 1",
-            Reason::BadMetricName,
-            "invalid character in metric name at column 2",
-        );
-        check_err(
-            "# TYPE x speed",
-            Reason::BadMetadata,
-            "unknown metric type \"speed\" at column 3",
-        );
-        check_err(
-            "# TYPE",
-            Reason::BadMetadata,
-            "# TYPE without a valid metric name at column 3",
-        );
-        assert_eq!(
-            parse_line("x{a=\"1\",b=\"2\"} 1", 1).unwrap_err().reason,
-            Reason::TooManyLabels
-        );
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn fast_number_paths_agree_with_the_standard_parsers(x in proptest::num::f64::ANY, i in proptest::num::i64::ANY,
-                                                            digits in "-?[0-9]{1,17}(\\.[0-9]{0,17})?") {
-            for text in [format!("{x}"), format!("{x:.3}"), format!("{x:.9}"), digits.clone()] {
-                if let Some(v) = fast_f64(text.as_bytes()) {
-                    let expected: f64 = text.parse().unwrap();
-                    proptest::prop_assert_eq!(v.to_bits(), expected.to_bits(), "{}", text);
-                }
-            }
-            let t = i.to_string();
-            if let Some(v) = fast_i64(t.as_bytes()) {
-                proptest::prop_assert_eq!(v, i);
-            }
-        }
-    }
-
-    #[test]
-    fn fast_paths_decline_what_they_cannot_do_exactly() {
-        for s in [
-            "",
-            "-",
-            ".",
-            "1e3",
-            "NaN",
-            "+Inf",
-            "1.2.3",
-            "12345678901234567",
-            "0x10",
-            "1_000",
-        ] {
-            assert!(fast_f64(s.as_bytes()).is_none(), "{s}");
-        }
-        assert_eq!(fast_f64(b"-0"), Some(-0.0));
-        assert!(fast_f64(b"-0").unwrap().is_sign_negative());
-        assert_eq!(fast_f64(b"123.456789"), Some(123.456789));
-        assert_eq!(fast_i64(b"1793606400000"), Some(1_793_606_400_000));
-        assert_eq!(fast_i64(b"1234567890123456789"), None);
-    }
-
-    #[test]
-    fn push_in_pieces_equals_whole() {
-        let text = "ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 200 1000\n\
-                    ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 210 2000\n\
-                    bad line here\n\
-                    ipmi_dcmi_power_consumption_watts{instance=\"h1:9290\"} 220 3000";
-        let rules = RuleSet::builtin();
-        let whole = parse_str(text, "s", &rules, &ParseOptions::default());
-        for chunk in [1, 2, 7, 64] {
-            let mut d = Decoder::new("s", &rules, ParseOptions::default());
-            for c in text.as_bytes().chunks(chunk) {
-                d.push(c);
-            }
-            let b = d.finish();
-            assert_eq!(b.readings, whole.readings, "chunk {chunk}");
-            assert_eq!(b.quarantine, whole.quarantine, "chunk {chunk}");
-        }
-        assert_eq!(whole.readings.len(), 3);
-        assert_eq!(whole.readings[2].value, 220.0);
-        assert_eq!(whole.quarantine[0].place, Place::line("s", 3));
-    }
-
-    #[test]
-    fn record_and_output_limits_hold_across_drains() {
-        let rules = RuleSet::builtin();
-        let text = "a 1\nb 2\n# c\nd 3\ne 4\n";
-        let opts = ParseOptions::default().with_max_records(2);
-        let b = parse_str(text, "s", &rules, &opts);
-        assert_eq!((b.stats.seen, b.stats.quarantined), (3, 3));
-        assert_eq!(b.quarantine[2].reason, Reason::TooManyRecords);
-        assert_eq!(b.quarantine[2].place.to_string(), "s:4");
-        // unlimited by default, for streams drained by their caller
-        assert_eq!(
-            parse_str(text, "s", &rules, &ParseOptions::default())
-                .stats
-                .seen,
-            4
-        );
-        // the output budget is per drain
-        let opts = ParseOptions::default().with_max_output_bytes(1_000);
-        let mut d = Decoder::new("s", &rules, opts);
-        d.push_str(&"x 1\n".repeat(20));
-        let first = d.drain();
-        assert!(first.kept_bytes() <= 1_000 && first.stats.seen == 20);
-        assert!(first.stats.by_reason.contains_key(&Reason::TooManyRecords));
-        d.push_str("y 1\n");
-        let second = d.finish();
-        assert_eq!(second.quarantine.len(), 1);
-        assert_eq!(second.quarantine[0].reason, Reason::UnmappedMetric);
-    }
-
-    #[test]
-    fn overlong_lines_are_bounded_and_quarantined() {
-        let rules = RuleSet::builtin();
-        let opts = ParseOptions::default().with_max_line_bytes(100);
-        let long = format!(
-            "x{{a=\"{}\"}} 1 1\nipmi_dcmi_power_consumption_watts{{instance=\"h\"}} 5 1\n",
-            "y".repeat(10_000)
-        );
-        let mut d = Decoder::new("s", &rules, opts);
-        for c in long.as_bytes().chunks(333) {
-            d.push(c);
-            assert!(d.pending.len() <= 100 + 333);
-        }
-        let b = d.finish();
-        assert_eq!(b.stats.by_reason.get(&Reason::LineTooLong), Some(&1));
-        assert_eq!(b.quarantine[0].excerpt.len(), Quarantined::EXCERPT_BYTES);
-        assert_eq!(b.readings.len(), 1);
-        assert_eq!(b.readings[0].ts, Timestamp::from_millis(1));
-    }
-
-    #[test]
-    fn mapping_outcomes_are_counted() {
-        let text = "\
-container_cpu_usage_seconds_total{pod=\"w1\",container=\"main\"} 12.5 1000
-container_cpu_usage_seconds_total{pod=\"w1\",container=\"\"} 13 1000
-go_goroutines 12 1000
-ipmi_temperature_celsius{instance=\"h1:9290\",name=\"Inlet Temp\"} 24 
-ipmi_temperature_celsius{instance=\"h1:9290\",name=\"Inlet Temp\"} NaN 2000
-ipmi_temperature_celsius{instance=\"h1:9290\",name=\"Inlet Temp\"} +Inf 3000
-ipmi_temperature_celsius{instance=\"bad host\",name=\"Inlet Temp\"} 1 3000
-";
-        let b = parse_str(text, "t", &RuleSet::builtin(), &ParseOptions::default());
-        assert_eq!(b.stats.seen, 7);
-        assert_eq!(b.stats.accepted, 2);
-        assert_eq!(b.stats.seen, b.stats.accepted + b.stats.quarantined);
-        let reasons: Vec<Reason> = b.quarantine.iter().map(|q| q.reason).collect();
-        assert_eq!(
-            reasons,
-            [
-                Reason::MissingLabel,
-                Reason::UnmappedMetric,
-                Reason::MissingTimestamp,
-                Reason::NonFiniteValue,
-                Reason::InvalidEntity
-            ]
-        );
-        assert_eq!(b.readings[0].kind, SensorKind::CpuTime);
-        assert_eq!(b.readings[0].sensor, "main");
-        assert_eq!(b.readings[1].quality, Quality::Absent);
-
-        let rules = RuleSet::builtin();
-        let mut d = Decoder::new("bin", &rules, ParseOptions::default());
-        d.push(b"up 1 1\n\xff\xfe 1 1\n");
-        let b = d.finish();
-        assert_eq!(b.stats.by_reason.get(&Reason::NotUtf8), Some(&1));
-        assert_eq!(b.quarantine[1].place, Place::line("bin", 2));
-    }
-}
+#[cfg(test)]
+mod om_tests;

@@ -30,6 +30,7 @@ mod ipmi_sim;
 mod live;
 mod misc;
 mod nvml;
+mod openmetrics;
 mod parquet;
 mod prometheus;
 mod redfish;
