@@ -25,6 +25,7 @@
 mod corpus;
 mod extend;
 mod hostile;
+mod https;
 mod ipmi;
 mod ipmi_sim;
 mod live;
