@@ -488,6 +488,39 @@ impl Engine {
         self.absorb(&source, &origin, parsed)
     }
 
+    /// Ingests what a caller's own decoding produced (a Redfish crawl, a sysfs scan): its
+    /// readings are admitted against the inventory like any batch's (those of unknown entities
+    /// or without a time are quarantined), and its quarantine and counts are kept. `source`
+    /// names the collector, as [`Batch::source`] does.
+    ///
+    /// ```
+    /// use kelvin::model::{Inventory, Reading, EntityId, SensorKind, Timestamp};
+    /// let mut engine = kelvin::Engine::builder().inventory(Inventory::default()).build()?;
+    /// let mut decoded = kelvin::ingest::IngestBatch::default();
+    /// decoded.readings.push(Reading::new(EntityId::new("nowhere")?, "psu", SensorKind::Power,
+    ///     100.0, Timestamp::from_secs(1_800_000_000)));
+    /// decoded.stats.seen = 1;
+    /// decoded.stats.accepted = 1;
+    /// let report = engine.ingest_decoded("redfish:bmc1", decoded)?;
+    /// assert_eq!((report.stats.accepted, report.stats.quarantined), (0, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Engine::ingest`].
+    pub fn ingest_decoded(
+        &mut self,
+        source: &str,
+        mut decoded: IngestBatch,
+    ) -> Result<IngestReport, Error> {
+        let readings = std::mem::take(&mut decoded.readings);
+        let admitted = IngestBatch::admit(source, readings, &self.known);
+        decoded.stats.seen = decoded.stats.seen.saturating_sub(admitted.stats.seen);
+        decoded.stats.accepted = decoded.stats.accepted.saturating_sub(admitted.stats.seen);
+        decoded.append(admitted);
+        self.absorb(source, &Origin::named(source), decoded)
+    }
+
     /// Stores what a decoder produced and keeps its counts and quarantine; readings implausibly
     /// far in time from the rest are quarantined first.
     fn absorb(

@@ -77,6 +77,6 @@ pub use kelvin_placement::Plan;
 pub use kelvin_store as store;
 pub use live::{
     FacilityTotals, HostSpan, LiveFacility, LiveOptions, LiveStatus, MeterDrift, SpanOrigin,
-    WorkloadSpan,
+    WorkloadSpan, read_book,
 };
 pub use optimize::Optimized;

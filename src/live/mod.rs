@@ -15,6 +15,7 @@
 //! pinned for the intervals closed next), `close` (closing and restating intervals),
 //! `facility` (overhead and carbon per line), `hosts` (hosts that join and leave).
 
+mod book;
 mod chunk;
 mod close;
 mod drift;
@@ -28,6 +29,7 @@ mod lifecycle;
 mod state;
 mod workloads;
 
+pub use book::read_book;
 pub use drift::MeterDrift;
 pub use facility::{FacilityTotals, LiveFacility};
 pub(crate) use feed::{Origin, sift_late};

@@ -262,7 +262,7 @@ pub(crate) struct FloorEpoch {
 }
 
 /// Journal payload tags besides the book's (1–3).
-const TAG_ACK: u8 = 0x41;
+pub(crate) const TAG_ACK: u8 = 0x41;
 const TAG_FLOORS: u8 = 0x46;
 const TAG_SPAN: u8 = 0x53;
 const TAG_GPU: u8 = 0x47;

@@ -642,3 +642,76 @@ fn a_silent_bmc_is_replaced_by_calibrated_rapl_interval_by_interval() {
         measured(&off)
     );
 }
+
+/// The book read back from the journal by a reader beside the engine is the engine's own
+/// totals; windows split it without losing or doubling an interval; a journal whose last
+/// commit was cut short reads as the book before it.
+#[test]
+fn the_book_read_from_the_journal_is_the_engine_s_and_windows_split_it() {
+    let ds = dataset("edge-small");
+    let dir = scratch("read-book");
+    let opts = FeedOptions::default().with_data_dir(&dir);
+    let mut engine = live_engine(&ds, &opts).unwrap();
+    let report = feed(&ds, &mut engine, &opts).unwrap();
+    let t = &report.status.totals;
+    let all = kelvin::read_book(&dir, None).unwrap();
+    assert_eq!(
+        (
+            all.intervals,
+            all.measured_uj,
+            all.attributed_uj,
+            all.unattributed_uj
+        ),
+        (
+            t.intervals,
+            t.measured_uj,
+            t.attributed_uj,
+            t.unattributed_uj
+        )
+    );
+    assert_eq!(all.meter_workloads, t.meter_workloads);
+    assert!(all.is_balanced() && t.intervals > 10);
+    // Per meter, the workloads and accounts make up what the meter measured.
+    for (m, uj) in &all.meters {
+        let lines: i128 = all
+            .meter_workloads
+            .iter()
+            .filter(|((mm, _), _)| mm == m)
+            .map(|(_, v)| v)
+            .sum();
+        let accounts: i128 = all
+            .accounts
+            .iter()
+            .filter(|((mm, _), _)| mm == m)
+            .map(|(_, v)| v)
+            .sum();
+        assert_eq!(lines + accounts, *uj, "meter {m}");
+    }
+    let span = engine.data_span().unwrap();
+    let mid = kelvin::model::Timestamp::from_nanos(
+        span.start().as_nanos() + (span.end().as_nanos() - span.start().as_nanos()) / 2,
+    );
+    let far = kelvin::model::Timestamp::from_nanos(span.end().as_nanos() + 86_400_000_000_000);
+    let early = kelvin::model::Timestamp::from_nanos(span.start().as_nanos() - 86_400_000_000_000);
+    let w1 = kelvin::model::TimeRange::try_new(early, mid).unwrap();
+    let w2 = kelvin::model::TimeRange::try_new(mid, far).unwrap();
+    let (a, b) = (
+        kelvin::read_book(&dir, Some(w1)).unwrap(),
+        kelvin::read_book(&dir, Some(w2)).unwrap(),
+    );
+    assert!(a.intervals > 0 && b.intervals > 0);
+    assert_eq!(a.intervals + b.intervals, all.intervals);
+    assert_eq!(a.measured_uj + b.measured_uj, all.measured_uj);
+    // A torn tail (a commit cut short) is left out, and nothing before it.
+    drop(engine);
+    let journal = dir.join("engine.journal");
+    let len = std::fs::metadata(&journal).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&journal)
+        .unwrap();
+    f.set_len(len - 3).unwrap();
+    let torn = kelvin::read_book(&dir, None).unwrap();
+    assert!(torn.intervals <= all.intervals && torn.is_balanced());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

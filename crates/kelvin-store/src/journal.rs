@@ -146,6 +146,42 @@ impl Journal {
         ))
     }
 
+    /// Reads the journal at `path` without opening it for writing, calling `each` on every
+    /// whole record in order; a torn or corrupt tail is reported ([`JournalReport::cut`]), not
+    /// cut: a reader beside the live writer sees what was written so far.
+    ///
+    /// ```
+    /// use kelvin_store::Journal;
+    /// let dir = std::env::temp_dir().join(format!("kelvin-journal-read-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("j");
+    /// let (mut j, _) = Journal::open(&path, false, |_| Ok(()))?;
+    /// j.append(b"one")?;
+    /// j.commit()?;
+    /// let mut n = 0;
+    /// let report = Journal::read(&path, |p| { assert_eq!(p, b"one"); n += 1; Ok(()) })?;
+    /// assert_eq!((n, report.records), (1, 1));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Journal::open`].
+    pub fn read(
+        path: &Path,
+        mut each: impl FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<JournalReport, StoreError> {
+        let file = File::open(path).map_err(|e| io(path, "open journal", e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| io(path, "stat journal", e))?
+            .len();
+        if size < MAGIC.len() as u64 {
+            return Ok(JournalReport::default());
+        }
+        Self::replay(path, &file, size, &mut each)
+    }
+
     fn replay(
         path: &Path,
         file: &File,

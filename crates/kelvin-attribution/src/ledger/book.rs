@@ -127,6 +127,9 @@ pub struct BookTotals {
     /// wall meter's own sensor, `dcgm`, `rapl calibrated on dcmi` where the lattice fell back
     /// to RAPL).
     pub measured_by_provenance: BTreeMap<Arc<str>, i128>,
+    /// Per meter and workload, Σ of the workload's lines on that meter: what each host (or
+    /// GPU) billed each workload.
+    pub meter_workloads: BTreeMap<(Arc<str>, Arc<str>), i128>,
 }
 
 impl BookTotals {
@@ -159,6 +162,10 @@ impl BookTotals {
                 *self
                     .by_provenance
                     .entry((s.provenance.clone(), w.clone()))
+                    .or_default() += x;
+                *self
+                    .meter_workloads
+                    .entry((s.meter.clone(), w.clone()))
                     .or_default() += x;
             }
             for (acc, a) in Account::ALL.iter().zip(&s.accounts) {
