@@ -26,7 +26,7 @@ fn kelvin_deps(manifest: &str) -> Vec<String> {
 const LEAVES: [&str; 2] = ["kelvin-model", "kelvin-guard"];
 
 /// Crates composed over the facade.
-const COMPOSITIONS: [&str; 1] = ["kelvin-replay"];
+const COMPOSITIONS: [&str; 2] = ["kelvin-agent", "kelvin-replay"];
 
 /// The Kelvin crates a manifest's `[dependencies]` (not dev- or build-) names.
 fn normal_kelvin_deps(manifest: &str) -> Vec<String> {
@@ -71,8 +71,8 @@ fn domain_crates_depend_only_on_the_model_and_the_guards() {
         checked += 1;
     }
     assert_eq!(
-        checked, 8,
-        "six domain crates, the guards and one composition"
+        checked, 9,
+        "six domain crates, the guards and two compositions"
     );
     let root = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
     let facade = normal_kelvin_deps(&root.unwrap());
