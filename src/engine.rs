@@ -21,6 +21,13 @@ use crate::live::{Live, LiveOptions, Origin, open_journal, sift_late};
 pub use kelvin_ingest::Batch;
 pub use kelvin_placement::PlaceOptions;
 
+/// Sources whose Prometheus series resolutions are kept (an agent polling a thousand
+/// exporters keeps each one's); past it, or past [`MAX_SERIES_CACHE_ENTRIES`] resolutions in
+/// all, every cache starts afresh: a caller naming every batch anew never grows the map.
+const MAX_SERIES_CACHES: usize = 4096;
+/// Series resolutions kept across all sources (a few hundred bytes each).
+const MAX_SERIES_CACHE_ENTRIES: usize = 200_000;
+
 /// What one [`Engine::ingest`] call did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IngestReport {
@@ -332,6 +339,7 @@ impl EngineBuilder {
             log: QuarantineLog::new(self.quarantine_log),
             counters: Default::default(),
             series_caches: Default::default(),
+            series_cache_entries: 0,
             running,
             static_ids,
         };
@@ -407,6 +415,8 @@ pub struct Engine {
     /// Prometheus series resolutions per source, kept across ingest calls.
     pub(crate) series_caches:
         std::collections::HashMap<String, kelvin_ingest::prometheus::SeriesCache>,
+    /// The resolutions they hold in all.
+    pub(crate) series_cache_entries: usize,
     /// The inventory's running workloads by host (indexes into `inventory.workloads`).
     pub(crate) running: std::collections::HashMap<EntityId, Vec<usize>>,
     /// The inventory's workloads (billed as such, never tracked as spans).
@@ -475,16 +485,29 @@ impl Engine {
         // A scrape's series map the same way as the last scrape's of its source: the
         // resolutions are kept across calls (bounded: a caller naming every batch anew
         // gets fresh caches, never a growing map).
-        let cache = match &batch {
-            Batch::PrometheusText { source, .. } => {
-                if !self.series_caches.contains_key(source) && self.series_caches.len() >= 64 {
-                    self.series_caches.clear();
-                }
-                Some(self.series_caches.entry(source.clone()).or_default())
-            }
+        let key = match &batch {
+            Batch::PrometheusText { source, .. } => Some(source.clone()),
             _ => None,
         };
+        let (before, cache) = match &key {
+            Some(source) => {
+                let fresh = !self.series_caches.contains_key(source);
+                if (fresh && self.series_caches.len() >= MAX_SERIES_CACHES)
+                    || self.series_cache_entries >= MAX_SERIES_CACHE_ENTRIES
+                {
+                    self.series_caches.clear();
+                    self.series_cache_entries = 0;
+                }
+                let c = self.series_caches.entry(source.clone()).or_default();
+                (c.len(), Some(c))
+            }
+            None => (0, None),
+        };
         let (source, parsed) = admission.decode_with(batch, cache);
+        if let Some(c) = key.as_ref().and_then(|k| self.series_caches.get(k)) {
+            self.series_cache_entries =
+                (self.series_cache_entries + c.len()).saturating_sub(before);
+        }
         self.absorb(&source, &origin, parsed)
     }
 
