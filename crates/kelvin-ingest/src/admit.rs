@@ -66,6 +66,10 @@ pub enum Batch {
         /// OpenMetrics 1.0, or [`Exposition::Auto`] (the default: recognized by the text's
         /// end). A scraper sets it from the content type ([`Batch::with_exposition`]).
         format: Exposition,
+        /// Keep a record of every sample of a metric no rule maps (`true`, the default), or
+        /// only of each such metric's first sample, counting the rest
+        /// ([`ParseOptions::every_unmapped`], [`Batch::counting_unmapped_repeats`]).
+        every_unmapped: bool,
     },
 }
 
@@ -115,7 +119,34 @@ impl Batch {
             scrape_time: None,
             target_labels: Vec::new(),
             format: Exposition::Auto,
+            every_unmapped: true,
         }
+    }
+
+    /// Keeps, of a Prometheus text's samples of metrics no rule maps, a record of each
+    /// metric's first sample only and counts the others ([`ParseOptions::every_unmapped`]):
+    /// for a poller whose exporters serve a thousand lines Kelvin has no rule for, every
+    /// scrape. Other batches are returned unchanged.
+    ///
+    /// ```
+    /// use std::{collections::HashSet, sync::Arc};
+    /// use kelvin_ingest::{Admission, Batch, Decoders, Normalizer, Reason, RuleSet};
+    /// use kelvin_model::Timestamp;
+    ///
+    /// let known = Arc::new(HashSet::new());
+    /// let (rules, decoders, normalizer) = (RuleSet::builtin(), Decoders::builtin(), Normalizer::builtin());
+    /// let admission = Admission { rules: &rules, decoders: &decoders, normalizer: &normalizer, known: &known, workloads: None };
+    /// let text = "node_load1 0.5\nnode_load1 0.6\nnode_load5 0.4\n";
+    /// let at = Timestamp::from_secs(1_793_606_400);
+    /// let (_, b) = admission.decode(Batch::prometheus_at("node", text, at).counting_unmapped_repeats());
+    /// assert_eq!((b.stats.quarantined, b.quarantine.len()), (3, 2));
+    /// assert_eq!(b.stats.by_reason[&Reason::UnmappedMetric], 3);
+    /// ```
+    pub fn counting_unmapped_repeats(mut self) -> Batch {
+        if let Batch::PrometheusText { every_unmapped, .. } = &mut self {
+            *every_unmapped = false;
+        }
+        self
     }
 
     /// Sets the exposition format of a Prometheus text ([`Batch::PrometheusText`]'s
@@ -220,6 +251,7 @@ impl Batch {
                 text,
                 target_labels,
                 format,
+                every_unmapped,
                 ..
             } => Batch::PrometheusText {
                 source,
@@ -227,6 +259,7 @@ impl Batch {
                 scrape_time: t,
                 target_labels,
                 format,
+                every_unmapped,
             },
         }
     }
@@ -321,10 +354,12 @@ impl Admission<'_> {
                 scrape_time,
                 target_labels,
                 format,
+                every_unmapped,
             } => {
                 let mut opts = ParseOptions::default()
                     .with_known_entities(self.known.clone())
-                    .with_format(format);
+                    .with_format(format)
+                    .with_every_unmapped(every_unmapped);
                 opts.default_timestamp = scrape_time;
                 opts.target_labels = target_labels;
                 opts.workload_labels = self.workloads.cloned();

@@ -726,6 +726,19 @@ impl IngestBatch {
         self.keep_rejected(q);
     }
 
+    /// Counts one record quarantined for `reason` without keeping it: a repeat of an example
+    /// the batch already holds (the Prometheus decoder's unmapped repeats, when asked). Called
+    /// after [`IngestBatch::admit_record`] accepted it; [`crate::QuarantineLog::extend_from_batch`]
+    /// counts it as it counts a budget's overflow.
+    pub(crate) fn reject_repeat(&mut self, reason: Reason) {
+        if !matches!(self.take_record(), Admit::Yes) {
+            return;
+        }
+        self.stats.seen += 1;
+        self.stats.quarantined += 1;
+        *self.stats.by_reason.entry(reason).or_default() += 1;
+    }
+
     /// Moves a record counted as accepted (and already taken out of `readings`) to the
     /// quarantine as `q`: the same record, so `seen` stays and the record limit does not
     /// apply; kept within the output budget like any entry.

@@ -155,6 +155,13 @@ pub struct ParseOptions {
     /// `# EOF`). A scraper sets it from the response's content type
     /// ([`format_of_content_type`]).
     pub format: Exposition,
+    /// Keep a record of every sample of a metric no rule maps (`true`, the default); with
+    /// `false`, only of each such metric's first sample in an exposition (up to 4,096
+    /// metrics), the others counted as quarantined ([`Reason::UnmappedMetric`]) without a
+    /// record, as a budget's overflow is: the quarantine log's counts are the same, its
+    /// examples fewer, and a node exporter's thousand unmapped lines a scrape cost a count
+    /// each instead of a record.
+    pub every_unmapped: bool,
 }
 
 impl Default for ParseOptions {
@@ -170,6 +177,7 @@ impl Default for ParseOptions {
             max_output_bytes: usize::MAX,
             workload_labels: None,
             format: Exposition::Auto,
+            every_unmapped: true,
         }
     }
 }
@@ -210,6 +218,12 @@ impl ParseOptions {
     /// ```
     pub fn with_format(mut self, format: Exposition) -> Self {
         self.format = format;
+        self
+    }
+
+    /// Sets [`ParseOptions::every_unmapped`].
+    pub fn with_every_unmapped(mut self, every: bool) -> Self {
+        self.every_unmapped = every;
         self
     }
 
@@ -278,6 +292,10 @@ struct Emitted {
     seed: Option<Arc<Seed>>,
 }
 
+/// Distinct unmapped metrics an exposition keeps one example of, with
+/// [`ParseOptions::every_unmapped`] off (past it, each sample is a record).
+const MAX_UNMAPPED_EXAMPLES: usize = 4096;
+
 /// The push form: feed bytes as they arrive ([`Decoder::push`]), then [`Decoder::finish`].
 ///
 /// Memory is bounded by [`ParseOptions::max_line_bytes`]: a line longer than that is skipped up
@@ -324,6 +342,9 @@ pub struct Decoder<'r> {
     eof_last: bool,
     /// Whether it has a line yet.
     expo_lines: bool,
+    /// Metrics without a rule already quarantined, with an example, in this exposition
+    /// (with [`ParseOptions::every_unmapped`] off; cleared by [`Decoder::end_exposition`]).
+    unmapped: std::collections::HashSet<Box<str>>,
 }
 
 impl<'r> Decoder<'r> {
@@ -359,6 +380,7 @@ impl<'r> Decoder<'r> {
             expo_bytes: 0,
             eof_last: false,
             expo_lines: false,
+            unmapped: std::collections::HashSet::new(),
         }
     }
 
@@ -524,8 +546,12 @@ impl<'r> Decoder<'r> {
     /// Reserves room for the readings of `text`: sample lines run 60-200 bytes; reserving
     /// avoids most regrowth of the readings vector (within the record limit).
     fn reserve(&mut self, text: &str) {
+        // A guess of one reading per 160 bytes, at most 256 up front: an exporter's scrape
+        // is mostly metrics no rule maps (a node exporter's 57 KB map to 17 readings), and a
+        // 40 KB allocation per scrape of a thousand targets cost the allocator more than
+        // growing the vector costs a recording that maps every line.
         let max = self.batch.max_records().unwrap_or(usize::MAX);
-        let n = (text.len() / 160).min(max).min(1 << 16);
+        let n = (text.len() / 160).min(max).min(256);
         self.batch.readings.reserve(n);
     }
 
@@ -717,7 +743,22 @@ impl<'r> Decoder<'r> {
     fn sample(&mut self, text: &str, core: &Core<'_>, stamp: Stamp<'_>) {
         if self.rules.get(core.metric).is_none() {
             // Unmapped metrics are most of a node_exporter scrape: reject them without touching
-            // the series cache.
+            // the series cache (and, when asked, count the repeats without a record).
+            if !self.opts.every_unmapped {
+                if self.unmapped.contains(core.metric) {
+                    let (source, line) = (&self.source, self.line_no);
+                    if self
+                        .batch
+                        .admit_record(|| (Place::line(Arc::clone(source), line), text))
+                    {
+                        self.batch.reject_repeat(Reason::UnmappedMetric);
+                    }
+                    return;
+                }
+                if self.unmapped.len() < MAX_UNMAPPED_EXAMPLES {
+                    self.unmapped.insert(core.metric.into());
+                }
+            }
             let detail = format!("no rule for metric {}", core.metric);
             return self.put_err(Quarantined::new(
                 self.place(),

@@ -207,6 +207,38 @@ fn record_and_output_limits_hold_across_drains() {
 }
 
 #[test]
+fn unmapped_repeats_are_counted_with_one_example_per_exposition_when_asked() {
+    let rules = RuleSet::builtin();
+    let text = "x 1\nx 2\ny 3\nx 4\n";
+    let every = parse_str(text, "s", &rules, &ParseOptions::default());
+    assert_eq!((every.stats.quarantined, every.quarantine.len()), (4, 4));
+    let opts = ParseOptions::default().with_every_unmapped(false);
+    let b = parse_str(text, "s", &rules, &opts);
+    assert_eq!((b.stats.seen, b.stats.quarantined), (4, 4));
+    assert_eq!(b.stats.by_reason[&Reason::UnmappedMetric], 4);
+    let kept: Vec<&str> = b.quarantine.iter().map(|q| q.excerpt.as_str()).collect();
+    assert_eq!(kept, ["x 1", "y 3"]);
+    // Each exposition keeps its own example.
+    let mut d = Decoder::new("s", &rules, opts);
+    d.push_str("x 1\nx 2\n");
+    d.end_exposition();
+    d.push_str("x 3\n");
+    let mut b = d.finish();
+    assert_eq!((b.quarantine.len(), b.stats.quarantined), (2, 3));
+    // The quarantine log counts every sample, kept or not.
+    let mut log = crate::QuarantineLog::default();
+    log.extend_from_batch(&mut b);
+    assert_eq!(log.count_of(Reason::UnmappedMetric), 3);
+    // The record limit still holds.
+    let opts = ParseOptions::default()
+        .with_max_records(2)
+        .with_every_unmapped(false);
+    let b = parse_str("x 1\nx 2\nx 3\nx 4\n", "s", &rules, &opts);
+    assert_eq!(b.stats.by_reason[&Reason::TooManyRecords], 1);
+    assert_eq!(b.stats.seen, 3);
+}
+
+#[test]
 fn overlong_lines_are_bounded_and_quarantined() {
     let rules = RuleSet::builtin();
     let opts = ParseOptions::default().with_max_line_bytes(100);
