@@ -336,6 +336,14 @@ fn publish(
     let Some(status) = engine.live_status() else {
         return Ok(());
     };
+    let held = |e: std::io::Error| AgentError::Io {
+        place: state
+            .data_dir
+            .join("agent-counters.json")
+            .display()
+            .to_string(),
+        source: e,
+    };
     let prev = state.snapshot.read().map(|s| s.clone()).unwrap_or_default();
     let at = (status.totals.intervals, status.totals.restatements);
     let (book, names) = if at == prev.book_at && !prev.book.is_empty() {
@@ -343,14 +351,7 @@ fn publish(
     } else {
         let names = Names::of(engine);
         let mut counters = energy_families(&status.totals, &status.facility, &names);
-        monotone.apply(&mut counters).map_err(|e| AgentError::Io {
-            place: state
-                .data_dir
-                .join("agent-counters.json")
-                .display()
-                .to_string(),
-            source: e,
-        })?;
+        monotone.apply(&mut counters).map_err(held)?;
         counters.extend(power_families(engine.last_closed(), interval_s, &names));
         (Arc::new(counters), Arc::new(names))
     };
@@ -359,14 +360,7 @@ fn publish(
         engine.quarantine_log().counts(),
         &status,
     );
-    monotone.apply(&mut own).map_err(|e| AgentError::Io {
-        place: state
-            .data_dir
-            .join("agent-counters.json")
-            .display()
-            .to_string(),
-        source: e,
-    })?;
+    monotone.apply(&mut own).map_err(held)?;
     let mut closed = Family::gauge(
         "kelvin_closed_through_timestamp_seconds",
         "Every interval before this instant is closed and billed.",

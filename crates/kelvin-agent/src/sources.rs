@@ -205,8 +205,11 @@ impl Source {
                 let (body, format) = scraper
                     .fetch_typed(url)
                     .map_err(|e| PollError::new(e.to_string()))?;
-                let mut batch =
-                    Batch::prometheus_at(name.clone(), body, at).with_exposition(format);
+                // An exporter serves hundreds of metrics no rule maps, every scrape: one
+                // record of each a scrape, the rest counted.
+                let mut batch = Batch::prometheus_at(name.clone(), body, at)
+                    .with_exposition(format)
+                    .counting_unmapped_repeats();
                 let instance = match &self.spec.entity {
                     Some(e) => e.clone(),
                     None => host_port(url),
