@@ -65,7 +65,8 @@ impl FailReason {
         FailReason::Other,
     ];
 
-    /// Classifies an error text (the scraper's and the runner's messages).
+    /// Classifies an HTTP client's error text (the scraper's messages); a program's failures
+    /// are classified by their [`exec::ExecError`] variant instead.
     pub fn of(text: &str) -> FailReason {
         let t = text.to_ascii_lowercase();
         if t.contains("timed out") || t.contains("timeout") {
@@ -339,7 +340,7 @@ fn retrying<T>(
     mut f: impl FnMut() -> Result<T, exec::ExecError>,
 ) -> Result<T, PollError> {
     let mut pause = backoff;
-    let mut last = String::new();
+    let mut last = None;
     for attempt in 0..=retries {
         if attempt > 0 {
             std::thread::sleep(pause);
@@ -347,13 +348,21 @@ fn retrying<T>(
         }
         match f() {
             Ok(v) => return Ok(v),
-            Err(e) => last = e.to_string(),
+            Err(e) => last = Some(e),
         }
     }
-    Err(PollError::new(format!(
-        "{last} (gave up after {} attempts)",
-        retries + 1
-    )))
+    // A program's failure is typed: its reason comes from the variant, not the message.
+    let reason = match &last {
+        Some(exec::ExecError::Timeout { .. }) => FailReason::Timeout,
+        Some(exec::ExecError::TooLarge { .. }) => FailReason::TooLarge,
+        Some(exec::ExecError::Exit { .. }) => FailReason::Exit,
+        _ => FailReason::Other,
+    };
+    let last = last.map(|e| e.to_string()).unwrap_or_default();
+    Err(PollError {
+        reason,
+        message: format!("{last} (gave up after {} attempts)", retries + 1),
+    })
 }
 
 /// `host:port` of a URL, as Prometheus names an instance.

@@ -146,15 +146,20 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Vec<Series>, DecodeError> {
     Ok(request
         .timeseries
         .into_iter()
-        .map(|ts| Series {
-            labels: ts.labels.into_iter().map(|l| (l.name, l.value)).collect(),
-            samples: ts
-                .samples
-                .into_iter()
-                .map(|s| (s.timestamp, s.value.unwrap_or(0.0)))
-                .collect(),
-        })
+        .map(from_timeseries)
         .collect())
+}
+
+/// A decoded series as the API holds it.
+fn from_timeseries(ts: TimeSeries) -> Series {
+    Series {
+        labels: ts.labels.into_iter().map(|l| (l.name, l.value)).collect(),
+        samples: ts
+            .samples
+            .into_iter()
+            .map(|s| (s.timestamp, s.value.unwrap_or(0.0)))
+            .collect(),
+    }
 }
 
 #[cfg(test)]
@@ -168,14 +173,7 @@ mod tests {
         to_request(series)
             .timeseries
             .into_iter()
-            .map(|ts| Series {
-                labels: ts.labels.into_iter().map(|l| (l.name, l.value)).collect(),
-                samples: ts
-                    .samples
-                    .into_iter()
-                    .map(|s| (s.timestamp, s.value.unwrap_or(0.0)))
-                    .collect(),
-            })
+            .map(from_timeseries)
             .collect()
     }
 
