@@ -32,13 +32,27 @@ use serde::{Deserialize, Serialize};
 /// w.observe("scrape", 2_000 * s, 2_000 * s);      // bmc-1 not polled for 1,000 s > 600 s: idle
 /// assert_eq!(w.watermark(), Some(1_970 * s));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Watermarks {
     lateness_ns: i64,
     idle_ns: i64,
     /// Source → (newest event time, last poll time).
     sources: BTreeMap<String, (i64, i64)>,
+    /// The newest poll of any source, and a bound no source's last poll is below: what
+    /// [`Watermarks::observe`] keeps so that it costs a lookup, not a scan of every source
+    /// (an agent observes a thousand sources every few seconds). `None` until computed.
+    #[serde(skip)]
+    polls: Option<(i64, i64)>,
 }
+
+impl PartialEq for Watermarks {
+    fn eq(&self, other: &Self) -> bool {
+        (self.lateness_ns, self.idle_ns, &self.sources)
+            == (other.lateness_ns, other.idle_ns, &other.sources)
+    }
+}
+
+impl Eq for Watermarks {}
 
 impl Watermarks {
     /// No sources yet; `lateness_ns` is how late a reading may arrive behind its source's
@@ -49,12 +63,14 @@ impl Watermarks {
             lateness_ns: lateness_ns.max(0),
             idle_ns: idle_ns.max(0),
             sources: BTreeMap::new(),
+            polls: None,
         }
     }
 
     /// Records that `source`, polled at `poll_ns`, delivered readings up to `event_ns` (both
     /// only move forward), and forgets sources not polled for four idle periods.
     pub fn observe(&mut self, source: &str, event_ns: i64, poll_ns: i64) {
+        let (newest, oldest) = self.polls.unwrap_or_else(|| self.scan_polls(poll_ns));
         match self.sources.get_mut(source) {
             Some((t, p)) => {
                 *t = (*t).max(event_ns);
@@ -64,10 +80,21 @@ impl Watermarks {
                 self.sources.insert(source.to_owned(), (event_ns, poll_ns));
             }
         }
-        if let Some(newest_poll) = self.sources.values().map(|v| v.1).max() {
-            let forget = newest_poll.saturating_sub(self.idle_ns.saturating_mul(4));
+        let newest = newest.max(poll_ns);
+        let mut oldest = oldest.min(poll_ns);
+        let forget = newest.saturating_sub(self.idle_ns.saturating_mul(4));
+        if oldest < forget {
             self.sources.retain(|_, v| v.1 >= forget);
+            oldest = self.sources.values().map(|v| v.1).min().unwrap_or(newest);
         }
+        self.polls = Some((newest, oldest));
+    }
+
+    /// The newest and oldest last poll of the sources (both `empty` when there is none).
+    fn scan_polls(&self, empty: i64) -> (i64, i64) {
+        let polls = self.sources.values().map(|v| v.1);
+        let newest = polls.clone().max().unwrap_or(empty);
+        (newest, polls.min().unwrap_or(empty))
     }
 
     /// The newest event time of any source.
@@ -88,7 +115,10 @@ impl Watermarks {
     /// The lowest `newest − lateness` over the sources that are not idle; `None` before any
     /// reading.
     pub fn watermark(&self) -> Option<i64> {
-        let newest_poll = self.sources.values().map(|v| v.1).max()?;
+        let newest_poll = match self.polls {
+            Some((newest, _)) if !self.sources.is_empty() => newest,
+            _ => self.sources.values().map(|v| v.1).max()?,
+        };
         let alive_after = newest_poll.saturating_sub(self.idle_ns);
         self.sources
             .values()
@@ -131,6 +161,35 @@ mod tests {
             }
             prop_assert_eq!(w1.watermark(), w2.watermark());
             prop_assert!(w1.watermark().unwrap() <= w1.newest().unwrap() - 100);
+        }
+
+        /// What `observe` keeps to avoid scanning never changes the result: the sources held
+        /// and the watermark are those of the plain rule (update, then forget every source
+        /// not polled for four idle periods behind the newest poll), also across a
+        /// serialization round trip that drops the kept bounds.
+        #[test]
+        fn kept_bounds_match_the_plain_rule(
+            obs in proptest::collection::vec((0usize..6, 0i64..10_000, 0i64..3_000), 1..80),
+            cut in 0usize..80,
+        ) {
+            let names = ["a", "b", "c", "d", "e", "f"];
+            let (lateness, idle) = (100, 200);
+            let mut w = Watermarks::new(lateness, idle);
+            let mut plain: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+            for (i, (s, t, p)) in obs.iter().enumerate() {
+                if i == cut {
+                    let json = serde_json::to_string(&w).unwrap();
+                    w = serde_json::from_str(&json).unwrap();
+                }
+                w.observe(names[*s], *t, *p);
+                let e = plain.entry(names[*s].to_owned()).or_insert((*t, *p));
+                *e = (e.0.max(*t), e.1.max(*p));
+                let newest = plain.values().map(|v| v.1).max().unwrap();
+                plain.retain(|_, v| v.1 >= newest - 4 * idle);
+                let alive: Vec<i64> = plain.values().filter(|v| v.1 >= newest - idle).map(|v| v.0).collect();
+                prop_assert_eq!(&w.sources, &plain);
+                prop_assert_eq!(w.watermark(), alive.iter().min().map(|t| t - lateness));
+            }
         }
     }
 }
