@@ -126,7 +126,8 @@ impl Batch {
     /// Keeps, of a Prometheus text's samples of metrics no rule maps, a record of each
     /// metric's first sample only and counts the others ([`ParseOptions::every_unmapped`]):
     /// for a poller whose exporters serve a thousand lines Kelvin has no rule for, every
-    /// scrape. Other batches are returned unchanged.
+    /// scrape. An engine keeps each source's series cache, so a source's later batches keep
+    /// no second example of a metric. Other batches are returned unchanged.
     ///
     /// ```
     /// use std::{collections::HashSet, sync::Arc};

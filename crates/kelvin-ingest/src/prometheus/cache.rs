@@ -22,7 +22,9 @@ const SERIES_CACHE_BYTES: usize = 16 << 20;
 /// [`ParseOptions::known_entities`](super::ParseOptions::known_entities): a cache used with a
 /// different set, or with a set changed since (through [`Arc::make_mut`], which a cache's weak
 /// reference sees), starts over. Bounded as a decoder's own cache is (100,000 series, 16 MiB
-/// of series text).
+/// of series text). With [`ParseOptions::every_unmapped`](super::ParseOptions::every_unmapped)
+/// off, it also remembers which metrics without a rule have had their example record, so a
+/// source's later scrapes count those metrics' samples without a record.
 ///
 /// ```
 /// use kelvin_ingest::RuleSet;
@@ -46,6 +48,10 @@ pub struct SeriesCache {
     /// The known-entity set of the current generation (`None`: none).
     known: Option<Weak<HashSet<EntityId>>>,
     generation: u64,
+    /// Metrics without a rule already quarantined with an example (with
+    /// [`ParseOptions::every_unmapped`](super::ParseOptions::every_unmapped) off), at most
+    /// [`MAX_UNMAPPED_EXAMPLES`](super::MAX_UNMAPPED_EXAMPLES).
+    pub(super) unmapped: HashSet<Box<str>>,
 }
 
 impl SeriesCache {

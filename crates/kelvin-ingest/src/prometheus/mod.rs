@@ -156,11 +156,12 @@ pub struct ParseOptions {
     /// ([`format_of_content_type`]).
     pub format: Exposition,
     /// Keep a record of every sample of a metric no rule maps (`true`, the default); with
-    /// `false`, only of each such metric's first sample in an exposition (up to 4,096
-    /// metrics), the others counted as quarantined ([`Reason::UnmappedMetric`]) without a
-    /// record, as a budget's overflow is: the quarantine log's counts are the same, its
-    /// examples fewer, and a node exporter's thousand unmapped lines a scrape cost a count
-    /// each instead of a record.
+    /// `false`, only of each such metric's first sample the decoder sees (up to 4,096
+    /// metrics; a [`SeriesCache`] handed from decoder to decoder remembers them, so a
+    /// source's later scrapes keep none), the others counted as quarantined
+    /// ([`Reason::UnmappedMetric`]) without a record, as a budget's overflow is: the
+    /// quarantine log's counts are the same, its examples fewer, and a node exporter's
+    /// thousand unmapped lines a scrape cost a count each instead of a record.
     pub every_unmapped: bool,
 }
 
@@ -292,7 +293,10 @@ struct Emitted {
     seed: Option<Arc<Seed>>,
 }
 
-/// Distinct unmapped metrics an exposition keeps one example of, with
+/// Bodies from this size on reserve room for their readings up front ([`Decoder::reserve`]).
+const RESERVE_FROM_BYTES: usize = 1 << 20;
+
+/// Distinct unmapped metrics a decoder (and the cache it hands on) keeps one example of, with
 /// [`ParseOptions::every_unmapped`] off (past it, each sample is a record).
 const MAX_UNMAPPED_EXAMPLES: usize = 4096;
 
@@ -342,9 +346,6 @@ pub struct Decoder<'r> {
     eof_last: bool,
     /// Whether it has a line yet.
     expo_lines: bool,
-    /// Metrics without a rule already quarantined, with an example, in this exposition
-    /// (with [`ParseOptions::every_unmapped`] off; cleared by [`Decoder::end_exposition`]).
-    unmapped: std::collections::HashSet<Box<str>>,
 }
 
 impl<'r> Decoder<'r> {
@@ -380,7 +381,6 @@ impl<'r> Decoder<'r> {
             expo_bytes: 0,
             eof_last: false,
             expo_lines: false,
-            unmapped: std::collections::HashSet::new(),
         }
     }
 
@@ -543,15 +543,19 @@ impl<'r> Decoder<'r> {
         }
     }
 
-    /// Reserves room for the readings of `text`: sample lines run 60-200 bytes; reserving
-    /// avoids most regrowth of the readings vector (within the record limit).
+    /// Reserves room for the readings of a large `text` (a recording, a capture): sample
+    /// lines run 60-200 bytes; reserving avoids most regrowth of the readings vector (within
+    /// the record limit).
     fn reserve(&mut self, text: &str) {
-        // A guess of one reading per 160 bytes, at most 256 up front: an exporter's scrape
-        // is mostly metrics no rule maps (a node exporter's 57 KB map to 17 readings), and a
-        // 40 KB allocation per scrape of a thousand targets cost the allocator more than
-        // growing the vector costs a recording that maps every line.
+        // A live scrape (under 1 MiB) reserves nothing: an exporter's scrape is mostly
+        // metrics no rule maps (a node exporter's 57 KB map to 17 readings), and profiling the
+        // agent at a thousand targets showed a per-scrape reservation of a few hundred
+        // readings as the largest single cost, in the allocator, of decoding.
+        if text.len() < RESERVE_FROM_BYTES {
+            return;
+        }
         let max = self.batch.max_records().unwrap_or(usize::MAX);
-        let n = (text.len() / 160).min(max).min(256);
+        let n = (text.len() / 160).min(max);
         self.batch.readings.reserve(n);
     }
 
@@ -745,7 +749,7 @@ impl<'r> Decoder<'r> {
             // Unmapped metrics are most of a node_exporter scrape: reject them without touching
             // the series cache (and, when asked, count the repeats without a record).
             if !self.opts.every_unmapped {
-                if self.unmapped.contains(core.metric) {
+                if self.cache.unmapped.contains(core.metric) {
                     let (source, line) = (&self.source, self.line_no);
                     if self
                         .batch
@@ -755,8 +759,8 @@ impl<'r> Decoder<'r> {
                     }
                     return;
                 }
-                if self.unmapped.len() < MAX_UNMAPPED_EXAMPLES {
-                    self.unmapped.insert(core.metric.into());
+                if self.cache.unmapped.len() < MAX_UNMAPPED_EXAMPLES {
+                    self.cache.unmapped.insert(core.metric.into());
                 }
             }
             let detail = format!("no rule for metric {}", core.metric);

@@ -223,7 +223,6 @@ impl Decoder<'_> {
     /// assert_eq!(b.quarantine[0].place.to_string(), "h1:9290:3");
     /// ```
     pub fn end_exposition(&mut self) {
-        self.unmapped.clear();
         if !self.pending.is_empty() || self.overlong > 0 {
             self.end_line();
         }

@@ -207,7 +207,7 @@ fn record_and_output_limits_hold_across_drains() {
 }
 
 #[test]
-fn unmapped_repeats_are_counted_with_one_example_per_exposition_when_asked() {
+fn unmapped_repeats_are_counted_with_one_example_per_metric_and_source_when_asked() {
     let rules = RuleSet::builtin();
     let text = "x 1\nx 2\ny 3\nx 4\n";
     let every = parse_str(text, "s", &rules, &ParseOptions::default());
@@ -218,13 +218,23 @@ fn unmapped_repeats_are_counted_with_one_example_per_exposition_when_asked() {
     assert_eq!(b.stats.by_reason[&Reason::UnmappedMetric], 4);
     let kept: Vec<&str> = b.quarantine.iter().map(|q| q.excerpt.as_str()).collect();
     assert_eq!(kept, ["x 1", "y 3"]);
-    // Each exposition keeps its own example.
-    let mut d = Decoder::new("s", &rules, opts);
+    // A later exposition keeps no second example, nor does a later decoder of the same
+    // source given its cache; a fresh cache keeps one again.
+    let mut d = Decoder::new("s", &rules, opts.clone());
     d.push_str("x 1\nx 2\n");
     d.end_exposition();
     d.push_str("x 3\n");
-    let mut b = d.finish();
-    assert_eq!((b.quarantine.len(), b.stats.quarantined), (2, 3));
+    let (mut b, cache) = d.finish_with_cache();
+    assert_eq!((b.quarantine.len(), b.stats.quarantined), (1, 3));
+    let mut d = Decoder::new("s", &rules, opts.clone()).with_cache(cache);
+    d.push_str("x 4\ny 5\n");
+    let (later, mut cache) = d.finish_with_cache();
+    let kept: Vec<&str> = later.quarantine.iter().map(|q| q.excerpt.as_str()).collect();
+    assert_eq!((kept, later.stats.quarantined), (vec!["y 5"], 2));
+    let again = parse_str_cached("x 6\ny 7\n", "s", &rules, &opts, &mut cache);
+    assert_eq!((again.quarantine.len(), again.stats.quarantined), (0, 2));
+    let fresh = parse_str_cached("x 6\n", "s", &rules, &opts, &mut SeriesCache::default());
+    assert_eq!(fresh.quarantine.len(), 1);
     // The quarantine log counts every sample, kept or not.
     let mut log = crate::QuarantineLog::default();
     log.extend_from_batch(&mut b);
