@@ -229,7 +229,11 @@ fn unmapped_repeats_are_counted_with_one_example_per_metric_and_source_when_aske
     let mut d = Decoder::new("s", &rules, opts.clone()).with_cache(cache);
     d.push_str("x 4\ny 5\n");
     let (later, mut cache) = d.finish_with_cache();
-    let kept: Vec<&str> = later.quarantine.iter().map(|q| q.excerpt.as_str()).collect();
+    let kept: Vec<&str> = later
+        .quarantine
+        .iter()
+        .map(|q| q.excerpt.as_str())
+        .collect();
     assert_eq!((kept, later.stats.quarantined), (vec!["y 5"], 2));
     let again = parse_str_cached("x 6\ny 7\n", "s", &rules, &opts, &mut cache);
     assert_eq!((again.quarantine.len(), again.stats.quarantined), (0, 2));
