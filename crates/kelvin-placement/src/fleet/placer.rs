@@ -282,6 +282,8 @@ struct Best {
 struct Scan<'a, 'r> {
     t: usize,
     policy: &'a Policy,
+    /// The demand the task is priced with, when not its own ([`Placer::probe`]).
+    demand: Option<&'a [f64]>,
     noise: f64,
     blink: Option<(Rng, f64)>,
     rejected: Option<&'r mut Vec<(Check, usize)>>,
@@ -301,6 +303,7 @@ impl<'a, 'r> Scan<'a, 'r> {
         Scan {
             t,
             policy,
+            demand: None,
             noise: cursor.noise,
             blink: cursor.blink.take(),
             rejected,
@@ -386,8 +389,14 @@ impl<'a, 'r> Scan<'a, 'r> {
                 score
             }
             Policy::RoundRobin => flat(cand, order as f64),
-            Policy::Spread => flat(cand, s.load_fraction(h, Some(&s.p.tasks[self.t].demand))),
-            Policy::Pack => flat(cand, -s.load_fraction(h, Some(&s.p.tasks[self.t].demand))),
+            Policy::Spread => {
+                let demand = self.demand.unwrap_or(&s.p.tasks[self.t].demand);
+                flat(cand, s.load_fraction(h, Some(demand)))
+            }
+            Policy::Pack => {
+                let demand = self.demand.unwrap_or(&s.p.tasks[self.t].demand);
+                flat(cand, -s.load_fraction(h, Some(demand)))
+            }
         }
     }
 
@@ -642,6 +651,87 @@ impl<'p> Placer<'p> {
                 Err(blocked)
             }
         }
+    }
+
+    /// Filters and scores task `t` on each of `hosts` without placing it, as a scheduler asks
+    /// about one pending workload (Kubernetes' filter and score; a scheduler extender's
+    /// `filter` and `prioritize`): per host, in order, the [`Breakdown`] of placing it there,
+    /// whose `score` is the policy's (lower is better), or the first hard constraint that
+    /// forbids it. With `demand` (one value per dimension of [`Problem::dims`]) the task is
+    /// priced as asking for that instead of its own: a placer kept over a problem with one
+    /// unplaced task stands for any pending workload, without a new placer per question
+    /// (building one costs far more than a question). Objective terms see task `t` (its
+    /// problem entry, whose demand is not the probed one). A placed task is taken off its host
+    /// for the question and put back; nothing else changes.
+    ///
+    /// ```
+    /// use kelvin_model::EntityId;
+    /// use kelvin_placement::fleet::{Check, Host, Objective, Placer, Policy, PowerCurve, Problem, Rack, Task};
+    ///
+    /// let id = |s: &str| EntityId::new(s).unwrap();
+    /// let curve = PowerCurve::try_new([100.0, 120.0, 140.0, 160.0, 180.0, 200.0, 220.0, 240.0, 260.0, 280.0, 300.0])?;
+    /// let mut p = Problem::new(vec!["cpu".into()]);
+    /// p.racks.push(Rack::new(id("r1")));
+    /// p.hosts.push(Host::new(id("h0"), 0, vec![8.0], curve.clone()).with_awake(true));
+    /// p.hosts.push(Host::new(id("h1"), 0, vec![32.0], curve).with_awake(true));
+    /// p.tasks.push(Task::new(id("slot"), vec![0.0]));
+    /// let mut placer = Placer::new(&p, Policy::Kelvin(Objective::default()))?;
+    /// // A 16-core workload: too big for h0, priced on h1.
+    /// let answers = placer.probe(0, Some(&[16.0]), &[0, 1])?;
+    /// assert_eq!(answers[0], Err(Check::Capacity(0)));
+    /// assert!(answers[1].as_ref().is_ok_and(|b| b.it_w > 0.0));
+    /// # Ok::<(), kelvin_placement::PlacementError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`PlacementErrorKind::InvalidInput`](crate::PlacementErrorKind::InvalidInput) when `t`
+    /// or a host is out of range, or `demand` has the wrong length or a negative or
+    /// non-finite value.
+    pub fn probe(
+        &mut self,
+        t: usize,
+        demand: Option<&[f64]>,
+        hosts: &[usize],
+    ) -> Result<Vec<Result<Breakdown, Check>>, PlacementError> {
+        let p = self.state.p;
+        if t >= p.tasks.len() {
+            return Err(PlacementError::for_call(format!(
+                "task {t} is out of range ({} tasks)",
+                p.tasks.len()
+            )));
+        }
+        if let Some(h) = hosts.iter().find(|h| **h >= p.hosts.len()) {
+            return Err(PlacementError::for_call(format!(
+                "host {h} is out of range ({} hosts)",
+                p.hosts.len()
+            )));
+        }
+        if let Some(d) = demand
+            && (d.len() != p.dims.len() || d.iter().any(|v| !v.is_finite() || *v < 0.0))
+        {
+            return Err(PlacementError::for_call(format!(
+                "a probed demand needs {} finite, non-negative values ({:?})",
+                p.dims.len(),
+                p.dims
+            )));
+        }
+        let previous = self.state.remove(t);
+        let mut scan = Scan::new(t, &self.policy, &mut self.cursor, None);
+        scan.demand = demand;
+        let answers = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, &h)| {
+                let delta = self.state.try_add_as(t, h, None, demand)?;
+                let score = scan.policy_key(&self.state, h, i, &delta);
+                Ok(Breakdown::from_delta(&delta, score))
+            })
+            .collect();
+        scan.finish(&mut self.cursor);
+        if let Some(h) = previous {
+            self.state.add(t, h);
+        }
+        Ok(answers)
     }
 
     /// Takes task `t` off its host (it finished or was evicted); returns the host.

@@ -423,7 +423,19 @@ impl<'p> State<'p> {
         &mut self,
         t: usize,
         h: usize,
+        all: Option<&mut Vec<Check>>,
+    ) -> Result<Delta, Check> {
+        self.try_add_as(t, h, all, None)
+    }
+
+    /// [`State::try_add`] with task `t` asking for `demand` (one value per dimension)
+    /// instead of its own, when given.
+    pub(crate) fn try_add_as(
+        &mut self,
+        t: usize,
+        h: usize,
         mut all: Option<&mut Vec<Check>>,
+        demand: Option<&[f64]>,
     ) -> Result<Delta, Check> {
         let mut first: Option<Check> = None;
         macro_rules! fail {
@@ -440,6 +452,7 @@ impl<'p> State<'p> {
         }
         let p = self.p;
         let task = &p.tasks[t];
+        let demand = demand.unwrap_or(&task.demand);
         let host = &p.hosts[h];
         if let Some(allowed) = &task.allowed_hosts
             && !allowed.contains(&h)
@@ -447,7 +460,7 @@ impl<'p> State<'p> {
             fail!(Check::Pinned);
         }
         for (d, cap) in host.capacity.iter().enumerate() {
-            if self.used(h, d) + task.demand[d] > cap + EPS * cap.max(1.0) {
+            if self.used(h, d) + demand[d] > cap + EPS * cap.max(1.0) {
                 fail!(Check::Capacity(d as u32));
             }
         }
@@ -468,8 +481,8 @@ impl<'p> State<'p> {
                 }
             }
         }
-        let busy = self.busy[h] + task.demand[0] * task.utilization;
-        let sd = task.demand[0] * task.utilization_sd;
+        let busy = self.busy[h] + demand[0] * task.utilization;
+        let sd = demand[0] * task.utilization_sd;
         let dvar = self.power_var(h, sd * sd);
         let count = self.count[h] + 1;
         let dw = self.power_of(h, busy, count) - self.host_power[h];
@@ -533,7 +546,7 @@ impl<'p> State<'p> {
             carbon_g_per_h: ((carbon_it + dw * ci) * (1.0 + 1.0 / cop_after)
                 - carbon_it * (1.0 + 1.0 / cop_before))
                 / 1000.0,
-            stranded: self.stranded_of(h, Some(&task.demand), count) - self.host_stranded[h],
+            stranded: self.stranded_of(h, Some(demand), count) - self.host_stranded[h],
             recirculation_c: rise_c,
             migration,
         })

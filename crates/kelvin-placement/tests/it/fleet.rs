@@ -244,6 +244,62 @@ proptest! {
             prop_assert!(e.violations.is_empty(), "after task {}: {:?}", t, e.violations);
         }
     }
+
+    /// Probing a workload on every host answers what placing it would: the hosts it passes
+    /// are the ones where the independent checker finds no violation, the best score is the
+    /// host an exhaustive placer picks, a probed demand prices like a task of that demand,
+    /// and the placer is left as it was.
+    #[test]
+    fn probes_agree_with_placing_and_change_nothing(seed in any::<u64>(), scale in 0.5f64..2.0) {
+        let mut p = random_problem(seed, 5, 8);
+        prop_assume!(evaluate(&p, &vec![None; p.tasks.len()]).unwrap().violations.is_empty());
+        for t in &mut p.tasks { t.current = None; t.allowed_hosts = None; }
+        p.rules.clear();
+        let last = p.tasks.len() - 1;
+        let mut placer = Placer::new(&p, Policy::Kelvin(Objective::default()))
+            .unwrap()
+            .with_sampling(Sampling::exhaustive());
+        for t in 0..last {
+            let _ = placer.place(t);
+        }
+        let hosts: Vec<usize> = (0..p.hosts.len()).collect();
+        let before = (placer.assignment(), placer.evaluation());
+        let answers = placer.probe(last, None, &hosts).unwrap();
+        prop_assert_eq!(&(placer.assignment(), placer.evaluation()), &before);
+        for (h, a) in answers.iter().enumerate() {
+            let mut host_of = placer.assignment();
+            host_of[last] = Some(h);
+            let clean = evaluate(&p, &host_of).unwrap().violations.is_empty();
+            prop_assert_eq!(a.is_ok(), clean, "host {}: {:?}", h, a);
+        }
+        let best = answers
+            .iter()
+            .enumerate()
+            .filter_map(|(h, a)| a.as_ref().ok().map(|b| (h, b.score)))
+            .min_by(|x, y| x.1.total_cmp(&y.1));
+        match placer.clone().place(last) {
+            Ok(d) => {
+                let (_, s) = best.unwrap();
+                prop_assert!((d.breakdown.score - s).abs() <= 1e-9 * s.abs().max(1.0));
+            }
+            Err(_) => prop_assert!(best.is_none()),
+        }
+        // A probed demand prices as a problem whose task asks for it.
+        let demand: Vec<f64> = p.tasks[last].demand.iter().map(|d| d * scale).collect();
+        let probed = placer.probe(last, Some(&demand), &hosts).unwrap();
+        let mut q = p.clone();
+        q.tasks[last].demand = demand;
+        let mut other = Placer::new(&q, Policy::Kelvin(Objective::default())).unwrap();
+        for (t, h) in placer.assignment().iter().enumerate() {
+            if let (Some(_), true) = (h, t != last) {
+                let _ = other.place(t);
+            }
+        }
+        prop_assume!(other.assignment() == placer.assignment());
+        prop_assert_eq!(other.probe(last, None, &hosts).unwrap(), probed);
+        prop_assert!(placer.probe(last, Some(&[1.0]), &hosts).is_err() || p.dims.len() == 1);
+        prop_assert!(placer.probe(last, None, &[p.hosts.len()]).is_err());
+    }
 }
 
 /// On 300 small random instances, Kelvin's result is compared with the brute-force optimum
