@@ -2,7 +2,7 @@
 //! attribution fitted and what the engine measured go to [`Problem::from_inventory`], and the
 //! problem to [`solve`].
 
-use kelvin_model::{EntityId, MarginalPower, Workload};
+use kelvin_model::{EntityId, MarginalPower, TimeRange, Timestamp, Workload};
 use kelvin_placement::fleet::{
     Evaluation, Measured, Problem, Solution, SolveOptions, evaluate, solve,
 };
@@ -40,13 +40,50 @@ impl Engine {
     /// # Errors
     /// [`Error::Placement`] when a pending workload already names a host, or ids repeat.
     pub fn fleet_problem(&self, pending: &[Workload]) -> Result<Problem, Error> {
+        self.fleet_problem_measured(pending, &self.measured())
+    }
+
+    /// [`Engine::fleet_problem`] with what the engine measured over the last `recent` of its
+    /// data span ([`Engine::measured_over`]): a live engine's present, without aligning its
+    /// whole history (what a scheduler's view is rebuilt from each interval).
+    ///
+    /// # Errors
+    /// As [`Engine::fleet_problem`].
+    pub fn fleet_problem_recent(
+        &self,
+        pending: &[Workload],
+        recent: std::time::Duration,
+    ) -> Result<Problem, Error> {
+        let measured = match self.data_span() {
+            Some(span) => {
+                let back = i64::try_from(recent.as_nanos()).unwrap_or(i64::MAX);
+                let start = span
+                    .end()
+                    .as_nanos()
+                    .saturating_sub(back)
+                    .max(span.start().as_nanos());
+                match TimeRange::try_new(Timestamp::from_nanos(start), span.end()) {
+                    Ok(w) => self.measured_over(w),
+                    Err(_) => Measured::default(),
+                }
+            }
+            None => Measured::default(),
+        };
+        self.fleet_problem_measured(pending, &measured)
+    }
+
+    fn fleet_problem_measured(
+        &self,
+        pending: &[Workload],
+        measured: &Measured,
+    ) -> Result<Problem, Error> {
         let models = self.power_models().ok();
         let power = models.map(|m| m as &dyn MarginalPower);
         Ok(Problem::from_inventory(
             self.inventory(),
             pending,
             power,
-            &self.measured(),
+            measured,
         )?)
     }
 
@@ -99,11 +136,17 @@ impl Engine {
     /// workload's CPU use over its request per interval, and each host's wall power per
     /// interval (empty before any data).
     pub fn measured(&self) -> Measured {
+        match self.data_span() {
+            Some(span) => self.measured_over(span),
+            None => Measured::default(),
+        }
+    }
+
+    /// What the engine measured over `window`, as [`Engine::measured`] (empty when the window
+    /// cannot be aligned: no data, or shorter than an interval).
+    pub fn measured_over(&self, window: TimeRange) -> Measured {
         let mut out = Measured::default();
-        let Some(span) = self.data_span() else {
-            return out;
-        };
-        let Ok(aligned) = self.aligned(span) else {
+        let Ok(aligned) = self.aligned(window) else {
             return out;
         };
         let dt = aligned.input.interval_ns as f64 / 1e9;
@@ -150,5 +193,45 @@ mod tests {
             assert!((g - want).abs() < 1e-6, "point {k}: {g} vs {want}");
         }
         assert!(sample_curve(&models, &EntityId::new("h2").unwrap(), 16.0).is_none());
+    }
+
+    /// The recent view is the whole one when it reaches back over the data, and measures
+    /// only its window otherwise: a window of one interval sees fewer intervals per host.
+    #[test]
+    fn the_recent_fleet_is_the_whole_one_over_the_whole_span() {
+        let ds = crate::dataset::RecordedDataset::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/datasets/edge-small"
+        ))
+        .unwrap();
+        let mut engine = crate::Engine::builder()
+            .inventory(ds.inventory.clone())
+            .workloads(ds.workloads.iter().filter(|w| w.host.is_some()).cloned())
+            .build()
+            .unwrap();
+        engine
+            .ingest(crate::Batch::prometheus("metrics.prom", ds.metrics.clone()))
+            .unwrap();
+        let span = engine.data_span().unwrap();
+        let long = std::time::Duration::from_secs(10 * 86_400);
+        assert_eq!(
+            engine.fleet_problem_recent(&[], long).unwrap(),
+            engine.fleet_problem(&[]).unwrap()
+        );
+        let whole = engine.measured_over(span);
+        let start = span.end().add_nanos(-600 * 1_000_000_000);
+        let recent =
+            engine.measured_over(kelvin_model::TimeRange::try_new(start, span.end()).unwrap());
+        let host = &ds.inventory.hosts[0].id;
+        let (w, r) = (whole.host_power_w[host], recent.host_power_w[host]);
+        assert!(
+            w > 0.0 && r > 0.0 && w != r,
+            "whole {w} W, last 10 min {r} W"
+        );
+        assert!(
+            engine
+                .fleet_problem_recent(&[], std::time::Duration::from_secs(60))
+                .is_ok()
+        );
     }
 }

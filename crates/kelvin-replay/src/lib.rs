@@ -29,9 +29,7 @@ use kelvin_placement::Plan;
 use kelvin_sim::dataset::relative_error;
 use serde::Serialize;
 
-#[cfg(doc)]
-use kelvin::Engine;
-use kelvin::{Error, Ledger, PlaceOptions};
+use kelvin::{Engine, Error, Ledger, PlaceOptions};
 
 mod build;
 mod json;
@@ -303,6 +301,23 @@ pub fn replay(ds: &RecordedDataset) -> Result<ReplayReport, Error> {
 /// As [`replay`].
 pub fn replay_with(ds: &RecordedDataset, opts: &ReplayOptions) -> Result<ReplayReport, Error> {
     replay_with_progress(ds, opts, &mut |_, _| {})
+}
+
+/// The dataset replayed into an engine: its estate and running workloads (those with a
+/// host), its rules, its metrics and vendor captures ingested; the pending workloads with the
+/// engine. What the `extender` example answers the scheduler from.
+///
+/// # Errors
+/// As [`replay`], and [`Error`] when nothing in the dataset was accepted.
+pub fn replayed_engine(ds: &RecordedDataset) -> Result<(Engine, Vec<Workload>), Error> {
+    let (running, pending): (Vec<Workload>, Vec<Workload>) =
+        ds.workloads.iter().cloned().partition(|w| w.host.is_some());
+    let mut engine = build::engine(ds, running)?;
+    build::ingest(&mut engine, ds, &mut |_, _| {})?;
+    if engine.data_span().is_none() {
+        return Err(build::nothing_accepted(&engine));
+    }
+    Ok((engine, pending))
 }
 
 /// [`replay_with`], calling `progress(bytes_read, records_seen)` as a streamed metrics file
