@@ -119,3 +119,13 @@ impl SeriesCache {
         }
     }
 }
+
+impl Resolution {
+    /// The heap a cached resolution holds beside its series text.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Resolution::Mapped { seed, .. } => seed.as_ref().map_or(0, |s| s.heap_bytes()),
+            Resolution::Rejected { detail, .. } => detail.capacity(),
+        }
+    }
+}

@@ -543,14 +543,10 @@ impl<'r> Decoder<'r> {
         }
     }
 
-    /// Reserves room for the readings of a large `text` (a recording, a capture): sample
-    /// lines run 60-200 bytes; reserving avoids most regrowth of the readings vector (within
-    /// the record limit).
+    /// Reserves room for the readings of a large `text` (a recording; lines run 60-200
+    /// bytes). A live scrape (under 1 MiB) reserves nothing: it is mostly metrics no rule
+    /// maps, and a per-scrape reservation was the allocator's largest cost at 1,000 targets.
     fn reserve(&mut self, text: &str) {
-        // A live scrape (under 1 MiB) reserves nothing: an exporter's scrape is mostly
-        // metrics no rule maps (a node exporter's 57 KB map to 17 readings), and profiling the
-        // agent at a thousand targets showed a per-scrape reservation of a few hundred
-        // readings as the largest single cost, in the allocator, of decoding.
         if text.len() < RESERVE_FROM_BYTES {
             return;
         }
@@ -871,16 +867,6 @@ impl<'r> Decoder<'r> {
             defaulted,
             seed,
         }));
-    }
-}
-
-impl Resolution {
-    /// The heap a cached resolution holds beside its series text.
-    fn heap_bytes(&self) -> usize {
-        match self {
-            Resolution::Mapped { seed, .. } => seed.as_ref().map_or(0, |s| s.heap_bytes()),
-            Resolution::Rejected { detail, .. } => detail.capacity(),
-        }
     }
 }
 
