@@ -16,4 +16,5 @@ pub mod http;
 pub mod launch;
 pub mod remote_write;
 pub mod schedule;
+pub mod scheduler;
 pub mod sources;

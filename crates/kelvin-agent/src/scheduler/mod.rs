@@ -1,0 +1,9 @@
+//! Scheduler integration: what Kubernetes and Slurm need from Kelvin, in their own shapes.
+//!
+//! - [`k8s`]: the Kubernetes scheduler extender's wire types (`k8s.io/kube-scheduler/extender/v1`)
+//!   and the pod requests the scheduler counts; [`quantity`]: Kubernetes resource quantities.
+//! - [`peaks`]: the power model the Trimaran PEAKS plugin reads, fitted to Kelvin's curves.
+
+pub mod k8s;
+pub mod peaks;
+pub mod quantity;
