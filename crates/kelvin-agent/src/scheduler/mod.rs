@@ -3,7 +3,10 @@
 //! - [`k8s`]: the Kubernetes scheduler extender's wire types (`k8s.io/kube-scheduler/extender/v1`)
 //!   and the pod requests the scheduler counts; [`quantity`]: Kubernetes resource quantities.
 //! - [`peaks`]: the power model the Trimaran PEAKS plugin reads, fitted to Kelvin's curves.
+//! - [`slurm`]: job allocations read from Slurm itself, and the levers Kelvin pulls (node
+//!   weights, a job's admin comment).
 
 pub mod k8s;
 pub mod peaks;
 pub mod quantity;
+pub mod slurm;

@@ -8,4 +8,5 @@ mod hostile;
 mod kinds;
 mod lab;
 mod remote_write;
+mod slurm;
 mod sources;

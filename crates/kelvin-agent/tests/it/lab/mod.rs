@@ -5,4 +5,5 @@ pub(crate) mod agent;
 pub(crate) mod ipmi_sim;
 pub(crate) mod node_exporter;
 pub(crate) mod prometheus;
+pub(crate) mod slurm;
 pub(crate) mod snmpd;
