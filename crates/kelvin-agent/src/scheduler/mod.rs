@@ -3,6 +3,8 @@
 //! - [`k8s`]: the Kubernetes scheduler extender's wire types (`k8s.io/kube-scheduler/extender/v1`)
 //!   and the pod requests the scheduler counts; [`quantity`]: Kubernetes resource quantities.
 //! - [`peaks`]: the power model the Trimaran PEAKS plugin reads, fitted to Kelvin's curves.
+//! - [`watcher`]: the load-watcher document the Trimaran plugins read, from Kelvin's
+//!   measurements.
 //! - [`slurm`]: job allocations read from Slurm itself, and the levers Kelvin pulls (node
 //!   weights, a job's admin comment).
 
@@ -10,3 +12,4 @@ pub mod k8s;
 pub mod peaks;
 pub mod quantity;
 pub mod slurm;
+pub mod watcher;
