@@ -18,6 +18,8 @@ use crate::config::{Config, SourceSpec};
 use crate::exposition::Family;
 use crate::remote_write::{RemoteWriter, Series};
 use crate::schedule::{Delivery, Scheduler};
+use crate::scheduler::jobs::SlurmLink;
+use crate::scheduler::{Extender, View};
 use crate::sources::{Health, Polled, Source};
 
 /// An agent that cannot start or cannot go on: what and why.
@@ -83,6 +85,9 @@ pub struct State {
     pub ready: AtomicBool,
     /// Set to stop every thread.
     pub stop: Arc<AtomicBool>,
+    /// The scheduler extender and how far back its fleet view's measurements reach, when
+    /// configured: its view is rebuilt each time an interval closes.
+    pub extender: Option<(Arc<Extender>, Duration)>,
 }
 
 fn kind_name(s: &SourceSpec) -> &'static str {
@@ -211,6 +216,7 @@ pub fn run(
     state: Arc<State>,
     rw_interval: Option<Duration>,
     interval_s: f64,
+    mut slurm: Option<SlurmLink>,
 ) -> Result<(), AgentError> {
     let mut monotone = Monotone::open(&state.data_dir.join("agent-counters.json"));
     publish(&engine, &state, &mut monotone, interval_s)?;
@@ -233,6 +239,7 @@ pub fn run(
         &mut monotone,
         interval_s,
         rw_interval,
+        slurm.as_mut(),
     );
     state.stop.store(true, Ordering::SeqCst);
     drop(rx);
@@ -256,6 +263,7 @@ fn engine_loop(
     monotone: &mut Monotone,
     interval_s: f64,
     rw_interval: Option<Duration>,
+    mut slurm: Option<&mut SlurmLink>,
 ) -> Result<(), AgentError> {
     let mut last_commit = Instant::now();
     let mut last_push = Instant::now();
@@ -270,9 +278,18 @@ fn engine_loop(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
+        if let Some(link) = slurm.as_deref_mut() {
+            pending |= link.apply(engine);
+        }
         if pending && last_commit.elapsed() >= COMMIT_EVERY {
             engine.commit()?;
             publish(engine, state, monotone, interval_s)?;
+            if let Some(link) = slurm.as_deref_mut()
+                && let Some(status) = engine.live_status()
+                && let Some(closed) = status.closed_through
+            {
+                link.after_close(closed, &status.totals);
+            }
             last_commit = Instant::now();
             pending = false;
         }
@@ -349,6 +366,9 @@ fn publish(
     let (book, names) = if at == prev.book_at && !prev.book.is_empty() {
         (prev.book.clone(), prev.names.clone())
     } else {
+        if let Some((ext, recent)) = &state.extender {
+            refresh_view(engine, ext, *recent);
+        }
         let names = Names::of(engine);
         let mut counters = energy_families(&status.totals, &status.facility, &names);
         monotone.apply(&mut counters).map_err(held)?;
@@ -389,6 +409,15 @@ fn publish(
         *s = Arc::new(snap);
     }
     Ok(())
+}
+
+/// Hands the extender the engine's fleet as it now stands (its curves refitted, its hosts
+/// and workloads as they are); a fleet that cannot be built is logged and the old view kept.
+fn refresh_view(engine: &Engine, ext: &Extender, recent: Duration) {
+    match View::from_engine(engine, Some(recent)) {
+        Ok(view) => ext.update(view),
+        Err(e) => eprintln!("kelvin-agent: the scheduler's fleet view was not rebuilt: {e}"),
+    }
 }
 
 fn engine_counters(
@@ -537,5 +566,6 @@ pub fn state(
         data_dir: data_dir.to_path_buf(),
         ready: AtomicBool::new(false),
         stop: Arc::new(AtomicBool::new(false)),
+        extender: None,
     }
 }

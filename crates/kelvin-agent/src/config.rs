@@ -123,6 +123,79 @@ pub struct Config {
     /// The bills API on its own listener, with TLS and a bearer token.
     #[serde(default)]
     pub api: Option<ApiConfig>,
+    /// The Kubernetes scheduler extender's verbs, when set.
+    #[serde(default)]
+    pub scheduler: Option<SchedulerConfig>,
+}
+
+/// `[scheduler]`: the Kubernetes scheduler extender's verbs (`POST {prefix}/filter`,
+/// `POST {prefix}/prioritize`), answered from the engine's fleet. They take the API's access:
+/// open on a loopback listener (a sidecar of kube-scheduler), on the `[api]` listener with
+/// TLS and the bearer token otherwise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// The verbs' path prefix, the extender's `urlPrefix` path (default `/scheduler`).
+    #[serde(default = "default_scheduler_prefix")]
+    pub prefix: String,
+    /// Write each prioritize decision and its breakdown to the log (default true).
+    #[serde(default = "default_true")]
+    pub log_decisions: bool,
+    /// How far back the fleet's measured power and utilization reach, seconds (default 900:
+    /// the 15 minutes the load-watcher serves). The view is rebuilt as intervals close.
+    #[serde(default = "default_view_window")]
+    pub view_window_s: u32,
+    /// Slurm jobs as workloads, when set (`[scheduler.slurm]`).
+    #[serde(default)]
+    pub slurm: Option<SlurmConfig>,
+}
+
+/// `[scheduler.slurm]`: the jobs of a Slurm cluster whose nodes the agent meters, as
+/// workloads (each job's energy on shared nodes through the ledger), and their reports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmConfig {
+    /// The cluster's `slurm.conf` (passed as `SLURM_CONF`; default: Slurm's own default).
+    #[serde(default)]
+    pub conf: Option<PathBuf>,
+    /// Where `squeue`, `sinfo` and `scontrol` are (default: the `PATH`).
+    #[serde(default)]
+    pub bin_dir: Option<PathBuf>,
+    /// Seconds between polls of Slurm (default 10).
+    #[serde(default = "default_slurm_poll")]
+    pub poll_s: f64,
+    /// Seconds a Slurm command may take (default 10).
+    #[serde(default = "default_slurm_timeout")]
+    pub timeout_s: f64,
+    /// The `jobcomp/filetxt` log (`JobCompLoc`), for ended jobs' end times (default: none;
+    /// a job's end is then the poll that saw it gone).
+    #[serde(default)]
+    pub jobcomp: Option<PathBuf>,
+    /// Where each ended job's energy report goes, `job-ID.json` (default
+    /// `DATA_DIR/slurm-jobs`).
+    #[serde(default)]
+    pub report_dir: Option<PathBuf>,
+    /// Write each running job's energy so far into its `AdminComment` as intervals close
+    /// (default false; Slurm takes it only while the job runs).
+    #[serde(default)]
+    pub admin_comment: bool,
+}
+
+fn default_slurm_poll() -> f64 {
+    10.0
+}
+fn default_slurm_timeout() -> f64 {
+    10.0
+}
+
+fn default_scheduler_prefix() -> String {
+    "/scheduler".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_view_window() -> u32 {
+    900
 }
 
 fn default_listen() -> SocketAddr {
@@ -421,6 +494,24 @@ impl Config {
                 "must be at least 0.1",
             ));
         }
+        if let Some(sc) = &cfg.scheduler {
+            if !sc.prefix.starts_with('/') || sc.prefix.len() < 2 {
+                return Err(ConfigError::new(
+                    format!("{name}: scheduler.prefix"),
+                    format!("{:?} must be a path such as \"/scheduler\"", sc.prefix),
+                ));
+            }
+            if let Some(sl) = &sc.slurm {
+                for (key, v) in [("poll_s", sl.poll_s), ("timeout_s", sl.timeout_s)] {
+                    if !(v.is_finite() && (0.1..=86_400.0).contains(&v)) {
+                        return Err(ConfigError::new(
+                            format!("{name}: scheduler.slurm.{key}"),
+                            "must be between 0.1 and 86400 seconds",
+                        ));
+                    }
+                }
+            }
+        }
         Ok(cfg)
     }
 
@@ -442,6 +533,16 @@ impl Config {
         if let Some(rw) = &mut self.remote_write {
             rw.ca_file.as_mut().map(fix);
             rw.token_file.as_mut().map(fix);
+        }
+        if let Some(sl) = self.scheduler.as_mut().and_then(|s| s.slurm.as_mut()) {
+            for p in [
+                &mut sl.conf,
+                &mut sl.bin_dir,
+                &mut sl.jobcomp,
+                &mut sl.report_dir,
+            ] {
+                p.as_mut().map(fix);
+            }
         }
         for s in &mut self.sources {
             [

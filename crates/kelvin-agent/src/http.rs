@@ -11,7 +11,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use kelvin::model::{TimeRange, Timestamp};
@@ -45,6 +45,9 @@ pub struct Listener {
     pub api: ApiAccess,
     /// TLS, when this listener serves HTTPS.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The scheduler endpoints, when configured ([`crate::config::SchedulerConfig`]); they
+    /// take the API's access.
+    pub scheduler: Option<Arc<crate::scheduler::Endpoints>>,
 }
 
 impl std::fmt::Debug for Listener {
@@ -52,16 +55,47 @@ impl std::fmt::Debug for Listener {
         f.debug_struct("Listener")
             .field("api", &self.api)
             .field("tls", &self.tls.is_some())
+            .field("scheduler", &self.scheduler.is_some())
             .finish()
     }
 }
 
-/// Serves `listener` until the state's stop flag is set (checked between connections; the
-/// listener is non-blocking with a 100 ms poll).
+/// What a listener answers: the agent's endpoints ([`Listener`]), or an embedder's (the
+/// `extender` example serves the scheduler endpoints over a replayed engine).
+pub trait Routes: Send + Sync + 'static {
+    /// The response to one request.
+    fn respond(&self, req: &Request) -> Response;
+    /// Most bytes of request body accepted (a longer body is answered 413 unread).
+    fn max_body(&self) -> usize {
+        0
+    }
+}
+
+/// Serves `listener` until the state's stop flag is set ([`serve_routes`]).
 pub fn serve(listener: TcpListener, cfg: Listener) {
+    let (tls, stop) = (cfg.tls.clone(), cfg.state.stop.clone());
+    serve_routes(listener, Arc::new(cfg), tls, stop);
+}
+
+/// How long an idle accept waits before the stop flag is checked again.
+const ACCEPT_WAIT: Duration = Duration::from_millis(100);
+
+/// Serves `listener` with `routes` until `stop` is set (checked between connections, every
+/// 100 ms when idle), over TLS when given: a thread per connection, at most
+/// [`MAX_CONNECTIONS`] at once.
+pub fn serve_routes(
+    listener: TcpListener,
+    routes: Arc<dyn Routes>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    stop: Arc<AtomicBool>,
+) {
     let live = Arc::new(AtomicUsize::new(0));
-    let _ = listener.set_nonblocking(true);
-    while !cfg.state.stop.load(Ordering::SeqCst) {
+    // A blocking accept that gives up after 100 ms (SO_RCVTIMEO, which Linux's accept honours),
+    // so the stop flag is seen while idle and a connection is taken the moment it comes: a
+    // non-blocking accept polled with a sleep delays every request by up to the sleep.
+    let _ = listener.set_nonblocking(false);
+    let _ = socket2::SockRef::from(&listener).set_read_timeout(Some(ACCEPT_WAIT));
+    while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((stream, _)) => {
                 if live.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
@@ -69,70 +103,122 @@ pub fn serve(listener: TcpListener, cfg: Listener) {
                     continue;
                 }
                 live.fetch_add(1, Ordering::SeqCst);
-                let (cfg, live) = (cfg.clone(), live.clone());
+                let (routes, tls, live) = (routes.clone(), tls.clone(), live.clone());
                 let spawned = std::thread::Builder::new()
                     .name("kelvin-http".into())
                     .spawn(move || {
                         let _ = stream.set_nonblocking(false);
-                        connection(stream, &cfg);
+                        connection(stream, &*routes, tls);
                         live.fetch_sub(1, Ordering::SeqCst);
                     });
                 if spawned.is_err() {
                     // No thread: the connection was dropped with the closure.
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => std::thread::sleep(ACCEPT_WAIT),
         }
     }
 }
 
-fn connection(stream: TcpStream, cfg: &Listener) {
+fn connection(stream: TcpStream, routes: &dyn Routes, tls: Option<Arc<rustls::ServerConfig>>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
-    match &cfg.tls {
+    let _ = stream.set_nodelay(true);
+    match tls {
         Some(tls) => {
-            let Ok(conn) = rustls::ServerConnection::new(tls.clone()) else {
+            let Ok(conn) = rustls::ServerConnection::new(tls) else {
                 return;
             };
             let mut s = rustls::StreamOwned::new(conn, stream);
-            exchange(&mut s, cfg);
+            exchange(&mut s, routes);
             s.conn.send_close_notify();
             let _ = s.flush();
         }
         None => {
             let mut s = stream;
-            exchange(&mut s, cfg);
+            exchange(&mut s, routes);
         }
     }
 }
 
-/// A request as the routes need it.
-struct Request {
-    method: String,
-    path: String,
-    query: String,
-    accept: Option<String>,
-    authorization: Option<String>,
+/// A request as the routes see it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The query, without the `?` (empty when none).
+    pub query: String,
+    /// The `Accept` header.
+    pub accept: Option<String>,
+    /// The `Authorization` header.
+    pub authorization: Option<String>,
+    /// The body (`Content-Length` bytes; empty when none).
+    pub body: Vec<u8>,
 }
 
-fn read_head(s: &mut impl Read) -> Result<Request, (u16, &'static str)> {
+/// A response: status, content type and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `Content-Type`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
+}
+
+impl Response {
+    /// A response of `status` with a plain-text body (a line).
+    pub fn text(status: u16, body: impl Into<String>) -> Response {
+        Response {
+            status,
+            content_type: TEXT,
+            body: body.into(),
+        }
+    }
+
+    /// A 200 response with a JSON body.
+    pub fn json(body: String) -> Response {
+        Response {
+            status: 200,
+            content_type: JSON,
+            body,
+        }
+    }
+}
+
+impl From<(u16, &'static str, String)> for Response {
+    fn from((status, content_type, body): (u16, &'static str, String)) -> Self {
+        Response {
+            status,
+            content_type,
+            body,
+        }
+    }
+}
+
+fn read_head(s: &mut impl Read, max_body: usize) -> Result<Request, (u16, String)> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     loop {
         let n = s
             .read(&mut chunk)
-            .map_err(|_| (408, "request not received in time"))?;
+            .map_err(|_| (408, "request not received in time".to_string()))?;
         if n == 0 {
-            return Err((400, "connection closed before the request ended"));
+            return Err((400, "connection closed before the request ended".into()));
         }
         buf.extend_from_slice(&chunk[..n]);
         let mut headers = [httparse::EMPTY_HEADER; 48];
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&buf) {
-            Ok(httparse::Status::Complete(_)) => {
+            Ok(httparse::Status::Complete(head_len)) => {
                 let target = req.path.unwrap_or("/");
                 let (path, query) = target.split_once('?').unwrap_or((target, ""));
                 let header = |name: &str| {
@@ -142,26 +228,68 @@ fn read_head(s: &mut impl Read) -> Result<Request, (u16, &'static str)> {
                         .and_then(|h| std::str::from_utf8(h.value).ok())
                         .map(str::to_string)
                 };
-                return Ok(Request {
+                if header("transfer-encoding").is_some() {
+                    return Err((411, "send the body with a Content-Length".into()));
+                }
+                let length = match header("content-length") {
+                    None => 0,
+                    Some(v) => v
+                        .trim()
+                        .parse::<usize>()
+                        .map_err(|_| (400, format!("Content-Length {v:?} is not a number")))?,
+                };
+                if length > max_body {
+                    return Err((
+                        413,
+                        format!("a body of {length} bytes; at most {max_body} here"),
+                    ));
+                }
+                let mut request = Request {
                     method: req.method.unwrap_or("GET").to_string(),
                     path: path.to_string(),
                     query: query.to_string(),
                     accept: header("accept"),
                     authorization: header("authorization"),
-                });
+                    body: Vec::new(),
+                };
+                request.body = read_body(s, buf.split_off(head_len), length)?;
+                return Ok(request);
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
-            Ok(httparse::Status::Partial) => return Err((431, "request head over 16 KiB")),
-            Err(_) => return Err((400, "not an HTTP/1.x request")),
+            Ok(httparse::Status::Partial) => {
+                return Err((431, "request head over 16 KiB".into()));
+            }
+            Err(_) => return Err((400, "not an HTTP/1.x request".into())),
         }
     }
 }
 
-fn exchange(s: &mut (impl Read + Write), cfg: &Listener) {
-    let (status, ctype, body) = match read_head(s) {
-        Ok(req) => route(&req, cfg),
-        Err((code, why)) => (code, "text/plain; charset=utf-8", format!("{why}\n")),
+/// The body: `length` bytes, of which `have` arrived with the head.
+fn read_body(
+    s: &mut impl Read,
+    mut have: Vec<u8>,
+    length: usize,
+) -> Result<Vec<u8>, (u16, String)> {
+    have.truncate(length);
+    if have.len() < length {
+        let start = have.len();
+        have.resize(length, 0);
+        s.read_exact(&mut have[start..]).map_err(|_| {
+            (
+                408,
+                format!("body not received in time ({start} of {length} bytes)"),
+            )
+        })?;
+    }
+    Ok(have)
+}
+
+fn exchange(s: &mut (impl Read + Write), routes: &dyn Routes) {
+    let r = match read_head(s, routes.max_body()) {
+        Ok(req) => routes.respond(&req),
+        Err((code, why)) => Response::text(code, format!("{why}\n")),
     };
+    let status = r.status;
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -170,27 +298,65 @@ fn exchange(s: &mut (impl Read + Write), cfg: &Listener) {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        422 => "Unprocessable Content",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         _ => "Service Unavailable",
     };
     let mut head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        r.content_type,
+        r.body.len()
     );
     if status == 401 {
         head.push_str("WWW-Authenticate: Bearer\r\n");
     }
     head.push_str("\r\n");
     let _ = s.write_all(head.as_bytes());
-    let _ = s.write_all(body.as_bytes());
+    let _ = s.write_all(r.body.as_bytes());
     let _ = s.flush();
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
 
+impl Routes for Listener {
+    fn respond(&self, req: &Request) -> Response {
+        if let Some(ext) = &self.scheduler
+            && let Some(verb) = ext.verb(&req.path)
+        {
+            if let Some(refusal) = authorize(req, &self.api) {
+                return refusal.into();
+            }
+            return ext.respond(verb, req);
+        }
+        route(req, self).into()
+    }
+
+    fn max_body(&self) -> usize {
+        if self.scheduler.is_some() {
+            crate::scheduler::MAX_REQUEST_BYTES
+        } else {
+            0
+        }
+    }
+}
+
+/// The paths [`route`] serves.
+const PATHS: [&str; 5] = [
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/api/v1/hosts",
+    "/api/v1/bills",
+];
+
 fn route(req: &Request, cfg: &Listener) -> (u16, &'static str, String) {
+    if !PATHS.contains(&req.path.as_str()) {
+        return (404, TEXT, "not found\n".into());
+    }
     if req.method != "GET" && req.method != "HEAD" {
         return (405, TEXT, "only GET\n".into());
     }

@@ -10,6 +10,8 @@ use crate::config::{Config, read_secret};
 use crate::http::{ApiAccess, Listener, serve, tls_config};
 use crate::remote_write::RemoteWriter;
 use crate::schedule::Scheduler;
+use crate::scheduler::jobs::SlurmLink;
+use crate::scheduler::{Endpoints, Extender, View};
 
 fn io(place: impl Into<String>, e: std::io::Error) -> AgentError {
     AgentError::Io {
@@ -51,6 +53,21 @@ pub fn run(cfg: &Config, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(),
     let health = Scheduler::new_health(specs.len());
     let mut state = agent::state(&specs, health, remote, &cfg.data_dir);
     state.stop = stop;
+    let endpoints = cfg.scheduler.as_ref().map(|sc| {
+        let recent = Duration::from_secs(u64::from(sc.view_window_s));
+        let view = View::from_engine(&engine, Some(recent)).unwrap_or_else(|e| {
+            eprintln!("kelvin-agent: the scheduler starts with an empty fleet: {e}");
+            View::from_problem(kelvin::placement::fleet::Problem::new(Vec::new()))
+        });
+        let ext = Arc::new(Extender::spawn(view));
+        state.extender = Some((ext.clone(), recent));
+        Arc::new(Endpoints::new(&sc.prefix, ext, sc.log_decisions))
+    });
+    let slurm = cfg
+        .scheduler
+        .as_ref()
+        .and_then(|s| s.slurm.as_ref())
+        .map(|sl| SlurmLink::start(sl, &cfg.data_dir, &engine, state.stop.clone()));
     let state = Arc::new(state);
     let main =
         TcpListener::bind(cfg.listen).map_err(|e| io(format!("listen {}", cfg.listen), e))?;
@@ -66,6 +83,7 @@ pub fn run(cfg: &Config, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(),
         state: state.clone(),
         api: api_here,
         tls: None,
+        scheduler: endpoints.clone(),
     };
     threads.push(std::thread::spawn(move || serve(main, l)));
     if let Some(api) = &cfg.api {
@@ -78,6 +96,7 @@ pub fn run(cfg: &Config, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(),
             state: state.clone(),
             api: ApiAccess::Token(token),
             tls: Some(tls),
+            scheduler: endpoints.clone(),
         };
         threads.push(std::thread::spawn(move || serve(sock, l)));
     }
@@ -98,6 +117,7 @@ pub fn run(cfg: &Config, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(),
         state.clone(),
         rw,
         f64::from(cfg.attribution_interval_s),
+        slurm,
     );
     state.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     for t in threads {

@@ -4,9 +4,11 @@
 
 mod agent;
 mod api;
+mod extender;
 mod hostile;
 mod kinds;
 mod lab;
 mod remote_write;
 mod slurm;
+mod slurm_energy;
 mod sources;
