@@ -179,6 +179,11 @@ pub struct SlurmConfig {
     /// (default false; Slurm takes it only while the job runs).
     #[serde(default)]
     pub admin_comment: bool,
+    /// Set the metered nodes' `Weight` from Kelvin's placement each poll (default false):
+    /// the node where a one-core job costs the least facility power gets the lowest weight,
+    /// which Slurm prefers. Slurm forgets such weights on `scontrol reconfigure`.
+    #[serde(default)]
+    pub node_weights: bool,
 }
 
 fn default_slurm_poll() -> f64 {

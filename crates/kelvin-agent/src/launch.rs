@@ -67,7 +67,10 @@ pub fn run(cfg: &Config, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(),
         .scheduler
         .as_ref()
         .and_then(|s| s.slurm.as_ref())
-        .map(|sl| SlurmLink::start(sl, &cfg.data_dir, &engine, state.stop.clone()));
+        .map(|sl| {
+            let ext = state.extender.as_ref().map(|(e, _)| e.clone());
+            SlurmLink::start(sl, &cfg.data_dir, &engine, ext, state.stop.clone())
+        });
     let state = Arc::new(state);
     let main =
         TcpListener::bind(cfg.listen).map_err(|e| io(format!("listen {}", cfg.listen), e))?;

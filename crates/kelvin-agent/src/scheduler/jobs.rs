@@ -21,6 +21,8 @@ use kelvin::attribution::ledger::BookTotals;
 use kelvin::model::{EntityId, Resources, Timestamp, Workload};
 use serde::Serialize;
 
+use super::extender::{Answer, Extender, normalised_scores};
+use super::k8s::MAX_EXTENDER_PRIORITY;
 use super::slurm::{Allocation, NodeAlloc, Slurm};
 use crate::config::SlurmConfig;
 
@@ -273,6 +275,37 @@ impl JobTracker {
     }
 }
 
+/// Slurm node weights from Kelvin's placement (lower is preferred): each node's score for a
+/// one-core job, as prioritize gives it (0..=10, the cheapest node 10), becomes
+/// `1 + (10 − score)`, so the node Kelvin prefers gets weight 1 and the dearest 11; a node the
+/// job does not fit gets 12. Nodes Kelvin does not meter are left out (their weight is the
+/// site's).
+///
+/// ```
+/// use kelvin::placement::fleet::Breakdown;
+/// use kelvin_agent::scheduler::Answer;
+/// use kelvin_agent::scheduler::jobs::node_weights;
+///
+/// let fits = |score| Answer::Fits(Breakdown { score, ..Breakdown::default() });
+/// let full = Answer::Blocked { constraint: "cpu capacity".into(), unresolvable: false };
+/// let w = node_weights(&["n1".into(), "n2".into(), "n3".into()], &[fits(5.0), fits(1.0), full]);
+/// assert_eq!(w, [("n1".to_string(), 11), ("n2".to_string(), 1), ("n3".to_string(), 12)].into());
+/// ```
+pub fn node_weights(nodes: &[String], answers: &[Answer]) -> BTreeMap<String, u32> {
+    let scores = normalised_scores(answers, MAX_EXTENDER_PRIORITY);
+    nodes
+        .iter()
+        .zip(answers.iter().zip(scores))
+        .map(|(n, (a, s))| {
+            let w = match a {
+                Answer::Fits(_) => 1 + (MAX_EXTENDER_PRIORITY - s).clamp(0, 10) as u32,
+                Answer::Blocked { .. } => 12,
+            };
+            (n.clone(), w)
+        })
+        .collect()
+}
+
 /// What one poll of Slurm found.
 #[derive(Debug, Clone)]
 pub struct SlurmPoll {
@@ -299,14 +332,24 @@ pub struct SlurmLink {
 
 impl SlurmLink {
     /// Starts polling Slurm as `cfg` says, for jobs on `engine`'s hosts (taking back the job
-    /// workloads it already runs), until `stop` is set.
+    /// workloads it already runs), until `stop` is set; with `node_weights`, each poll also
+    /// sets the metered nodes' weights from `extender`'s placement ([`node_weights`]).
     pub fn start(
         cfg: &SlurmConfig,
         data_dir: &Path,
         engine: &kelvin::Engine,
+        extender: Option<Arc<Extender>>,
         stop: Arc<AtomicBool>,
     ) -> SlurmLink {
-        let hosts = engine.inventory().hosts.iter().map(|h| h.id.to_string());
+        let hosts: HashSet<String> = engine
+            .inventory()
+            .hosts
+            .iter()
+            .map(|h| h.id.to_string())
+            .collect();
+        let weights_from = extender
+            .filter(|_| cfg.node_weights)
+            .map(|e| (e, hosts.clone()));
         let mut tracker = JobTracker::new(hosts);
         tracker.resume(
             engine
@@ -335,6 +378,7 @@ impl SlurmLink {
             jobcomp: cfg.jobcomp.clone(),
             every: Duration::from_secs_f64(cfg.poll_s),
             comments: comments.clone(),
+            weights_from,
         };
         let spawned = std::thread::Builder::new()
             .name("kelvin-slurm".into())
@@ -425,6 +469,8 @@ struct Poller {
     jobcomp: Option<PathBuf>,
     every: Duration,
     comments: Arc<Mutex<Vec<(u64, String)>>>,
+    /// Kelvin's placement, to push node weights from (with `node_weights`).
+    weights_from: Option<(Arc<Extender>, HashSet<String>)>,
 }
 
 impl Poller {
@@ -466,10 +512,57 @@ impl Poller {
                     complain(format!("the comment of job {job}: {e}"));
                 }
             }
+            if let Err(e) = self.push_weights() {
+                complain(e);
+            }
             while started.elapsed() < self.every && !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+    }
+}
+
+impl Poller {
+    /// Sets the weights Kelvin's placement gives the metered nodes where Slurm has others.
+    fn push_weights(&self) -> Result<(), String> {
+        let Some((ext, hosts)) = &self.weights_from else {
+            return Ok(());
+        };
+        let current = self.slurm.node_weights().map_err(|e| e.to_string())?;
+        let nodes: Vec<String> = current
+            .keys()
+            .filter(|n| hosts.contains(*n))
+            .cloned()
+            .collect();
+        if nodes.is_empty() {
+            return Ok(());
+        }
+        let demand: Vec<f64> = ext
+            .dims()
+            .iter()
+            .map(|d| if d == "cpu" { 1.0 } else { 0.0 })
+            .collect();
+        let answers = ext
+            .ask(nodes.clone(), demand)
+            .map_err(|e| format!("node weights: {e}"))?;
+        let wanted = node_weights(&nodes, &answers);
+        let changed: Vec<(&String, &u32)> = wanted
+            .iter()
+            .filter(|(n, w)| current.get(*n) != Some(*w))
+            .collect();
+        for (n, w) in &changed {
+            self.slurm
+                .set_node_weight(n, **w)
+                .map_err(|e| format!("the weight of node {n}: {e}"))?;
+        }
+        if !changed.is_empty() {
+            let all: Vec<String> = wanted.iter().map(|(n, w)| format!("{n}={w}")).collect();
+            eprintln!(
+                "kelvin-agent: slurm: node weights {} (Kelvin's prioritize of a one-core job)",
+                all.join(" ")
+            );
+        }
+        Ok(())
     }
 }
 
