@@ -490,9 +490,15 @@ impl Poller {
                 completed: Vec::new(),
                 at: now(),
             };
+            // A failed squeue says nothing of the jobs: no poll is sent (an empty one would
+            // stop every running job), and the jobcomp log waits for the next one.
             match self.slurm.jobs() {
                 Ok(p) => poll.running = p.items,
-                Err(e) => complain(e.to_string()),
+                Err(e) => {
+                    complain(e.to_string());
+                    self.pause(started, stop);
+                    continue;
+                }
             }
             if let Some(path) = &self.jobcomp {
                 match self.slurm.completed(path, offset) {
@@ -515,9 +521,14 @@ impl Poller {
             if let Err(e) = self.push_weights() {
                 complain(e);
             }
-            while started.elapsed() < self.every && !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            self.pause(started, stop);
+        }
+    }
+
+    /// Waits out the rest of the poll interval begun at `started`, or until `stop`.
+    fn pause(&self, started: std::time::Instant, stop: &AtomicBool) {
+        while started.elapsed() < self.every && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
@@ -675,6 +686,38 @@ mod tests {
             t.reports_due(Timestamp::from_secs(1_000), &billed)
                 .is_empty()
         );
+    }
+
+    /// A Slurm whose commands all fail sends no poll: an empty one would stop every job.
+    #[test]
+    fn a_failing_slurm_stops_no_job() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("kelvin-jobs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["squeue", "sinfo", "scontrol"] {
+            let path = dir.join(name);
+            std::fs::write(&path, "#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller' >&2\nexit 1\n").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let poller = Poller {
+            slurm: Slurm::new().with_bin_dir(&dir),
+            jobcomp: None,
+            every: Duration::from_millis(20),
+            comments: Arc::default(),
+            weights_from: None,
+        };
+        let (tx, rx) = mpsc::sync_channel(4);
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let t = std::thread::spawn(move || poller.run(&tx, &s2));
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
+        assert!(
+            rx.try_recv().is_err(),
+            "a poll was sent though squeue failed"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
