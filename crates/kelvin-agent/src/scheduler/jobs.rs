@@ -476,6 +476,9 @@ struct Poller {
 impl Poller {
     fn run(self, tx: &mpsc::SyncSender<SlurmPoll>, stop: &AtomicBool) {
         let mut offset = 0;
+        // Ended jobs read from the jobcomp log but not yet handed over (a poll the engine
+        // had no room for): the log's offset has moved past them.
+        let mut carry: Vec<Allocation> = Vec::new();
         let mut last_error = String::new();
         let mut complain = |what: String| {
             if what != last_error {
@@ -500,18 +503,23 @@ impl Poller {
                     continue;
                 }
             }
+            poll.completed = std::mem::take(&mut carry);
             if let Some(path) = &self.jobcomp {
                 match self.slurm.completed(path, offset) {
                     Ok(c) => {
                         offset = c.next_offset;
-                        poll.completed = c.jobs.items;
+                        poll.completed.extend(c.jobs.items);
                     }
                     Err(e) => complain(e.to_string()),
                 }
             }
-            // A full channel means the engine is behind: this poll is dropped, the next one
-            // says the same and more.
-            let _ = tx.try_send(poll);
+            // A full channel means the engine is behind: the poll waits for the next one,
+            // which says the same of the running jobs; its ended jobs are carried over.
+            if let Err(mpsc::TrySendError::Full(p)) = tx.try_send(poll) {
+                carry = p.completed;
+                let excess = carry.len().saturating_sub(MAX_ENDED);
+                carry.drain(..excess);
+            }
             let queued = self.comments.lock().map(|mut c| std::mem::take(&mut *c));
             for (job, text) in queued.unwrap_or_default() {
                 if let Err(e) = self.slurm.set_admin_comment(job, &text) {
@@ -717,6 +725,62 @@ mod tests {
             rx.try_recv().is_err(),
             "a poll was sent though squeue failed"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Ended jobs the jobcomp log gave while the engine had no room for a poll reach it
+    /// with the next poll.
+    #[test]
+    fn ended_jobs_are_carried_over_a_full_channel() {
+        use std::os::unix::fs::PermissionsExt;
+        let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/slurm");
+        let dir = std::env::temp_dir().join(format!("kelvin-jobs-carry-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, file) in [("squeue", "squeue_running.json"), ("sinfo", "sinfo.json")] {
+            let path = dir.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\ncat {data}/{file}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let ended = Slurm::new()
+            .completed(std::path::Path::new(&format!("{data}/jobcomp.txt")), 0)
+            .unwrap()
+            .jobs
+            .items
+            .len();
+        assert!(ended > 0);
+        let poller = Poller {
+            slurm: Slurm::new().with_bin_dir(&dir),
+            jobcomp: Some(format!("{data}/jobcomp.txt").into()),
+            every: Duration::from_millis(20),
+            comments: Arc::default(),
+            weights_from: None,
+        };
+        // Room for one poll, taken: the first polls (the log's ended jobs among them) find
+        // the channel full.
+        let (tx, rx) = mpsc::sync_channel(1);
+        tx.send(SlurmPoll {
+            running: Vec::new(),
+            completed: Vec::new(),
+            at: Timestamp::from_secs(0),
+        })
+        .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let t = std::thread::spawn(move || poller.run(&tx, &s2));
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(rx.recv().unwrap().running.is_empty(), "the filler first");
+        let first = rx.recv().unwrap();
+        assert_eq!(first.completed.len(), ended, "the ended jobs carried over");
+        assert!(!first.running.is_empty());
+        // Nothing new in the log: nothing comes twice.
+        let next = rx.recv().unwrap();
+        assert!(
+            next.completed.is_empty(),
+            "{} carried",
+            next.completed.len()
+        );
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }
 
