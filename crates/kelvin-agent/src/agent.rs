@@ -284,7 +284,11 @@ fn engine_loop(
         if pending && last_commit.elapsed() >= COMMIT_EVERY {
             engine.commit()?;
             publish(engine, state, monotone, interval_s)?;
+            // The published snapshot says whether an interval closed; only then is the book's
+            // status (its totals, cloned) worth building.
+            let closed = state.snapshot.read().ok().and_then(|s| s.closed_through);
             if let Some(link) = slurm.as_deref_mut()
+                && closed.is_some_and(|c| link.closes(c))
                 && let Some(status) = engine.live_status()
                 && let Some(closed) = status.closed_through
             {

@@ -420,7 +420,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-fn param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+/// The value of `key` in a query string (`a=1&b=2`), as written.
+pub(crate) fn param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
     query
         .split('&')
         .filter_map(|kv| kv.split_once('='))

@@ -119,7 +119,8 @@ pub struct Source {
     normalizer: Normalizer,
 }
 
-fn now() -> Timestamp {
+/// The wall clock as a [`Timestamp`].
+pub(crate) fn now() -> Timestamp {
     let ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64);

@@ -102,12 +102,7 @@ impl Endpoints {
         let Some(doc) = self.extender.watcher() else {
             return Err((503, "no measurements yet".into()));
         };
-        let host = query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == "host")
-            .map(|(_, v)| v);
-        match host {
+        match crate::http::param(query, "host") {
             None => to_json(&doc),
             Some(h) => match doc.for_host(h) {
                 Some(one) => to_json(&one),

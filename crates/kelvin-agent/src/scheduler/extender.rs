@@ -58,9 +58,7 @@ impl View {
             Some(d) => engine.fleet_problem_recent(pending, d)?,
             None => engine.fleet_problem(pending)?,
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let now = crate::sources::now().as_nanos() / 1_000_000_000;
         let models = peaks_models(engine)
             .into_iter()
             .map(|(host, fit)| (host, fit.model))

@@ -25,6 +25,7 @@ use super::extender::{Answer, Extender, normalised_scores};
 use super::k8s::MAX_EXTENDER_PRIORITY;
 use super::slurm::{Allocation, NodeAlloc, Slurm};
 use crate::config::SlurmConfig;
+use crate::sources::now;
 
 /// The prefix of every job workload's id.
 pub const JOB_PREFIX: &str = "slurm-job-";
@@ -421,11 +422,17 @@ impl SlurmLink {
         changed
     }
 
+    /// Whether intervals closed through `closed_through` are news ([`SlurmLink::after_close`]
+    /// has not seen them): a caller asks before building the book's totals.
+    pub fn closes(&self, closed_through: Timestamp) -> bool {
+        self.closed != Some(closed_through)
+    }
+
     /// Once intervals closed through `closed_through` (and the book's totals are `totals`):
     /// writes each ended job's report whose intervals are all closed, and queues the running
     /// jobs' comments when asked to.
     pub fn after_close(&mut self, closed_through: Timestamp, totals: &BookTotals) {
-        if self.closed == Some(closed_through) {
+        if !self.closes(closed_through) {
             return;
         }
         self.closed = Some(closed_through);
@@ -583,13 +590,6 @@ impl Poller {
         }
         Ok(())
     }
-}
-
-fn now() -> Timestamp {
-    let ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-    Timestamp::from_nanos(ns)
 }
 
 #[cfg(test)]
