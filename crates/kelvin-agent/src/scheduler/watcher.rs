@@ -307,11 +307,13 @@ fn utilization_pct(host: &HostSeries, interval_s: f64) -> Vec<Option<f64>> {
     let capacity_s = interval_s * host.cores;
     (0..host.energy_j.len())
         .map(|i| {
-            let cpu_s: f64 = host
+            // Folded from +0.0: `Sum` starts at −0.0, which a host without workloads would
+            // print as `-0.0`.
+            let cpu_s = host
                 .workloads
                 .iter()
                 .map(|w| w.cpu_s.get(i).copied().unwrap_or(f64::NAN))
-                .sum();
+                .fold(0.0, |a, b| a + b);
             let pct = 100.0 * cpu_s / capacity_s;
             (capacity_s > 0.0 && pct.is_finite()).then_some(pct)
         })

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use kelvin::dataset::RecordedDataset;
-use kelvin::model::{TimeRange, Timestamp};
+use kelvin::model::{EntityId, TimeRange, Timestamp};
 use kelvin::{Batch, Engine};
 use serde_json::Value;
 
@@ -415,6 +415,21 @@ fn durations_are_spelled_as_load_watcher_names_them() {
     }
     assert_eq!(duration_text(90), "90s");
     assert_eq!(duration_text(15), "15s");
+}
+
+#[test]
+fn a_host_without_workloads_is_idle_not_minus_zero() {
+    let host = HostSeries {
+        host: EntityId::new("n1").unwrap(),
+        cores: 4.0,
+        energy_j: vec![1200.0, 1200.0],
+        meter_rel_sigma: 0.0,
+        workloads: Vec::new(),
+        system_cpu_s: None,
+    };
+    let pct = utilization_pct(&host, 5.0);
+    assert_eq!(pct, [Some(0.0), Some(0.0)]);
+    assert!(pct.iter().flatten().all(|p| p.is_sign_positive()));
 }
 
 #[test]
