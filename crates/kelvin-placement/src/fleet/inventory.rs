@@ -110,8 +110,11 @@ impl Problem {
     ///   Their power curves are sampled from `power` ([`sample_curves`]: floor above sleep
     ///   power plus the dynamic curve, so a sleeping host draws 0 W in the problem) and made
     ///   usable by [`sanitize_curves`] (outlying fits take the median shape, low floors are
-    ///   raised, a host without a model gets the mean per-core curve; without `power` every
-    ///   curve is zero and the optimizer packs by stranded capacity and migrations only). A
+    ///   raised, a host without a model gets the mean per-core curve). When no host has a
+    ///   model, each measured host gets a flat curve at its measured mean power, the only
+    ///   floor known for it (a parked host's standby draw is then raised to the median floor,
+    ///   the price of waking it); without measurements either, every curve is zero and the
+    ///   optimizer packs by stranded capacity and migrations only. A
     ///   host whose measured mean power ([`Measured::host_power_w`]) is positive and at least
     ///   half its curve's idle floor draws power now and is [`Host::awake`] (a sleeping host's
     ///   standby draw, a few percent of idle, stays below).
@@ -136,7 +139,14 @@ impl Problem {
         measured: &Measured,
     ) -> Result<Problem, PlacementError> {
         let cores: Vec<f64> = inv.hosts.iter().map(|h| h.capacity.cpu_cores).collect();
-        let curves = sanitize_curves(sample_curves(inv, power), &cores);
+        let mut sampled = sample_curves(inv, power);
+        if sampled.iter().all(Option::is_none) {
+            for (curve, h) in sampled.iter_mut().zip(&inv.hosts) {
+                let draws = measured.host_power_w.get(&h.id).copied();
+                *curve = draws.filter(|w| w.is_finite() && *w > 0.0).map(|w| [w; 11]);
+            }
+        }
+        let curves = sanitize_curves(sampled, &cores);
         let mut p = Problem::new(vec!["cpu".into(), "memory_gib".into(), "gpus".into()]);
         p.add_inventory_hosts(inv, curves, measured)?;
         p.add_inventory_tasks(inv, pending, measured)?;

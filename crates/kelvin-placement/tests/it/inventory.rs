@@ -133,3 +133,37 @@ fn without_a_model_curves_are_zero_and_placed_pending_work_is_refused() {
     assert_eq!(e.workload().map(EntityId::as_str), Some("new"));
     assert!(e.reason().contains("already names a host"), "{e}");
 }
+
+#[test]
+fn without_a_model_measured_power_is_the_floor_and_waking_a_parked_host_costs_it() {
+    let inv = inventory();
+    // h1 and h2 draw what hosts draw on; h3's BMC reads its standby power.
+    let mut measured = Measured::default();
+    measured.record_power(id("h1"), [240.0]);
+    measured.record_power(id("h2"), [200.0]);
+    measured.record_power(id("h3"), [8.0]);
+    let slot = pending("slot", 2.0, GIB);
+    let p = Problem::from_inventory(&inv, &[slot], None, &measured).unwrap();
+    let floors: Vec<(f64, f64, bool)> = p
+        .hosts
+        .iter()
+        .map(|h| (h.power.idle_w(), h.power.max_w(), h.awake))
+        .collect();
+    // Flat at what they draw; h3's 8 W is raised to the median floor and it is asleep.
+    assert_eq!(
+        floors,
+        [
+            (240.0, 240.0, true),
+            (200.0, 200.0, true),
+            (200.0, 200.0, false)
+        ]
+    );
+    // A new task costs nothing more on an awake host and the whole floor on h3.
+    let mut placer = Placer::new(&p, Policy::Kelvin(Objective::default())).unwrap();
+    let probe = placer.probe(2, None, &[0, 1, 2]).unwrap();
+    let it_w: Vec<f64> = probe.iter().map(|r| r.as_ref().unwrap().it_w).collect();
+    assert_eq!(it_w, [0.0, 0.0, 200.0], "{probe:?}");
+    // Measured nothing: still zero curves.
+    let none = Problem::from_inventory(&inv, &[], None, &Measured::default()).unwrap();
+    assert!(none.hosts.iter().all(|h| h.power.max_w() == 0.0));
+}
