@@ -326,7 +326,8 @@ impl IntervalView<'_> {
 
     /// The reservation key: each consumer's reservation, then what nobody reserved
     /// (`1 − Σ reservations`, at least 0) for the `idle` account. The static key of
-    /// [`Policy::TwoPartTariff`].
+    /// [`Policy::TwoPartTariff`] and both keys of [`Policy::Allocation`] (whose dynamic part
+    /// gives the unreserved share to `system`, the slot a dynamic key ends with).
     pub fn reservation_key(&self, weights: &mut [f64]) {
         let nc = self.consumers.len();
         for (w, c) in weights.iter_mut().zip(self.consumers) {
@@ -378,16 +379,23 @@ pub enum Policy {
     /// Reproduces Scaphandre ≥ 1.0 (and Kepler ≥ 0.10): dynamic energy by raw usage share of
     /// all activity; idle energy is attributed to nobody (`idle` account).
     ScaphandreLike,
+    /// By allocation, as a batch scheduler bills: the idle floor and the energy above it are
+    /// both split by reservation share (a Slurm job's allocated cores over the node's), the
+    /// floor nobody reserved to `idle` and the energy above it to `system`. For sites whose
+    /// jobs carry no usage signal: jobs that hold the whole node are billed all of it.
+    /// Conserving, non-negative, symmetric, null-player and split invariant.
+    Allocation,
 }
 
 impl Policy {
     /// Every policy, in declaration order.
-    pub const ALL: [Policy; 5] = [
+    pub const ALL: [Policy; 6] = [
         Policy::TwoPartTariff,
         Policy::FullAbsorption,
         Policy::CpuShare,
         Policy::KeplerLike,
         Policy::ScaphandreLike,
+        Policy::Allocation,
     ];
 
     /// The name used in reports and CSV (`two_part_tariff`, `kepler_like`, …).
@@ -398,6 +406,7 @@ impl Policy {
             Policy::CpuShare => "cpu_share",
             Policy::KeplerLike => "kepler_like",
             Policy::ScaphandreLike => "scaphandre_like",
+            Policy::Allocation => "allocation",
         }
     }
 
@@ -428,6 +437,9 @@ impl AttributionPolicy for Policy {
             Policy::ScaphandreLike => {
                 "idle floor to the idle account; energy above it by usage share"
             }
+            Policy::Allocation => {
+                "all measured energy by reservation share; the unreserved rest to idle and system"
+            }
         }
     }
 
@@ -451,12 +463,14 @@ impl AttributionPolicy for Policy {
                 iv.usage_key(weights);
             }
             Policy::TwoPartTariff | Policy::FullAbsorption => iv.model_key(weights),
+            // The unreserved share's slot is the `system` account's here.
+            Policy::Allocation => iv.reservation_key(weights),
         }
     }
 
     fn static_key(&self, iv: &IntervalView<'_>, weights: &mut [f64]) {
         match self {
-            Policy::TwoPartTariff => iv.reservation_key(weights),
+            Policy::TwoPartTariff | Policy::Allocation => iv.reservation_key(weights),
             Policy::KeplerLike => iv.presence_key(weights),
             _ => iv.idle_key(weights),
         }
