@@ -186,7 +186,9 @@ fn local_capacity() -> Resources {
 /// # Errors
 /// As [`kelvin::EngineBuilder::build`].
 pub fn open_engine(cfg: &Config, inv: Inventory) -> Result<Engine, AgentError> {
-    let mut live = LiveOptions::default().with_lateness_secs(cfg.lateness_s);
+    let mut live = LiveOptions::default()
+        .with_lateness_secs(cfg.lateness_s)
+        .with_ledger(kelvin::LedgerOptions::default().with_policy(cfg.ledger_policy()));
     if cfg.pue.is_some() || cfg.carbon_g_per_kwh.is_some() {
         live = live.with_facility(LiveFacility::new(
             StepSeries::constant(cfg.pue.unwrap_or(1.0)),

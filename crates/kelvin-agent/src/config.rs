@@ -111,6 +111,11 @@ pub struct Config {
     /// Grid carbon intensity, gCO2e per kWh, for the carbon figures (default none).
     #[serde(default)]
     pub carbon_g_per_kwh: Option<f64>,
+    /// The attribution policy by name (default `two_part_tariff`): `allocation` bills a
+    /// node's whole energy by reserved cores, for Slurm jobs that carry no usage signal
+    /// ([`kelvin::Policy`] lists them all).
+    #[serde(default)]
+    pub policy: Option<String>,
     /// Polls running at once (default 16): a hanging source holds one until its timeout.
     #[serde(default = "default_workers")]
     pub workers: usize,
@@ -467,6 +472,17 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if let Some(p) = cfg
+            .policy
+            .as_deref()
+            .filter(|p| kelvin::Policy::from_name(p).is_none())
+        {
+            let names: Vec<&str> = kelvin::Policy::ALL.iter().map(|p| p.name()).collect();
+            return Err(ConfigError::new(
+                format!("{name}: policy"),
+                format!("{p:?} is not a policy; one of {}", names.join(", ")),
+            ));
+        }
         if cfg.pue.is_some_and(|p| !(p.is_finite() && p >= 1.0)) {
             return Err(ConfigError::new(
                 format!("{name}: pue"),
@@ -560,6 +576,14 @@ impl Config {
             .flatten()
             .for_each(fix);
         }
+    }
+
+    /// The attribution policy in force: `policy`, or the two-part tariff.
+    pub fn ledger_policy(&self) -> kelvin::Policy {
+        self.policy
+            .as_deref()
+            .and_then(kelvin::Policy::from_name)
+            .unwrap_or_default()
     }
 
     /// The interpolation gap in force: `max_gap_s`, or four times the longest source
@@ -863,115 +887,4 @@ pub fn read_secret(path: &Path) -> Result<Secret, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
-    use super::*;
-
-    fn dir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("kelvin-config-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-
-    fn write(path: &Path, text: &str, mode: u32) {
-        std::fs::write(path, text).unwrap();
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
-
-    #[test]
-    fn a_config_or_password_file_other_users_can_read_is_refused_with_the_fix() {
-        let d = dir("modes");
-        let cfg = d.join("agent.toml");
-        write(&cfg, "data_dir = \"data\"\n", 0o644);
-        let e = Config::load(&cfg).unwrap_err().to_string();
-        assert!(e.contains("mode 644") && e.contains("chmod 600"), "{e}");
-        write(&cfg, "data_dir = \"data\"\n", 0o600);
-        let c = Config::load(&cfg).unwrap();
-        assert_eq!(c.data_dir, d.join("data"), "relative to the file");
-
-        let pw = d.join("bmc.password");
-        write(&pw, "s3cret-pw\n", 0o640);
-        let text = format!(
-            "data_dir = \"x\"\n[[sources]]\nname = \"bmc\"\nkind = \"redfish\"\nurl = \"https://bmc\"\nusername = \"root\"\npassword_file = \"{}\"\n",
-            pw.display()
-        );
-        let c = Config::from_toml_str(&text, "t.toml").unwrap();
-        let e = c.sources().unwrap_err().to_string();
-        assert!(e.contains("mode 640") && !e.contains("s3cret"), "{e}");
-        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let s = c.sources().unwrap();
-        let shown = format!("{s:?}");
-        assert!(
-            !shown.contains("s3cret") && shown.contains("***"),
-            "{shown}"
-        );
-        std::fs::remove_dir_all(&d).unwrap();
-    }
-
-    #[test]
-    fn mistakes_name_their_line_or_key() {
-        let e = Config::from_toml_str("data_dir = \"x\"\nlisten_on = 1\n", "a.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("a.toml:2: unknown field `listen_on`"), "{e}");
-        let c = Config::from_toml_str(
-            "data_dir = \"x\"\n[[sources]]\nname = \"n\"\nkind = \"ipmitool\"\nurl = \"http://x\"\n",
-            "a.toml",
-        )
-        .unwrap();
-        let e = c.sources().unwrap_err().to_string();
-        assert_eq!(
-            e,
-            "sources[0] \"n\".url: does not apply to a ipmitool source"
-        );
-        let c = Config::from_toml_str(
-            "data_dir = \"x\"\n[[sources]]\nname = \"n\"\nkind = \"prometheus\"\n",
-            "a.toml",
-        )
-        .unwrap();
-        assert_eq!(
-            c.sources().unwrap_err().to_string(),
-            "sources[0] \"n\".url: a prometheus source needs it"
-        );
-        let c = Config::from_toml_str(
-            "data_dir = \"x\"\n[[sources]]\nname = \"n\"\nkind = \"modbus\"\n",
-            "a.toml",
-        )
-        .unwrap();
-        assert!(
-            c.sources()
-                .unwrap_err()
-                .to_string()
-                .contains("is not a kind")
-        );
-        let e = Config::from_toml_str(
-            "data_dir = \"x\"\n[[sources]]\nname = \"n\"\nkind = \"sysfs\"\n[[sources]]\nname = \"n\"\nkind = \"sysfs\"\n",
-            "a.toml",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("sources[1].name") && e.contains("unique"), "{e}");
-        let c = Config::from_toml_str(
-            "data_dir = \"x\"\n[[sources]]\nname = \"n\"\nkind = \"prometheus\"\nurl = \"http://x\"\ninterval_s = 0\n",
-            "a.toml",
-        )
-        .unwrap();
-        assert!(c.sources().unwrap_err().to_string().contains("interval_s"));
-    }
-
-    #[test]
-    fn defaults_are_safe_and_the_gap_follows_the_slowest_source() {
-        let c = Config::from_toml_str(
-            "data_dir = \"x\"\n[[sources]]\nname = \"n\"\nkind = \"sysfs\"\ninterval_s = 20\n",
-            "a.toml",
-        )
-        .unwrap();
-        assert!(c.listen.ip().is_loopback());
-        assert!(c.api.is_none() && c.remote_write.is_none());
-        assert_eq!(c.max_gap_secs(), 80);
-        let s = &c.sources().unwrap()[0];
-        assert_eq!(s.schedule.timeout, Duration::from_secs(10));
-        assert_eq!(s.schedule.stale_after(), Duration::from_secs(60));
-    }
-}
+mod tests;
