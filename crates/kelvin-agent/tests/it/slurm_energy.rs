@@ -6,12 +6,14 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use kelvin_model::Timestamp;
 use serde_json::Value;
 
 use crate::lab::agent::Agent;
 use crate::lab::ipmi_sim::IpmiSim;
 use crate::lab::prometheus::temp_dir;
 use crate::lab::slurm;
+use kelvin_agent::scheduler::jobs::JOB_PREFIX;
 
 const WATTS: u32 = 240;
 
@@ -33,34 +35,47 @@ fn sum_of(m: &BTreeMap<String, f64>, prefix: &str, label: &str) -> f64 {
         .sum()
 }
 
-#[test]
-fn jobs_sharing_a_node_are_billed_by_their_allocation_and_conserve_its_energy() {
-    let Some(lab) = slurm::start(1) else { return };
-    let Some(bmc) = IpmiSim::start(WATTS) else {
-        return;
-    };
-    let dir = temp_dir("slurm-energy");
-    // Kelvin's n1 is Slurm's: 4 cores (2 sockets × 2), 1 GB.
+/// The agent's configuration: `hosts` (name, cores) metered by one simulated BMC each, the
+/// Slurm lab's configuration and jobcomp log, reports in `reports`.
+fn config(
+    dir: &std::path::Path,
+    lab: &slurm::SlurmLab,
+    metered: &[(&str, &IpmiSim)],
+    reports: &std::path::Path,
+    node_weights: bool,
+) -> String {
     let inventory = dir.join("inventory.json");
+    // Kelvin's nodes are Slurm's: 4 cores (2 sockets × 2), 1000 MiB.
+    let hosts: Vec<String> = metered
+        .iter()
+        .map(|(h, _)| {
+            format!(
+                r#"{{"id":"{h}","rack":"r1","capacity":{{"cpu_cores":4.0,"memory_bytes":1048576000,"gpus":0}}}}"#
+            )
+        })
+        .collect();
     std::fs::write(
         &inventory,
-        r#"{"sites":[{"id":"lab","name":"lab"}],"rooms":[{"id":"room","site":"lab"}],
-"circuits":[],"racks":[{"id":"r1","room":"room","row":"A"}],"pdus":[],
-"hosts":[{"id":"n1","rack":"r1","capacity":{"cpu_cores":4.0,"memory_bytes":1048576000,"gpus":0}}],
-"components":[],"workloads":[]}"#,
+        format!(
+            r#"{{"sites":[{{"id":"lab","name":"lab"}}],"rooms":[{{"id":"room","site":"lab"}}],
+"circuits":[],"racks":[{{"id":"r1","room":"room","row":"A"}}],"pdus":[],
+"hosts":[{}],"components":[],"workloads":[]}}"#,
+            hosts.join(",")
+        ),
     )
     .unwrap();
-    let reports = dir.join("reports");
-    let body = format!(
-        r#"inventory = "{inv}"
-attribution_interval_s = 5
-lateness_s = 6
-max_gap_s = 15
-
+    // Slurm's jobs carry no usage signal here: the node's energy is theirs by allocation.
+    let mut body = format!(
+        "inventory = \"{}\"\nattribution_interval_s = 5\nlateness_s = 6\nmax_gap_s = 15\npolicy = \"allocation\"\n",
+        inventory.display()
+    );
+    for (host, bmc) in metered {
+        body += &format!(
+            r#"
 [[sources]]
-name = "bmc"
+name = "bmc-{host}"
 kind = "ipmitool"
-entity = "n1"
+entity = "{host}"
 interval_s = 1
 timeout_s = 10
 host = "127.0.0.1"
@@ -68,7 +83,14 @@ port = {port}
 interface = "lanplus"
 username = "{user}"
 password_file = "{pw}"
-
+"#,
+            port = bmc.port(),
+            user = bmc.user(),
+            pw = bmc.password_file().display(),
+        );
+    }
+    body += &format!(
+        r#"
 [scheduler]
 
 [scheduler.slurm]
@@ -77,15 +99,30 @@ poll_s = 1
 jobcomp = "{jobcomp}"
 report_dir = "{reports}"
 admin_comment = true
+node_weights = {node_weights}
 "#,
-        inv = inventory.display(),
-        port = bmc.port(),
-        user = bmc.user(),
-        pw = bmc.password_file().display(),
         conf = lab.conf_path().display(),
         jobcomp = lab.jobcomp_path().display(),
         reports = reports.display(),
     );
+    body
+}
+
+/// A report's time, Unix seconds.
+fn secs_of(report: &Value, key: &str) -> i64 {
+    let text = report[key].as_str().expect("an RFC 3339 time");
+    Timestamp::parse_rfc3339(text).expect("RFC 3339").as_nanos() / 1_000_000_000
+}
+
+#[test]
+fn jobs_sharing_a_node_are_billed_by_their_allocation_and_conserve_its_energy() {
+    let Some(lab) = slurm::start(1) else { return };
+    let Some(bmc) = IpmiSim::start(WATTS) else {
+        return;
+    };
+    let dir = temp_dir("slurm-energy");
+    let reports = dir.join("reports");
+    let body = config(&dir, &lab, &[("n1", &bmc)], &reports, false);
     let agent = Agent::start("agent-slurm", &body);
     let ids: Vec<u64> = ["-n1", "-n2", "-n1"]
         .iter()
@@ -163,4 +200,102 @@ admin_comment = true
     // Between them the jobs held every core, so the idle floor went to them; they ran a
     // part of the metered time, and never more than the node used.
     assert!(jobs > 0.0 && jobs < host, "{jobs} J of {host} J");
+
+    // Over the intervals in which all three ran from start to end, the jobs held every core:
+    // the node's measured energy is theirs, all of it, split 1 : 2 : 1.
+    let reports: Vec<Value> = ids.iter().map(|id| report(*id).unwrap()).collect();
+    let from = reports.iter().map(|r| secs_of(r, "start")).max().unwrap();
+    let to = reports.iter().map(|r| secs_of(r, "end")).min().unwrap();
+    let (from, to) = ((from + 4) / 5 * 5, to / 5 * 5);
+    assert!(to - from >= 10, "the jobs ran together only {from}..{to}");
+    let (code, text) = agent
+        .get(&format!("/api/v1/bills?from={from}&to={to}"))
+        .expect("bills");
+    assert_eq!(code, 200, "{text}");
+    let bills: Value = serde_json::from_str(&text).unwrap();
+    let rows = |key: &str| bills[key].as_array().cloned().unwrap_or_default();
+    let energy_of = |r: &Value| r["energy_joules"].as_f64().unwrap();
+    let measured: f64 = rows("hosts").iter().map(energy_of).sum();
+    let per_job: Vec<f64> = ids
+        .iter()
+        .map(|id| {
+            let w = format!("{JOB_PREFIX}{id}");
+            rows("workloads")
+                .iter()
+                .filter(|r| r["workload"] == w.as_str())
+                .map(energy_of)
+                .sum()
+        })
+        .collect();
+    let others: Vec<Value> = rows("accounts")
+        .into_iter()
+        .filter(|r| energy_of(r).abs() > 1e-6 * measured)
+        .collect();
+    eprintln!("{from}..{to}: n1 {measured} J, jobs {per_job:?} J, accounts {others:?}");
+    assert!(measured >= 240.0 * (to - from) as f64 * 0.9, "{text}");
+    let billed: f64 = per_job.iter().sum();
+    assert!(
+        (billed - measured).abs() <= 1e-6 * measured && others.is_empty(),
+        "jobs {billed} J of {measured} J measured; accounts {others:?}"
+    );
+    for (e, c) in per_job.iter().zip(&cpus) {
+        let want = measured * *c as f64 / 4.0;
+        assert!(
+            (e - want).abs() <= 1e-6 * measured,
+            "{per_job:?} J is not 1 : 2 : 1"
+        );
+    }
+}
+
+/// Node `n1` is parked (its BMC reads standby power) and `n2` is on. Slurm alone puts the
+/// next job on `n1`, the first node; once Kelvin pushes its placement's preference as node
+/// weights, the next job lands on `n2`, where it costs no wake-up.
+#[test]
+fn kelvins_node_weights_send_the_next_job_to_the_node_that_is_already_on() {
+    let Some(lab) = slurm::start(2) else { return };
+    let (Some(parked), Some(on)) = (IpmiSim::start(8), IpmiSim::start(WATTS)) else {
+        return;
+    };
+    let slurm = lab.slurm();
+    let landed = |id: u64| -> String {
+        lab.wait_running(id);
+        let jobs = slurm.jobs().expect("squeue");
+        let job = jobs.items.iter().find(|j| j.job_id == id).expect("the job");
+        job.nodes[0].node.clone()
+    };
+    // Slurm's own choice, with equal weights.
+    let before = slurm.node_weights().unwrap();
+    assert_eq!(before.get("n1"), before.get("n2"), "{before:?}");
+    let first = lab.sbatch(&["-n1", "--wrap", "sleep 300"]);
+    assert_eq!(landed(first), "n1", "Slurm's default");
+    lab.scancel(&[first]);
+
+    let dir = temp_dir("slurm-weights");
+    let body = config(
+        &dir,
+        &lab,
+        &[("n1", &parked), ("n2", &on)],
+        &dir.join("reports"),
+        true,
+    );
+    let agent = Agent::start("agent-slurm-weights", &body);
+    let pushed = slurm::wait_until(Duration::from_secs(60), || {
+        slurm
+            .node_weights()
+            .is_ok_and(|w| w.get("n2").zip(w.get("n1")).is_some_and(|(a, b)| a < b))
+    });
+    assert!(
+        pushed,
+        "no weights preferring n2: {:?}\n{}",
+        slurm.node_weights(),
+        agent.log()
+    );
+    assert!(
+        agent.log().contains("slurm: node weights n1="),
+        "{}",
+        agent.log()
+    );
+    let next = lab.sbatch(&["-n1", "--wrap", "sleep 300"]);
+    assert_eq!(landed(next), "n2", "Kelvin's weights\n{}", agent.log());
+    lab.scancel(&[next]);
 }
