@@ -108,6 +108,7 @@ mod query;
 mod read;
 mod series;
 
+pub use crate::parquet::{Cells, FlatTable, TableColumn, write_table, write_table_file};
 pub use crate::parquet::{ExportSummary, ParquetImport, ParquetOptions, SkipReason, SkippedRow};
 pub use crate::parquet::{PARQUET_FORMAT, PARQUET_VERSION, export_parquet, export_parquet_file};
 pub use crate::parquet::{

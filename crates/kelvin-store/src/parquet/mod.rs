@@ -9,7 +9,9 @@
 //! - `export`: [`export_parquet`], [`ParquetOptions`], [`ExportSummary`];
 //! - `limits`: [`ParquetLimits`] and the checks of a file's footer and pages, against them and
 //!   the bytes really there, before the `parquet` crate decodes anything;
-//! - `import`: [`import_parquet`] and its variants, [`ParquetImport`] with the rows it skipped.
+//! - `import`: [`import_parquet`] and its variants, [`ParquetImport`] with the rows it skipped;
+//! - `table`: flat tables ([`FlatTable`]) written whole and replaced atomically
+//!   ([`write_table_file`]), for the fleet layout's partitions.
 //!
 //! Only `import` and `limits` read outside bytes; `export` writes only what `layout` says.
 
@@ -18,6 +20,7 @@ mod import;
 mod labels;
 mod layout;
 mod limits;
+mod table;
 
 pub use export::{ExportSummary, ParquetOptions, export_parquet, export_parquet_file};
 pub use import::{
@@ -26,6 +29,7 @@ pub use import::{
 };
 pub use layout::{PARQUET_FORMAT, PARQUET_VERSION};
 pub use limits::ParquetLimits;
+pub use table::{Cells, FlatTable, TableColumn, write_table, write_table_file};
 
 use crate::{StoreError, StoreErrorKind};
 

@@ -67,3 +67,7 @@ mod golden;
 /// both crates (this version and the layouts before it), what the store makes of each, and
 /// bad input.
 mod parquet_layout;
+
+/// Flat tables (the fleet layout's partitions): cells, nulls, schema and metadata read back;
+/// a file is replaced whole; bad names and ragged columns are refused.
+mod table;

@@ -474,7 +474,7 @@ fn files_round_trip_through_the_file_system() {
 // Files as other writers make them, written here with the `parquet` crate's low-level API.
 
 /// The in-memory form `parquet` reads from.
-fn bytes_of(v: Vec<u8>) -> impl parquet::file::reader::ChunkReader + 'static {
+pub(crate) fn bytes_of(v: Vec<u8>) -> impl parquet::file::reader::ChunkReader + 'static {
     fn as_type_of<T>(_: fn(&mut ByteArray, T), v: T) -> T {
         v
     }
