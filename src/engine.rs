@@ -690,6 +690,11 @@ impl Engine {
         Ok(total)
     }
 
+    /// The attribution interval, nanoseconds ([`EngineBuilder::interval_secs`]).
+    pub fn interval_ns(&self) -> i64 {
+        self.interval_ns
+    }
+
     /// First to last sample time over everything ingested, or `None` before any data.
     pub fn data_span(&self) -> Option<TimeRange> {
         let (a, b) = self.store.time_span()?;

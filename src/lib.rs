@@ -57,6 +57,7 @@ mod counters;
 pub mod dataset;
 mod engine;
 mod error;
+pub mod export;
 pub mod fleet;
 pub mod gpu;
 mod live;
@@ -77,6 +78,6 @@ pub use kelvin_placement::Plan;
 pub use kelvin_store as store;
 pub use live::{
     FacilityTotals, HostSpan, LiveFacility, LiveOptions, LiveStatus, MeterDrift, SpanOrigin,
-    WorkloadSpan, read_book,
+    WorkloadSpan, read_book, read_closed,
 };
 pub use optimize::Optimized;

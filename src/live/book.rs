@@ -35,10 +35,46 @@ use crate::{Engine, Error};
 /// [`Error::Store`] when the journal cannot be read, [`Error::Io`] for a record that cannot
 /// be decoded.
 pub fn read_book(data_dir: &Path, window: Option<TimeRange>) -> Result<BookTotals, Error> {
-    let path = data_dir.join("engine.journal");
     let inside = |t: kelvin_model::Timestamp| window.is_none_or(|w| w.contains(t));
-    let mut reader = BookReader::new();
     let mut totals = BookTotals::default();
+    fold_acknowledged(data_dir, |rec| match rec {
+        BookRecord::Closed(c) if inside(c.start) => totals.add(&c),
+        BookRecord::Restated(r) if inside(r.new.start) => totals.restate(&r),
+        _ => {}
+    })?;
+    Ok(totals)
+}
+
+/// The closed intervals that start inside `window` (every one when `None`), in time order,
+/// each as last restated, as the live engine whose data directory is `data_dir`
+/// acknowledged them (what [`read_book`] totals, interval by interval): the lines a fleet
+/// export writes ([`export_bills`](crate::export::export_bills)).
+///
+/// # Errors
+/// As [`read_book`].
+pub fn read_closed(
+    data_dir: &Path,
+    window: Option<TimeRange>,
+) -> Result<Vec<ClosedInterval>, Error> {
+    let inside = |t: kelvin_model::Timestamp| window.is_none_or(|w| w.contains(t));
+    let mut by_start = std::collections::BTreeMap::new();
+    fold_acknowledged(data_dir, |rec| match rec {
+        BookRecord::Closed(c) if inside(c.start) => {
+            by_start.insert(c.start, c);
+        }
+        BookRecord::Restated(r) if inside(r.new.start) => {
+            by_start.insert(r.new.start, r.new);
+        }
+        _ => {}
+    })?;
+    Ok(by_start.into_values().collect())
+}
+
+/// Hands `f` each book record of the journal in `data_dir` that an acknowledgement covers, in
+/// order; records after the last acknowledgement are left out.
+fn fold_acknowledged(data_dir: &Path, mut f: impl FnMut(BookRecord)) -> Result<(), Error> {
+    let path = data_dir.join("engine.journal");
+    let mut reader = BookReader::new();
     let mut since: Vec<BookRecord> = Vec::new();
     let mut failed: Option<String> = None;
     kelvin_store::Journal::read(&path, |p| {
@@ -46,15 +82,7 @@ pub fn read_book(data_dir: &Path, window: Option<TimeRange>) -> Result<BookTotal
             return Ok(());
         }
         match p.first() {
-            Some(&TAG_ACK) => {
-                for rec in since.drain(..) {
-                    match rec {
-                        BookRecord::Closed(c) if inside(c.start) => totals.add(&c),
-                        BookRecord::Restated(r) if inside(r.new.start) => totals.restate(&r),
-                        _ => {}
-                    }
-                }
-            }
+            Some(&TAG_ACK) => since.drain(..).for_each(&mut f),
             Some(t) if *t >= 0x40 => {}
             _ => match reader.decode(p) {
                 Ok(Some(rec)) => since.push(rec),
@@ -72,7 +100,7 @@ pub fn read_book(data_dir: &Path, window: Option<TimeRange>) -> Result<BookTotal
                 format!("the engine journal holds a record it cannot read: {why}"),
             ),
         }),
-        None => Ok(totals),
+        None => Ok(()),
     }
 }
 

@@ -29,7 +29,7 @@ mod lifecycle;
 mod state;
 mod workloads;
 
-pub use book::read_book;
+pub use book::{read_book, read_closed};
 pub use drift::MeterDrift;
 pub use facility::{FacilityTotals, LiveFacility};
 pub(crate) use feed::{Origin, sift_late};

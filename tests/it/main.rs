@@ -17,6 +17,8 @@
 //! - `live_props`: properties of the live engine: arrival order within the lateness window,
 //!   restatements, conservation per interval, crash recovery.
 //! - `lab`: the small hand-made inventory the engine tests share.
+//! - `export`: the fleet layout (Hive-partitioned readings and bills) read back exactly, replaced
+//!   whole on a second export.
 //! - `gpu`: the real H100 recording through `kelvin::gpu`: exact per-phase balance, and the
 //!   shared phases against the exclusive runs under every policy.
 
@@ -24,6 +26,7 @@ mod architecture;
 mod datacenter;
 mod datasets;
 mod engine;
+mod export;
 mod extend;
 mod gpu;
 mod lab;

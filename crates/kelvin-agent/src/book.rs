@@ -6,55 +6,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use kelvin::FacilityTotals;
 use kelvin::attribution::ledger::{BookTotals, ClosedInterval};
-use kelvin::{Engine, FacilityTotals};
 use serde_json::{Value, json};
 
 use crate::exposition::Family;
 
 const UJ: f64 = 1e6;
 
-/// Where each meter and workload belongs: a meter's host, a workload's tenant.
-#[derive(Debug, Clone, Default)]
-pub struct Names {
-    /// Meter → host (a host's own meter is itself; a GPU's is its host).
-    pub host_of_meter: HashMap<String, String>,
-    /// Workload → tenant.
-    pub tenant_of: HashMap<String, String>,
-}
-
-impl Names {
-    /// From the engine's inventory and the workload runs it remembers.
-    pub fn of(engine: &Engine) -> Names {
-        let inv = engine.inventory();
-        let mut n = Names::default();
-        for h in &inv.hosts {
-            n.host_of_meter.insert(h.id.to_string(), h.id.to_string());
-        }
-        for c in &inv.components {
-            n.host_of_meter.insert(c.id.to_string(), c.host.to_string());
-        }
-        for s in engine.host_spans() {
-            n.host_of_meter
-                .insert(s.host.id.to_string(), s.host.id.to_string());
-        }
-        for w in &inv.workloads {
-            n.tenant_of.insert(w.id.to_string(), w.tenant.clone());
-        }
-        for s in engine.workload_spans() {
-            n.tenant_of.insert(s.workload.to_string(), s.tenant.clone());
-        }
-        n
-    }
-
-    fn host<'a>(&'a self, meter: &'a str) -> &'a str {
-        self.host_of_meter.get(meter).map_or(meter, |h| h.as_str())
-    }
-
-    fn tenant(&self, w: &str) -> &str {
-        self.tenant_of.get(w).map_or("", |t| t.as_str())
-    }
-}
+/// Where each meter and workload belongs: a meter's host, a workload's tenant (the fleet
+/// export's, so `/metrics` and the exported bills name them alike).
+pub use kelvin::export::Names;
 
 /// The energy counters of a book, in joules: per host, per workload on a host, per account on
 /// a host; with facility totals when the engine computes them.

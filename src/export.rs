@@ -1,0 +1,426 @@
+//! A site's readings and bills as Hive-partitioned Parquet, the fleet layout that DataFusion,
+//! Polars, DuckDB and Spark open as two tables:
+//!
+//! ```text
+//! ROOT/readings/site=SITE/date=YYYY-MM-DD/part-0.parquet
+//! ROOT/bills/site=SITE/date=YYYY-MM-DD/part-0.parquet
+//! ```
+//!
+//! One file per table, site and UTC day, written whole and renamed into place, so exporting a
+//! day again replaces it atomically and an export can be repeated (or resumed from a day on,
+//! [`ExportOptions::since`]) without duplicating a row. `site` and `date` are in the paths
+//! only (Hive partition columns, read as strings). The schemas, with units in the column
+//! names, are [`READINGS_COLUMNS`] and [`BILLS_COLUMNS`]; docs/fleet-data.md describes them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use kelvin_attribution::ledger::{Account, Amount, ClosedInterval};
+use kelvin_model::{ErrorKind, ModelError, Place, Timestamp};
+use kelvin_store::{Cells, FlatTable, ParquetOptions, TableColumn, write_table_file};
+
+use crate::{Engine, Error};
+
+/// The `readings` table's columns (after the partition columns `site` and `date`): the host the
+/// entity belongs to (null when the inventory does not say), the entity, sensor, kind and
+/// unit, the instant (`TIMESTAMP(NANOS, UTC)`), the value in that unit, and its quality (the
+/// store keeps accepted values only: `good`).
+pub const READINGS_COLUMNS: [&str; 8] = [
+    "host", "entity", "sensor", "kind", "unit", "ts", "value", "quality",
+];
+
+/// The `bills` table's columns (after `site` and `date`), one row per ledger line of a closed
+/// interval: its start and end, the meter's host, the meter and its provenance, then either
+/// a workload and its tenant (account null) or an account (`idle`, `system`, `unexplained`;
+/// workload and tenant null), and the energy in microjoules with its interval's bounds.
+pub const BILLS_COLUMNS: [&str; 12] = [
+    "interval_start",
+    "interval_end",
+    "host",
+    "meter",
+    "provenance",
+    "workload",
+    "tenant",
+    "account",
+    "energy_uj",
+    "lo_uj",
+    "hi_uj",
+    "measured_uj",
+];
+
+/// Where a meter and a workload belong: a meter's host, a workload's tenant.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    /// Meter → host (a host's own meter is itself; a GPU's is its host).
+    pub host_of_meter: HashMap<String, String>,
+    /// Workload → tenant.
+    pub tenant_of: HashMap<String, String>,
+}
+
+impl Names {
+    /// From the engine's inventory and the host and workload runs it remembers.
+    pub fn of(engine: &Engine) -> Names {
+        let inv = engine.inventory();
+        let mut n = Names::default();
+        for h in &inv.hosts {
+            n.host_of_meter.insert(h.id.to_string(), h.id.to_string());
+        }
+        for c in &inv.components {
+            n.host_of_meter.insert(c.id.to_string(), c.host.to_string());
+        }
+        for s in engine.host_spans() {
+            n.host_of_meter
+                .insert(s.host.id.to_string(), s.host.id.to_string());
+        }
+        for w in &inv.workloads {
+            n.tenant_of.insert(w.id.to_string(), w.tenant.clone());
+        }
+        for s in engine.workload_spans() {
+            n.tenant_of.insert(s.workload.to_string(), s.tenant.clone());
+        }
+        n
+    }
+
+    /// A meter's host: itself when the inventory does not say.
+    pub fn host<'a>(&'a self, meter: &'a str) -> &'a str {
+        self.host_of_meter.get(meter).map_or(meter, |h| h.as_str())
+    }
+
+    /// A workload's tenant, `""` when unknown.
+    pub fn tenant(&self, workload: &str) -> &str {
+        self.tenant_of.get(workload).map_or("", |t| t.as_str())
+    }
+}
+
+/// What to export and how.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// The partition root.
+    pub root: PathBuf,
+    /// The site's name, its `site=` partition: letters, digits, `.`, `_` and `-`.
+    pub site: String,
+    /// Only days from this instant's UTC day on are written (all when `None`): an incremental
+    /// export rewrites the last day it wrote and the ones after.
+    pub since: Option<Timestamp>,
+    /// Compression and row groups.
+    pub parquet: ParquetOptions,
+}
+
+impl ExportOptions {
+    /// Every day of `site` under `root`, zstd level 3, row groups of 64 Ki rows.
+    pub fn new(root: impl Into<PathBuf>, site: impl Into<String>) -> ExportOptions {
+        ExportOptions {
+            root: root.into(),
+            site: site.into(),
+            since: None,
+            parquet: ParquetOptions::default(),
+        }
+    }
+
+    /// Sets [`ExportOptions::since`].
+    pub fn since(mut self, t: Timestamp) -> ExportOptions {
+        self.since = Some(t);
+        self
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        let ok = !self.site.is_empty()
+            && !self.site.starts_with('.')
+            && self
+                .site
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if ok {
+            Ok(())
+        } else {
+            Err(invalid(
+                "site",
+                format!(
+                    "{:?}: a site is letters, digits, '.', '_' and '-', not starting with '.'",
+                    self.site
+                ),
+            ))
+        }
+    }
+
+    fn path(&self, table: &str, date: &str) -> PathBuf {
+        self.root
+            .join(table)
+            .join(format!("site={}", self.site))
+            .join(format!("date={date}"))
+            .join("part-0.parquet")
+    }
+
+    fn wanted(&self, date: &str) -> bool {
+        self.since
+            .is_none_or(|t| date >= utc_date(t.as_nanos()).as_str())
+    }
+}
+
+/// One partition file written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partition {
+    /// `readings` or `bills`.
+    pub table: &'static str,
+    /// Its UTC day, `YYYY-MM-DD`.
+    pub date: String,
+    /// The file.
+    pub path: PathBuf,
+    /// Rows written.
+    pub rows: u64,
+    /// Bytes on disk.
+    pub bytes: u64,
+}
+
+fn invalid(field: &str, reason: String) -> Error {
+    Error::Model(ModelError::new(
+        ErrorKind::InvalidInput,
+        Place::field(field),
+        reason,
+    ))
+}
+
+/// The UTC day of an instant, `YYYY-MM-DD`.
+fn utc_date(ns: i64) -> String {
+    let text = Timestamp::from_nanos(ns).to_rfc3339();
+    text.get(..10).unwrap_or(&text).to_string()
+}
+
+fn text(v: Vec<Option<String>>, name: &str) -> TableColumn {
+    TableColumn {
+        name: name.into(),
+        cells: Cells::Text(v),
+    }
+}
+
+fn write(
+    opts: &ExportOptions,
+    table: &'static str,
+    date: String,
+    columns: Vec<TableColumn>,
+) -> Result<Partition, Error> {
+    let t = FlatTable {
+        name: table.into(),
+        columns,
+        metadata: vec![
+            ("kelvin.table".into(), table.into()),
+            ("kelvin.site".into(), opts.site.clone()),
+            ("kelvin.date".into(), date.clone()),
+        ],
+    };
+    let path = opts.path(table, &date);
+    let s = write_table_file(&path, &t, &opts.parquet)?;
+    Ok(Partition {
+        table,
+        date,
+        path,
+        rows: s.rows,
+        bytes: s.bytes,
+    })
+}
+
+/// The rows of one day of the `readings` table, column by column.
+#[derive(Default)]
+struct ReadingRows {
+    host: Vec<Option<String>>,
+    entity: Vec<Option<String>>,
+    sensor: Vec<Option<String>>,
+    kind: Vec<Option<String>>,
+    unit: Vec<Option<String>>,
+    ts: Vec<Option<i64>>,
+    value: Vec<Option<f64>>,
+}
+
+impl ReadingRows {
+    fn columns(self) -> Vec<TableColumn> {
+        let n = self.ts.len();
+        let [h, e, s, k, u, t, v, q] = READINGS_COLUMNS;
+        vec![
+            text(self.host, h),
+            text(self.entity, e),
+            text(self.sensor, s),
+            text(self.kind, k),
+            text(self.unit, u),
+            TableColumn {
+                name: t.into(),
+                cells: Cells::TimestampNs(self.ts),
+            },
+            TableColumn {
+                name: v.into(),
+                cells: Cells::Float(self.value),
+            },
+            text(vec![Some("good".to_string()); n], q),
+        ]
+    }
+}
+
+impl Engine {
+    /// Writes the engine's stored readings as the `readings` table of the fleet layout, one
+    /// partition per UTC day (from [`ExportOptions::since`]'s day on), and returns the
+    /// partitions in date order. A reading's host is its entity's: the entity itself for a
+    /// host, a component's or a workload's host from the inventory, else null.
+    ///
+    /// ```
+    /// use kelvin::{Batch, Engine, dataset::RecordedDataset, export::ExportOptions};
+    ///
+    /// let ds = RecordedDataset::load(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/edge-small"))?;
+    /// let mut engine = Engine::builder().inventory(ds.inventory.clone()).build()?;
+    /// engine.ingest(Batch::prometheus("metrics.prom", ds.metrics.clone()))?;
+    /// let root = std::env::temp_dir().join(format!("kelvin-doc-export-{}", std::process::id()));
+    /// let parts = engine.export_readings(&ExportOptions::new(&root, "edge-small"))?;
+    /// assert!(parts[0].path.ends_with("readings/site=edge-small/date=2026-11-02/part-0.parquet"));
+    /// # std::fs::remove_dir_all(&root)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Model`] for a site name that is not one; [`Error::Store`] when a series cannot
+    /// be read or a file cannot be written.
+    pub fn export_readings(&self, opts: &ExportOptions) -> Result<Vec<Partition>, Error> {
+        opts.check()?;
+        let inv = self.inventory();
+        let mut host_of: HashMap<&str, &str> = HashMap::new();
+        for h in &inv.hosts {
+            host_of.insert(h.id.as_str(), h.id.as_str());
+        }
+        for c in &inv.components {
+            host_of.insert(c.id.as_str(), c.host.as_str());
+        }
+        for w in &inv.workloads {
+            if let Some(h) = &w.host {
+                host_of.insert(w.id.as_str(), h.as_str());
+            }
+        }
+        let from = opts.since.map_or(i64::MIN, |t| day_start(t.as_nanos()));
+        let store = self.store();
+        let mut days: BTreeMap<String, ReadingRows> = BTreeMap::new();
+        for (id, key) in store.series() {
+            let data = store.scan(id, from, i64::MAX)?;
+            let host = host_of.get(key.entity.as_str()).map(|h| (*h).to_string());
+            let (entity, sensor) = (key.entity.to_string(), key.sensor.to_string());
+            let (kind, unit) = (key.kind.as_str(), key.kind.unit().symbol());
+            for (ts, v) in data.ts.iter().zip(&data.values) {
+                let r = days.entry(utc_date(*ts)).or_default();
+                r.host.push(host.clone());
+                r.entity.push(Some(entity.clone()));
+                r.sensor.push(Some(sensor.clone()));
+                r.kind.push(Some(kind.to_string()));
+                r.unit.push(Some(unit.to_string()));
+                r.ts.push(Some(*ts));
+                r.value.push(Some(*v));
+            }
+        }
+        days.into_iter()
+            .filter(|(d, _)| opts.wanted(d))
+            .map(|(date, rows)| write(opts, "readings", date, rows.columns()))
+            .collect()
+    }
+}
+
+/// Nanoseconds of the start of the UTC day holding `ns`.
+fn day_start(ns: i64) -> i64 {
+    const DAY: i64 = 86_400 * Timestamp::NANOS_PER_SEC;
+    ns.div_euclid(DAY) * DAY
+}
+
+/// The rows of one day of the `bills` table, column by column.
+#[derive(Default)]
+struct BillRows {
+    start: Vec<Option<i64>>,
+    end: Vec<Option<i64>>,
+    text: [Vec<Option<String>>; 6],
+    amounts: [Vec<Option<i64>>; 4],
+}
+
+impl BillRows {
+    /// One line: host, meter, provenance, workload, tenant, account; the amount; the sheet's
+    /// measured energy.
+    fn push(&mut self, span: (i64, i64), text: [Option<&str>; 6], a: Amount, measured: u64) {
+        self.start.push(Some(span.0));
+        self.end.push(Some(span.1));
+        for (col, t) in self.text.iter_mut().zip(text) {
+            col.push(t.map(str::to_string));
+        }
+        let uj = |x: u64| Some(i64::try_from(x).unwrap_or(i64::MAX));
+        for (col, x) in self
+            .amounts
+            .iter_mut()
+            .zip([a.uj, a.lo_uj, a.hi_uj, measured])
+        {
+            col.push(uj(x));
+        }
+    }
+
+    fn columns(self) -> Vec<TableColumn> {
+        let ts = |v, name: &str| TableColumn {
+            name: name.into(),
+            cells: Cells::TimestampNs(v),
+        };
+        let mut cols = vec![
+            ts(self.start, BILLS_COLUMNS[0]),
+            ts(self.end, BILLS_COLUMNS[1]),
+        ];
+        for (v, name) in self.text.into_iter().zip(&BILLS_COLUMNS[2..8]) {
+            cols.push(text(v, name));
+        }
+        for (v, name) in self.amounts.into_iter().zip(&BILLS_COLUMNS[8..]) {
+            cols.push(TableColumn {
+                name: (*name).into(),
+                cells: Cells::Int(v),
+            });
+        }
+        cols
+    }
+}
+
+/// Writes closed intervals as the `bills` table of the fleet layout, one partition per UTC day
+/// of the intervals' starts (from [`ExportOptions::since`]'s day on), and returns the
+/// partitions in date order. Every workload line and every named account of every sheet is a
+/// row, zero ones included, so the rows of a sheet sum to its `measured_uj` exactly.
+/// `interval_ns` is the intervals' length; `names` gives meters' hosts and workloads'
+/// tenants ([`Names::of`]). A day's intervals are the ones given: pass all of a day's, as
+/// [`read_closed`](crate::read_closed) returns them.
+///
+/// # Errors
+/// [`Error::Model`] for a site name that is not one or an interval length not positive;
+/// [`Error::Store`] when a file cannot be written.
+pub fn export_bills(
+    intervals: &[ClosedInterval],
+    interval_ns: i64,
+    names: &Names,
+    opts: &ExportOptions,
+) -> Result<Vec<Partition>, Error> {
+    opts.check()?;
+    if interval_ns <= 0 {
+        return Err(invalid(
+            "interval_ns",
+            format!("{interval_ns}: an interval is longer than 0 ns"),
+        ));
+    }
+    let mut days: BTreeMap<String, BillRows> = BTreeMap::new();
+    for c in intervals {
+        let start = c.start.as_nanos();
+        let date = utc_date(start);
+        if !opts.wanted(&date) {
+            continue;
+        }
+        let span = (start, start.saturating_add(interval_ns));
+        let rows = days.entry(date).or_default();
+        for s in &c.sheets {
+            let host = names.host(&s.meter);
+            let at = [Some(host), Some(&*s.meter), Some(&*s.provenance)];
+            for (w, a) in &s.lines {
+                let t = names.tenant(w);
+                let row = [at[0], at[1], at[2], Some(&**w), Some(t), None];
+                rows.push(span, row, *a, s.measured.uj);
+            }
+            for (acc, a) in Account::ALL.iter().zip(&s.accounts) {
+                let row = [at[0], at[1], at[2], None, None, Some(acc.name())];
+                rows.push(span, row, *a, s.measured.uj);
+            }
+        }
+    }
+    days.into_iter()
+        .map(|(date, rows)| write(opts, "bills", date, rows.columns()))
+        .collect()
+}
