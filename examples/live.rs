@@ -5,7 +5,16 @@
 //! ```text
 //! cargo run --release --example live -- DATASET [--data-dir DIR] [--json OUT]
 //!     [--batch-s S] [--policy NAME] [--lateness-s S] [--carbon-g-per-kwh G]
-//!     [--store-budget-mib M] [--no-gpu-meters] [--progress]
+//!     [--store-budget-mib M] [--no-gpu-meters] [--progress] [--export ROOT [--site NAME]]
+//! ```
+//!
+//! With `--export ROOT` (which needs `--data-dir`) it then writes the engine's readings and its
+//! closed bills under ROOT in the fleet layout (`readings/site=NAME/date=…/part-0.parquet`,
+//! `bills/…`; `kelvin::export`, docs/fleet-data.md), NAME the dataset directory's name unless
+//! `--site` says, and prints
+//!
+//! ```text
+//! exported site NAME: readings R rows in D days, bills B rows in E days, X bytes
 //! ```
 //!
 //! With `--progress` it writes `progress: N h of event time fed` to stderr as each hour of the
@@ -33,13 +42,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use kelvin::export::{ExportOptions, Names, export_bills};
 use kelvin::{LedgerOptions, LiveOptions, Policy};
 use kelvin_replay::RecordedDataset;
 use kelvin_replay::live::{FeedOptions, feed_with, live_engine};
 
 const USAGE: &str = "usage: live DATASET [--data-dir DIR] [--json OUT] [--batch-s S] \
                      [--policy NAME] [--lateness-s S] [--carbon-g-per-kwh G] \
-                     [--store-budget-mib M] [--no-gpu-meters] [--progress]";
+                     [--store-budget-mib M] [--no-gpu-meters] [--progress] \
+                     [--export ROOT [--site NAME]]";
 
 struct Args {
     dataset: PathBuf,
@@ -52,6 +63,8 @@ struct Args {
     store_budget_mib: Option<usize>,
     gpu_meters: bool,
     progress: bool,
+    export: Option<PathBuf>,
+    site: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -67,6 +80,8 @@ fn parse_args() -> Result<Args, String> {
         store_budget_mib: None,
         gpu_meters: true,
         progress: false,
+        export: None,
+        site: None,
     };
     let mut dataset = None;
     while let Some(arg) = it.next() {
@@ -104,6 +119,8 @@ fn parse_args() -> Result<Args, String> {
                         .ok_or("--store-budget-mib takes a positive number of MiB")?,
                 )
             }
+            "--export" => a.export = Some(value("--export")?.into()),
+            "--site" => a.site = Some(value("--site")?),
             "--no-gpu-meters" => a.gpu_meters = false,
             "--progress" => a.progress = true,
             "--policy" => {
@@ -119,6 +136,9 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     a.dataset = dataset.ok_or("a DATASET directory is required")?;
+    if a.export.is_some() && a.data_dir.is_none() {
+        return Err("--export reads the bills from the book: it needs --data-dir".into());
+    }
     Ok(a)
 }
 
@@ -215,6 +235,9 @@ fn run(args: &Args) -> Result<(), kelvin::Error> {
             .collect();
         println!("warning: no wall meter for {}", hosts.join(", "));
     }
+    if let (Some(root), Some(dir)) = (&args.export, &args.data_dir) {
+        export(args, &engine, root, dir)?;
+    }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&r.json()).unwrap_or_default();
         std::fs::write(path, text + "\n").map_err(|e| kelvin::Error::Io {
@@ -222,6 +245,33 @@ fn run(args: &Args) -> Result<(), kelvin::Error> {
             source: e,
         })?;
     }
+    Ok(())
+}
+
+/// Writes the engine's readings and its book's closed intervals in the fleet layout.
+fn export(
+    args: &Args,
+    engine: &kelvin::Engine,
+    root: &std::path::Path,
+    data_dir: &std::path::Path,
+) -> Result<(), kelvin::Error> {
+    let site = args.site.clone().unwrap_or_else(|| {
+        let name = args.dataset.file_name().unwrap_or_default();
+        name.to_string_lossy().into_owned()
+    });
+    let opts = ExportOptions::new(root, site.as_str());
+    let readings = engine.export_readings(&opts)?;
+    let closed = kelvin::read_closed(data_dir, None)?;
+    let bills = export_bills(&closed, engine.interval_ns(), &Names::of(engine), &opts)?;
+    let rows = |p: &[kelvin::export::Partition]| p.iter().map(|p| p.rows).sum::<u64>();
+    let bytes: u64 = readings.iter().chain(&bills).map(|p| p.bytes).sum();
+    println!(
+        "exported site {site}: readings {} rows in {} days, bills {} rows in {} days, {bytes} bytes",
+        rows(&readings),
+        readings.len(),
+        rows(&bills),
+        bills.len()
+    );
     Ok(())
 }
 
