@@ -186,13 +186,6 @@ fn utc_date(ns: i64) -> String {
     text.get(..10).unwrap_or(&text).to_string()
 }
 
-fn text(v: Vec<Option<String>>, name: &str) -> TableColumn {
-    TableColumn {
-        name: name.into(),
-        cells: Cells::Text(v),
-    }
-}
-
 fn write(
     opts: &ExportOptions,
     table: &'static str,
@@ -219,38 +212,85 @@ fn write(
     })
 }
 
-/// The rows of one day of the `readings` table, column by column.
+/// Distinct strings of a column and each row's index into them.
+#[derive(Default)]
+struct Dict {
+    values: Vec<String>,
+    index: HashMap<String, u32>,
+    keys: Vec<Option<u32>>,
+}
+
+impl Dict {
+    /// The index of `v`, added when new.
+    fn key(&mut self, v: &str) -> u32 {
+        if let Some(k) = self.index.get(v) {
+            return *k;
+        }
+        let k = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
+        self.values.push(v.to_string());
+        self.index.insert(v.to_string(), k);
+        k
+    }
+
+    /// Appends `n` rows holding `v` (null when `None`).
+    fn push_n(&mut self, v: Option<&str>, n: usize) {
+        let k = v.map(|v| self.key(v));
+        self.keys.extend(std::iter::repeat_n(k, n));
+    }
+
+    fn column(self, name: &str) -> TableColumn {
+        TableColumn {
+            name: name.into(),
+            cells: Cells::Dict(self.values, self.keys),
+        }
+    }
+}
+
+/// The rows of one day of the `readings` table, column by column: host, entity, sensor, kind
+/// and unit as dictionaries (a series' rows repeat them).
 #[derive(Default)]
 struct ReadingRows {
-    host: Vec<Option<String>>,
-    entity: Vec<Option<String>>,
-    sensor: Vec<Option<String>>,
-    kind: Vec<Option<String>>,
-    unit: Vec<Option<String>>,
+    text: [Dict; 5],
     ts: Vec<Option<i64>>,
     value: Vec<Option<f64>>,
 }
 
 impl ReadingRows {
+    /// One series' samples of the day.
+    fn push(&mut self, key: [Option<&str>; 5], ts: &[i64], values: &[f64]) {
+        for (d, v) in self.text.iter_mut().zip(key) {
+            d.push_n(v, ts.len());
+        }
+        self.ts.extend(ts.iter().map(|t| Some(*t)));
+        self.value.extend(values.iter().map(|v| Some(*v)));
+    }
+
     fn columns(self) -> Vec<TableColumn> {
         let n = self.ts.len();
-        let [h, e, s, k, u, t, v, q] = READINGS_COLUMNS;
-        vec![
-            text(self.host, h),
-            text(self.entity, e),
-            text(self.sensor, s),
-            text(self.kind, k),
-            text(self.unit, u),
-            TableColumn {
-                name: t.into(),
-                cells: Cells::TimestampNs(self.ts),
-            },
-            TableColumn {
-                name: v.into(),
-                cells: Cells::Float(self.value),
-            },
-            text(vec![Some("good".to_string()); n], q),
-        ]
+        let mut cols: Vec<TableColumn> = self
+            .text
+            .into_iter()
+            .zip(&READINGS_COLUMNS[..5])
+            .map(|(d, name)| d.column(name))
+            .collect();
+        let (t, v, q) = (
+            READINGS_COLUMNS[5],
+            READINGS_COLUMNS[6],
+            READINGS_COLUMNS[7],
+        );
+        cols.push(TableColumn {
+            name: t.into(),
+            cells: Cells::TimestampNs(self.ts),
+        });
+        cols.push(TableColumn {
+            name: v.into(),
+            cells: Cells::Float(self.value),
+        });
+        cols.push(TableColumn {
+            name: q.into(),
+            cells: Cells::Dict(vec!["good".into()], vec![Some(0); n]),
+        });
+        cols
     }
 }
 
@@ -296,18 +336,22 @@ impl Engine {
         let mut days: BTreeMap<String, ReadingRows> = BTreeMap::new();
         for (id, key) in store.series() {
             let data = store.scan(id, from, i64::MAX)?;
-            let host = host_of.get(key.entity.as_str()).map(|h| (*h).to_string());
-            let (entity, sensor) = (key.entity.to_string(), key.sensor.to_string());
-            let (kind, unit) = (key.kind.as_str(), key.kind.unit().symbol());
-            for (ts, v) in data.ts.iter().zip(&data.values) {
-                let r = days.entry(utc_date(*ts)).or_default();
-                r.host.push(host.clone());
-                r.entity.push(Some(entity.clone()));
-                r.sensor.push(Some(sensor.clone()));
-                r.kind.push(Some(kind.to_string()));
-                r.unit.push(Some(unit.to_string()));
-                r.ts.push(Some(*ts));
-                r.value.push(Some(*v));
+            let host = host_of.get(key.entity.as_str()).copied();
+            let text = [
+                host,
+                Some(key.entity.as_str()),
+                Some(key.sensor.as_str()),
+                Some(key.kind.as_str()),
+                Some(key.kind.unit().symbol()),
+            ];
+            // The series' samples split at UTC day boundaries.
+            let mut a = 0;
+            while a < data.ts.len() {
+                let end = day_start(data.ts[a]).saturating_add(DAY_NS);
+                let b = a + data.ts[a..].partition_point(|t| *t < end);
+                let day = days.entry(utc_date(data.ts[a])).or_default();
+                day.push(text, &data.ts[a..b], &data.values[a..b]);
+                a = b;
             }
         }
         days.into_iter()
@@ -317,10 +361,11 @@ impl Engine {
     }
 }
 
+const DAY_NS: i64 = 86_400 * Timestamp::NANOS_PER_SEC;
+
 /// Nanoseconds of the start of the UTC day holding `ns`.
 fn day_start(ns: i64) -> i64 {
-    const DAY: i64 = 86_400 * Timestamp::NANOS_PER_SEC;
-    ns.div_euclid(DAY) * DAY
+    ns.div_euclid(DAY_NS) * DAY_NS
 }
 
 /// The rows of one day of the `bills` table, column by column.
@@ -328,7 +373,7 @@ fn day_start(ns: i64) -> i64 {
 struct BillRows {
     start: Vec<Option<i64>>,
     end: Vec<Option<i64>>,
-    text: [Vec<Option<String>>; 6],
+    text: [Dict; 6],
     amounts: [Vec<Option<i64>>; 4],
 }
 
@@ -339,7 +384,7 @@ impl BillRows {
         self.start.push(Some(span.0));
         self.end.push(Some(span.1));
         for (col, t) in self.text.iter_mut().zip(text) {
-            col.push(t.map(str::to_string));
+            col.push_n(t, 1);
         }
         let uj = |x: u64| Some(i64::try_from(x).unwrap_or(i64::MAX));
         for (col, x) in self
@@ -360,8 +405,8 @@ impl BillRows {
             ts(self.start, BILLS_COLUMNS[0]),
             ts(self.end, BILLS_COLUMNS[1]),
         ];
-        for (v, name) in self.text.into_iter().zip(&BILLS_COLUMNS[2..8]) {
-            cols.push(text(v, name));
+        for (d, name) in self.text.into_iter().zip(&BILLS_COLUMNS[2..8]) {
+            cols.push(d.column(name));
         }
         for (v, name) in self.amounts.into_iter().zip(&BILLS_COLUMNS[8..]) {
             cols.push(TableColumn {

@@ -197,3 +197,53 @@ fn a_site_that_cannot_be_a_partition_is_refused_by_name() {
     assert!(e.to_string().contains("interval_ns"), "{e}");
     assert!(!root.exists(), "nothing written");
 }
+
+/// A site whose readings cross midnight gets one readings partition per UTC day, each holding
+/// exactly that day's samples, and `since` rewrites only the later day.
+#[test]
+fn readings_split_at_utc_midnight() {
+    let root = scratch("days");
+    let cfg = kelvin_sim::SimConfig::scale()
+        .with_hosts(2)
+        .with_duration_s(30 * 3_600)
+        .with_seed(3);
+    kelvin_sim::simulate_to(&cfg, &root.join("ds")).unwrap();
+    let ds = RecordedDataset::open(root.join("ds")).unwrap();
+    let mut engine = live_engine(&ds, &FeedOptions::default()).unwrap();
+    feed(&ds, &mut engine, &FeedOptions::default()).unwrap();
+    let out = ExportOptions::new(root.join("fleet"), "sim");
+    let parts = engine.export_readings(&out).unwrap();
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    let mut rows = 0;
+    for p in &parts {
+        let back = import_parquet_file(&p.path)
+            .unwrap()
+            .into_complete()
+            .unwrap();
+        let day = Timestamp::parse_rfc3339(&format!("{}T00:00:00Z", p.date)).unwrap();
+        let (a, b) = (day.as_nanos(), day.as_nanos() + 86_400_000_000_000);
+        assert!(
+            back.iter().flat_map(|s| &s.ts).all(|t| (a..b).contains(t)),
+            "{} holds another day's samples",
+            p.date
+        );
+        rows += p.rows;
+    }
+    let stored: usize = engine
+        .store()
+        .series()
+        .map(|(id, _)| {
+            engine
+                .store()
+                .scan(id, i64::MIN, i64::MAX)
+                .unwrap()
+                .ts
+                .len()
+        })
+        .sum();
+    assert_eq!(rows, stored as u64);
+    let second = Timestamp::parse_rfc3339(&format!("{}T00:00:00Z", parts[1].date)).unwrap();
+    let again = engine.export_readings(&out.clone().since(second)).unwrap();
+    assert_eq!(again, parts[1..]);
+    std::fs::remove_dir_all(&root).unwrap();
+}

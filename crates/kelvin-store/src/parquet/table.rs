@@ -25,6 +25,10 @@ use crate::{ExportSummary, ParquetOptions, StoreError, StoreErrorKind};
 pub enum Cells {
     /// UTF-8 text.
     Text(Vec<Option<String>>),
+    /// UTF-8 text as indices into a list of distinct values (`None` a null), for columns that
+    /// repeat a few values over many rows: 4 bytes a row in memory instead of a string.
+    /// Written like [`Cells::Text`]. An index past the list is refused.
+    Dict(Vec<String>, Vec<Option<u32>>),
     /// Instants, nanoseconds since the Unix epoch, UTC (`TIMESTAMP(NANOS, true)`).
     TimestampNs(Vec<Option<i64>>),
     /// 64-bit floats.
@@ -37,6 +41,7 @@ impl Cells {
     fn len(&self) -> usize {
         match self {
             Cells::Text(v) => v.len(),
+            Cells::Dict(_, v) => v.len(),
             Cells::TimestampNs(v) | Cells::Int(v) => v.len(),
             Cells::Float(v) => v.len(),
         }
@@ -87,6 +92,15 @@ impl FlatTable {
             if self.columns[..i].iter().any(|d| d.name == c.name) {
                 return Err(invalid(format!("column {:?} appears twice", c.name)));
             }
+            if let Cells::Dict(values, keys) = &c.cells
+                && let Some(k) = keys.iter().flatten().find(|k| **k as usize >= values.len())
+            {
+                return Err(invalid(format!(
+                    "column {:?}: index {k} past its {} values",
+                    c.name,
+                    values.len()
+                )));
+            }
             if c.cells.len() != rows {
                 return Err(invalid(format!(
                     "column {:?} has {} cells, the table {rows} rows",
@@ -105,7 +119,7 @@ impl FlatTable {
             .iter()
             .map(|c| {
                 let ty = match c.cells {
-                    Cells::Text(_) => "BYTE_ARRAY {} (STRING)",
+                    Cells::Text(_) | Cells::Dict(..) => "BYTE_ARRAY {} (STRING)",
                     Cells::TimestampNs(_) => "INT64 {} (TIMESTAMP(NANOS,true))",
                     Cells::Float(_) => "DOUBLE {}",
                     Cells::Int(_) => "INT64 {}",
@@ -193,6 +207,16 @@ fn write_cells(
                 .into_iter()
                 .map(|s| ByteArray::from(s.into_bytes()))
                 .collect();
+            c.typed::<ByteArrayType>()
+                .write_batch(&vals, Some(&defs), None)
+        }
+        Cells::Dict(values, keys) => {
+            let words: Vec<ByteArray> = values
+                .iter()
+                .map(|w| ByteArray::from(w.as_bytes().to_vec()))
+                .collect();
+            let (ks, defs) = split(&keys[start..end]);
+            let vals: Vec<ByteArray> = ks.iter().map(|k| words[*k as usize].clone()).collect();
             c.typed::<ByteArrayType>()
                 .write_batch(&vals, Some(&defs), None)
         }

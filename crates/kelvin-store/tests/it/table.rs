@@ -149,11 +149,16 @@ fn names_that_are_not_names_are_refused() {
         (0usize, "is not a name"),
         (1, "appears twice"),
         (2, "table name"),
+        (3, "index 2 past its 2 values"),
     ] {
         let mut t = table(2);
         match edit {
             0 => t.columns[0].name = "work load; x".into(),
             1 => t.columns[1].name = "workload".into(),
+            3 => {
+                t.columns[0].cells =
+                    Cells::Dict(vec!["a".into(), "b".into()], vec![Some(1), Some(2)])
+            }
             _ => t.name = "1bills".into(),
         }
         let e = write_table_file(&d.join("p.parquet"), &t, &opts).unwrap_err();
@@ -184,6 +189,13 @@ proptest::proptest! {
                 column("s", Cells::Text(rows.iter().map(|r| r.0.clone()).collect())),
                 column("i", Cells::Int(rows.iter().map(|r| r.1).collect())),
                 column("f", Cells::Float(rows.iter().map(|r| r.2).collect())),
+                column(
+                    "d",
+                    Cells::Dict(
+                        vec!["even".into(), "odd".into()],
+                        rows.iter().map(|r| r.1.map(|i| (i & 1) as u32)).collect(),
+                    ),
+                ),
             ],
             metadata: Vec::new(),
         };
@@ -202,7 +214,10 @@ proptest::proptest! {
             let s = want.0.clone().map_or(Field::Null, Field::Str);
             let i = want.1.map_or(Field::Null, Field::Long);
             let f = want.2.map_or(Field::Null, Field::Double);
-            proptest::prop_assert_eq!(got, &vec![s, i, f]);
+            let d = want.1.map_or(Field::Null, |i| {
+                Field::Str(if i & 1 == 0 { "even" } else { "odd" }.into())
+            });
+            proptest::prop_assert_eq!(got, &vec![s, i, f, d]);
         }
     }
 }
