@@ -260,11 +260,13 @@ fn export(
         name.to_string_lossy().into_owned()
     });
     let opts = ExportOptions::new(root, site.as_str());
+    let began = std::time::Instant::now();
     let readings = engine.export_readings(&opts)?;
     let closed = kelvin::read_closed(data_dir, None)?;
     let bills = export_bills(&closed, engine.interval_ns(), &Names::of(engine), &opts)?;
     let rows = |p: &[kelvin::export::Partition]| p.iter().map(|p| p.rows).sum::<u64>();
     let bytes: u64 = readings.iter().chain(&bills).map(|p| p.bytes).sum();
+    eprintln!("export took {:.3} s", began.elapsed().as_secs_f64());
     println!(
         "exported site {site}: readings {} rows in {} days, bills {} rows in {} days, {bytes} bytes",
         rows(&readings),

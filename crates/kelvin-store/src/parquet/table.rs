@@ -132,7 +132,8 @@ impl FlatTable {
 }
 
 /// Writes `table` as Parquet to `out` (zstd at `opts`' level, row groups of
-/// `opts.row_group_rows` rows, dictionary-encoded text, delta-encoded timestamps).
+/// `opts.row_group_rows` rows, dictionary-encoded text, delta-encoded timestamps, doubles in
+/// split byte streams).
 ///
 /// # Errors
 /// [`StoreErrorKind::InvalidInput`] for a name that is not one, a repeated column or columns
@@ -159,12 +160,17 @@ pub fn write_table<W: Write + Send>(
                 .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
                 .collect(),
         ));
+    // Timestamps as deltas; doubles split into byte streams, which zstd compresses far better
+    // than whole doubles (the fleet benchmark's simulated readings: 7.5 → 5.5 bytes a reading).
     for c in &table.columns {
-        if let Cells::TimestampNs(_) = c.cells {
-            props = props
-                .set_column_dictionary_enabled(c.name.as_str().into(), false)
-                .set_column_encoding(c.name.as_str().into(), Encoding::DELTA_BINARY_PACKED);
-        }
+        let encoding = match c.cells {
+            Cells::TimestampNs(_) => Encoding::DELTA_BINARY_PACKED,
+            Cells::Float(_) => Encoding::BYTE_STREAM_SPLIT,
+            _ => continue,
+        };
+        props = props
+            .set_column_dictionary_enabled(c.name.as_str().into(), false)
+            .set_column_encoding(c.name.as_str().into(), encoding);
     }
     let mut w = SerializedFileWriter::new(out, Arc::new(table.schema()?), Arc::new(props.build()))
         .map_err(io_err)?;
