@@ -14,11 +14,13 @@ cd "$(dirname "$0")/.."
 sites=${1:?SITES}; hosts=${2:?HOSTS}; duration=${3:?DURATION_S}
 work=${4:-/tmp/kelvin-fleet-bench}
 target=${CARGO_TARGET_DIR:-target}
+root="$work/root"
+total_readings=0; total_bytes=0; total_export=0
+# REUSE=1 keeps an earlier run's export and times the queries only.
+if [ "${REUSE:-0}" != 1 ]; then
 rm -rf "$work" && mkdir -p "$work"
 cargo build -q --release --locked -p kelvin-sim
 cargo build -q --release --locked --example live
-root="$work/root"
-total_readings=0; total_bytes=0; total_export=0
 for i in $(seq 1 "$sites"); do
   site="site$(printf '%02d' "$i")"
   "$target/release/kelvin-sim" --preset scale --hosts "$hosts" --seed "$i" --duration-s "$duration" \
@@ -38,6 +40,7 @@ for i in $(seq 1 "$sites"); do
 done
 printf 'all sites: %d readings, %.2f bytes per reading, export %.1f s in all\n' \
   "$total_readings" "$(echo "scale=4; $total_bytes / $total_readings" | bc)" "$total_export"
+fi
 du -sh "$root/readings" "$root/bills"
 
 sql="SELECT tenant, date_trunc('hour', interval_start) AS hour, sum(energy_uj) AS energy_uj FROM bills WHERE workload IS NOT NULL GROUP BY tenant, date_trunc('hour', interval_start) ORDER BY tenant, hour"
