@@ -45,6 +45,20 @@ fn files(dir: &Path) -> Vec<String> {
     out
 }
 
+fn open(path: &Path) -> SerializedFileReader<File> {
+    SerializedFileReader::new(File::open(path).unwrap()).unwrap()
+}
+
+/// The names of a Parquet file's columns, in order.
+fn columns_of(reader: &SerializedFileReader<File>) -> Vec<String> {
+    let schema = reader.metadata().file_metadata().schema_descr();
+    schema
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect()
+}
+
 #[test]
 fn a_live_site_exports_readings_and_bills_that_read_back_exactly() {
     let root = scratch("site");
@@ -74,16 +88,7 @@ fn a_live_site_exports_readings_and_bills_that_read_back_exactly() {
         stored += want.ts.len() as u64;
     }
     assert_eq!(readings[0].rows, stored);
-    let reader = SerializedFileReader::new(File::open(&readings[0].path).unwrap()).unwrap();
-    let names: Vec<String> = reader
-        .metadata()
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .map(|c| c.name().to_string())
-        .collect();
-    assert_eq!(names, READINGS_COLUMNS);
+    assert_eq!(columns_of(&open(&readings[0].path)), READINGS_COLUMNS);
 
     // Bills: one row per line and account of every closed interval, summing to the book.
     let closed = kelvin::read_closed(&root.join("data"), None).unwrap();
@@ -91,16 +96,8 @@ fn a_live_site_exports_readings_and_bills_that_read_back_exactly() {
     let names = Names::of(&engine);
     let bills = export_bills(&closed, engine.interval_ns(), &names, &out).unwrap();
     assert_eq!(bills.len(), 1);
-    let reader = SerializedFileReader::new(File::open(&bills[0].path).unwrap()).unwrap();
-    let cols: Vec<String> = reader
-        .metadata()
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .map(|c| c.name().to_string())
-        .collect();
-    assert_eq!(cols, BILLS_COLUMNS);
+    let reader = open(&bills[0].path);
+    assert_eq!(columns_of(&reader), BILLS_COLUMNS);
     let (mut total, mut rows) = (0i64, 0u64);
     let mut per_workload: BTreeMap<String, i64> = BTreeMap::new();
     for row in reader.get_row_iter(None).unwrap() {
