@@ -123,7 +123,19 @@ impl ExportOptions {
         self
     }
 
-    fn check(&self) -> Result<(), Error> {
+    /// Checks the options before anything is written: the site must be a name that is safe
+    /// as a `site=` directory (letters, digits, `.`, `_` and `-`, not starting with `.`).
+    ///
+    /// ```
+    /// use kelvin::export::ExportOptions;
+    ///
+    /// assert!(ExportOptions::new("/tmp/fleet", "dc-east.1").check().is_ok());
+    /// assert!(ExportOptions::new("/tmp/fleet", "../etc").check().is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Model`] naming `site` and why.
+    pub fn check(&self) -> Result<(), Error> {
         let ok = !self.site.is_empty()
             && !self.site.starts_with('.')
             && self

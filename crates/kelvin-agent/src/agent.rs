@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::book::{Monotone, Names, energy_families, power_families};
 use crate::config::{Config, SourceSpec};
+use crate::export::FleetExporter;
 use crate::exposition::Family;
 use crate::remote_write::{RemoteWriter, Series};
 use crate::schedule::{Delivery, Scheduler};
@@ -88,6 +89,8 @@ pub struct State {
     /// The scheduler extender and how far back its fleet view's measurements reach, when
     /// configured: its view is rebuilt each time an interval closes.
     pub extender: Option<(Arc<Extender>, Duration)>,
+    /// The scheduled fleet export, when configured: run by the engine loop after a commit.
+    pub export: Option<Mutex<FleetExporter>>,
 }
 
 fn kind_name(s: &SourceSpec) -> &'static str {
@@ -298,6 +301,7 @@ fn engine_loop(
             }
             last_commit = Instant::now();
             pending = false;
+            export_if_due(engine, state);
         }
         if let (Some(w), Some(iv)) = (&state.remote, rw_interval)
             && last_push.elapsed() >= iv
@@ -312,6 +316,26 @@ fn engine_loop(
         publish(engine, state, monotone, interval_s)?;
     }
     Ok(())
+}
+
+/// Runs the fleet export when one is configured and due; a failure is counted and logged (the
+/// engine still holds everything, the next run writes it).
+fn export_if_due(engine: &Engine, state: &State) {
+    let Some(mut x) = state.export.as_ref().and_then(|x| x.lock().ok()) else {
+        return;
+    };
+    if !x.due() {
+        return;
+    }
+    match x.run(engine) {
+        Ok(e) => eprintln!(
+            "kelvin-agent: exported {} readings in {} days and {} bills rows",
+            e.readings, e.days, e.bills
+        ),
+        Err(e) => {
+            eprintln!("kelvin-agent: the fleet export failed, retried in its next interval: {e}")
+        }
+    }
 }
 
 fn absorb(engine: &mut Engine, state: &State, d: Delivery) -> Result<(), AgentError> {
@@ -386,6 +410,9 @@ fn publish(
         engine.quarantine_log().counts(),
         &status,
     );
+    if let Some(x) = state.export.as_ref().and_then(|x| x.lock().ok()) {
+        own.extend(x.families());
+    }
     monotone.apply(&mut own).map_err(held)?;
     let mut closed = Family::gauge(
         "kelvin_closed_through_timestamp_seconds",
@@ -573,5 +600,6 @@ pub fn state(
         ready: AtomicBool::new(false),
         stop: Arc::new(AtomicBool::new(false)),
         extender: None,
+        export: None,
     }
 }

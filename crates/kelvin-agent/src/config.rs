@@ -2,9 +2,9 @@
 //!
 //! The keys are an interface scripts depend on: `listen`, `data_dir`, `inventory`,
 //! `attribution_interval_s`, `[[sources]]` (`name`, `kind`, `interval_s`, `entity` and the
-//! keys of each kind) and `[remote_write]` (`url`, `interval_s`). Every error names the key
-//! and the reason; a file other users can read (the configuration or a password file) is
-//! refused, and secrets are never printed ([`Secret`]).
+//! keys of each kind), `[remote_write]` (`url`, `interval_s`) and `[export]` (`root`, `site`,
+//! `interval_s`). Every error names the key and the reason; a file other users can read (the
+//! configuration or a password file) is refused, and secrets are never printed ([`Secret`]).
 //!
 //! ```
 //! use kelvin_agent::config::{Config, Kind};
@@ -128,6 +128,9 @@ pub struct Config {
     /// The bills API on its own listener, with TLS and a bearer token.
     #[serde(default)]
     pub api: Option<ApiConfig>,
+    /// The fleet export on a schedule, when set.
+    #[serde(default)]
+    pub export: Option<ExportConfig>,
     /// The Kubernetes scheduler extender's verbs, when set.
     #[serde(default)]
     pub scheduler: Option<SchedulerConfig>,
@@ -233,6 +236,25 @@ pub struct ApiConfig {
     pub tls_key: PathBuf,
     /// A file holding the bearer token clients must send (only its owner can read it).
     pub token_file: PathBuf,
+}
+
+/// `[export]`: the engine's readings and closed bills written as Hive-partitioned Parquet
+/// every `interval_s` (docs/fleet-data.md), incrementally: each run rewrites the last day it
+/// wrote and the days after.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    /// The partition root, shared by the fleet's agents (`ROOT/readings/site=…/date=…/`).
+    pub root: PathBuf,
+    /// This agent's site: its `site=` partition (letters, digits, `.`, `_`, `-`).
+    pub site: String,
+    /// Seconds between runs (default 3600, at least 1).
+    #[serde(default = "default_export_interval")]
+    pub interval_s: f64,
+}
+
+fn default_export_interval() -> f64 {
+    3600.0
 }
 
 /// `[remote_write]`.
@@ -515,6 +537,17 @@ impl Config {
                 "must be at least 0.1",
             ));
         }
+        if let Some(ex) = &cfg.export {
+            if !(ex.interval_s.is_finite() && ex.interval_s >= 1.0) {
+                return Err(ConfigError::new(
+                    format!("{name}: export.interval_s"),
+                    "must be at least 1",
+                ));
+            }
+            kelvin::export::ExportOptions::new(&ex.root, ex.site.as_str())
+                .check()
+                .map_err(|e| ConfigError::new(format!("{name}: export.site"), e.to_string()))?;
+        }
         if let Some(sc) = &cfg.scheduler {
             if !sc.prefix.starts_with('/') || sc.prefix.len() < 2 {
                 return Err(ConfigError::new(
@@ -550,6 +583,9 @@ impl Config {
             fix(&mut api.tls_cert);
             fix(&mut api.tls_key);
             fix(&mut api.token_file);
+        }
+        if let Some(ex) = &mut self.export {
+            fix(&mut ex.root);
         }
         if let Some(rw) = &mut self.remote_write {
             rw.ca_file.as_mut().map(fix);

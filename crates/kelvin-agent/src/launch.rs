@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::agent::{self, AgentError};
 use crate::config::{Config, read_secret};
+use crate::export::FleetExporter;
 use crate::http::{ApiAccess, Listener, serve, tls_config};
 use crate::remote_write::RemoteWriter;
 use crate::schedule::Scheduler;
@@ -53,6 +54,10 @@ pub fn run(cfg: &Config, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(),
     let health = Scheduler::new_health(specs.len());
     let mut state = agent::state(&specs, health, remote, &cfg.data_dir);
     state.stop = stop;
+    state.export = cfg
+        .export
+        .as_ref()
+        .map(|x| std::sync::Mutex::new(FleetExporter::new(x, &cfg.data_dir)));
     let endpoints = cfg.scheduler.as_ref().map(|sc| {
         let recent = Duration::from_secs(u64::from(sc.view_window_s));
         let view = View::from_engine(&engine, Some(recent)).unwrap_or_else(|e| {

@@ -5,12 +5,13 @@
 //! these modules, which an embedder can reuse one by one — [`config`] (the file), [`sources`]
 //! and [`exec`] (polling each kind), [`schedule`] (every source on its own clock),
 //! [`agent`] (the engine loop and its snapshot), [`book`] and [`exposition`] (metrics),
-//! [`http`] (the endpoints) and [`remote_write`].
+//! [`http`] (the endpoints), [`remote_write`] and [`export`] (the fleet layout on a schedule).
 
 pub mod agent;
 pub mod book;
 pub mod config;
 pub mod exec;
+pub mod export;
 pub mod exposition;
 pub mod http;
 pub mod launch;

@@ -106,6 +106,38 @@ fn mistakes_name_their_line_or_key() {
 }
 
 #[test]
+fn the_export_section_is_checked_and_its_root_resolved() {
+    let export = |body: &str| {
+        Config::from_toml_str(&format!("data_dir = \"x\"\n[export]\n{body}"), "a.toml")
+    };
+    let e = export("root = \"f\"\nsite = \"../etc\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("a.toml: export.site: "), "{e}");
+    assert!(e.contains("\"../etc\""), "{e}");
+    let e = export("root = \"f\"\nsite = \"s\"\ninterval_s = 0\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "a.toml: export.interval_s: must be at least 1"
+    );
+    let e = export("root = \"f\"\n").unwrap_err().to_string();
+    assert!(e.contains("missing field `site`"), "{e}");
+    let c = export("root = \"fleet\"\nsite = \"dc-1\"\n").unwrap();
+    let x = c.export.expect("[export]");
+    assert_eq!((x.site.as_str(), x.interval_s), ("dc-1", 3600.0));
+    // Relative paths are the configuration file's directory's when it is loaded.
+    let d = dir("export-root");
+    let path = d.join("agent.toml");
+    write(
+        &path,
+        "data_dir = \"data\"\n[export]\nroot = \"fleet\"\nsite = \"dc-1\"\n",
+        0o600,
+    );
+    let c = Config::load(&path).unwrap();
+    assert_eq!(c.export.unwrap().root, d.join("fleet"));
+}
+
+#[test]
 fn defaults_are_safe_and_the_gap_follows_the_slowest_source() {
     let c = Config::from_toml_str(
         "data_dir = \"x\"\n[[sources]]\nname = \"n\"\nkind = \"sysfs\"\ninterval_s = 20\n",

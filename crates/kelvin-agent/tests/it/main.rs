@@ -4,6 +4,7 @@
 
 mod agent;
 mod api;
+mod export;
 mod extender;
 mod hostile;
 mod kinds;
