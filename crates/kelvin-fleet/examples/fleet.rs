@@ -8,7 +8,11 @@
 //! ```
 //!
 //! `export` replays each dataset directory into a live engine (its data directory a temporary
-//! one, removed afterwards) and exports it as one site named after the directory. `query`
+//! one, removed afterwards) and exports it as one site named after the directory; it prints
+//! `exported site SITE: readings R rows, bills B rows`, then the replay's report per tenant,
+//! `site SITE tenant TENANT energy_uj UJ` (what its book billed the tenant's workloads, which
+//! `SELECT site, tenant, sum(energy_uj) FROM bills WHERE workload IS NOT NULL GROUP BY site,
+//! tenant` gives back). `query`
 //! prints the result as CSV (header first, timestamps RFC 3339). An executor serves Arrow
 //! Flight on its `--listen` port and its gRPC task service on the next port, and keeps its
 //! shuffle files in a temporary directory named after the port.
@@ -22,6 +26,7 @@
 //!
 //! Usage errors exit with status 2, other errors with 1.
 
+use std::collections::BTreeMap;
 use std::error::Error;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -164,24 +169,38 @@ fn no_positional(a: &Args) -> Result<(), String> {
     }
 }
 
+/// What exporting one site wrote, and its replay's report per tenant.
+struct Exported {
+    readings: u64,
+    bills: u64,
+    /// Tenant → microjoules the replay's book billed its workloads.
+    tenants: BTreeMap<String, i128>,
+}
+
 /// Replays `dataset` into a live engine whose data directory is `work`, exports it under
-/// `out` as the site `site`, and returns the readings and bills rows written.
-fn export_site(
-    dataset: &Path,
-    site: &str,
-    out: &Path,
-    work: &Path,
-) -> Result<(u64, u64), BoxError> {
+/// `out` as the site `site`, and returns the rows written and the replay's per-tenant report.
+fn export_site(dataset: &Path, site: &str, out: &Path, work: &Path) -> Result<Exported, BoxError> {
     let ds = RecordedDataset::open(dataset)?;
     let opts = FeedOptions::default().with_data_dir(work);
     let mut engine = live_engine(&ds, &opts)?;
-    feed(&ds, &mut engine, &opts)?;
+    let report = feed(&ds, &mut engine, &opts)?;
     let export = ExportOptions::new(out, site);
     let readings = engine.export_readings(&export)?;
     let closed = kelvin::read_closed(work, None)?;
-    let bills = export_bills(&closed, engine.interval_ns(), &Names::of(&engine), &export)?;
+    let names = Names::of(&engine);
+    let bills = export_bills(&closed, engine.interval_ns(), &names, &export)?;
     let rows = |p: &[Partition]| p.iter().map(|p| p.rows).sum::<u64>();
-    Ok((rows(&readings), rows(&bills)))
+    let mut tenants = BTreeMap::new();
+    for (workload, uj) in &report.status.totals.workloads {
+        *tenants
+            .entry(names.tenant(workload).to_string())
+            .or_default() += *uj;
+    }
+    Ok(Exported {
+        readings: rows(&readings),
+        bills: rows(&bills),
+        tenants,
+    })
 }
 
 fn export(datasets: &[PathBuf], out: &Path) -> Result<(), BoxError> {
@@ -196,9 +215,14 @@ fn export(datasets: &[PathBuf], out: &Path) -> Result<(), BoxError> {
         let _ = std::fs::remove_dir_all(&work);
         let result = export_site(dataset, &site, out, &work);
         let _ = std::fs::remove_dir_all(&work);
-        let (readings, bills) =
-            result.map_err(|e| format!("dataset {}: {e}", dataset.display()))?;
-        println!("exported site {site}: readings {readings} rows, bills {bills} rows");
+        let e = result.map_err(|e| format!("dataset {}: {e}", dataset.display()))?;
+        println!(
+            "exported site {site}: readings {} rows, bills {} rows",
+            e.readings, e.bills
+        );
+        for (tenant, uj) in &e.tenants {
+            println!("site {site} tenant {tenant} energy_uj {uj}");
+        }
     }
     Ok(())
 }
@@ -209,6 +233,7 @@ async fn query(root: &Path, sql: &str, ballista: Option<&str>) -> Result<(), Box
         None => {
             let ctx = SessionContext::new();
             kelvin_fleet::register_udfs(&ctx);
+            kelvin_fleet::register_settle(&ctx);
             kelvin_fleet::register_tables(&ctx, root).await?;
             ctx
         }

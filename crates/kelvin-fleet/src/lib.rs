@@ -11,13 +11,17 @@
 //!   power gauge, gaps left out) and `kelvin_increase(ts, counter)` ([`increase`], a
 //!   reset-corrected counter increase), both computed by `kelvin_store`'s own kernels and
 //!   correct under any partitioning.
+//! * [`register_settle`]: the table function `kelvin_settle(batch, interval_s [, policy])`,
+//!   the ledger's settlement of a meter-interval batch (any table or view of the session),
+//!   returning rows in the `bills` table's shape, conserved per meter and interval.
 //! * A Ballista cluster with the same functions on every node: [`scheduler_config`] and
 //!   [`start_scheduler`], [`executor_config`] and [`run_executor`], and a client from
 //!   [`remote_context`].
 //!
 //! **Architecture Invariant:** this crate only reads the export's files; it never links a
-//! `kelvin` engine, and no Arrow or Parquet type crosses between DataFusion (Arrow 59) and
-//! `kelvin_store` (its own Parquet writer): the kernels see plain slices.
+//! `kelvin` engine (the settlement is `kelvin_attribution`'s own), and no Arrow or Parquet
+//! type crosses between DataFusion (Arrow 59) and `kelvin_store` (its own Parquet writer):
+//! the kernels see plain slices.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new()?.block_on(async {
@@ -46,6 +50,7 @@ use datafusion::logical_expr::AggregateUDF;
 use datafusion::prelude::SessionContext;
 
 mod cluster;
+mod settle;
 mod tables;
 mod udaf;
 
@@ -53,6 +58,7 @@ pub use cluster::{
     Scheduler, executor_config, function_registry, remote_context, run_executor, scheduler_config,
     session_builder, start_scheduler,
 };
+pub use settle::{SETTLE, SETTLE_COLUMNS, register_settle};
 pub use tables::{PARTITION_COLUMNS, TABLES, register_tables};
 pub use udaf::{ENERGY_J, INCREASE, energy_j, increase};
 

@@ -47,27 +47,13 @@ kind = "prometheus"
 url = "{node}"
 entity = "h1"
 interval_s = 1
-
-[[sources]]
-name = "bmc"
-kind = "ipmitool"
-entity = "h1"
-interval_s = 2
-timeout_s = 10
-host = "127.0.0.1"
-port = {port}
-interface = "lanplus"
-username = "{user}"
-password_file = "{pw}"
-
+{bmc_source}
 [remote_write]
 url = "{rw}"
 interval_s = 1
 "#,
         node = node.url(),
-        port = bmc.port(),
-        user = bmc.user(),
-        pw = bmc.password_file().display(),
+        bmc_source = bmc.source_toml("bmc", "h1", 2),
         rw = receiver.write_url(),
     );
     let mut agent = Agent::start("agent-e2e", &body);

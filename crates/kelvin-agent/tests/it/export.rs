@@ -3,18 +3,11 @@ use std::time::{Duration, Instant};
 
 use kelvin::store::import_parquet_file;
 
+use crate::hostile::metric;
 use crate::lab::agent::Agent;
 use crate::lab::ipmi_sim::IpmiSim;
 
 const WATTS: u32 = 180;
-
-/// A sample's value in a `/metrics` text.
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
 
 /// The one partition file of `table` for site `lab-1` (the test runs within a day or two).
 fn partitions(root: &Path, table: &str) -> Vec<PathBuf> {
@@ -66,30 +59,8 @@ fn the_agent_exports_its_site_on_schedule_and_whole_again_after_a_sigkill() {
         return;
     };
     let body = format!(
-        r#"attribution_interval_s = 2
-lateness_s = 3
-max_gap_s = 10
-
-[[sources]]
-name = "bmc"
-kind = "ipmitool"
-entity = "h1"
-interval_s = 1
-timeout_s = 10
-host = "127.0.0.1"
-port = {port}
-interface = "lanplus"
-username = "{user}"
-password_file = "{pw}"
-
-[export]
-root = "fleet"
-site = "lab-1"
-interval_s = 1
-"#,
-        port = bmc.port(),
-        user = bmc.user(),
-        pw = bmc.password_file().display(),
+        "attribution_interval_s = 2\nlateness_s = 3\nmax_gap_s = 10\n{}\n[export]\nroot = \"fleet\"\nsite = \"lab-1\"\ninterval_s = 1\n",
+        bmc.source_toml("bmc", "h1", 1)
     );
     let mut agent = Agent::start("agent-export", &body);
     // A relative root is the configuration's directory's.

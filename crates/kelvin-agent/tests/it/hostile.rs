@@ -54,7 +54,8 @@ fn serve() -> u16 {
     port
 }
 
-fn metric(text: &str, series: &str) -> Option<f64> {
+/// A sample's value in a `/metrics` text.
+pub(crate) fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())

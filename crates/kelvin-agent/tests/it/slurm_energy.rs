@@ -70,24 +70,7 @@ fn config(
         inventory.display()
     );
     for (host, bmc) in metered {
-        body += &format!(
-            r#"
-[[sources]]
-name = "bmc-{host}"
-kind = "ipmitool"
-entity = "{host}"
-interval_s = 1
-timeout_s = 10
-host = "127.0.0.1"
-port = {port}
-interface = "lanplus"
-username = "{user}"
-password_file = "{pw}"
-"#,
-            port = bmc.port(),
-            user = bmc.user(),
-            pw = bmc.password_file().display(),
-        );
+        body += &bmc.source_toml(&format!("bmc-{host}"), host, 1);
     }
     body += &format!(
         r#"

@@ -17,5 +17,9 @@ mod udafs;
 /// loopback), row for row equal to the local run.
 mod ballista;
 
+/// `kelvin_settle` over a batch prepared by SQL from the readings: conserved per meter and
+/// minute, policies honoured, bad batches refused with the place.
+mod settle;
+
 /// Bad input gives errors, not panics.
 mod errors;

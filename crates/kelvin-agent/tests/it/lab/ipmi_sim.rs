@@ -355,6 +355,29 @@ impl IpmiSim {
         self.dir.join("agent-private")
     }
 
+    /// A `[[sources]]` table reading this BMC with ipmitool over lanplus, as `name` for
+    /// `entity`, every `interval_s` seconds.
+    pub(crate) fn source_toml(&self, name: &str, entity: &str, interval_s: u32) -> String {
+        format!(
+            r#"
+[[sources]]
+name = "{name}"
+kind = "ipmitool"
+entity = "{entity}"
+interval_s = {interval_s}
+timeout_s = 10
+host = "127.0.0.1"
+port = {port}
+interface = "lanplus"
+username = "{user}"
+password_file = "{pw}"
+"#,
+            port = self.port,
+            user = self.user,
+            pw = self.password_file().display(),
+        )
+    }
+
     /// The BMC as an agent source sees it, over `interface` (`lan` or `lanplus`).
     pub(crate) fn target(&self, interface: &str) -> IpmiTarget {
         IpmiTarget {
