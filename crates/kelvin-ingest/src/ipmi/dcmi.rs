@@ -11,7 +11,7 @@ use kelvin_model::{Quality, Reading, SensorKind};
 use crate::{Confidence, Context, Decode, Format, IngestBatch, Reason};
 
 use super::time::parse_bmc_time;
-use super::{Records, head_lines, parse_number, split_reading};
+use super::{Records, head_lines, is_tool_message, parse_number, split_reading};
 
 /// The sensor name of the instantaneous DCMI power: the facade's default wall-power sensor.
 const CURRENT: &str = "dcmi";
@@ -316,18 +316,19 @@ fn key_value(text: &str) -> Option<(String, &str)> {
 /// else [`Context::timestamp`]; a BMC clock before 2000 was never set. When `Power reading
 /// state is: deactivated` the readings are absent. The raw state is each reading's status.
 ///
-/// ipmitool's `IANA PEN registry open failed` warning is skipped; `DCMI request failed …` and
+/// ipmitool's own messages (`IANA PEN registry open failed`, its `-v` probes) are skipped;
+/// `DCMI request failed …` and
 /// `Invalid command: dcmi` (a BMC or an ipmitool without DCMI) are noted with
 /// [`IngestBatch::no_readings`].
 ///
-/// Sniffing: the first line (after the warning) is `Instantaneous power reading:`,
+/// Sniffing: the first line after the tool's messages is `Instantaneous power reading:`,
 /// `DCMI request failed` or `Invalid command: dcmi`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IpmitoolDcmi;
 
 fn ipmitool_line(text: &str) -> DcmiLine<'_> {
     let t = text.trim();
-    if t.is_empty() || t.starts_with("IANA PEN registry open failed") {
+    if t.is_empty() || is_tool_message(t) {
         return DcmiLine::Skip;
     }
     if t.starts_with("DCMI request failed") {
@@ -375,14 +376,11 @@ impl Decode for IpmitoolDcmi {
 impl IpmitoolDcmi {
     /// Whether `head` looks like this format (the "Sniffing" rule of the type's documentation).
     pub(crate) fn sniff(&self, head: &str) -> bool {
-        head_lines(head)
-            .map(str::trim)
-            .find(|l| !l.starts_with("IANA PEN registry open failed"))
-            .is_some_and(|l| {
-                l.starts_with("Instantaneous power reading")
-                    || l.starts_with("DCMI request failed")
-                    || l.starts_with("Invalid command: dcmi")
-            })
+        head_lines(head).next().map(str::trim).is_some_and(|l| {
+            l.starts_with("Instantaneous power reading")
+                || l.starts_with("DCMI request failed")
+                || l.starts_with("Invalid command: dcmi")
+        })
     }
 }
 
@@ -419,7 +417,7 @@ fn is_freeipmi_error(t: &str) -> bool {
 
 fn freeipmi_line(text: &str) -> DcmiLine<'_> {
     let t = text.trim();
-    if t.is_empty() {
+    if t.is_empty() || is_tool_message(t) {
         return DcmiLine::Skip;
     }
     if let Some(rest) = t.strip_prefix(PERIOD_HEADER) {

@@ -3,8 +3,8 @@
 use crate::{Confidence, Context, Decode, Format, IngestBatch, Reason};
 
 use super::{
-    Line, Records, Row, decode_table, head_lines, is_hex_state, parse_number, pipe_fields,
-    split_reading,
+    Line, Records, Row, decode_table, head_lines, is_hex_state, is_tool_message, parse_number,
+    pipe_fields, split_reading,
 };
 
 /// ipmitool's record-status words in `sdr` tables (`ok`, `ns`, `nc`, `cr`, `nr`, and the
@@ -344,7 +344,10 @@ fn blocks(input: &str, max_line_bytes: usize) -> impl Iterator<Item = Block<'_>>
         .map(|(i, t)| (i as u64 + 1, t))
         .peekable();
     std::iter::from_fn(move || {
-        while lines.next_if(|(_, t)| t.trim().is_empty()).is_some() {}
+        while lines
+            .next_if(|(_, t)| t.trim().is_empty() || is_tool_message(t))
+            .is_some()
+        {}
         let (start, first) = lines.next()?;
         let mut block = Block {
             start,
@@ -355,7 +358,9 @@ fn blocks(input: &str, max_line_bytes: usize) -> impl Iterator<Item = Block<'_>>
         while let Some((line, text)) =
             lines.next_if(|(_, t)| !t.trim().is_empty() && !is_block_start(t))
         {
-            block.take(line, text, max_line_bytes);
+            if !is_tool_message(text) {
+                block.take(line, text, max_line_bytes);
+            }
         }
         Some(block)
     })

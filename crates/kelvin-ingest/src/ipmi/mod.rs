@@ -2,12 +2,15 @@
 //! FreeIPMI (`ipmi-sensors`, `ipmi-dcmi`).
 //!
 //! One decoder per output mode, each a unit struct implementing [`Decode`]; [`decoders`] lists
-//! them all. They share these rules:
+//! them all. Each decoder's "Sniffing" rule reads the first line that carries data: blank
+//! lines and the tools' own messages before it are passed over, so output captured with `-v`
+//! or with stderr is still recognized. They share these rules:
 //!
 //! - **Records.** Every non-blank table row (every `sdr -v` block) is one record: it becomes a
 //!   [`Reading`] — absent ones included, with [`Quality::Absent`] and a NaN value — or is
-//!   quarantined with its line and a [`Reason`]. Headers, FreeIPMI's `Caching SDR …` preamble,
-//!   ipmitool's `IANA PEN registry open failed` warning and DCMI metadata lines (time stamp,
+//!   quarantined with its line and a [`Reason`]. Headers, the tools' own messages (FreeIPMI's
+//!   `Caching SDR …` preamble, ipmitool's `IANA PEN registry open failed` warning, its `-v`
+//!   probes and progress lines, wherever they fall) and DCMI metadata lines (time stamp,
 //!   sampling period, measurement state, rolling-average headers) are not records. An error
 //!   printed instead of data (`command invalid or unsupported`, `DCMI request failed`) is noted
 //!   with [`IngestBatch::no_readings`].
@@ -102,9 +105,43 @@ fn pipe_fields(line: &str) -> Vec<&str> {
     line.split('|').map(str::trim).collect()
 }
 
-/// The first non-blank lines of a (possibly truncated) head.
+/// What ipmitool and FreeIPMI print besides their tables: ipmitool's `-v` progress and probe
+/// messages (`Loading IANA PEN Registry...`, `Running Get VSO Capabilities …`, `Invalid
+/// completion code received: …`, `Discovered IPMB address …`), its cipher-suite warning on
+/// stderr, and FreeIPMI's SDR cache messages. Captured with the table (stderr with stdout, a
+/// `-v` flag), they come before it or between its rows. They are not records: detection
+/// looks past them, and decoders skip them like headers.
+const TOOL_MESSAGES: [&str; 17] = [
+    "Loading IANA PEN Registry",
+    "IANA PEN registry open failed",
+    "Unable to Get Channel Cipher Suites",
+    "Running Get VSO Capabilities",
+    "Running Get PICMG Properties",
+    "Invalid completion code received",
+    "Discovered IPMB address",
+    "Get HPM.x Capabilities request failed",
+    "IPM Controller is not HPM.2 compatible",
+    "Set Session Privilege Level to",
+    "IPMIv2 / RMCP+ SESSION OPENED SUCCESSFULLY",
+    "Querying SDR for sensor list",
+    "Interface address: my_addr",
+    "ipmitool version",
+    "Caching SDR repository information",
+    "Caching SDR record",
+    "Receiving SDR Records",
+];
+
+/// Whether `line` is one of the tools' own messages ([`TOOL_MESSAGES`]), not data.
+fn is_tool_message(line: &str) -> bool {
+    let t = line.trim_start();
+    TOOL_MESSAGES.iter().any(|m| t.starts_with(m))
+}
+
+/// The first lines of a (possibly truncated) head that carry data: blank lines and the tools'
+/// own messages left out, so a format is detected from its body, not from its first line.
 fn head_lines(head: &str) -> impl Iterator<Item = &str> {
-    head.lines().filter(|l| !l.trim().is_empty())
+    head.lines()
+        .filter(|l| !l.trim().is_empty() && !is_tool_message(l))
 }
 
 /// A decimal number as BMCs print it (`33.000`, `-9`, `1e3`): no `inf`, `NaN` or hex; finite.
@@ -471,7 +508,7 @@ fn decode_table<'a>(
     };
     for (i, text) in input.lines().enumerate() {
         let line = i as u64 + 1;
-        if text.trim().is_empty() {
+        if text.trim().is_empty() || is_tool_message(text) {
             continue;
         }
         if text.len() > ctx.limits.max_line_bytes {

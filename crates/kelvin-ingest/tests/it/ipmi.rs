@@ -800,3 +800,69 @@ proptest! {
         }
     }
 }
+
+/// Real captures from ipmitool 1.8.19 and FreeIPMI against OpenIPMI's `ipmi_sim` with the
+/// tools' own messages in them (`tests/data/ipmi-chatter`, see its README): stderr captured
+/// with stdout, `-v`, FreeIPMI's first run filling its SDR cache. Each is detected from its
+/// body and decoded with the messages skipped, not quarantined.
+#[test]
+fn captures_with_tool_messages_are_detected_from_their_body() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ipmi-chatter");
+    let cases = [
+        (
+            "ipmitool-sensor-2to1.txt",
+            Format::IpmitoolSensor,
+            Some(250.0),
+        ),
+        (
+            "ipmitool-v-sensor.txt",
+            Format::IpmitoolSdrVerbose,
+            Some(250.0),
+        ),
+        (
+            "ipmitool-v-sdr-list.txt",
+            Format::IpmitoolSdrVerbose,
+            Some(250.0),
+        ),
+        (
+            "ipmitool-v-sdr-elist.txt",
+            Format::IpmitoolSdrVerbose,
+            Some(250.0),
+        ),
+        ("ipmitool-v-dcmi.txt", Format::IpmitoolDcmi, None),
+        (
+            "freeipmi-sensors-first.txt",
+            Format::FreeipmiSensors,
+            Some(250.0),
+        ),
+    ];
+    let n = Normalizer::builtin();
+    for (file, format, watts) in cases {
+        let text = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+        // The first line is the tool talking, not data.
+        let first = text.lines().next().unwrap();
+        assert!(
+            !first.contains('|') && !first.starts_with("Sensor ID"),
+            "{file}"
+        );
+        assert_eq!(kelvin_ingest::detect(&text), Some(format), "{file}");
+        let b = kelvin_ingest::decode_str(None, &text, &Context::new(file, &n));
+        assert_eq!(b.stats.quarantined, 0, "{file}: {:?}", b.quarantine);
+        match watts {
+            Some(w) => {
+                assert_eq!(b.stats.accepted, 3, "{file}");
+                let power = b.readings.iter().find(|r| r.kind == SensorKind::Power);
+                assert_eq!(power.map(|r| r.value), Some(w), "{file}");
+            }
+            // The simulated BMC has no DCMI: the error is noted, nothing else.
+            None => {
+                assert_eq!(b.stats.accepted, 0, "{file}");
+                assert_eq!(
+                    b.without_readings.len(),
+                    1,
+                    "{file}: the DCMI error is noted"
+                );
+            }
+        }
+    }
+}

@@ -233,6 +233,34 @@ fn ipmitool_and_freeipmi_against_a_simulated_bmc() {
     );
     assert_eq!(value(&b, "input", SensorKind::Power, &sensor_text), 210.0);
 
+    // With `-v` and stderr captured too, the tool's own messages come first; the format is
+    // still found from the body and the values are the same.
+    for words in [&["-v", "sensor"][..], &["-v", "sdr", "list"], &["sensor"]] {
+        let out = Command::new("ipmitool")
+            .args(host)
+            .args(["-p", &p])
+            .args(words)
+            .output()
+            .expect("ipmitool runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let n = Normalizer::builtin();
+        let b = kelvin_ingest::decode_str(None, &text, &Context::new("bmc.txt", &n));
+        assert_eq!(
+            b.stats.quarantined, 0,
+            "{words:?}: {:?}\n{text}",
+            b.quarantine
+        );
+        assert_eq!(
+            value(&b, "input", SensorKind::Power, &text),
+            210.0,
+            "{words:?}"
+        );
+    }
+
     let elist = run(Command::new("ipmitool")
         .args(host)
         .args(["-p", &p, "sdr", "elist"]));
