@@ -570,7 +570,8 @@ fn millisecond_timestamps_that_overflow_nanoseconds_are_bad_timestamps() {
 #[test]
 fn past_the_output_budget_records_are_counted_not_kept() {
     let n = Normalizer::builtin();
-    let text = "x 1\n".repeat(10_000);
+    // Ten thousand unmapped families, each a record (a repeated family would be a count).
+    let text: String = (0..10_000).map(|i| format!("x{i} 1\n")).collect();
     let ctx =
         Context::new("m.prom", &n).with_limits(Limits::default().with_max_output_bytes(64 << 10));
     let b = within_budget(|| decode_str(Some(Format::Prometheus), &text, &ctx));

@@ -1,11 +1,13 @@
 //! The series cache: how each distinct series text maps, kept across decoders of a source.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Weak};
 
 use kelvin_model::EntityId;
 
-use super::Resolution;
+use super::{Decoder, Resolution};
+use crate::{Place, Reason};
 
 /// Most distinct series a decoder remembers; past it the cache starts over (hostile input with
 /// endless distinct series costs time, not memory).
@@ -51,7 +53,32 @@ pub struct SeriesCache {
     /// Metrics without a rule already quarantined with an example (with
     /// [`ParseOptions::every_unmapped`](super::ParseOptions::every_unmapped) off), at most
     /// [`MAX_UNMAPPED_EXAMPLES`](super::MAX_UNMAPPED_EXAMPLES).
-    pub(super) unmapped: HashSet<Box<str>>,
+    pub(super) unmapped: HashSet<Box<str>, BuildHasherDefault<Fnv1a>>,
+}
+
+/// FNV-1a (Fowler, Noll, Vo), for the set of unmapped metric names: looked up once per sample of
+/// a node exporter's scrape, where SipHash cost more than the rest of the line. The names come
+/// from scraped text, but the set is capped at 4,096 entries, so a crafted collision costs at
+/// most a scan of those.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
 }
 
 impl SeriesCache {
@@ -126,6 +153,47 @@ impl Resolution {
         match self {
             Resolution::Mapped { seed, .. } => seed.as_ref().map_or(0, |s| s.heap_bytes()),
             Resolution::Rejected { detail, .. } => detail.capacity(),
+        }
+    }
+}
+
+/// A metric's family for the unmapped examples: its name without a histogram's or summary's
+/// sample suffix (`_bucket`, `_sum`, `_count`, `_created`).
+pub(super) fn family(metric: &str) -> &str {
+    ["_bucket", "_sum", "_count", "_created"]
+        .iter()
+        .find_map(|s| metric.strip_suffix(s).filter(|f| !f.is_empty()))
+        .unwrap_or(metric)
+}
+
+impl Decoder<'_> {
+    /// The fast path of an unmapped family that already has its example: counts the sample
+    /// by its name alone, without parsing the rest of the line (most of a node exporter's
+    /// scrape), and says whether it did.
+    pub(super) fn counted_by_name(&mut self, text: &str) -> bool {
+        if self.opts.every_unmapped || self.cache.unmapped.is_empty() {
+            return false;
+        }
+        let end = text
+            .bytes()
+            .position(|c| matches!(c, b'{' | b' ' | b'\t'))
+            .unwrap_or(text.len());
+        if end == 0 || !self.cache.unmapped.contains(family(&text[..end])) {
+            return false;
+        }
+        self.count_unmapped(text);
+        true
+    }
+
+    /// Counts a sample of a metric family already quarantined with an example, without a
+    /// record of its own.
+    pub(super) fn count_unmapped(&mut self, text: &str) {
+        let (source, line) = (&self.source, self.line_no);
+        if self
+            .batch
+            .admit_record(|| (Place::line(Arc::clone(source), line), text))
+        {
+            self.batch.reject_repeat(Reason::UnmappedMetric);
         }
     }
 }

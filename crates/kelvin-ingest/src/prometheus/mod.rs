@@ -155,13 +155,15 @@ pub struct ParseOptions {
     /// `# EOF`). A scraper sets it from the response's content type
     /// ([`format_of_content_type`]).
     pub format: Exposition,
-    /// Keep a record of every sample of a metric no rule maps (`true`, the default); with
-    /// `false`, only of each such metric's first sample the decoder sees (up to 4,096
-    /// metrics; a [`SeriesCache`] handed from decoder to decoder remembers them, so a
-    /// source's later scrapes keep none), the others counted as quarantined
-    /// ([`Reason::UnmappedMetric`]) without a record, as a budget's overflow is: the
-    /// quarantine log's counts are the same, its examples fewer, and a node exporter's
-    /// thousand unmapped lines a scrape cost a count each instead of a record.
+    /// Keep a record of every sample of a metric no rule maps (`true`); with `false`, the
+    /// default, only of each such metric family's first sample the decoder sees (its first
+    /// place; up to 4,096 families; a [`SeriesCache`] handed from decoder to decoder remembers
+    /// them, so a source's later scrapes keep none). The others are counted as quarantined
+    /// ([`Reason::UnmappedMetric`]) without a record, as a budget's overflow is, and without
+    /// parsing past their name: the quarantine log's counts are the same, its examples fewer,
+    /// and a node exporter's thousand unmapped lines a scrape cost a count each. A family is
+    /// the metric name without a histogram's or summary's `_bucket`, `_sum`, `_count` or
+    /// `_created`.
     pub every_unmapped: bool,
 }
 
@@ -178,7 +180,7 @@ impl Default for ParseOptions {
             max_output_bytes: usize::MAX,
             workload_labels: None,
             format: Exposition::Auto,
-            every_unmapped: true,
+            every_unmapped: false,
         }
     }
 }
@@ -729,6 +731,9 @@ impl<'r> Decoder<'r> {
                 }
             }
         }
+        if self.counted_by_name(text) {
+            return;
+        }
         let mut spans = std::mem::take(&mut self.spans);
         let parsed = parse_core(text, self.opts.max_labels, &mut spans);
         self.spans = spans;
@@ -745,18 +750,13 @@ impl<'r> Decoder<'r> {
             // Unmapped metrics are most of a node_exporter scrape: reject them without touching
             // the series cache (and, when asked, count the repeats without a record).
             if !self.opts.every_unmapped {
-                if self.cache.unmapped.contains(core.metric) {
-                    let (source, line) = (&self.source, self.line_no);
-                    if self
-                        .batch
-                        .admit_record(|| (Place::line(Arc::clone(source), line), text))
-                    {
-                        self.batch.reject_repeat(Reason::UnmappedMetric);
-                    }
+                let fam = cache::family(core.metric);
+                if self.cache.unmapped.contains(fam) {
+                    self.count_unmapped(text);
                     return;
                 }
                 if self.cache.unmapped.len() < MAX_UNMAPPED_EXAMPLES {
-                    self.cache.unmapped.insert(core.metric.into());
+                    self.cache.unmapped.insert(fam.into());
                 }
             }
             let detail = format!("no rule for metric {}", core.metric);

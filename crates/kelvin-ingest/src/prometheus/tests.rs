@@ -194,7 +194,9 @@ fn record_and_output_limits_hold_across_drains() {
         4
     );
     // the output budget is per drain
-    let opts = ParseOptions::default().with_max_output_bytes(1_000);
+    let opts = ParseOptions::default()
+        .with_max_output_bytes(1_000)
+        .with_every_unmapped(true);
     let mut d = Decoder::new("s", &rules, opts);
     d.push_str(&"x 1\n".repeat(20));
     let first = d.drain();
@@ -207,12 +209,17 @@ fn record_and_output_limits_hold_across_drains() {
 }
 
 #[test]
-fn unmapped_repeats_are_counted_with_one_example_per_metric_and_source_when_asked() {
+fn unmapped_repeats_are_counted_with_one_example_per_family_and_source() {
     let rules = RuleSet::builtin();
     let text = "x 1\nx 2\ny 3\nx 4\n";
-    let every = parse_str(text, "s", &rules, &ParseOptions::default());
+    let opts = ParseOptions::default().with_every_unmapped(true);
+    let every = parse_str(text, "s", &rules, &opts);
     assert_eq!((every.stats.quarantined, every.quarantine.len()), (4, 4));
-    let opts = ParseOptions::default().with_every_unmapped(false);
+    let opts = ParseOptions::default();
+    assert!(
+        !opts.every_unmapped,
+        "one example per family is the default"
+    );
     let b = parse_str(text, "s", &rules, &opts);
     assert_eq!((b.stats.seen, b.stats.quarantined), (4, 4));
     assert_eq!(b.stats.by_reason[&Reason::UnmappedMetric], 4);
@@ -243,10 +250,13 @@ fn unmapped_repeats_are_counted_with_one_example_per_metric_and_source_when_aske
     let mut log = crate::QuarantineLog::default();
     log.extend_from_batch(&mut b);
     assert_eq!(log.count_of(Reason::UnmappedMetric), 3);
+    // A histogram's buckets, sum and count are one family: one example.
+    let h = "h_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\nh_created 1\n";
+    let b = parse_str(h, "s", &rules, &opts);
+    assert_eq!((b.quarantine.len(), b.stats.quarantined), (1, 5));
+    assert_eq!(b.quarantine[0].place.to_string(), "s:1");
     // The record limit still holds.
-    let opts = ParseOptions::default()
-        .with_max_records(2)
-        .with_every_unmapped(false);
+    let opts = ParseOptions::default().with_max_records(2);
     let b = parse_str("x 1\nx 2\nx 3\nx 4\n", "s", &rules, &opts);
     assert_eq!(b.stats.by_reason[&Reason::TooManyRecords], 1);
     assert_eq!(b.stats.seen, 3);

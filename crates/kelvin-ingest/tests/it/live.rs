@@ -529,10 +529,12 @@ fn the_quarantine_of_a_kubelet_stream_stays_bounded() {
     };
     let text = std::fs::read_to_string(path).unwrap();
     let rules = RuleSet::builtin();
+    // A record of every unmapped sample (not the default), so the log sees them all.
     let opts = ParseOptions::default()
         .with_scrape_time(Timestamp::from_nanos(T0))
         .with_target_label("instance", "node-a:9100")
-        .with_known_entities(known(&["node-a"]));
+        .with_known_entities(known(&["node-a"]))
+        .with_every_unmapped(true);
     let mut log = QuarantineLog::new(50);
     let streamed = Arc::new(Mutex::new(0u64));
     let s = Arc::clone(&streamed);
