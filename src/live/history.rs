@@ -4,12 +4,13 @@
 //! per meter and interval, not 6 h of the store, and the store keeps in memory only what
 //! closing and restating read.
 //!
-//! Values are rounded to a millionth (µJ, µ-cores, µs) when recorded, so that the rows an
-//! engine records interval by interval as it closes and the rows a reopened engine rebuilds
-//! from its store in one read agree exactly, although the two reads may sum a counter's
-//! increases in a different order (they differ in the last bits). They are then kept as
-//! `f32` (seven significant digits, plenty for a floor fit), and the meter order of an
-//! interval is shared with the intervals recorded beside it: 12 bytes per meter and interval (energy, activity, RAPL energy),
+//! The rows an engine records interval by interval as it closes and the rows a reopened
+//! engine rebuilds from its store in one read are equal to the bit: the store's kernels give
+//! an interval's value from the samples around it alone, wherever the read began (a rounding
+//! here could not make them agree: values that differ in the last bit can round apart). They
+//! are kept as `f32` (seven significant digits, plenty for a floor fit), and the meter order
+//! of an interval is shared with the intervals recorded beside it: 12 bytes per meter and
+//! interval (energy, activity, RAPL energy),
 //! so that six hours of a 1,000-host site hold about 5 MB, not the 10 MB of full rows, and
 //! the engine's memory after its first hour is close to its memory at the end of the day.
 
@@ -34,15 +35,6 @@ pub(crate) struct FloorHistory {
     rows: BTreeMap<i64, Rows>,
     /// The meter order recorded last, shared by the intervals that have it.
     layout: Option<Arc<[u32]>>,
-}
-
-/// Rounded to a millionth of its unit, then kept as `f32`; NaN stays NaN.
-fn micro(x: f64) -> f32 {
-    if x.is_finite() {
-        ((x * 1e6).round() / 1e6) as f32
-    } else {
-        x as f32
-    }
 }
 
 impl FloorHistory {
@@ -94,7 +86,7 @@ impl FloorHistory {
                     let energy = h.energy_j.get(i).copied().unwrap_or(f64::NAN);
                     let a = a.get(i).copied().unwrap_or(f64::NAN);
                     let r = r.as_ref().and_then(|r| r.get(i).copied());
-                    [micro(energy), micro(a), micro(r.unwrap_or(f64::NAN))]
+                    [energy as f32, a as f32, r.unwrap_or(f64::NAN) as f32]
                 })
                 .collect();
             self.rows.insert(start, (layout.clone(), values));

@@ -2,7 +2,7 @@
 
 use kelvin_model::Timestamp;
 
-use super::{check_columns, covering_segments, has_equal_times, intervals, lerp, unique_last};
+use super::{check_columns, covering_segments, has_equal_times, intervals, span_f64, unique_last};
 #[cfg(doc)]
 use crate::StoreErrorKind;
 use crate::{Grid, ResampleOptions, StoreError};
@@ -50,27 +50,33 @@ fn increase_unique(
     let hi = (ts.partition_point(|&x| x < end) + 1).min(ts.len());
     let (ts, values) = (&ts[lo..hi], &values[lo..hi]);
 
-    let mut resets = 0;
-    let mut offset = 0.0;
-    let mut cumulative = Vec::with_capacity(values.len());
-    for (k, &x) in values.iter().enumerate() {
-        if k > 0 && x < values[k - 1] {
-            // A reset: the counter restarted from zero, so everything counted before it is kept
-            // in the offset and the new value is the increase since the reset.
-            offset += values[k - 1];
-            resets += 1;
-        }
-        cumulative.push(x + offset);
-    }
-
-    let c = &cumulative;
+    // Each segment's increase: the difference of its ends or, where the counter dropped (a
+    // reset: it restarted from zero), its new value, counted since the reset.
+    let delta = |j: usize| {
+        let (x, y) = (values[j], values[j + 1]);
+        if y < x { y } else { y - x }
+    };
+    let resets = (0..ts.len().saturating_sub(1))
+        .filter(|&j| values[j + 1] < values[j])
+        .count();
+    // An interval's increase is the part of each segment inside it (a whole segment's
+    // increase where the segment lies inside), summed from the first segment to the last:
+    // it depends on the samples around the interval alone, not on where the read began, so a
+    // chunk read interval by interval and one read in one piece agree to the bit.
     let values = intervals(grid)
         .map(
             |(a, b)| match covering_segments(ts, a, b, opts.max_gap_ns) {
-                Some((j0, j1)) => {
-                    lerp(ts[j1], c[j1], ts[j1 + 1], c[j1 + 1], b)
-                        - lerp(ts[j0], c[j0], ts[j0 + 1], c[j0 + 1], a)
-                }
+                Some((j0, j1)) => (j0..=j1)
+                    .map(|j| {
+                        let (l, r) = (ts[j], ts[j + 1]);
+                        let (x, y) = (a.max(l), b.min(r));
+                        if (x, y) == (l, r) {
+                            delta(j)
+                        } else {
+                            delta(j) * (span_f64(x, y) / span_f64(l, r))
+                        }
+                    })
+                    .sum(),
                 None => f64::NAN,
             },
         )

@@ -1,8 +1,8 @@
 use kelvin_model::{EntityId, SensorKind, Timestamp};
 use kelvin_store::{
     Aggregate, Buckets, Fill, Grid, Labels, MatchField, MatchOp, Matcher, ResampleOptions,
-    Selector, SeriesKey, StoreErrorKind, asof_join, asof_join_many, grid_points, increase, rate,
-    resample, resample_many, time_buckets,
+    Selector, SeriesKey, StoreErrorKind, asof_join, asof_join_many, grid_points, increase,
+    integrate, rate, resample, resample_many, time_buckets,
 };
 use proptest::prelude::*;
 
@@ -702,6 +702,59 @@ fn opts() -> impl Strategy<Value = ResampleOptions> {
             .with_fill(fill)
             .with_max_gap_ns(gap)
     })
+}
+
+/// A CPU-seconds counter scraped every 15 s with jitter, printed with three decimals (as
+/// exporters print it), that restarts from a small value now and then.
+fn decimal_counter() -> impl Strategy<Value = (Vec<i64>, Vec<f64>)> {
+    prop::collection::vec((10 * S..=20 * S, 0u32..200_000, 0u32..40), 2..80).prop_map(|steps| {
+        let (mut t, mut milli) = (T0, 5_000_000u64);
+        steps
+            .into_iter()
+            .map(|(dt, inc, restart)| {
+                t += dt;
+                milli = if restart == 0 {
+                    u64::from(inc)
+                } else {
+                    milli + u64::from(inc)
+                };
+                (t, milli as f64 / 1000.0)
+            })
+            .unzip()
+    })
+}
+
+proptest! {
+    /// Found by the live engine's crash property: a reopened engine rebuilds its floor history
+    /// in one read of the store, where the running engine read interval by interval. Each
+    /// interval's value must not depend on where the read began (nor on how many resets came
+    /// before it), to the bit, or the floors — and every bill after them — move.
+    #[test]
+    fn an_interval_reads_the_same_bits_however_the_grid_is_cut(
+        (ts, v) in decimal_counter(),
+        step_s in 1i64..=120,
+        len in 2usize..40,
+        opts in opts(),
+    ) {
+        let step = step_s * S;
+        let whole = grid(T0, step, len);
+        let inc = increase(&ts, &v, &whole, &opts).unwrap().values;
+        let int = integrate(&ts, &v, &whole, &opts).unwrap();
+        for i in 0..len - 1 {
+            let one = grid(T0 + i as i64 * step, step, 2);
+            let bits = |x: f64| x.to_bits();
+            prop_assert_eq!(
+                bits(increase(&ts, &v, &one, &opts).unwrap().values[0]),
+                bits(inc[i]),
+                "increase of interval {}", i
+            );
+            prop_assert_eq!(
+                bits(integrate(&ts, &v, &one, &opts).unwrap()[0]),
+                bits(int[i]),
+                "integral of interval {}", i
+            );
+        }
+    }
 }
 
 proptest! {
