@@ -56,7 +56,10 @@ pub struct RuleFallback {
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<MetricRule>,
-    by_metric: HashMap<String, usize>,
+    /// Looked up with every sample's metric name, so hashed with foldhash rather than SipHash
+    /// (SipHash was a tenth of a first scrape's decoding); its keys come from the rule
+    /// table, never from scraped text.
+    by_metric: HashMap<String, usize, foldhash::fast::RandomState>,
 }
 
 /// Rules for the exporters Kelvin knows out of the box (names as those exporters publish them:

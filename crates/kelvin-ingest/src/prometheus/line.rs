@@ -163,36 +163,58 @@ pub(super) fn parse_core<'a>(
 /// Checks a `#` line: `# TYPE`, `# HELP` and `# UNIT` need a valid metric name (and `# TYPE` a
 /// known type); other comments are free.
 fn check_metadata(line: &str) -> Result<(), LineError> {
-    let mut words = line[1..].split_whitespace();
-    if let Some(kw @ ("TYPE" | "HELP" | "UNIT")) = words.next() {
-        let name = words.next().unwrap_or("");
-        if name.is_empty() || !name.bytes().all(is_name_char) || !is_name_start(name.as_bytes()[0])
-        {
-            return err(
-                Reason::BadMetadata,
-                2,
-                format!("# {kw} without a valid metric name"),
-            );
+    // Words are split on ASCII blanks, byte by byte: a third of a node_exporter scrape is
+    // `# HELP` and `# TYPE` lines, and decoding them char by char was a quarter of the
+    // decoder's time. (A non-ASCII space is not a separator: it ends up inside a word, and
+    // inside a name it makes the name invalid, as in Prometheus' own parser.)
+    let b = line.as_bytes();
+    let mut i = 1;
+    let mut word = || {
+        while i < b.len() && is_separator(b[i]) {
+            i += 1;
         }
-        if kw == "TYPE" {
-            let t = words.next().unwrap_or("");
-            if !matches!(
-                t,
-                "counter"
-                    | "gauge"
-                    | "histogram"
-                    | "summary"
-                    | "untyped"
-                    | "unknown"
-                    | "info"
-                    | "stateset"
-                    | "gaugehistogram"
-            ) {
-                return err(Reason::BadMetadata, 2, format!("unknown metric type {t:?}"));
-            }
+        let start = i;
+        while i < b.len() && !is_separator(b[i]) {
+            i += 1;
+        }
+        &line[start..i]
+    };
+    let kw = word();
+    if !matches!(kw, "TYPE" | "HELP" | "UNIT") {
+        return Ok(());
+    }
+    let name = word();
+    if name.is_empty() || !name.bytes().all(is_name_char) || !is_name_start(name.as_bytes()[0]) {
+        return err(
+            Reason::BadMetadata,
+            2,
+            format!("# {kw} without a valid metric name"),
+        );
+    }
+    if kw == "TYPE" {
+        let t = word();
+        if !matches!(
+            t,
+            "counter"
+                | "gauge"
+                | "histogram"
+                | "summary"
+                | "untyped"
+                | "unknown"
+                | "info"
+                | "stateset"
+                | "gaugehistogram"
+        ) {
+            return err(Reason::BadMetadata, 2, format!("unknown metric type {t:?}"));
         }
     }
     Ok(())
+}
+
+/// An ASCII blank between the words of a `#` line (space, tab, line feed, vertical tab, form
+/// feed, carriage return).
+fn is_separator(c: u8) -> bool {
+    matches!(c, b' ' | b'\t'..=b'\r')
 }
 
 /// Parses the label set that starts at byte `i` (just after its `{`) into `spans`, after those

@@ -109,10 +109,37 @@ fn malformed_lines_say_where_and_why() {
         Reason::BadMetadata,
         "# TYPE without a valid metric name at column 3",
     );
+    check_err(
+        "# HELP x\u{a0}y a non-ASCII space is not a separator",
+        Reason::BadMetadata,
+        "# HELP without a valid metric name at column 3",
+    );
+    check_err(
+        "# TYPE x-y gauge",
+        Reason::BadMetadata,
+        "# TYPE without a valid metric name at column 3",
+    );
     assert_eq!(
         parse_line("x{a=\"1\",b=\"2\"} 1", 1).unwrap_err().reason,
         Reason::TooManyLabels
     );
+}
+
+#[test]
+fn metadata_words_are_split_on_ascii_blanks() {
+    for ok in [
+        "# TYPE x counter",
+        "#TYPE x counter",
+        "#\tTYPE\tx\tgauge\t",
+        "# TYPE x gauge\x0b",
+        "# HELP x Sekunden, die die CPU verbrachte — ünïcödé",
+        "# HELP x",
+        "# UNIT x_seconds seconds",
+        "# any comment — ✓",
+        "#",
+    ] {
+        assert!(matches!(parse_line(ok, 1), Ok(Line::Skip)), "{ok:?}");
+    }
 }
 
 proptest::proptest! {
