@@ -42,7 +42,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kelvin::export::{ExportOptions, Names, export_bills};
+use kelvin::export::ExportOptions;
 use kelvin::{LedgerOptions, LiveOptions, Policy};
 use kelvin_replay::RecordedDataset;
 use kelvin_replay::live::{FeedOptions, feed_with, live_engine};
@@ -235,8 +235,8 @@ fn run(args: &Args) -> Result<(), kelvin::Error> {
             .collect();
         println!("warning: no wall meter for {}", hosts.join(", "));
     }
-    if let (Some(root), Some(dir)) = (&args.export, &args.data_dir) {
-        export(args, &engine, root, dir)?;
+    if let Some(root) = &args.export {
+        export(args, &engine, root)?;
     }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&r.json()).unwrap_or_default();
@@ -253,7 +253,6 @@ fn export(
     args: &Args,
     engine: &kelvin::Engine,
     root: &std::path::Path,
-    data_dir: &std::path::Path,
 ) -> Result<(), kelvin::Error> {
     let site = args.site.clone().unwrap_or_else(|| {
         let name = args.dataset.file_name().unwrap_or_default();
@@ -261,18 +260,15 @@ fn export(
     });
     let opts = ExportOptions::new(root, site.as_str());
     let began = std::time::Instant::now();
-    let readings = engine.export_readings(&opts)?;
-    let closed = kelvin::read_closed(data_dir, None)?;
-    let bills = export_bills(&closed, engine.interval_ns(), &Names::of(engine), &opts)?;
-    let rows = |p: &[kelvin::export::Partition]| p.iter().map(|p| p.rows).sum::<u64>();
-    let bytes: u64 = readings.iter().chain(&bills).map(|p| p.bytes).sum();
+    let out = engine.export_site(&opts)?;
     eprintln!("export took {:.3} s", began.elapsed().as_secs_f64());
     println!(
-        "exported site {site}: readings {} rows in {} days, bills {} rows in {} days, {bytes} bytes",
-        rows(&readings),
-        readings.len(),
-        rows(&bills),
-        bills.len()
+        "exported site {site}: readings {} rows in {} days, bills {} rows in {} days, {} bytes",
+        out.reading_rows(),
+        out.readings.len(),
+        out.bill_rows(),
+        out.bills.len(),
+        out.bytes()
     );
     Ok(())
 }

@@ -342,6 +342,7 @@ impl EngineBuilder {
             series_cache_entries: 0,
             running,
             static_ids,
+            data_dir: self.data_dir.clone(),
         };
         // The counts of a reopened engine run on from its last acknowledgement.
         if let Some(l) = &engine.live {
@@ -421,6 +422,8 @@ pub struct Engine {
     pub(crate) running: std::collections::HashMap<EntityId, Vec<usize>>,
     /// The inventory's workloads (billed as such, never tracked as spans).
     pub(crate) static_ids: HashSet<EntityId>,
+    /// Where a durable engine keeps its store and journal.
+    pub(crate) data_dir: Option<std::path::PathBuf>,
 }
 
 impl Engine {

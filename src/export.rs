@@ -184,6 +184,37 @@ pub struct Partition {
     pub bytes: u64,
 }
 
+/// What [`Engine::export_site`] wrote: the partitions of each table, in date order.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct SiteExport {
+    /// The `readings` partitions.
+    pub readings: Vec<Partition>,
+    /// The `bills` partitions.
+    pub bills: Vec<Partition>,
+}
+
+impl SiteExport {
+    /// Rows written to `readings`.
+    pub fn reading_rows(&self) -> u64 {
+        self.readings.iter().map(|p| p.rows).sum()
+    }
+
+    /// Rows written to `bills`.
+    pub fn bill_rows(&self) -> u64 {
+        self.bills.iter().map(|p| p.rows).sum()
+    }
+
+    /// Bytes on disk of every partition written.
+    pub fn bytes(&self) -> u64 {
+        self.readings
+            .iter()
+            .chain(&self.bills)
+            .map(|p| p.bytes)
+            .sum()
+    }
+}
+
 fn invalid(field: &str, reason: String) -> Error {
     Error::Model(ModelError::new(
         ErrorKind::InvalidInput,
@@ -370,6 +401,58 @@ impl Engine {
             .filter(|(d, _)| opts.wanted(d))
             .map(|(date, rows)| write(opts, "readings", date, rows.columns()))
             .collect()
+    }
+}
+
+impl Engine {
+    /// Writes the site's two tables of the fleet layout from [`ExportOptions::since`]'s UTC
+    /// day on: its stored readings ([`Engine::export_readings`]) and the bills of the closed
+    /// intervals its book holds ([`export_bills`] of [`read_closed`](crate::read_closed), as
+    /// acknowledged in the engine's data directory, each as last restated). Only the
+    /// intervals of the days written are read into memory.
+    ///
+    /// ```
+    /// use kelvin::{Batch, Engine, LiveOptions, dataset::RecordedDataset, export::ExportOptions};
+    ///
+    /// let ds = RecordedDataset::load(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/edge-small"))?;
+    /// let dir = std::env::temp_dir().join(format!("kelvin-doc-site-{}", std::process::id()));
+    /// let mut engine = Engine::builder()
+    ///     .inventory(ds.inventory.clone())
+    ///     .live(LiveOptions::default().with_sync(false))
+    ///     .data_dir(dir.join("engine"))
+    ///     .build()?;
+    /// engine.ingest(Batch::prometheus("metrics.prom", ds.metrics.clone()))?;
+    /// engine.commit()?;
+    /// engine.finish()?;
+    /// let out = engine.export_site(&ExportOptions::new(dir.join("fleet"), "edge-small"))?;
+    /// assert!(out.reading_rows() > 0 && out.bill_rows() > 0);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Model`] for a site name that is not one, or an engine without a data
+    /// directory (it keeps no book on disk); as [`Engine::export_readings`],
+    /// [`read_closed`](crate::read_closed) and [`export_bills`].
+    pub fn export_site(&self, opts: &ExportOptions) -> Result<SiteExport, Error> {
+        opts.check()?;
+        let Some(dir) = self.data_dir.as_deref() else {
+            return Err(invalid(
+                "data_dir",
+                "an engine without a data directory keeps no book to export".to_owned(),
+            ));
+        };
+        let readings = self.export_readings(opts)?;
+        let window = match opts.since {
+            Some(t) => Some(kelvin_model::TimeRange::try_new(
+                Timestamp::from_nanos(day_start(t.as_nanos())),
+                Timestamp::from_nanos(i64::MAX),
+            )?),
+            None => None,
+        };
+        let closed = crate::read_closed(dir, window)?;
+        let bills = export_bills(&closed, self.interval_ns(), &Names::of(self), opts)?;
+        Ok(SiteExport { readings, bills })
     }
 }
 

@@ -164,6 +164,23 @@ fn a_live_site_exports_readings_and_bills_that_read_back_exactly() {
             .unwrap()
             .is_empty()
     );
+
+    // The facade writes both tables with the same bytes, and from `since`'s day on only.
+    let site = engine.export_site(&out).unwrap();
+    assert_eq!((&site.readings, &site.bills), (&readings, &bills));
+    assert_eq!(site.bill_rows(), rows);
+    for (p, b) in [&readings[0].path, &bills[0].path].iter().zip(&before) {
+        assert_eq!(&std::fs::read(p).unwrap(), b, "{}", p.display());
+    }
+    let day = out
+        .clone()
+        .since(Timestamp::parse_rfc3339("2026-11-02T23:00:00Z").unwrap());
+    assert_eq!(engine.export_site(&day).unwrap(), site);
+    assert_eq!(engine.export_site(&later).unwrap(), Default::default());
+    // An engine without a data directory keeps no book to export.
+    let memory = live_engine(&ds, &FeedOptions::default()).unwrap();
+    let e = memory.export_site(&out).unwrap_err().to_string();
+    assert!(e.contains("data_dir") && e.contains("no book"), "{e}");
     std::fs::remove_dir_all(&root).unwrap();
 }
 

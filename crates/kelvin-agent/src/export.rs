@@ -8,11 +8,11 @@
 //! writes every day the engine holds. A failed run is counted, logged and retried at the next
 //! interval; nothing is lost, since the engine's store and journal still hold it all.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use kelvin::Engine;
-use kelvin::export::{ExportOptions, Names, Partition, export_bills};
+use kelvin::export::ExportOptions;
 use kelvin::model::Timestamp;
 
 use crate::config::ExportConfig;
@@ -35,7 +35,6 @@ pub struct FleetExporter {
     root: PathBuf,
     site: String,
     every: Duration,
-    data_dir: PathBuf,
     last_run: Option<Instant>,
     /// The newest reading the last successful run exported: the next run starts at its day.
     since: Option<Timestamp>,
@@ -46,14 +45,13 @@ pub struct FleetExporter {
 }
 
 impl FleetExporter {
-    /// An exporter of `cfg` for the engine whose data directory is `data_dir`; its first run
-    /// is due at once.
-    pub fn new(cfg: &ExportConfig, data_dir: &Path) -> FleetExporter {
+    /// An exporter of `cfg` (for a durable engine: its book is read from the engine's data
+    /// directory); its first run is due at once.
+    pub fn new(cfg: &ExportConfig) -> FleetExporter {
         FleetExporter {
             root: cfg.root.clone(),
             site: cfg.site.clone(),
             every: Duration::from_secs_f64(cfg.interval_s),
-            data_dir: data_dir.to_path_buf(),
             last_run: None,
             since: None,
             runs: 0,
@@ -98,14 +96,11 @@ impl FleetExporter {
         if let Some(t) = self.since {
             opts = opts.since(t);
         }
-        let readings = engine.export_readings(&opts)?;
-        let closed = kelvin::read_closed(&self.data_dir, None)?;
-        let bills = export_bills(&closed, engine.interval_ns(), &Names::of(engine), &opts)?;
-        let rows = |p: &[Partition]| p.iter().map(|p| p.rows).sum::<u64>();
+        let out = engine.export_site(&opts)?;
         Ok(Exported {
-            readings: rows(&readings),
-            bills: rows(&bills),
-            days: readings.len(),
+            readings: out.reading_rows(),
+            bills: out.bill_rows(),
+            days: out.readings.len(),
         })
     }
 

@@ -57,7 +57,7 @@ pub fn run(cfg: &Config, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(),
     state.export = cfg
         .export
         .as_ref()
-        .map(|x| std::sync::Mutex::new(FleetExporter::new(x, &cfg.data_dir)));
+        .map(|x| std::sync::Mutex::new(FleetExporter::new(x)));
     let endpoints = cfg.scheduler.as_ref().map(|sc| {
         let recent = Duration::from_secs(u64::from(sc.view_window_s));
         let view = View::from_engine(&engine, Some(recent)).unwrap_or_else(|e| {

@@ -36,7 +36,7 @@ use std::process::ExitCode;
 use datafusion::arrow::csv::WriterBuilder;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
-use kelvin::export::{ExportOptions, Names, Partition, export_bills};
+use kelvin::export::{ExportOptions, Names};
 use kelvin_replay::RecordedDataset;
 use kelvin_replay::live::{FeedOptions, feed, live_engine};
 
@@ -185,11 +185,8 @@ fn export_site(dataset: &Path, site: &str, out: &Path, work: &Path) -> Result<Ex
     let mut engine = live_engine(&ds, &opts)?;
     let report = feed(&ds, &mut engine, &opts)?;
     let export = ExportOptions::new(out, site);
-    let readings = engine.export_readings(&export)?;
-    let closed = kelvin::read_closed(work, None)?;
+    let out = engine.export_site(&export)?;
     let names = Names::of(&engine);
-    let bills = export_bills(&closed, engine.interval_ns(), &names, &export)?;
-    let rows = |p: &[Partition]| p.iter().map(|p| p.rows).sum::<u64>();
     let mut tenants = BTreeMap::new();
     for (workload, uj) in &report.status.totals.workloads {
         *tenants
@@ -197,8 +194,8 @@ fn export_site(dataset: &Path, site: &str, out: &Path, work: &Path) -> Result<Ex
             .or_default() += *uj;
     }
     Ok(Exported {
-        readings: rows(&readings),
-        bills: rows(&bills),
+        readings: out.reading_rows(),
+        bills: out.bill_rows(),
         tenants,
     })
 }
