@@ -88,6 +88,10 @@ pub struct State<'p> {
     /// Hosts with work and room for more (candidates before empty hosts).
     pub(crate) open: Vec<u32>,
     open_pos: Vec<u32>,
+    /// Per entry of `open`, in the same order: the host's used amount per dimension, then its
+    /// capacity with the comparison's tolerance per dimension, so that the scan over `open`
+    /// rejects hosts without room reading memory in order ([`State::open_misfit`]).
+    open_room: Vec<f64>,
     /// Every position of `ix.efficient_hosts` before this one holds an awake host.
     pub(crate) empty_cursor: usize,
     thermal_epoch: u64,
@@ -147,6 +151,7 @@ impl<'p> State<'p> {
             rule_placed: vec![0; p.rules.len()],
             open: Vec::new(),
             open_pos: vec![NOT_OPEN; n],
+            open_room: Vec::new(),
             empty_cursor: 0,
             thermal_epoch: 1,
             allow_cache: vec![(0, 0.0); p.racks.len()],
@@ -603,10 +608,25 @@ impl<'p> State<'p> {
                 !need.is_finite() || self.p.hosts[h].capacity[d] - self.used(h, d) + EPS >= need
             });
         let pos = self.open_pos[h];
+        let dims = self.ix.dims;
         if has_room && pos == NOT_OPEN {
             self.open_pos[h] = self.open.len() as u32;
             self.open.push(h as u32);
-        } else if !has_room && pos != NOT_OPEN {
+            self.open_room
+                .extend(self.used[h * dims..(h + 1) * dims].iter());
+            self.open_room.extend(
+                self.p.hosts[h]
+                    .capacity
+                    .iter()
+                    .map(|cap| cap + EPS * cap.max(1.0)),
+            );
+        } else if has_room {
+            let at = pos as usize * 2 * dims;
+            self.open_room[at..at + dims].copy_from_slice(&self.used[h * dims..(h + 1) * dims]);
+        } else if pos != NOT_OPEN {
+            let (at, last) = (pos as usize * 2 * dims, self.open_room.len() - 2 * dims);
+            self.open_room.copy_within(last.., at);
+            self.open_room.truncate(last);
             self.open.swap_remove(pos as usize);
             if let Some(moved) = self.open.get(pos as usize) {
                 self.open_pos[*moved as usize] = pos;
@@ -680,6 +700,18 @@ impl<'p> State<'p> {
             self.moved += 1;
         }
         Some(h)
+    }
+
+    /// The first dimension in which the host at position `i` of `open` lacks room for
+    /// `demand`, by the same comparison as [`State::try_add`]'s capacity check (`None`: it has
+    /// room in every dimension).
+    #[inline]
+    pub(crate) fn open_misfit(&self, i: usize, demand: &[f64]) -> Option<u32> {
+        let dims = self.ix.dims;
+        let (used, tol) = self.open_room[i * 2 * dims..(i + 1) * 2 * dims].split_at(dims);
+        (0..dims)
+            .find(|&d| used[d] + demand[d] > tol[d])
+            .map(|d| d as u32)
     }
 
     /// Members of rule `rule` in scope `scope`.
