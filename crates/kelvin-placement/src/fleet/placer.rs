@@ -503,29 +503,23 @@ fn scan_running(scan: &mut Scan<'_, '_>, s: &mut State<'_>, target: usize, curso
     }
 }
 
-/// Kelvin's other candidates: up to `want` feasible empty hosts, most efficient first.
+/// Kelvin's other candidates: up to `want` feasible empty hosts, most efficient first (found
+/// through the state's bitmap of empty hosts, so hosts with work cost nothing to pass).
 fn scan_empty(scan: &mut Scan<'_, '_>, s: &mut State<'_>, want: usize, cursor: &mut Cursor) {
     let n = s.p.hosts.len();
     let current = s.p.tasks[scan.t].current;
     let ix = Arc::clone(&s.ix);
     let mut found = 0;
     let mut tried = 0;
-    let mut pos = s.empty_cursor;
-    let mut leading = true;
+    let mut pos = s.next_idle(s.empty_cursor);
+    s.empty_cursor = pos;
     while pos < n && found < want && tried < cursor.scan_limit && !cursor.clock.spend(1) {
         let h = ix.efficient_hosts[pos] as usize;
-        if s.occupied(h) {
-            if leading {
-                s.empty_cursor = pos + 1;
-            }
-        } else {
-            leading = false;
-            tried += 1;
-            if Some(h) != current && scan.consider(s, h, n + found) {
-                found += 1;
-            }
+        tried += 1;
+        if Some(h) != current && scan.consider(s, h, n + found) {
+            found += 1;
         }
-        pos += 1;
+        pos = s.next_idle(pos + 1);
     }
 }
 

@@ -94,6 +94,10 @@ pub struct State<'p> {
     open_room: Vec<f64>,
     /// Every position of `ix.efficient_hosts` before this one holds an awake host.
     pub(crate) empty_cursor: usize,
+    /// One bit per position of `ix.efficient_hosts`, set when the host there is not
+    /// [`occupied`](State::occupied): the empty hosts in order of efficiency, found without
+    /// reading the occupied ones ([`State::next_idle`]).
+    idle_bits: Vec<u64>,
     thermal_epoch: u64,
     allow_cache: Vec<(u64, f64)>,
     supply_c: f64,
@@ -153,6 +157,7 @@ impl<'p> State<'p> {
             open_pos: vec![NOT_OPEN; n],
             open_room: Vec::new(),
             empty_cursor: 0,
+            idle_bits: vec![0; n.div_ceil(64)],
             thermal_epoch: 1,
             allow_cache: vec![(0, 0.0); p.racks.len()],
             supply_c: p.cooling.max_supply_c,
@@ -171,6 +176,7 @@ impl<'p> State<'p> {
         for h in 0..n {
             let w = s.power_of(h, 0.0, 0);
             s.set_host_power(h, w);
+            s.mark_idle(h);
         }
         s.refresh_supply();
         s
@@ -635,6 +641,39 @@ impl<'p> State<'p> {
         }
         if !self.occupied(h) {
             self.empty_cursor = self.empty_cursor.min(self.ix.efficient_pos[h] as usize);
+        }
+        self.mark_idle(h);
+    }
+
+    /// Sets or clears host `h`'s bit in `idle_bits` as it is empty or occupied.
+    fn mark_idle(&mut self, h: usize) {
+        let pos = self.ix.efficient_pos[h] as usize;
+        let bit = 1u64 << (pos % 64);
+        if self.occupied(h) {
+            self.idle_bits[pos / 64] &= !bit;
+        } else {
+            self.idle_bits[pos / 64] |= bit;
+        }
+    }
+
+    /// The first position of `ix.efficient_hosts` at or after `pos` whose host is not
+    /// [`occupied`](State::occupied) (the number of hosts when there is none).
+    pub(crate) fn next_idle(&self, pos: usize) -> usize {
+        let n = self.p.hosts.len();
+        let mut w = pos / 64;
+        if w >= self.idle_bits.len() {
+            return n;
+        }
+        let mut bits = self.idle_bits[w] & (u64::MAX << (pos % 64));
+        loop {
+            if bits != 0 {
+                return (w * 64 + bits.trailing_zeros() as usize).min(n);
+            }
+            w += 1;
+            match self.idle_bits.get(w) {
+                Some(b) => bits = *b,
+                None => return n,
+            }
         }
     }
 
