@@ -106,6 +106,11 @@ pub struct State<'p> {
     critical: Vec<(f64, u32)>,
     /// The rack with the largest recirculated rise.
     hottest: Option<usize>,
+    /// `it / CoP(supply)` and `carbon_it · (1 + 1/CoP(supply))` as of the last
+    /// [`State::refresh_supply`] (which follows every change of power): the parts of every
+    /// candidate's cooling and carbon delta that do not depend on the candidate.
+    cooling_now: f64,
+    carbon_now: f64,
     unplaced: usize,
     unplaced_priority: f64,
     migrations: f64,
@@ -163,6 +168,8 @@ impl<'p> State<'p> {
             supply_c: p.cooling.max_supply_c,
             critical: Vec::new(),
             hottest: None,
+            cooling_now: 0.0,
+            carbon_now: 0.0,
             unplaced: p.tasks.len(),
             unplaced_priority: p.tasks.iter().map(priority_weight).sum(),
             migrations: p
@@ -374,28 +381,41 @@ impl<'p> State<'p> {
         }
     }
 
+    /// Recomputes the racks with the least slack, the supply temperature, the hottest rack
+    /// and the candidate-independent parts of the deltas; called after every change of power.
     fn refresh_supply(&mut self) {
         const K: usize = 8;
-        self.critical.clear();
-        let mut hottest: Option<(f64, usize)> = None;
-        for (r, room) in self.ix.supply_room_c.iter().enumerate() {
-            let slack = room - self.recirc[r];
-            if self.critical.len() < K || slack < self.critical[K - 1].0 {
-                let at = self.critical.partition_point(|(x, _)| *x <= slack);
-                self.critical.insert(at, (slack, r as u32));
-                self.critical.truncate(K);
+        let mut critical = std::mem::take(&mut self.critical);
+        critical.clear();
+        // The slack a rack needs to enter the list once it is full.
+        let mut worst = f64::INFINITY;
+        let mut hottest: Option<usize> = None;
+        let mut hot_rise = f64::NEG_INFINITY;
+        for (r, (room, rise)) in self.ix.supply_room_c.iter().zip(&self.recirc).enumerate() {
+            let slack = room - rise;
+            if critical.len() < K || slack < worst {
+                let at = critical.partition_point(|(x, _)| *x <= slack);
+                critical.insert(at, (slack, r as u32));
+                critical.truncate(K);
+                if critical.len() == K {
+                    worst = critical[K - 1].0;
+                }
             }
-            if hottest.is_none_or(|(x, _)| self.recirc[r] > x) {
-                hottest = Some((self.recirc[r], r));
+            if hottest.is_none() || *rise > hot_rise {
+                hot_rise = *rise;
+                hottest = Some(r);
             }
         }
-        self.supply_c = self
-            .critical
+        self.supply_c = critical
             .first()
             .map_or(self.p.cooling.max_supply_c, |(x, _)| {
                 x.min(self.p.cooling.max_supply_c)
             });
-        self.hottest = hottest.map(|(_, r)| r);
+        self.critical = critical;
+        self.hottest = hottest;
+        let cop = self.p.cooling.cop(self.supply_c());
+        self.cooling_now = self.it_w() / cop;
+        self.carbon_now = self.carbon_it() * (1.0 + 1.0 / cop);
     }
 
     /// The largest power increase (W) rack `j` can take before some inlet passes redline at
@@ -541,7 +561,6 @@ impl<'p> State<'p> {
             let rise = self.hottest.map_or(0.0, |r| col[r] * dw / 1000.0);
             (req, rise)
         };
-        let cop_before = p.cooling.cop(self.supply_c());
         let cop_after = p.cooling.cop(new_supply.max(p.cooling.min_supply_c));
         let it = self.it_w();
         let carbon_it = self.carbon_it();
@@ -553,9 +572,8 @@ impl<'p> State<'p> {
         };
         Ok(Delta {
             it_w: dw,
-            cooling_w: (it + dw) / cop_after - it / cop_before,
-            carbon_g_per_h: ((carbon_it + dw * ci) * (1.0 + 1.0 / cop_after)
-                - carbon_it * (1.0 + 1.0 / cop_before))
+            cooling_w: (it + dw) / cop_after - self.cooling_now,
+            carbon_g_per_h: ((carbon_it + dw * ci) * (1.0 + 1.0 / cop_after) - self.carbon_now)
                 / 1000.0,
             stranded: self.stranded_of(h, Some(demand), count) - self.host_stranded[h],
             recirculation_c: rise_c,
