@@ -324,9 +324,7 @@ impl<'a, 'r> Scan<'a, 'r> {
                 true
             }
             Err(c) => {
-                if let Some(r) = self.rejected.as_deref_mut() {
-                    bump(r, c);
-                }
+                self.reject(c);
                 false
             }
             Ok(delta) => {
@@ -336,6 +334,14 @@ impl<'a, 'r> Scan<'a, 'r> {
         };
         self.scored += usize::from(feasible);
         feasible
+    }
+
+    /// Counts a host filtered out by constraint `c`.
+    #[inline]
+    fn reject(&mut self, c: Check) {
+        if let Some(r) = self.rejected.as_deref_mut() {
+            bump(r, c);
+        }
     }
 
     /// Ranks feasible host `h` against the best two so far.
@@ -462,50 +468,58 @@ pub(crate) fn choose(
 }
 
 /// Kelvin's first candidates: the task's current host, then hosts with work (or held awake)
-/// from a rotating start, until `target` are scored.
+/// from a rotating start, until `target` are scored. A host without room for the task is
+/// rejected from the open list's own copy of its room (in order in memory, the common case
+/// for large workloads on a filling fleet) before anything else is read.
 fn scan_running(scan: &mut Scan<'_, '_>, s: &mut State<'_>, target: usize, cursor: &mut Cursor) {
-    let current = s.p.tasks[scan.t].current;
+    let p = s.p;
+    let current = p.tasks[scan.t].current;
     if let Some(c) = current {
         scan.consider(s, c, 0);
     }
+    let demand = scan.demand.unwrap_or(&p.tasks[scan.t].demand);
     let open = s.open.len();
     if open > 0 {
         let start = cursor.next % open;
+        let mut at = start;
         let mut i = 0;
         while i < open && i < cursor.scan_limit && scan.scored < target && !cursor.clock.spend(1) {
-            let h = s.open[(start + i) % open] as usize;
+            let h = s.open[at] as usize;
             if Some(h) != current {
-                scan.consider(s, h, i);
+                match s.open_misfit(at, demand) {
+                    Some(d) => scan.reject(Check::Capacity(d)),
+                    None => {
+                        scan.consider(s, h, i);
+                    }
+                }
             }
             i += 1;
+            at += 1;
+            if at == open {
+                at = 0;
+            }
         }
         cursor.next = start + i;
     }
 }
 
-/// Kelvin's other candidates: up to `want` feasible empty hosts, most efficient first.
+/// Kelvin's other candidates: up to `want` feasible empty hosts, most efficient first (found
+/// through the state's bitmap of empty hosts, so hosts with work cost nothing to pass).
 fn scan_empty(scan: &mut Scan<'_, '_>, s: &mut State<'_>, want: usize, cursor: &mut Cursor) {
     let n = s.p.hosts.len();
     let current = s.p.tasks[scan.t].current;
     let ix = Arc::clone(&s.ix);
     let mut found = 0;
     let mut tried = 0;
-    let mut pos = s.empty_cursor;
-    let mut leading = true;
+    let mut pos = s.next_idle(s.empty_cursor);
+    s.empty_cursor = pos;
     while pos < n && found < want && tried < cursor.scan_limit && !cursor.clock.spend(1) {
         let h = ix.efficient_hosts[pos] as usize;
-        if s.occupied(h) {
-            if leading {
-                s.empty_cursor = pos + 1;
-            }
-        } else {
-            leading = false;
-            tried += 1;
-            if Some(h) != current && scan.consider(s, h, n + found) {
-                found += 1;
-            }
+        tried += 1;
+        if Some(h) != current && scan.consider(s, h, n + found) {
+            found += 1;
         }
-        pos += 1;
+        pos = s.next_idle(pos + 1);
     }
 }
 

@@ -88,8 +88,16 @@ pub struct State<'p> {
     /// Hosts with work and room for more (candidates before empty hosts).
     pub(crate) open: Vec<u32>,
     open_pos: Vec<u32>,
+    /// Per entry of `open`, in the same order: the host's used amount per dimension, then its
+    /// capacity with the comparison's tolerance per dimension, so that the scan over `open`
+    /// rejects hosts without room reading memory in order ([`State::open_misfit`]).
+    open_room: Vec<f64>,
     /// Every position of `ix.efficient_hosts` before this one holds an awake host.
     pub(crate) empty_cursor: usize,
+    /// One bit per position of `ix.efficient_hosts`, set when the host there is not
+    /// [`occupied`](State::occupied): the empty hosts in order of efficiency, found without
+    /// reading the occupied ones ([`State::next_idle`]).
+    idle_bits: Vec<u64>,
     thermal_epoch: u64,
     allow_cache: Vec<(u64, f64)>,
     supply_c: f64,
@@ -98,6 +106,11 @@ pub struct State<'p> {
     critical: Vec<(f64, u32)>,
     /// The rack with the largest recirculated rise.
     hottest: Option<usize>,
+    /// `it / CoP(supply)` and `carbon_it · (1 + 1/CoP(supply))` as of the last
+    /// [`State::refresh_supply`] (which follows every change of power): the parts of every
+    /// candidate's cooling and carbon delta that do not depend on the candidate.
+    cooling_now: f64,
+    carbon_now: f64,
     unplaced: usize,
     unplaced_priority: f64,
     migrations: f64,
@@ -147,12 +160,16 @@ impl<'p> State<'p> {
             rule_placed: vec![0; p.rules.len()],
             open: Vec::new(),
             open_pos: vec![NOT_OPEN; n],
+            open_room: Vec::new(),
             empty_cursor: 0,
+            idle_bits: vec![0; n.div_ceil(64)],
             thermal_epoch: 1,
             allow_cache: vec![(0, 0.0); p.racks.len()],
             supply_c: p.cooling.max_supply_c,
             critical: Vec::new(),
             hottest: None,
+            cooling_now: 0.0,
+            carbon_now: 0.0,
             unplaced: p.tasks.len(),
             unplaced_priority: p.tasks.iter().map(priority_weight).sum(),
             migrations: p
@@ -166,6 +183,7 @@ impl<'p> State<'p> {
         for h in 0..n {
             let w = s.power_of(h, 0.0, 0);
             s.set_host_power(h, w);
+            s.mark_idle(h);
         }
         s.refresh_supply();
         s
@@ -363,28 +381,41 @@ impl<'p> State<'p> {
         }
     }
 
+    /// Recomputes the racks with the least slack, the supply temperature, the hottest rack
+    /// and the candidate-independent parts of the deltas; called after every change of power.
     fn refresh_supply(&mut self) {
         const K: usize = 8;
-        self.critical.clear();
-        let mut hottest: Option<(f64, usize)> = None;
-        for (r, room) in self.ix.supply_room_c.iter().enumerate() {
-            let slack = room - self.recirc[r];
-            if self.critical.len() < K || slack < self.critical[K - 1].0 {
-                let at = self.critical.partition_point(|(x, _)| *x <= slack);
-                self.critical.insert(at, (slack, r as u32));
-                self.critical.truncate(K);
+        let mut critical = std::mem::take(&mut self.critical);
+        critical.clear();
+        // The slack a rack needs to enter the list once it is full.
+        let mut worst = f64::INFINITY;
+        let mut hottest: Option<usize> = None;
+        let mut hot_rise = f64::NEG_INFINITY;
+        for (r, (room, rise)) in self.ix.supply_room_c.iter().zip(&self.recirc).enumerate() {
+            let slack = room - rise;
+            if critical.len() < K || slack < worst {
+                let at = critical.partition_point(|(x, _)| *x <= slack);
+                critical.insert(at, (slack, r as u32));
+                critical.truncate(K);
+                if critical.len() == K {
+                    worst = critical[K - 1].0;
+                }
             }
-            if hottest.is_none_or(|(x, _)| self.recirc[r] > x) {
-                hottest = Some((self.recirc[r], r));
+            if hottest.is_none() || *rise > hot_rise {
+                hot_rise = *rise;
+                hottest = Some(r);
             }
         }
-        self.supply_c = self
-            .critical
+        self.supply_c = critical
             .first()
             .map_or(self.p.cooling.max_supply_c, |(x, _)| {
                 x.min(self.p.cooling.max_supply_c)
             });
-        self.hottest = hottest.map(|(_, r)| r);
+        self.critical = critical;
+        self.hottest = hottest;
+        let cop = self.p.cooling.cop(self.supply_c());
+        self.cooling_now = self.it_w() / cop;
+        self.carbon_now = self.carbon_it() * (1.0 + 1.0 / cop);
     }
 
     /// The largest power increase (W) rack `j` can take before some inlet passes redline at
@@ -530,7 +561,6 @@ impl<'p> State<'p> {
             let rise = self.hottest.map_or(0.0, |r| col[r] * dw / 1000.0);
             (req, rise)
         };
-        let cop_before = p.cooling.cop(self.supply_c());
         let cop_after = p.cooling.cop(new_supply.max(p.cooling.min_supply_c));
         let it = self.it_w();
         let carbon_it = self.carbon_it();
@@ -542,9 +572,8 @@ impl<'p> State<'p> {
         };
         Ok(Delta {
             it_w: dw,
-            cooling_w: (it + dw) / cop_after - it / cop_before,
-            carbon_g_per_h: ((carbon_it + dw * ci) * (1.0 + 1.0 / cop_after)
-                - carbon_it * (1.0 + 1.0 / cop_before))
+            cooling_w: (it + dw) / cop_after - self.cooling_now,
+            carbon_g_per_h: ((carbon_it + dw * ci) * (1.0 + 1.0 / cop_after) - self.carbon_now)
                 / 1000.0,
             stranded: self.stranded_of(h, Some(demand), count) - self.host_stranded[h],
             recirculation_c: rise_c,
@@ -603,10 +632,25 @@ impl<'p> State<'p> {
                 !need.is_finite() || self.p.hosts[h].capacity[d] - self.used(h, d) + EPS >= need
             });
         let pos = self.open_pos[h];
+        let dims = self.ix.dims;
         if has_room && pos == NOT_OPEN {
             self.open_pos[h] = self.open.len() as u32;
             self.open.push(h as u32);
-        } else if !has_room && pos != NOT_OPEN {
+            self.open_room
+                .extend(self.used[h * dims..(h + 1) * dims].iter());
+            self.open_room.extend(
+                self.p.hosts[h]
+                    .capacity
+                    .iter()
+                    .map(|cap| cap + EPS * cap.max(1.0)),
+            );
+        } else if has_room {
+            let at = pos as usize * 2 * dims;
+            self.open_room[at..at + dims].copy_from_slice(&self.used[h * dims..(h + 1) * dims]);
+        } else if pos != NOT_OPEN {
+            let (at, last) = (pos as usize * 2 * dims, self.open_room.len() - 2 * dims);
+            self.open_room.copy_within(last.., at);
+            self.open_room.truncate(last);
             self.open.swap_remove(pos as usize);
             if let Some(moved) = self.open.get(pos as usize) {
                 self.open_pos[*moved as usize] = pos;
@@ -615,6 +659,39 @@ impl<'p> State<'p> {
         }
         if !self.occupied(h) {
             self.empty_cursor = self.empty_cursor.min(self.ix.efficient_pos[h] as usize);
+        }
+        self.mark_idle(h);
+    }
+
+    /// Sets or clears host `h`'s bit in `idle_bits` as it is empty or occupied.
+    fn mark_idle(&mut self, h: usize) {
+        let pos = self.ix.efficient_pos[h] as usize;
+        let bit = 1u64 << (pos % 64);
+        if self.occupied(h) {
+            self.idle_bits[pos / 64] &= !bit;
+        } else {
+            self.idle_bits[pos / 64] |= bit;
+        }
+    }
+
+    /// The first position of `ix.efficient_hosts` at or after `pos` whose host is not
+    /// [`occupied`](State::occupied) (the number of hosts when there is none).
+    pub(crate) fn next_idle(&self, pos: usize) -> usize {
+        let n = self.p.hosts.len();
+        let mut w = pos / 64;
+        if w >= self.idle_bits.len() {
+            return n;
+        }
+        let mut bits = self.idle_bits[w] & (u64::MAX << (pos % 64));
+        loop {
+            if bits != 0 {
+                return (w * 64 + bits.trailing_zeros() as usize).min(n);
+            }
+            w += 1;
+            match self.idle_bits.get(w) {
+                Some(b) => bits = *b,
+                None => return n,
+            }
         }
     }
 
@@ -680,6 +757,18 @@ impl<'p> State<'p> {
             self.moved += 1;
         }
         Some(h)
+    }
+
+    /// The first dimension in which the host at position `i` of `open` lacks room for
+    /// `demand`, by the same comparison as [`State::try_add`]'s capacity check (`None`: it has
+    /// room in every dimension).
+    #[inline]
+    pub(crate) fn open_misfit(&self, i: usize, demand: &[f64]) -> Option<u32> {
+        let dims = self.ix.dims;
+        let (used, tol) = self.open_room[i * 2 * dims..(i + 1) * 2 * dims].split_at(dims);
+        (0..dims)
+            .find(|&d| used[d] + demand[d] > tol[d])
+            .map(|d| d as u32)
     }
 
     /// Members of rule `rule` in scope `scope`.
