@@ -133,16 +133,7 @@ impl LedgerOptions {
 pub fn settle(input: &LedgerInput, opts: &LedgerOptions) -> Result<Ledger, AttributionError> {
     let n = input.meters.first().map_or(0, |m| m.energy_j.len());
     let window = check_window(input, opts, n)?;
-    let mut seen = HashSet::new();
-    for m in &input.meters {
-        if !seen.insert(&m.meter) {
-            return Err(AttributionError::invalid(
-                format!("meter {}", m.meter),
-                "meter listed twice",
-            ));
-        }
-        validate(m, n, input.workloads.len())?;
-    }
+    check_meters(input, n)?;
     let z = quantile(opts.confidence)?;
     let dt = input.interval_ns as f64 / 1e9;
     let policy: &dyn AttributionPolicy = opts.policy.as_ref();
@@ -194,6 +185,38 @@ fn check_window(
         .ok_or_else(|| AttributionError::invalid("input", "window end overflows"))?;
     TimeRange::try_new(input.start, Timestamp::from_nanos(end))
         .map_err(|e| AttributionError::invalid("input", e.reason()))
+}
+
+/// Checks every meter, in parallel (the usage scan reads the whole input), and returns the
+/// error a scan in meter order would meet first: at the first meter listed twice or invalid,
+/// the repetition before the meter's own checks.
+fn check_meters(input: &LedgerInput, n: usize) -> Result<(), AttributionError> {
+    let mut seen = HashSet::new();
+    let twice = input.meters.iter().position(|m| !seen.insert(&m.meter));
+    let invalid = input.meters[..twice.unwrap_or(input.meters.len())]
+        .par_iter()
+        .enumerate()
+        .filter_map(|(k, m)| validate(m, n, input.workloads.len()).err().map(|e| (k, e)))
+        .min_by_key(|(k, _)| *k);
+    match (invalid, twice) {
+        (Some((_, e)), _) => Err(e),
+        (None, Some(k)) => Err(AttributionError::invalid(
+            format!("meter {}", input.meters[k].meter),
+            "meter listed twice",
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
+/// The first index of `xs` where `bad` holds; checked a block at a time without an early exit
+/// inside the block, so the check vectorizes.
+fn first_bad(xs: &[f64], bad: impl Fn(f64) -> bool) -> Option<usize> {
+    const BLOCK: usize = 512;
+    let block = xs
+        .chunks(BLOCK)
+        .position(|c| c.iter().fold(false, |b, &x| b | bad(x)))?;
+    let start = block * BLOCK;
+    xs[start..].iter().position(|&x| bad(x)).map(|i| start + i)
 }
 
 fn validate(m: &MeterInput, n: usize, workloads: usize) -> Result<(), AttributionError> {
@@ -282,7 +305,7 @@ fn validate(m: &MeterInput, n: usize, workloads: usize) -> Result<(), Attributio
                     format!("{} usage intervals, expected {n}", u.len()),
                 ));
             }
-            if let Some(i) = u.iter().position(|x| x.is_infinite() || *x < 0.0) {
+            if let Some(i) = first_bad(u, |x| x.is_infinite() || x < 0.0) {
                 return Err(AttributionError::invalid(
                     format!("{place}, {who}, interval {i}"),
                     format!("usage {} is negative or infinite", u[i]),
