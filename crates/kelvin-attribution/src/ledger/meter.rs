@@ -50,6 +50,9 @@ struct Meter<'a> {
     line_of: Vec<usize>,
     /// Each line's workload.
     lines: Vec<usize>,
+    /// Whether consumer `k` is line `k` (one consumer per workload, the usual case): the
+    /// consumers' parts are then copied into the lines, not scattered.
+    identity: bool,
     /// Lines (workload lines, then the accounts).
     slots: usize,
     /// Usage columns, resource-major: `cols[r * consumers + k]`.
@@ -201,6 +204,7 @@ impl<'a> Meter<'a> {
             absorbed: policy.floor() == Floor::Absorbed,
             fixed_static: policy.static_key_is_fixed(),
             dt,
+            identity: line_of.iter().enumerate().all(|(k, &l)| k == l),
             line_of,
             slots: lines.len() + Account::ALL.len(),
             lines,
@@ -280,9 +284,7 @@ impl<'a> Meter<'a> {
         s.dyn_w.iter_mut().for_each(|w| *w = 0.0);
         self.policy.dynamic_key(&view, &mut s.dyn_w);
         if largest_remainder_into(dyn_total, &s.dyn_w, &mut s.dyn_part, &mut s.split) {
-            for k in 0..nc {
-                s.line_dyn[self.line_of[k]] += s.dyn_part[k];
-            }
+            self.add_to_lines(&s.dyn_part[..nc], &mut s.line_dyn);
             s.line_dyn[system] += s.dyn_part[nc];
         } else if self.absorbed {
             s.line_dyn[idle] += dyn_total;
@@ -319,9 +321,7 @@ impl<'a> Meter<'a> {
                     }
                 }
                 if s.last_static.is_some() {
-                    for k in 0..nc {
-                        s.line_stat[self.line_of[k]] += s.stat_part[k];
-                    }
+                    self.add_to_lines(&s.stat_part[..nc], &mut s.line_stat);
                     s.line_stat[idle] += s.stat_part[nc];
                 } else {
                     s.line_stat[idle] += stat_total;
@@ -329,6 +329,18 @@ impl<'a> Meter<'a> {
             }
         }
         dyn_total
+    }
+
+    /// Adds each consumer's part to its line (of lines that were zero).
+    #[inline(always)]
+    fn add_to_lines(&self, parts: &[u64], lines: &mut [u64]) {
+        if self.identity {
+            lines[..parts.len()].copy_from_slice(parts);
+        } else {
+            for (&l, &p) in self.line_of.iter().zip(parts) {
+                lines[l] += p;
+            }
+        }
     }
 
     /// The sheet from the accumulators.

@@ -208,13 +208,15 @@ fn check_meters(input: &LedgerInput, n: usize) -> Result<(), AttributionError> {
     }
 }
 
-/// The first index of `xs` where `bad` holds; checked a block at a time without an early exit
-/// inside the block, so the check vectorizes.
-fn first_bad(xs: &[f64], bad: impl Fn(f64) -> bool) -> Option<usize> {
+/// The first usage in `xs` that is negative or infinite (NaN is allowed: unknown), checked a
+/// block at a time with float comparisons and no early exit inside the block, so the check
+/// vectorizes.
+fn first_bad_usage(xs: &[f64]) -> Option<usize> {
     const BLOCK: usize = 512;
+    let bad = |x: f64| (x < 0.0) | (x == f64::INFINITY);
     let block = xs
         .chunks(BLOCK)
-        .position(|c| c.iter().fold(false, |b, &x| b | bad(x)))?;
+        .position(|c| c.iter().map(|&x| u64::from(bad(x))).sum::<u64>() != 0)?;
     let start = block * BLOCK;
     xs[start..].iter().position(|&x| bad(x)).map(|i| start + i)
 }
@@ -305,7 +307,7 @@ fn validate(m: &MeterInput, n: usize, workloads: usize) -> Result<(), Attributio
                     format!("{} usage intervals, expected {n}", u.len()),
                 ));
             }
-            if let Some(i) = first_bad(u, |x| x.is_infinite() || x < 0.0) {
+            if let Some(i) = first_bad_usage(u) {
                 return Err(AttributionError::invalid(
                     format!("{place}, {who}, interval {i}"),
                     format!("usage {} is negative or infinite", u[i]),
