@@ -46,14 +46,15 @@ pub fn largest_remainder_into(
     scratch: &mut SplitScratch,
 ) -> bool {
     assert_eq!(out.len(), weights.len(), "one output per weight");
+    // Summed in order; a negative or non-finite weight rejects the split. Checked without a
+    // branch per weight (the check is off the sum's dependency chain).
     let mut sum = 0.0;
+    let mut valid = true;
     for &w in weights {
-        if !(w.is_finite() && w >= 0.0) {
-            return false;
-        }
+        valid &= (0.0..=f64::MAX).contains(&w);
         sum += w;
     }
-    if sum.is_nan() || sum <= 0.0 || !sum.is_finite() {
+    if !valid || sum.is_nan() || sum <= 0.0 || !sum.is_finite() {
         return false;
     }
     let fracs = &mut scratch.fracs;
