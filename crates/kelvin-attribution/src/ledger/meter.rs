@@ -8,8 +8,17 @@ use super::types::{Account, Line, MeterInput, MeterSheet};
 use super::uncertainty::{Acc, ErrorModel, Settled, accumulate, measured_amount};
 use crate::{AttributionError, SplitScratch, largest_remainder_into};
 
+/// Joules to µJ, rounded half away from zero (`(j · 1e6).round() as u64`, saturating, NaN
+/// and negatives to 0), without the libm call `round` is on baseline x86-64.
+#[inline]
 fn to_uj(j: f64) -> u64 {
-    (j * 1e6).round() as u64
+    let x = j * 1e6;
+    // From 2^52 on every float is an integer; below, `x − trunc(x)` is exact.
+    if x.is_nan() || x >= (1u64 << 52) as f64 {
+        return x as u64;
+    }
+    let t = (x as i64).max(0);
+    (t + i64::from(x - t as f64 >= 0.5)) as u64
 }
 
 /// Lines: one per distinct workload, in order of first appearance among the consumers.
@@ -41,6 +50,9 @@ struct Meter<'a> {
     line_of: Vec<usize>,
     /// Each line's workload.
     lines: Vec<usize>,
+    /// Whether consumer `k` is line `k` (one consumer per workload, the usual case): the
+    /// consumers' parts are then copied into the lines, not scattered.
+    identity: bool,
     /// Lines (workload lines, then the accounts).
     slots: usize,
     /// Usage columns, resource-major: `cols[r * consumers + k]`.
@@ -49,6 +61,8 @@ struct Meter<'a> {
     sigs: Vec<f64>,
     /// Σ reservations.
     reserved: f64,
+    /// Each resource's curve at utilization 0, watts.
+    zero_w: Vec<f64>,
 }
 
 /// Buffers reused every interval.
@@ -190,12 +204,14 @@ impl<'a> Meter<'a> {
             absorbed: policy.floor() == Floor::Absorbed,
             fixed_static: policy.static_key_is_fixed(),
             dt,
+            identity: line_of.iter().enumerate().all(|(k, &l)| k == l),
             line_of,
             slots: lines.len() + Account::ALL.len(),
             lines,
             cols,
             sigs,
             reserved: m.consumers.iter().map(|c| c.reservation).sum(),
+            zero_w: m.resources.iter().map(|r| r.curve.zero_w()).collect(),
         }
     }
 
@@ -224,7 +240,10 @@ impl<'a> Meter<'a> {
             }
             let cap = m.resources[r].capacity * self.dt;
             s.util[r] = x / cap;
-            s.price[r] = m.resources[r].curve.unit_price(s.util[r]) / cap;
+            s.price[r] = m.resources[r]
+                .curve
+                .unit_price_from(s.util[r], self.zero_w[r])
+                / cap;
         }
         gaps
     }
@@ -265,9 +284,7 @@ impl<'a> Meter<'a> {
         s.dyn_w.iter_mut().for_each(|w| *w = 0.0);
         self.policy.dynamic_key(&view, &mut s.dyn_w);
         if largest_remainder_into(dyn_total, &s.dyn_w, &mut s.dyn_part, &mut s.split) {
-            for k in 0..nc {
-                s.line_dyn[self.line_of[k]] += s.dyn_part[k];
-            }
+            self.add_to_lines(&s.dyn_part[..nc], &mut s.line_dyn);
             s.line_dyn[system] += s.dyn_part[nc];
         } else if self.absorbed {
             s.line_dyn[idle] += dyn_total;
@@ -304,9 +321,7 @@ impl<'a> Meter<'a> {
                     }
                 }
                 if s.last_static.is_some() {
-                    for k in 0..nc {
-                        s.line_stat[self.line_of[k]] += s.stat_part[k];
-                    }
+                    self.add_to_lines(&s.stat_part[..nc], &mut s.line_stat);
                     s.line_stat[idle] += s.stat_part[nc];
                 } else {
                     s.line_stat[idle] += stat_total;
@@ -314,6 +329,18 @@ impl<'a> Meter<'a> {
             }
         }
         dyn_total
+    }
+
+    /// Adds each consumer's part to its line (of lines that were zero).
+    #[inline(always)]
+    fn add_to_lines(&self, parts: &[u64], lines: &mut [u64]) {
+        if self.identity {
+            lines[..parts.len()].copy_from_slice(parts);
+        } else {
+            for (&l, &p) in self.line_of.iter().zip(parts) {
+                lines[l] += p;
+            }
+        }
     }
 
     /// The sheet from the accumulators.
@@ -360,5 +387,41 @@ impl<'a> Meter<'a> {
             usage_gaps: t.gaps,
             per_interval,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_uj;
+    use proptest::prelude::*;
+
+    #[test]
+    fn to_uj_edges() {
+        for j in [
+            0.0,
+            -0.0,
+            0.4999999e-6,
+            0.5e-6,
+            1.5e-6,
+            2.5e-6,
+            -3.0,
+            -0.6e-6,
+            4_503_599_627.370_497,
+            4503599627.370496,
+            9.2e12,
+            1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ] {
+            assert_eq!(to_uj(j), (j * 1e6).round() as u64, "{j}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn to_uj_is_round(j in prop_oneof![-1e3f64..1e13, 0.0f64..1e-3, 0.0f64..1e4]) {
+            prop_assert_eq!(to_uj(j), (j * 1e6).round() as u64);
+        }
     }
 }

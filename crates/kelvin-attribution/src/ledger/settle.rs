@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::meter::settle_meter;
 use super::policy::{AttributionPolicy, Policy};
-use super::types::{KeyCurve, Ledger, LedgerInput, MeterInput};
+use super::types::{KeyCurve, Ledger, LedgerInput, MeterInput, MeterSheet};
 use super::uncertainty::quantile;
 use crate::AttributionError;
 
@@ -133,23 +133,43 @@ impl LedgerOptions {
 pub fn settle(input: &LedgerInput, opts: &LedgerOptions) -> Result<Ledger, AttributionError> {
     let n = input.meters.first().map_or(0, |m| m.energy_j.len());
     let window = check_window(input, opts, n)?;
-    let mut seen = HashSet::new();
-    for m in &input.meters {
-        if !seen.insert(&m.meter) {
-            return Err(AttributionError::invalid(
-                format!("meter {}", m.meter),
-                "meter listed twice",
-            ));
-        }
-        validate(m, n, input.workloads.len())?;
-    }
+    // Cannot fail for a confidence `check_window` accepted.
     let z = quantile(opts.confidence)?;
     let dt = input.interval_ns as f64 / 1e9;
     let policy: &dyn AttributionPolicy = opts.policy.as_ref();
-    let meters = input
-        .meters
-        .par_iter()
-        .map(|m| settle_meter(m, n, dt, z, policy, opts))
+    let mut seen = HashSet::new();
+    let twice = input.meters.iter().any(|m| !seen.insert(&m.meter));
+    // Each meter is checked just before it is settled, on the same thread, so the settlement
+    // reads its usage from cache rather than from memory a second time. A meter that fails
+    // its checks is not settled; the error reported is the one `meter_error` finds, as if
+    // every meter had been checked before any was settled.
+    let settled: Vec<Result<MeterSheet, Failure>> = if twice {
+        Vec::new()
+    } else {
+        input
+            .meters
+            .par_iter()
+            .map(|m| {
+                validate(m, n, input.workloads.len()).map_err(Failure::Invalid)?;
+                settle_meter(m, n, dt, z, policy, opts).map_err(Failure::Settle)
+            })
+            .collect()
+    };
+    if (twice
+        || settled
+            .iter()
+            .any(|r| matches!(r, Err(Failure::Invalid(_)))))
+        && let Some(e) = meter_error(input, n)
+    {
+        return Err(e);
+    }
+    let meters = settled
+        .into_iter()
+        .map(|r| {
+            r.map_err(|f| match f {
+                Failure::Invalid(e) | Failure::Settle(e) => e,
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Ledger {
         window,
@@ -194,6 +214,47 @@ fn check_window(
         .ok_or_else(|| AttributionError::invalid("input", "window end overflows"))?;
     TimeRange::try_new(input.start, Timestamp::from_nanos(end))
         .map_err(|e| AttributionError::invalid("input", e.reason()))
+}
+
+/// Why a meter was not settled.
+enum Failure {
+    /// Its input failed the checks.
+    Invalid(AttributionError),
+    /// Its settlement failed (a total overflowed).
+    Settle(AttributionError),
+}
+
+/// Checks every meter, in parallel, and returns the error a scan in meter order meets first:
+/// at the first meter listed twice or invalid, the repetition before the meter's own checks.
+fn meter_error(input: &LedgerInput, n: usize) -> Option<AttributionError> {
+    let mut seen = HashSet::new();
+    let twice = input.meters.iter().position(|m| !seen.insert(&m.meter));
+    let invalid = input.meters[..twice.unwrap_or(input.meters.len())]
+        .par_iter()
+        .enumerate()
+        .filter_map(|(k, m)| validate(m, n, input.workloads.len()).err().map(|e| (k, e)))
+        .min_by_key(|(k, _)| *k);
+    match (invalid, twice) {
+        (Some((_, e)), _) => Some(e),
+        (None, Some(k)) => Some(AttributionError::invalid(
+            format!("meter {}", input.meters[k].meter),
+            "meter listed twice",
+        )),
+        (None, None) => None,
+    }
+}
+
+/// The first usage in `xs` that is negative or infinite (NaN is allowed: unknown), checked a
+/// block at a time with float comparisons and no early exit inside the block, so the check
+/// vectorizes.
+fn first_bad_usage(xs: &[f64]) -> Option<usize> {
+    const BLOCK: usize = 512;
+    let bad = |x: f64| (x < 0.0) | (x == f64::INFINITY);
+    let block = xs
+        .chunks(BLOCK)
+        .position(|c| c.iter().map(|&x| u64::from(bad(x))).sum::<u64>() != 0)?;
+    let start = block * BLOCK;
+    xs[start..].iter().position(|&x| bad(x)).map(|i| start + i)
 }
 
 fn validate(m: &MeterInput, n: usize, workloads: usize) -> Result<(), AttributionError> {
@@ -282,7 +343,7 @@ fn validate(m: &MeterInput, n: usize, workloads: usize) -> Result<(), Attributio
                     format!("{} usage intervals, expected {n}", u.len()),
                 ));
             }
-            if let Some(i) = u.iter().position(|x| x.is_infinite() || *x < 0.0) {
+            if let Some(i) = first_bad_usage(u) {
                 return Err(AttributionError::invalid(
                     format!("{place}, {who}, interval {i}"),
                     format!("usage {} is negative or infinite", u[i]),

@@ -51,13 +51,28 @@ impl KeyCurve {
     /// `(f(x) − f(0)) / x`: the Aumann–Shapley price of one unit of utilization at total `x`
     /// (utilization above 1 is priced at the curve's end), watts per unit of utilization.
     pub fn unit_price(&self, x: f64) -> f64 {
+        self.unit_price_from(x, self.zero_w())
+    }
+
+    /// `f(0)`, which [`KeyCurve::unit_price_from`] takes (a meter's settlement computes it
+    /// once, not in every interval).
+    pub(super) fn zero_w(&self) -> f64 {
+        match self {
+            KeyCurve::Linear { .. } => 0.0,
+            KeyCurve::Spec(c) => c.power_w(0.0),
+        }
+    }
+
+    /// [`KeyCurve::unit_price`] with `f(0) = zero_w` given.
+    #[inline]
+    pub(super) fn unit_price_from(&self, x: f64, zero_w: f64) -> f64 {
         match self {
             KeyCurve::Linear { watts_at_full } => *watts_at_full,
             KeyCurve::Spec(c) => {
                 if x <= 0.0 {
                     c.slope_w(0.0)
                 } else {
-                    (c.power_w(x.min(1.0)) - c.power_w(0.0)) / x
+                    (c.power_w(x.min(1.0)) - zero_w) / x
                 }
             }
         }

@@ -439,3 +439,43 @@ fn bad_input_names_the_place() {
         .is_err()
     );
 }
+
+/// Meters are checked in parallel, each just before it is settled; the error is still the one
+/// an ordered check meets first, a meter listed twice before that meter's own checks.
+#[test]
+fn the_first_bad_meter_in_order_is_reported() {
+    let good = Case {
+        energy_j: vec![1.0, 2.0],
+        idle_w: vec![0.0, 0.0],
+        consumers: vec![(0.0, vec![vec![1.0, 1.0], vec![0.0, 0.0]])],
+        spec_curve: false,
+    };
+    let mut bad = good.clone();
+    bad.consumers[0].1[0][1] = -1.0;
+    let meter = |c: &Case, name: &str| {
+        let mut m = input(c, &[0], 1).meters.remove(0);
+        m.meter = id(name);
+        m
+    };
+    let mut l = input(&good, &[0], 1);
+    l.meters = vec![
+        meter(&good, "a"),
+        meter(&good, "b"),
+        meter(&bad, "c"),
+        meter(&bad, "d"),
+    ];
+    let e = settle(&l, &LedgerOptions::default()).unwrap_err();
+    assert_eq!(e.place(), "meter c, consumer 0, interval 1");
+    // A repetition before the first invalid meter is reported, after it is not.
+    l.meters[1].meter = id("a");
+    let e = settle(&l, &LedgerOptions::default()).unwrap_err();
+    assert_eq!((e.place(), e.reason()), ("meter a", "meter listed twice"));
+    l.meters[1].meter = id("b");
+    l.meters[3].meter = id("a");
+    let e = settle(&l, &LedgerOptions::default()).unwrap_err();
+    assert_eq!(e.place(), "meter c, consumer 0, interval 1");
+    // A repetition of the invalid meter itself comes before its checks.
+    l.meters[2].meter = id("a");
+    let e = settle(&l, &LedgerOptions::default()).unwrap_err();
+    assert_eq!((e.place(), e.reason()), ("meter a", "meter listed twice"));
+}
