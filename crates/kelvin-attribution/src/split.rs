@@ -236,17 +236,8 @@ mod tests {
             }
         }
         if assigned < total && total - assigned <= eligible && total - assigned <= 16 {
-            for _ in 0..total - assigned {
-                let (mut best, mut best_frac) = (0, -1.0);
-                for (i, &f) in fracs.iter().enumerate() {
-                    if f > best_frac {
-                        best = i;
-                        best_frac = f;
-                    }
-                }
-                out[best] += 1;
-                fracs[best] = -1.0;
-            }
+            // The old selection: `k` strict-`>` scans, which the rank selection must match.
+            top_by_scan(&mut fracs, total - assigned, &mut out);
             return Some(out);
         }
         // The slow path is unchanged; compare only the fast one.
