@@ -1,7 +1,8 @@
 //! Attributes a recorded GPU's measured energy to the workloads that ran on it, per phase.
 //!
 //! ```text
-//! cargo run --release --example gpu_attribution -- RECORDING_DIR [--policy NAME] [--step-s S] [--check]
+//! cargo run --release --example gpu_attribution -- RECORDING_DIR [--policy NAME] [--step-s S]
+//!     [--fit loaded|exclusive] [--check]
 //! ```
 //!
 //! `RECORDING_DIR` holds an NVML capture (`nvml_device.csv`, `nvml_process_util.csv`), the
@@ -21,7 +22,17 @@
 //! The processes reserve nothing, so the device's idle floor is in `idle`.
 //!
 //! Stderr: ingest counts, the calibrated floor, the fitted per-workload signatures and, with
-//! `--check`, the comparison of the shared phases with the exclusive runs. `--policy` is one of
+//! `--check`, the comparison of the shared phases with the exclusive runs, then one summary line
+//! per fit, in sample and out of sample side by side:
+//!
+//! ```text
+//! check fit=loaded within_10pct=5/9 share_mae=0.0466
+//! check fit=exclusive within_10pct=…
+//! ```
+//!
+//! `--fit` chooses the intervals the signatures are fitted on for the CSV and the table:
+//! `loaded` (default; every interval with activity) or `exclusive` (only where one run is
+//! alive, so the shared phases are out of sample). `--policy` is one of
 //! `two_part_tariff` (default), `full_absorption`, `cpu_share`, `kepler_like`,
 //! `scaphandre_like`. `--pue`, `--carbon-g-per-kwh` and `--price-per-kwh` (constants) add, on
 //! stderr, each account's facility overhead, grams CO2e and cost over the recording. Exit
@@ -31,9 +42,10 @@ use std::process::ExitCode;
 
 use kelvin::Policy;
 use kelvin::attribution::facility::{FacilityInputs, StepSeries};
-use kelvin::gpu::{GpuOptions, GpuRecording};
+use kelvin::gpu::{GpuFit, GpuOptions, GpuRecording, share_mae};
 
-const USAGE: &str = "usage: gpu_attribution RECORDING_DIR [--policy NAME] [--step-s S] [--check]";
+const USAGE: &str = "usage: gpu_attribution RECORDING_DIR [--policy NAME] [--step-s S] \
+                     [--fit loaded|exclusive] [--check]";
 
 fn main() -> ExitCode {
     let mut dir = None;
@@ -58,6 +70,14 @@ fn main() -> ExitCode {
                 Some(s) if s > 0.0 => opts = opts.with_step_s(s),
                 _ => {
                     eprintln!("--step-s needs a positive number\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            "--fit" => match args.next().as_deref() {
+                Some("loaded") => opts = opts.with_fit(GpuFit::Loaded),
+                Some("exclusive") => opts = opts.with_fit(GpuFit::Exclusive),
+                _ => {
+                    eprintln!("--fit needs loaded or exclusive\n{USAGE}");
                     return ExitCode::from(2);
                 }
             },
@@ -153,6 +173,19 @@ fn run(
         }
     }
     if check {
+        print_check(&rec, &att, opts)?;
+    }
+    Ok(())
+}
+
+/// The shared phases against the exclusive runs for the chosen fit, then a summary line for
+/// each fit.
+fn print_check(
+    rec: &GpuRecording,
+    att: &kelvin::gpu::GpuAttribution,
+    opts: &GpuOptions,
+) -> Result<(), kelvin::Error> {
+    {
         eprintln!("shared phases vs exclusive runs (dynamic energy):");
         eprintln!("phase,workload,attributed_j,predicted_j,error_pct");
         for c in att.validate(&rec.work)? {
@@ -165,6 +198,20 @@ fn run(
                 c.error() * 100.0
             );
         }
+    }
+    for (name, fit) in [("loaded", GpuFit::Loaded), ("exclusive", GpuFit::Exclusive)] {
+        let checks = if fit == opts.fit {
+            att.validate(&rec.work)?
+        } else {
+            rec.attribute(&opts.clone().with_fit(fit))?
+                .validate(&rec.work)?
+        };
+        let within = checks.iter().filter(|c| c.error().abs() <= 0.10).count();
+        eprintln!(
+            "check fit={name} within_10pct={within}/{} share_mae={:.4}",
+            checks.len(),
+            share_mae(&checks)
+        );
     }
     Ok(())
 }

@@ -13,7 +13,9 @@ use kelvin_ingest::{Context, IngestStats, Normalizer, Quarantined, decode_path};
 use kelvin_model::{EntityId, SensorKind, TimeBounds, TimeGate};
 use kelvin_store::{Fill, Grid, ResampleOptions, SeriesKey, Store, StoreOptions};
 
-pub use kelvin_attribution::gpu::{GpuAttribution, GpuCheck, GpuOptions, GpuPhase, GpuPhaseSheet};
+pub use kelvin_attribution::gpu::{
+    GpuAttribution, GpuCheck, GpuFit, GpuOptions, GpuPhase, GpuPhaseSheet, share_mae,
+};
 pub use kelvin_ingest::schedule::Process as GpuProcess;
 
 use crate::Error;

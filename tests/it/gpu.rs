@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use kelvin::Policy;
-use kelvin::gpu::{GpuOptions, GpuRecording};
+use kelvin::gpu::{GpuFit, GpuOptions, GpuRecording, share_mae};
 
 const REC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -153,6 +153,39 @@ fn shared_phases_against_exclusive_runs() {
     for s in summary {
         println!("{s}");
     }
+}
+
+/// Signatures fitted on the solo and idle phases only, the shared phases settled out of
+/// sample, side by side with the in-sample fit (figures in docs/attribution.md).
+#[test]
+fn shared_phases_out_of_sample() {
+    let Some(rec) = recording("shared_phases_out_of_sample") else {
+        return;
+    };
+    let mut figures = Vec::new();
+    for fit in [GpuFit::Loaded, GpuFit::Exclusive] {
+        let att = rec.attribute(&GpuOptions::default().with_fit(fit)).unwrap();
+        for p in &att.phases {
+            assert!(p.ledger.meters[0].is_balanced(), "{fit:?} {}", p.phase);
+        }
+        let checks = att.validate(&rec.work).unwrap();
+        assert_eq!(checks.len(), 9);
+        let within = checks.iter().filter(|c| c.error().abs() <= 0.10).count();
+        let mae = share_mae(&checks);
+        println!("{fit:?}: {within}/9 within 10 %, share MAE {mae:.4}");
+        for c in &checks {
+            println!("  {} {} {:+.1} %", c.phase, c.workload, 100.0 * c.error());
+        }
+        figures.push((att.model.coef_w.clone(), within, mae));
+    }
+    // The exclusive fit learns different signatures (it never sees a shared interval) ...
+    assert_ne!(figures[0].0, figures[1].0);
+    // ... and holds out of sample at least as well as in sample (regression guards at what
+    // this recording gives today; the targets, 9/9 and 0.03, are not met).
+    let (_, within, mae) = &figures[1];
+    assert!(*within >= 6, "{within}/9");
+    assert!(*mae <= 0.05, "{mae}");
+    assert!(*mae <= figures[0].2, "{mae} vs {}", figures[0].2);
 }
 
 #[test]

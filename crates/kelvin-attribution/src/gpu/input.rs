@@ -206,6 +206,22 @@ pub struct GpuOptions {
     pub meter_sigma_w: f64,
     /// Idle-floor calibration.
     pub idle: IdleOptions,
+    /// Which intervals the workloads' signatures are fitted on; default [`GpuFit::Loaded`].
+    pub fit: GpuFit,
+}
+
+/// Which intervals of the recording the workloads' signatures (W per unit of activity) are
+/// fitted on. The floor is always calibrated from the intervals where no run is alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GpuFit {
+    /// Every interval with activity, shared ones included: the signatures see the phases they
+    /// then settle (in sample).
+    #[default]
+    Loaded,
+    /// Only intervals where at most one run is alive: each workload's signature comes from
+    /// its exclusive runs, and the shared phases are settled out of sample. A workload that
+    /// never runs alone has no signature, which is an error.
+    Exclusive,
 }
 
 impl Default for GpuOptions {
@@ -217,6 +233,7 @@ impl Default for GpuOptions {
             max_gap_s: 3.0,
             meter_sigma_w: 5.0,
             idle: IdleOptions::default(),
+            fit: GpuFit::Loaded,
         }
     }
 }
@@ -230,6 +247,7 @@ impl fmt::Debug for GpuOptions {
             .field("max_gap_s", &self.max_gap_s)
             .field("meter_sigma_w", &self.meter_sigma_w)
             .field("idle", &self.idle)
+            .field("fit", &self.fit)
             .finish()
     }
 }
@@ -243,6 +261,11 @@ impl GpuOptions {
     /// Sets the grid step, seconds.
     pub fn with_step_s(mut self, step_s: f64) -> Self {
         self.step_s = step_s;
+        self
+    }
+    /// Sets which intervals the signatures are fitted on.
+    pub fn with_fit(mut self, fit: GpuFit) -> Self {
+        self.fit = fit;
         self
     }
     /// Sets the longest bridged gap between utilization samples, seconds.

@@ -3,7 +3,7 @@
 
 use kelvin_model::TimeRange;
 
-use super::input::{GpuGrid, GpuInput, GpuOptions, GpuPhase, GpuTelemetry, MAX_CELLS};
+use super::input::{GpuFit, GpuGrid, GpuInput, GpuOptions, GpuPhase, GpuTelemetry, MAX_CELLS};
 use super::report::{GpuAttribution, GpuPhaseSheet};
 use crate::AttributionError;
 use crate::ledger::{Consumer, KeyCurve, LedgerInput, MeterInput, MeterResource, settle};
@@ -157,13 +157,17 @@ fn calibrate<T: GpuTelemetry + ?Sized>(
     let activity: Vec<f64> = (0..n)
         .map(|i| usage.iter().map(|u| u[0][i]).sum())
         .collect();
+    let alive: Vec<usize> = (0..n)
+        .map(|i| {
+            let (a, b) = (grid.point(i).as_nanos(), grid.point(i + 1).as_nanos());
+            input.runs.iter().filter(|r| r.alive_in(a, b)).count()
+        })
+        .collect();
     // An interval is quiet only if no process is alive in it: NVML reports a process's
     // activity late and sparsely, so "no samples" alone does not mean idle.
     let busy: Vec<f64> = (0..n)
         .map(|i| {
-            let a = grid.point(i).as_nanos();
-            let b = grid.point(i + 1).as_nanos();
-            if input.runs.iter().any(|r| r.alive_in(a, b)) {
+            if alive[i] > 0 {
                 activity[i].max(1.0)
             } else {
                 activity[i]
@@ -187,7 +191,20 @@ fn calibrate<T: GpuTelemetry + ?Sized>(
         .collect();
     let rows: Vec<usize> = (0..n)
         .filter(|&i| power[i].is_finite() && activity[i] > 0.0)
+        .filter(|&i| opts.fit == GpuFit::Loaded || alive[i] <= 1)
         .collect();
+    let unfitted = (0..workloads).find(|&w| rows.iter().all(|&i| usage[w][0][i] <= 0.0));
+    if let (GpuFit::Exclusive, Some(w)) = (opts.fit, unfitted) {
+        return Err(AttributionError::invalid(
+            input.source.as_str(),
+            format!(
+                "workload {} never runs alone with activity, so an exclusive fit has no \
+                 signature for it; fit on the loaded intervals instead",
+                input.workloads[w]
+            ),
+        )
+        .into());
+    }
     let mut x = ndarray::Array2::<f64>::zeros((rows.len(), resources.len()));
     let mut y = ndarray::Array1::<f64>::zeros(rows.len());
     for (k, &i) in rows.iter().enumerate() {

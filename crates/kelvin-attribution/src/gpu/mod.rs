@@ -19,7 +19,8 @@
 //! 3. A multi-resource model with one coefficient per workload and resource (W per unit of SM
 //!    and memory activity) is fitted by non-negative least squares to the power above the
 //!    floor: kernels differ in watts per SM-second, and the model learns each workload's
-//!    signature from the data.
+//!    signature from the data — from every loaded interval, or with [`GpuFit::Exclusive`]
+//!    only from those where one run is alive, so the shared phases are settled out of sample.
 //! 4. Each phase is settled on its own grid with [`settle`](crate::settle) under the
 //!    [`GpuOptions::policy`] (the two-part tariff by default): the floor goes to the `idle`
 //!    account (the runs reserve nothing), the rest to the workloads by their
@@ -86,10 +87,10 @@ mod method;
 mod report;
 
 pub use input::{
-    GpuGrid, GpuInput, GpuOptions, GpuPhase, GpuRun, GpuTelemetry, MAX_CELLS, MAX_INTERVALS,
+    GpuFit, GpuGrid, GpuInput, GpuOptions, GpuPhase, GpuRun, GpuTelemetry, MAX_CELLS, MAX_INTERVALS,
 };
 pub use method::attribute;
-pub use report::{GpuAttribution, GpuCheck, GpuPhaseSheet};
+pub use report::{GpuAttribution, GpuCheck, GpuPhaseSheet, share_mae};
 
 #[cfg(test)]
 mod tests;

@@ -53,6 +53,42 @@ impl GpuCheck {
     }
 }
 
+/// The mean absolute error of the workloads' shares of each shared phase's dynamic energy:
+/// per phase, each workload's attributed share against its predicted share (the checks of
+/// [`GpuAttribution::validate`]), averaged over all rows; 0 for no rows.
+///
+/// ```
+/// use kelvin_attribution::gpu::{GpuCheck, share_mae};
+///
+/// let row = |w: &str, a: f64, p: f64| GpuCheck {
+///     phase: "AB".into(), workload: w.into(), attributed_j: a, predicted_j: p,
+/// };
+/// // A gets 60 % where 50 % was predicted, B 40 %: 0.1 off each.
+/// let mae = share_mae(&[row("A", 60.0, 50.0), row("B", 40.0, 50.0)]);
+/// assert!((mae - 0.1).abs() < 1e-12);
+/// ```
+pub fn share_mae(checks: &[GpuCheck]) -> f64 {
+    let mut totals: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    for c in checks {
+        let t = totals.entry(c.phase.as_str()).or_default();
+        t.0 += c.attributed_j;
+        t.1 += c.predicted_j;
+    }
+    let err: f64 = checks
+        .iter()
+        .map(|c| {
+            let (a, p) = totals[c.phase.as_str()];
+            let share = |x: f64, total: f64| if total > 0.0 { x / total } else { 0.0 };
+            (share(c.attributed_j, a) - share(c.predicted_j, p)).abs()
+        })
+        .sum();
+    if checks.is_empty() {
+        0.0
+    } else {
+        err / checks.len() as f64
+    }
+}
+
 impl GpuAttribution {
     /// The CSV the `gpu_attribution` example prints: header `phase,account,energy_j,lo_j,hi_j`,
     /// then per phase one row per workload and one per named account (`idle`, `system`,

@@ -259,3 +259,66 @@ fn telemetry_that_cannot_calibrate_or_misaligns_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn an_exclusive_fit_learns_only_from_the_solo_runs() {
+    // In the shared phase A draws 500 W per unit of SM, not its solo 300 W: a fit on every
+    // loaded interval is pulled towards it, a fit on the exclusive runs is not.
+    let (input, mut device) = recording();
+    device.runs[2].3 = 500.0;
+    let loaded = attribute(&input, &device, &GpuOptions::default()).unwrap();
+    assert!(loaded.model.coef_w[0] > 310.0, "{:?}", loaded.model);
+    let opts = GpuOptions::default().with_fit(GpuFit::Exclusive);
+    let solo = attribute(&input, &device, &opts).unwrap();
+    assert!(
+        (solo.model.coef_w[0] - 300.0).abs() < 1e-6,
+        "{:?}",
+        solo.model
+    );
+    assert!(
+        (solo.model.coef_w[2] - 100.0).abs() < 1e-6,
+        "{:?}",
+        solo.model
+    );
+    // The shared phase is still settled in full: its energy balances.
+    let ab = &solo.phases[3].ledger.meters[0];
+    assert!(ab.is_balanced());
+}
+
+#[test]
+fn an_exclusive_fit_needs_every_workload_to_run_alone() {
+    let (mut input, mut device) = recording();
+    // B never runs alone: its solo run is dropped.
+    input.runs.remove(1);
+    device.runs.remove(1);
+    input.phases.remove(2);
+    let e = error(
+        &input,
+        &device,
+        &GpuOptions::default().with_fit(GpuFit::Exclusive),
+    );
+    assert_eq!(e.kind(), AttributionErrorKind::InvalidInput);
+    assert!(e.to_string().contains("workload B never runs alone"), "{e}");
+    assert!(e.to_string().contains("events.csv"), "{e}");
+    // Fitted on the loaded intervals, the same input settles.
+    assert!(attribute(&input, &device, &GpuOptions::default()).is_ok());
+}
+
+#[test]
+fn share_error_compares_shares_within_each_phase() {
+    let row = |phase: &str, w: &str, a: f64, p: f64| GpuCheck {
+        phase: phase.into(),
+        workload: w.into(),
+        attributed_j: a,
+        predicted_j: p,
+    };
+    assert_eq!(share_mae(&[]), 0.0);
+    // AB: exact; AC: 0.2 off for each of its two rows.
+    let checks = [
+        row("AB", "A", 30.0, 30.0),
+        row("AB", "B", 10.0, 10.0),
+        row("AC", "A", 8.0, 6.0),
+        row("AC", "C", 2.0, 4.0),
+    ];
+    assert!((share_mae(&checks) - 0.1).abs() < 1e-12);
+}
