@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example gpu_attribution -- RECORDING_DIR [--policy NAME] [--step-s S]
-//!     [--fit loaded|exclusive] [--check]
+//!     [--fit loaded|exclusive] [--key sm_time|sm_cycles] [--check]
 //! ```
 //!
 //! `RECORDING_DIR` holds an NVML capture (`nvml_device.csv`, `nvml_process_util.csv`), the
@@ -32,7 +32,9 @@
 //!
 //! `--fit` chooses the intervals the signatures are fitted on for the CSV and the table:
 //! `loaded` (default; every interval with activity) or `exclusive` (only where one run is
-//! alive, so the shared phases are out of sample). `--policy` is one of
+//! alive, so the shared phases are out of sample). `--key` chooses what SM activity is counted
+//! in: `sm_time` (default; signatures in W at full SM activity) or `sm_cycles` (activity × the
+//! device's SM clock; signatures in J per giga-cycle). `--policy` is one of
 //! `two_part_tariff` (default), `full_absorption`, `cpu_share`, `kepler_like`,
 //! `scaphandre_like`. `--pue`, `--carbon-g-per-kwh` and `--price-per-kwh` (constants) add, on
 //! stderr, each account's facility overhead, grams CO2e and cost over the recording. Exit
@@ -42,10 +44,10 @@ use std::process::ExitCode;
 
 use kelvin::Policy;
 use kelvin::attribution::facility::{FacilityInputs, StepSeries};
-use kelvin::gpu::{GpuFit, GpuOptions, GpuRecording, share_mae};
+use kelvin::gpu::{GpuFit, GpuKey, GpuOptions, GpuRecording, share_mae};
 
 const USAGE: &str = "usage: gpu_attribution RECORDING_DIR [--policy NAME] [--step-s S] \
-                     [--fit loaded|exclusive] [--check]";
+                     [--fit loaded|exclusive] [--key sm_time|sm_cycles] [--check]";
 
 fn main() -> ExitCode {
     let mut dir = None;
@@ -78,6 +80,14 @@ fn main() -> ExitCode {
                 Some("exclusive") => opts = opts.with_fit(GpuFit::Exclusive),
                 _ => {
                     eprintln!("--fit needs loaded or exclusive\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            "--key" => match args.next().as_deref() {
+                Some("sm_time") => opts = opts.with_key(GpuKey::SmTime),
+                Some("sm_cycles") => opts = opts.with_key(GpuKey::SmCycles),
+                _ => {
+                    eprintln!("--key needs sm_time or sm_cycles\n{USAGE}");
                     return ExitCode::from(2);
                 }
             },
@@ -153,7 +163,15 @@ fn run(
         .columns
         .iter()
         .zip(&att.model.coef_w)
-        .map(|((w, r), c)| format!("{w}/{} {c:.1} W", r.name()))
+        .map(|((w, r), c)| {
+            // Under SM cycles the SM coefficient is watts per GHz of full SM activity.
+            let cycles = opts.key == GpuKey::SmCycles && r.name() == "gpu_sm";
+            format!(
+                "{w}/{} {c:.1} {}",
+                r.name(),
+                if cycles { "W/GHz" } else { "W" }
+            )
+        })
         .collect();
     eprintln!(
         "signatures (W at full activity): {} (rmse {:.1} W)",

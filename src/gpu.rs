@@ -14,7 +14,7 @@ use kelvin_model::{EntityId, SensorKind, TimeBounds, TimeGate};
 use kelvin_store::{Fill, Grid, ResampleOptions, SeriesKey, Store, StoreOptions};
 
 pub use kelvin_attribution::gpu::{
-    GpuAttribution, GpuCheck, GpuFit, GpuOptions, GpuPhase, GpuPhaseSheet, share_mae,
+    GpuAttribution, GpuCheck, GpuFit, GpuKey, GpuOptions, GpuPhase, GpuPhaseSheet, share_mae,
 };
 pub use kelvin_ingest::schedule::Process as GpuProcess;
 
@@ -39,6 +39,8 @@ pub struct GpuRecording {
     pub quarantine: Vec<Quarantined>,
     /// The device's energy-counter series.
     pub energy: SeriesKey,
+    /// The device's SM-clock series (`clocks.sm`), where the capture has one.
+    pub sm_clock: Option<SeriesKey>,
     store: Store,
 }
 
@@ -68,6 +70,11 @@ impl GpuRecording {
         let path = dir.join("nvml_device.csv").display().to_string();
         let energy = keys.first().map(|k| (*k).clone());
         let energy = energy.ok_or_else(|| Error::dataset(path, "no energy counter"))?;
+        let sm_clock = store
+            .select_keys(Some(&energy.entity), Some(SensorKind::Frequency))
+            .into_iter()
+            .find(|k| k.sensor.as_str() == "clocks.sm")
+            .cloned();
         let schedule = read_schedule(&dir.join("events.csv"))?;
         schedule.check_times(&gate)?;
         let mut utilization = vec![[None, None]; schedule.processes.len()];
@@ -88,6 +95,7 @@ impl GpuRecording {
             ingest,
             quarantine,
             energy,
+            sm_clock,
             store,
         })
     }
@@ -145,6 +153,19 @@ impl GpuTelemetry for GpuRecording {
         };
         let [sm, mem] = &self.utilization[run];
         Ok([one(sm)?, one(mem)?])
+    }
+
+    /// The `clocks.sm` series averaged over each interval (held across gaps of up to 5 s).
+    fn sm_clock_hz(&self, grid: &GpuGrid) -> Result<Option<Vec<f64>>, Error> {
+        let Some(key) = &self.sm_clock else {
+            return Ok(None);
+        };
+        let g = Grid::try_new(grid.start(), grid.step_ns(), grid.intervals() + 1)?;
+        let r = ResampleOptions::default().with_fill(Fill::Locf);
+        let r = r.with_max_gap_ns(5_000_000_000);
+        let dt = grid.step_ns() as f64 / 1e9;
+        let cycles = self.store.integrate(key, &g, &r)?;
+        Ok(Some(cycles.into_iter().map(|c| c / dt).collect()))
     }
 }
 

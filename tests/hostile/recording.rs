@@ -76,7 +76,7 @@ fn a_sample_at_the_end_of_time_is_quarantined() {
         with_copy("end-of-time", file, append_row_at_end_of_time, |dir| {
             within_budget(|| {
                 let r = GpuRecording::load(dir).unwrap_or_else(|e| panic!("{file}: {e}"));
-                let readings_per_row = if file == "nvml_device.csv" { 6 } else { 2 };
+                let readings_per_row = if file == "nvml_device.csv" { 8 } else { 2 };
                 assert_eq!(
                     r.ingest.by_reason.get(&Reason::ImplausibleTime),
                     Some(&readings_per_row),

@@ -195,6 +195,7 @@ impl Normalizer {
             Dimension::Pressure => SensorKind::Pressure,
             Dimension::Flow => SensorKind::Airflow,
             Dimension::Time => SensorKind::CpuTime,
+            Dimension::Frequency => SensorKind::Frequency,
             Dimension::Fraction if t.contains("fan") => SensorKind::FanDuty,
             Dimension::Fraction if t.contains("humid") => SensorKind::Humidity,
             Dimension::Fraction => SensorKind::Utilization,

@@ -21,6 +21,8 @@
 //! | `gpu_util_pct` | utilization (% → ratio) | `utilization.gpu` |
 //! | `mem_util_pct` | utilization (% → ratio) | `utilization.memory` |
 //! | `temp_gpu_c` | temperature (°C) | `temperature.gpu` |
+//! | `clock_sm_mhz` | frequency (MHz → Hz) | `clocks.sm` |
+//! | `clock_mem_mhz` | frequency (MHz → Hz) | `clocks.mem` |
 //!
 //! `total_energy_mj` is `nvmlDeviceGetTotalEnergyConsumption`, the energy since the driver was
 //! loaded: its readings are [`SensorKind::Energy`], whose [`Semantics`] is `Counter`, the way
@@ -30,9 +32,9 @@
 //! [`CounterEvent::Reset`](crate::counter::CounterEvent::Reset)).
 //!
 //! The other columns are attributes — not readings and not records — because the model has no
-//! kind for them: `clock_sm_mhz` and `clock_mem_mhz` (no frequency kind), `mem_used_bytes` (no
-//! memory kind), `pstate` (a performance state) and `throttle_reasons` (a bitmask of clock event
-//! reasons). The nvidia-smi query decoder treats `clocks.*`, `memory.used` and `pstate` alike.
+//! kind for them: `mem_used_bytes` (no memory kind), `pstate` (a performance state) and
+//! `throttle_reasons` (a bitmask of clock event reasons). The nvidia-smi query decoder treats
+//! `memory.used` and `pstate` alike.
 //!
 //! The GPU is [`Context::entity`] when the context names one (a capture of one GPU, as the
 //! query decoder reads a capture without an `index` column), else [`DEFAULT_GPU`] (`gpu-0`,
@@ -110,7 +112,8 @@ pub const DEFAULT_GPU: &str = "gpu-0";
 /// let n = Normalizer::builtin();
 /// let mut out = IngestBatch::default();
 /// NvmlDeviceCsv.decode(&csv, &Context::new("nvml_device.csv", &n), &mut out);
-/// assert_eq!(out.readings.len(), 6); // clocks, memory, pstate and throttle reasons are attributes
+/// assert_eq!(out.readings.len(), 8); // memory, pstate and throttle reasons are attributes
+/// assert_eq!((out.readings[6].sensor.as_str(), out.readings[6].value), ("clocks.sm", 345e6));
 /// let power = &out.readings[0];
 /// assert_eq!((power.entity.as_str(), power.sensor.as_str()), ("gpu-0", "power.draw"));
 /// assert_eq!((power.kind, power.value), (SensorKind::Power, 72.118));
@@ -210,6 +213,20 @@ const DEVICE_READINGS: &[Column] = &[
         SensorKind::Temperature,
         Unit::Celsius,
         false,
+    ),
+    col(
+        "clock_sm_mhz",
+        "clocks.sm",
+        SensorKind::Frequency,
+        Unit::Megahertz,
+        true,
+    ),
+    col(
+        "clock_mem_mhz",
+        "clocks.mem",
+        SensorKind::Frequency,
+        Unit::Megahertz,
+        true,
     ),
 ];
 
@@ -517,8 +534,8 @@ mod tests {
              1795724408340110551,72116,700000,112201547,0,0,42,345,2619,503316480,0,1\n",
         );
         let b = run(&NvmlDeviceCsv, &text, Context::new("d.csv", &n));
-        assert_eq!((b.stats.accepted, b.stats.quarantined), (12, 0));
-        let got: Vec<(&str, &str, SensorKind, f64)> = b.readings[..6]
+        assert_eq!((b.stats.accepted, b.stats.quarantined), (16, 0));
+        let got: Vec<(&str, &str, SensorKind, f64)> = b.readings[..8]
             .iter()
             .map(|r| (r.entity.as_str(), r.sensor.as_str(), r.kind, r.value))
             .collect();
@@ -542,6 +559,14 @@ mod tests {
             ("gpu-0", "temperature.gpu", SensorKind::Temperature, 61.0)
         );
         assert_eq!(
+            got[6],
+            ("gpu-0", "clocks.sm", SensorKind::Frequency, 1.98e9)
+        );
+        assert_eq!(
+            got[7],
+            ("gpu-0", "clocks.mem", SensorKind::Frequency, 2.619e9)
+        );
+        assert_eq!(
             kelvin_model::SensorKind::Energy.semantics(),
             kelvin_model::Semantics::Counter
         );
@@ -550,7 +575,7 @@ mod tests {
             Timestamp::from_nanos(1_795_724_408_280_441_740)
         );
         assert_eq!(
-            b.readings[6].ts,
+            b.readings[8].ts,
             Timestamp::from_nanos(1_795_724_408_340_110_551)
         );
         assert!(b.readings.iter().all(|r| r.quality == Quality::Good));
@@ -593,6 +618,7 @@ mod tests {
                 ("d.csv:6".to_string(), Reason::BadValue),
                 ("d.csv:6".to_string(), Reason::BadValue),
                 ("d.csv:7".to_string(), Reason::NonFiniteValue),
+                ("d.csv:7".to_string(), Reason::BadValue),
             ]
         );
         assert!(
@@ -606,13 +632,20 @@ mod tests {
             "x,72000,700000,5000,0,0,42,345,2619,503316480,0,1"
         );
         // line 6: 4 of 6 cells read; line 7: empty limit and N/A utilization are absent, a
-        // negative temperature is a temperature; clocks, pstate and throttle bits are not read
+        // negative temperature is a temperature, the memory clock a frequency (the SM clock,
+        // `fast`, is quarantined); pstate and throttle bits are not read
         let line7: Vec<&Reading> = b
             .readings
             .iter()
             .filter(|r| r.ts == Timestamp::from_nanos(104))
             .collect();
-        assert_eq!(line7.len(), 5);
+        assert_eq!(line7.len(), 6);
+        assert_eq!(line7[5].sensor.as_str(), "clocks.mem");
+        assert!(
+            b.quarantine[6].detail.contains("clock_sm_mhz"),
+            "{:?}",
+            b.quarantine[6]
+        );
         assert_eq!(line7[0].sensor.as_str(), "power.limit");
         assert_eq!(
             (line7[0].quality, line7[0].status.as_deref()),
@@ -624,7 +657,7 @@ mod tests {
             (Quality::Absent, Some("N/A"))
         );
         assert_eq!(line7[4].value, -3.0);
-        assert_eq!(b.stats.seen, 6 + 1 + 1 + 1 + 6 + 6 + 6);
+        assert_eq!(b.stats.seen, 8 + 1 + 1 + 1 + 8 + 8 + 8);
         // a counter that goes back is kept: resets are the counter tracker's business
         let energy: Vec<f64> = b
             .readings
@@ -654,7 +687,7 @@ mod tests {
         // a byte-order mark on a line of its own, as the sniffer allows it
         let text = format!("\u{feff}\n{DEVICE_HEADER}\r\n1,2,3,4,5,6,7,8,9,10,11,12\r\n");
         let b = run(&NvmlDeviceCsv, &text, Context::new("d", &n));
-        assert_eq!((b.stats.accepted, b.stats.quarantined), (6, 0));
+        assert_eq!((b.stats.accepted, b.stats.quarantined), (8, 0));
         // a header alone, blank input: nothing
         assert_eq!(
             run(&NvmlDeviceCsv, DEVICE_HEADER, Context::new("d", &n))

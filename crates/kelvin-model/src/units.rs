@@ -36,11 +36,13 @@ pub enum SensorKind {
     Utilization,
     /// CPU time consumed, seconds (`s`); a counter.
     CpuTime,
+    /// A clock frequency (a GPU's SM or memory clock, a CPU core's), hertz (`Hz`).
+    Frequency,
 }
 
 impl SensorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [SensorKind; 12] = [
+    pub const ALL: [SensorKind; 13] = [
         SensorKind::Temperature,
         SensorKind::Power,
         SensorKind::Energy,
@@ -53,6 +55,7 @@ impl SensorKind {
         SensorKind::Airflow,
         SensorKind::Utilization,
         SensorKind::CpuTime,
+        SensorKind::Frequency,
     ];
 
     /// The one canonical unit of this kind.
@@ -70,6 +73,7 @@ impl SensorKind {
             SensorKind::Airflow => Unit::CubicMetrePerSecond,
             SensorKind::Utilization => Unit::Ratio,
             SensorKind::CpuTime => Unit::Second,
+            SensorKind::Frequency => Unit::Hertz,
         }
     }
 
@@ -102,6 +106,7 @@ impl SensorKind {
             SensorKind::Airflow => "airflow",
             SensorKind::Utilization => "utilization",
             SensorKind::CpuTime => "cpu_time",
+            SensorKind::Frequency => "frequency",
         }
     }
 }
@@ -148,6 +153,8 @@ pub enum Dimension {
     Flow,
     /// Duration.
     Time,
+    /// Frequency.
+    Frequency,
 }
 
 /// A unit of measure: the canonical ones of [`SensorKind`] and the vendor units that convert
@@ -245,11 +252,23 @@ pub enum Unit {
     /// Nanosecond (cgroup v1 `cpuacct.usage`).
     #[serde(rename = "ns")]
     Nanosecond,
+    /// Hertz (canonical frequency).
+    #[serde(rename = "Hz")]
+    Hertz,
+    /// Kilohertz (Linux cpufreq `scaling_cur_freq`).
+    #[serde(rename = "kHz")]
+    Kilohertz,
+    /// Megahertz (NVML and nvidia-smi clocks).
+    #[serde(rename = "MHz")]
+    Megahertz,
+    /// Gigahertz.
+    #[serde(rename = "GHz")]
+    Gigahertz,
 }
 
 /// One row of the conversion table: `canonical = value * scale + offset`, where "canonical" is
 /// the SI-base unit of the dimension (`Cel`, `W`, `J`, `V`, `A`, `rpm`, ratio, `%RH`, `Pa`,
-/// `m3/s`, `s`).
+/// `m3/s`, `s`, `Hz`).
 struct Conversion {
     unit: Unit,
     symbol: &'static str,
@@ -270,7 +289,7 @@ const fn conv(unit: Unit, symbol: &'static str, dimension: Dimension, scale: f64
 
 /// The conversion table. Factors are exact definitions (SI prefixes; 1 W·h = 3600 J;
 /// 1 ft = 0.3048 m so 1 ft³/min = 0.028316846592 m³ / 60 s; °F = 9/5 °C + 32).
-const TABLE: [Conversion; 29] = [
+const TABLE: [Conversion; 33] = [
     conv(Unit::Celsius, "Cel", Dimension::Temperature, 1.0),
     Conversion {
         unit: Unit::Fahrenheit,
@@ -312,6 +331,10 @@ const TABLE: [Conversion; 29] = [
     conv(Unit::Millisecond, "ms", Dimension::Time, 1e-3),
     conv(Unit::Microsecond, "us", Dimension::Time, 1e-6),
     conv(Unit::Nanosecond, "ns", Dimension::Time, 1e-9),
+    conv(Unit::Hertz, "Hz", Dimension::Frequency, 1.0),
+    conv(Unit::Kilohertz, "kHz", Dimension::Frequency, 1e3),
+    conv(Unit::Megahertz, "MHz", Dimension::Frequency, 1e6),
+    conv(Unit::Gigahertz, "GHz", Dimension::Frequency, 1e9),
 ];
 
 /// Spellings accepted by [`Unit::from_symbol`] besides the canonical symbols, compared
@@ -352,6 +375,8 @@ const ALIASES: &[(&str, Unit)] = &[
     ("sec", Unit::Second),
     ("µs", Unit::Microsecond),
     ("usec", Unit::Microsecond),
+    ("hertz", Unit::Hertz),
+    ("megahertz", Unit::Megahertz),
 ];
 
 impl Unit {
@@ -384,6 +409,9 @@ impl Unit {
             Unit::CubicMetrePerSecond | Unit::Cfm => Dimension::Flow,
             Unit::Second | Unit::Millisecond | Unit::Microsecond | Unit::Nanosecond => {
                 Dimension::Time
+            }
+            Unit::Hertz | Unit::Kilohertz | Unit::Megahertz | Unit::Gigahertz => {
+                Dimension::Frequency
             }
         }
     }
@@ -496,6 +524,9 @@ mod tests {
         check(Unit::Ratio, 0.3, SensorKind::FanDuty, 30.0);
         check(Unit::Microsecond, 2_500_000.0, SensorKind::CpuTime, 2.5);
         check(Unit::Nanosecond, 1e9, SensorKind::CpuTime, 1.0);
+        check(Unit::Megahertz, 1_980.0, SensorKind::Frequency, 1.98e9);
+        check(Unit::Kilohertz, 2_400_000.0, SensorKind::Frequency, 2.4e9);
+        check(Unit::Gigahertz, 1.5, SensorKind::Frequency, 1.5e9);
         check(Unit::Millivolt, 12_060.0, SensorKind::Voltage, 12.06);
         check(Unit::Milliampere, 500.0, SensorKind::Current, 0.5);
     }
@@ -542,6 +573,7 @@ mod tests {
             ("airflow", "m3/s"),
             ("utilization", "ratio"),
             ("cpu_time", "s"),
+            ("frequency", "Hz"),
         ];
         for (kind, (name, unit)) in SensorKind::ALL.iter().zip(expected) {
             assert_eq!(serde_json::to_string(kind).unwrap(), format!("\"{name}\""));

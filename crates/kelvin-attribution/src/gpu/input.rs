@@ -183,6 +183,31 @@ pub trait GpuTelemetry {
         grid: &GpuGrid,
         max_gap_s: f64,
     ) -> Result<[Option<Vec<f64>>; 2], Self::Error>;
+
+    /// The device's mean SM clock in each interval of `grid`, hertz; NaN where unknown.
+    /// `None` (the default) when the source has no clock. Asked for only under
+    /// [`GpuKey::SmCycles`].
+    ///
+    /// # Errors
+    /// The source's.
+    fn sm_clock_hz(&self, grid: &GpuGrid) -> Result<Option<Vec<f64>>, Self::Error> {
+        let _ = grid;
+        Ok(None)
+    }
+}
+
+/// What a workload's SM activity is counted in: the key its signature prices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GpuKey {
+    /// SM-active seconds: a signature is watts at full SM activity.
+    #[default]
+    SmTime,
+    /// SM-active cycles (activity × the SM clock, in GHz·s): a signature is joules per
+    /// giga-cycle of full SM activity. Under a power cap the clock moves with what else runs
+    /// (an H100 alone with a compute kernel holds 1.3 GHz at its 700 W limit, and 1.9 GHz while
+    /// it shares the GPU with a memory-bound one), and a compute-bound kernel's energy follows
+    /// its cycles, not its seconds. Needs [`GpuTelemetry::sm_clock_hz`].
+    SmCycles,
 }
 
 /// Options of [`attribute`](super::attribute).
@@ -208,6 +233,8 @@ pub struct GpuOptions {
     pub idle: IdleOptions,
     /// Which intervals the workloads' signatures are fitted on; default [`GpuFit::Loaded`].
     pub fit: GpuFit,
+    /// What SM activity is counted in; default [`GpuKey::SmTime`].
+    pub key: GpuKey,
 }
 
 /// Which intervals of the recording the workloads' signatures (W per unit of activity) are
@@ -234,6 +261,7 @@ impl Default for GpuOptions {
             meter_sigma_w: 5.0,
             idle: IdleOptions::default(),
             fit: GpuFit::Loaded,
+            key: GpuKey::SmTime,
         }
     }
 }
@@ -248,6 +276,7 @@ impl fmt::Debug for GpuOptions {
             .field("meter_sigma_w", &self.meter_sigma_w)
             .field("idle", &self.idle)
             .field("fit", &self.fit)
+            .field("key", &self.key)
             .finish()
     }
 }
@@ -261,6 +290,11 @@ impl GpuOptions {
     /// Sets the grid step, seconds.
     pub fn with_step_s(mut self, step_s: f64) -> Self {
         self.step_s = step_s;
+        self
+    }
+    /// Sets what SM activity is counted in.
+    pub fn with_key(mut self, key: GpuKey) -> Self {
+        self.key = key;
         self
     }
     /// Sets which intervals the signatures are fitted on.

@@ -3,7 +3,9 @@
 
 use kelvin_model::TimeRange;
 
-use super::input::{GpuFit, GpuGrid, GpuInput, GpuOptions, GpuPhase, GpuTelemetry, MAX_CELLS};
+use super::input::{
+    GpuFit, GpuGrid, GpuInput, GpuKey, GpuOptions, GpuPhase, GpuTelemetry, MAX_CELLS,
+};
 use super::report::{GpuAttribution, GpuPhaseSheet};
 use crate::AttributionError;
 use crate::ledger::{Consumer, KeyCurve, LedgerInput, MeterInput, MeterResource, settle};
@@ -99,11 +101,50 @@ fn aligned(values: Vec<f64>, grid: &GpuGrid, what: &str) -> Result<Vec<f64>, Att
     }
 }
 
-/// A run's SM and memory activity on `grid`, utilization-seconds, 0 where unknown.
+/// The SM clock on `grid` in GHz under [`GpuKey::SmCycles`] (an interval without a clock
+/// takes the grid's mean), `None` under [`GpuKey::SmTime`].
+fn clock_ghz<T: GpuTelemetry + ?Sized>(
+    input: &GpuInput,
+    telemetry: &T,
+    grid: &GpuGrid,
+    opts: &GpuOptions,
+) -> Result<Option<Vec<f64>>, T::Error> {
+    if opts.key == GpuKey::SmTime {
+        return Ok(None);
+    }
+    let refuse = |why: &str| {
+        AttributionError::invalid(
+            input.source.as_str(),
+            format!("SM cycles need the device's SM clock, and {why}; key on SM time instead"),
+        )
+    };
+    let Some(hz) = telemetry.sm_clock_hz(grid)? else {
+        return Err(refuse("the telemetry has none").into());
+    };
+    let hz = aligned(hz, grid, "SM clock")?;
+    let known: Vec<f64> = hz
+        .iter()
+        .copied()
+        .filter(|h| h.is_finite() && *h > 0.0)
+        .collect();
+    if known.is_empty() {
+        return Err(refuse("no interval of the grid has one").into());
+    }
+    let mean = known.iter().sum::<f64>() / known.len() as f64;
+    Ok(Some(
+        hz.into_iter()
+            .map(|h| if h.is_finite() && h > 0.0 { h } else { mean } / 1e9)
+            .collect(),
+    ))
+}
+
+/// A run's SM and memory activity on `grid`, utilization-seconds (SM activity times `clock`
+/// in GHz when given: giga-cycles), 0 where unknown.
 fn activity<T: GpuTelemetry + ?Sized>(
     telemetry: &T,
     run: usize,
     grid: &GpuGrid,
+    clock: Option<&[f64]>,
     opts: &GpuOptions,
 ) -> Result<[Vec<f64>; 2], T::Error> {
     let [sm, mem] = telemetry.activity(run, grid, opts.max_gap_s)?;
@@ -116,7 +157,11 @@ fn activity<T: GpuTelemetry + ?Sized>(
             .map(|x| if x.is_nan() { 0.0 } else { x })
             .collect())
     };
-    Ok([one(sm, "SM activity")?, one(mem, "memory activity")?])
+    let mut sm = one(sm, "SM activity")?;
+    if let Some(ghz) = clock {
+        sm.iter_mut().zip(ghz).for_each(|(a, g)| *a *= g);
+    }
+    Ok([sm, one(mem, "memory activity")?])
 }
 
 /// The floor and the signatures, on a grid over the whole schedule.
@@ -146,9 +191,11 @@ fn calibrate<T: GpuTelemetry + ?Sized>(
     let power: Vec<f64> = energy.iter().map(|e| e / dt).collect();
     // Per workload and resource, utilization fraction per interval.
     let mut usage = vec![[vec![0.0; n], vec![0.0; n]]; workloads];
+    let clock = clock_ghz(input, telemetry, &grid, opts)?;
     for (k, run) in input.runs.iter().enumerate() {
         let w = run.workload;
-        for (r, a) in activity(telemetry, k, &grid, opts)?.into_iter().enumerate() {
+        let a = activity(telemetry, k, &grid, clock.as_deref(), opts)?;
+        for (r, a) in a.into_iter().enumerate() {
             for (u, a) in usage[w][r].iter_mut().zip(a) {
                 *u += a / dt;
             }
@@ -250,12 +297,18 @@ fn settle_phase<T: GpuTelemetry + ?Sized>(
         })
         .collect();
     let mut consumers = Vec::new();
+    let (a, b) = (ph.range.start().as_nanos(), ph.range.end().as_nanos());
+    let clock = if input.runs.iter().any(|r| r.alive_in(a, b)) {
+        clock_ghz(input, telemetry, &g, opts)?
+    } else {
+        None
+    };
     for (idx, run) in input.runs.iter().enumerate() {
-        if !run.alive_in(ph.range.start().as_nanos(), ph.range.end().as_nanos()) {
+        if !run.alive_in(a, b) {
             continue;
         }
         let w = run.workload;
-        let [sm, mem] = activity(telemetry, idx, &g, opts)?;
+        let [sm, mem] = activity(telemetry, idx, &g, clock.as_deref(), opts)?;
         consumers.push(Consumer {
             workload: w,
             reservation: 0.0,

@@ -87,7 +87,8 @@ mod method;
 mod report;
 
 pub use input::{
-    GpuFit, GpuGrid, GpuInput, GpuOptions, GpuPhase, GpuRun, GpuTelemetry, MAX_CELLS, MAX_INTERVALS,
+    GpuFit, GpuGrid, GpuInput, GpuKey, GpuOptions, GpuPhase, GpuRun, GpuTelemetry, MAX_CELLS,
+    MAX_INTERVALS,
 };
 pub use method::attribute;
 pub use report::{GpuAttribution, GpuCheck, GpuPhaseSheet, share_mae};

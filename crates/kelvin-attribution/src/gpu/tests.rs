@@ -322,3 +322,104 @@ fn share_error_compares_shares_within_each_phase() {
     ];
     assert!((share_mae(&checks) - 0.1).abs() < 1e-12);
 }
+
+/// [`recording`]'s device with an SM clock: 1 GHz while A runs alone (power-capped), 1.5 GHz
+/// while B runs alone or both run, and every run's power proportional to it (W per GHz of
+/// full SM activity).
+struct Clocked(Device);
+
+impl Clocked {
+    fn ghz(t: f64) -> f64 {
+        if (40.0..80.0).contains(&t) { 1.5 } else { 1.0 }
+    }
+}
+
+impl GpuTelemetry for Clocked {
+    type Error = AttributionError;
+    fn energy_j(&self, g: &GpuGrid) -> Result<Vec<f64>, AttributionError> {
+        let dt = g.step_ns() as f64 / 1e9;
+        Ok((0..g.intervals())
+            .map(|i| {
+                let mid = g.point(i).as_secs_f64() + dt / 2.0;
+                let dynamic: f64 = self
+                    .0
+                    .runs
+                    .iter()
+                    .map(|&(a, b, u, w)| u * w * Self::ghz(mid) * overlap(g, i, a, b))
+                    .sum();
+                self.0.idle_w * dt + dynamic
+            })
+            .collect())
+    }
+    fn activity(
+        &self,
+        run: usize,
+        g: &GpuGrid,
+        gap: f64,
+    ) -> Result<[Option<Vec<f64>>; 2], AttributionError> {
+        self.0.activity(run, g, gap)
+    }
+    fn sm_clock_hz(&self, g: &GpuGrid) -> Result<Option<Vec<f64>>, AttributionError> {
+        let dt = g.step_ns() as f64 / 1e9;
+        Ok(Some(
+            (0..g.intervals())
+                .map(|i| Self::ghz(g.point(i).as_secs_f64() + dt / 2.0) * 1e9)
+                .collect(),
+        ))
+    }
+}
+
+#[test]
+fn sm_cycles_price_the_clock_a_run_shares() {
+    let (input, device) = recording();
+    let clocked = Clocked(device);
+    let ab = |opts: &GpuOptions| {
+        let att = attribute(&input, &clocked, opts).unwrap();
+        let sheet = &att.phases[3].ledger.meters[0];
+        assert!(sheet.is_balanced());
+        (
+            att.model.coef_w.clone(),
+            sheet
+                .lines
+                .iter()
+                .map(|l| l.dynamic_uj as f64 / 1e6)
+                .collect::<Vec<_>>(),
+        )
+    };
+    // Truth in AB: A 0.4 × 300 W/GHz × 1.5 GHz × 20 s = 3,600 J, B 0.4 × 100 × 1.5 × 20 = 1,200 J.
+    let exclusive = GpuOptions::default().with_fit(GpuFit::Exclusive);
+    let (coef, lines) = ab(&exclusive.clone().with_key(GpuKey::SmCycles));
+    assert!(
+        (coef[0] - 300.0).abs() < 1e-6 && (coef[2] - 100.0).abs() < 1e-6,
+        "{coef:?}"
+    );
+    assert!(
+        (lines[0] - 3_600.0).abs() < 1e-3 && (lines[1] - 1_200.0).abs() < 1e-3,
+        "{lines:?}"
+    );
+    // Keyed on seconds, A's signature is its watts at 1 GHz and B's at 1.5 GHz, so in AB
+    // (both at 1.5 GHz) A is under-priced: 2/3 of the dynamic energy instead of 3/4.
+    let (coef, lines) = ab(&exclusive);
+    assert!(
+        (coef[0] - 300.0).abs() < 1e-6 && (coef[2] - 150.0).abs() < 1e-6,
+        "{coef:?}"
+    );
+    assert!(
+        (lines[0] - 3_200.0).abs() < 1e-3 && (lines[1] - 1_600.0).abs() < 1e-3,
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn sm_cycles_need_a_clock() {
+    let (input, device) = recording();
+    let opts = GpuOptions::default().with_key(GpuKey::SmCycles);
+    let e = error(&input, &device, &opts);
+    assert_eq!(e.kind(), AttributionErrorKind::InvalidInput);
+    assert!(
+        e.to_string()
+            .contains("SM clock, and the telemetry has none"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("events.csv"), "{e}");
+}

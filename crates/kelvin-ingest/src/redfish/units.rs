@@ -141,9 +141,10 @@ pub(crate) fn sensor_measure(
                     ))
                 });
             }
-            "Frequency" | "Heat" | "ChargeState" | "Altitude" | "LiquidLevel"
-            | "AbsoluteHumidity" | "ApparentPower" | "ReactivePower" | "PowerFactor"
-            | "ApparentkVAh" | "ReactivekVARh" | "kVAh" | "Capacity" => {
+            "Frequency" => (K::Frequency, Scale::Unit(Unit::Hertz), true),
+            "Heat" | "ChargeState" | "Altitude" | "LiquidLevel" | "AbsoluteHumidity"
+            | "ApparentPower" | "ReactivePower" | "PowerFactor" | "ApparentkVAh"
+            | "ReactivekVARh" | "kVAh" | "Capacity" => {
                 return Err(unmapped(format!("ReadingType {rt} has no canonical kind")));
             }
             // An unknown type: let the unit decide.
@@ -221,8 +222,7 @@ fn by_unit(
 /// convention (`TemperatureCelsius`, `PowerWatts`, `EnergykWh`, `CurrentAmps`, `Voltage`,
 /// `FrequencyHz`, `DeltaPressurekPa`, `FlowLitersPerMinute`, `HumidityPercent`,
 /// `SpeedPercent` …). `None`: the name has no unit (look at the enclosing property);
-/// `Some(Err)`: a unit without a canonical kind (frequency, heat, stored energy, other
-/// percentages).
+/// `Some(Err)`: a unit without a canonical kind (heat, stored energy, other percentages).
 pub(crate) fn property_measure(name: &str) -> Option<Result<Measure, Unmapped>> {
     use SensorKind as K;
     let ends = |s: &str| name.ends_with(s);
@@ -251,9 +251,7 @@ pub(crate) fn property_measure(name: &str) -> Option<Result<Measure, Unmapped>> 
     } else if ends("Voltage") || ends("Voltages") || ends("Volts") {
         Measure::new(K::Voltage, Unit::Volt)
     } else if ends("Hz") {
-        return Some(Err(unmapped(format!(
-            "{name}: frequency has no canonical kind"
-        ))));
+        Measure::new(K::Frequency, Unit::Hertz)
     } else if ends("kPa") {
         Measure::new(K::Pressure, Unit::Kilopascal)
     } else if ends("Pa") {
@@ -411,11 +409,20 @@ mod tests {
             canon(s(Some("Power"), None, ""), 374.0),
             (SensorKind::Power, 374.0)
         );
+        assert_eq!(
+            canon(
+                s(Some("Frequency"), Some("Hz"), "PSU1 Input Frequency"),
+                60.1
+            ),
+            (SensorKind::Frequency, 60.1)
+        );
+        assert_eq!(
+            canon(s(None, Some("Hz"), "Line"), 50.0),
+            (SensorKind::Frequency, 50.0)
+        );
         for (rt, u) in [
-            (Some("Frequency"), Some("Hz")),
             (Some("Heat"), Some("kW")),
             (Some("Percent"), Some("%")),
-            (None, Some("Hz")),
             (None, None),
             (Some("Flux"), None),
             (None, Some("%")),
@@ -452,8 +459,8 @@ mod tests {
         let (k, v) = p("FlowLitersPerMinute", 60.0);
         assert_eq!(k, SensorKind::Airflow);
         assert!((v - 0.001).abs() < 1e-15);
+        assert_eq!(p("FrequencyHz", 60.1), (SensorKind::Frequency, 60.1));
         for name in [
-            "FrequencyHz",
             "HeatRemovedkW",
             "StoredEnergyWattHours",
             "ChargePercent",

@@ -53,12 +53,12 @@ fn h100_device_samples() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(detect(&text[..4096]), Some(Format::NvmlDeviceCsv));
     let b = auto(&path);
-    // 5209 rows × (power, power limit, energy, two utilizations, temperature); clocks, memory,
-    // pstate and throttle reasons are attributes
-    assert_eq!((b.stats.seen, b.stats.quarantined), (5209 * 6, 0));
+    // 5209 rows × (power, power limit, energy, two utilizations, temperature, two clocks);
+    // memory, pstate and throttle reasons are attributes
+    assert_eq!((b.stats.seen, b.stats.quarantined), (5209 * 8, 0));
     assert!(b.readings.iter().all(|r| r.entity.as_str() == "gpu-0"));
     assert!(b.readings.iter().all(|r| r.quality == Quality::Good));
-    let first = &b.readings[..6];
+    let first = &b.readings[..8];
     let got: Vec<(&str, SensorKind)> = first.iter().map(|r| (r.sensor.as_str(), r.kind)).collect();
     assert_eq!(
         got,
@@ -69,8 +69,12 @@ fn h100_device_samples() {
             ("utilization.gpu", SensorKind::Utilization),
             ("utilization.memory", SensorKind::Utilization),
             ("temperature.gpu", SensorKind::Temperature),
+            ("clocks.sm", SensorKind::Frequency),
+            ("clocks.mem", SensorKind::Frequency),
         ]
     );
+    // 345 MHz idle, the memory at 2,619 MHz
+    assert_eq!((first[6].value, first[7].value), (345e6, 2_619e6));
     assert_eq!(first[0].value, 72.118);
     assert_eq!(
         first[0].ts,
