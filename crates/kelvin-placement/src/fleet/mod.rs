@@ -92,7 +92,7 @@ pub use placer::{Blocked, Breakdown, Decision, Placer, Policy, Sampling};
 pub use problem::{
     Cooling, Host, PowerCurve, PowerDomain, Problem, Rack, Rule, RuleKind, Scope, Task,
 };
-pub use solve::{Assignment, MAX_CHAINS, Solution, SolveOptions, baseline, solve};
+pub use solve::{Assignment, Destroy, MAX_CHAINS, Solution, SolveOptions, baseline, solve};
 pub use state::{Delta, State};
 pub use synthetic::{ServerModel, Synthetic};
 

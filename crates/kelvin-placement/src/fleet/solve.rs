@@ -54,6 +54,61 @@ pub struct SolveOptions {
     pub epoch_rounds: u64,
     /// Seed of every random choice. Default 0.
     pub seed: u64,
+    /// Whether the search stops once facility power meets the [`Bound`] with everything
+    /// placed. Default `true`; an objective that does not price power (an embedder's terms
+    /// alone) should turn it off, or a fleet of flat power curves stops at once.
+    pub stop_at_power_bound: bool,
+    /// How often the search uses each way of destroying part of a placement. Default
+    /// [`Destroy::default`].
+    pub destroy: Destroy,
+}
+
+/// The shares of the search's three destroy moves, each round drawing one: empty one to three
+/// lightly loaded hosts (consolidation), take a few (2 to 8) random workloads off, or empty
+/// two hosts of one rack; the repair then places what was removed. Random workloads get what
+/// the other two leave.
+///
+/// ```
+/// use kelvin_placement::fleet::Destroy;
+///
+/// // Only small random neighbourhoods: suits re-placing a large running fleet in place.
+/// let d = Destroy { empty_hosts: 0.0, rack_pair: 0.0 };
+/// assert!(d.validate().is_ok());
+/// assert!(Destroy { empty_hosts: 0.9, rack_pair: 0.2 }.validate().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Destroy {
+    /// Share of rounds that empty lightly loaded hosts. Default 0.55.
+    pub empty_hosts: f64,
+    /// Share of rounds that empty two hosts of one rack. Default 0.15.
+    pub rack_pair: f64,
+}
+
+impl Default for Destroy {
+    fn default() -> Self {
+        Destroy {
+            empty_hosts: 0.55,
+            rack_pair: 0.15,
+        }
+    }
+}
+
+impl Destroy {
+    /// Checks that both shares are in `[0, 1]` and sum to at most 1.
+    pub fn validate(&self) -> Result<(), PlacementError> {
+        let share = |x: f64| (0.0..=1.0).contains(&x);
+        if share(self.empty_hosts)
+            && share(self.rack_pair)
+            && self.empty_hosts + self.rack_pair <= 1.0
+        {
+            Ok(())
+        } else {
+            Err(PlacementError::for_call(format!(
+                "destroy shares {} and {} are not in [0, 1] with a sum of at most 1",
+                self.empty_hosts, self.rack_pair
+            )))
+        }
+    }
 }
 
 impl Default for SolveOptions {
@@ -66,6 +121,8 @@ impl Default for SolveOptions {
             chains: 4,
             epoch_rounds: 50,
             seed: 0,
+            stop_at_power_bound: true,
+            destroy: Destroy::default(),
         }
     }
 }
@@ -425,10 +482,10 @@ impl<'p> Chain<'p> {
     }
 
     /// Removes a neighbourhood; returns the removed tasks with their hosts.
-    fn destroy(&mut self, rng: &mut Rng) -> Vec<(usize, usize)> {
+    fn destroy(&mut self, rng: &mut Rng, mix: &Destroy) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
         let op = rng.unit();
-        if op < 0.55 {
+        if op < mix.empty_hosts {
             // Empty one to three lightly loaded hosts: consolidation.
             let k = 1 + rng.below(3);
             for _ in 0..k {
@@ -439,7 +496,7 @@ impl<'p> Chain<'p> {
                     }
                 }
             }
-        } else if op < 0.85 {
+        } else if op < 1.0 - mix.rack_pair {
             // A few random workloads.
             let k = 2 + rng.below(7);
             for _ in 0..k {
@@ -489,8 +546,9 @@ impl<'p> Chain<'p> {
         sizes: &[f64],
         before: Key,
         temperature: f64,
+        mix: &Destroy,
     ) -> Key {
-        let removed = self.destroy(rng);
+        let removed = self.destroy(rng, mix);
         if removed.is_empty() {
             return before;
         }
@@ -583,6 +641,7 @@ pub fn solve(problem: &Problem, opts: &SolveOptions) -> Result<Solution, Placeme
             "chains and epoch_rounds must be at least 1",
         ));
     }
+    opts.destroy.validate()?;
     if opts.chains > MAX_CHAINS {
         return Err(PlacementError::for_call(format!(
             "{} chains, more than the limit of {MAX_CHAINS} (each holds a copy of the placement)",
@@ -654,7 +713,10 @@ fn search<'p>(
         && !out_of_time()
     {
         let e = best.evaluation();
-        if e.unplaced == 0 && e.facility_w() <= bound.facility_w * (1.0 + 1e-9) {
+        if opts.stop_at_power_bound
+            && e.unplaced == 0
+            && e.facility_w() <= bound.facility_w * (1.0 + 1e-9)
+        {
             break;
         }
         let per_chain = opts
@@ -693,6 +755,7 @@ fn search<'p>(
                         &sizes,
                         key,
                         temperature,
+                        &opts.destroy,
                     );
                     if cmp_keys(&key, &chain_best.0) == Ordering::Less {
                         chain_best = (key.clone(), Some(chain.state.host_of.clone()));
