@@ -194,6 +194,12 @@ pub fn evaluate(p: &Problem, host_of: &[Option<usize>]) -> Result<Evaluation, Pl
     Ok(e)
 }
 
+/// The state of placement `host_of` (valid host indices), for the crate's own tests of terms.
+#[cfg(test)]
+pub(crate) fn state_of<'p>(p: &'p Problem, host_of: &[Option<u32>]) -> State<'p> {
+    State::from_assignment(p, Arc::new(Index::new(p)), false, host_of)
+}
+
 /// Every hard constraint placement `s` (with tasks at `assign`) breaks.
 fn violations(p: &Problem, s: &State<'_>, assign: &[Option<u32>]) -> Vec<Violation> {
     let mut v = Vec::new();

@@ -44,6 +44,8 @@
 mod check;
 mod read;
 mod terms;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
