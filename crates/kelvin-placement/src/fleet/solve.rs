@@ -63,23 +63,26 @@ pub struct SolveOptions {
     pub destroy: Destroy,
 }
 
-/// The shares of the search's three destroy moves, each round drawing one: empty one to three
-/// lightly loaded hosts (consolidation), take a few (2 to 8) random workloads off, or empty
-/// two hosts of one rack; the repair then places what was removed. Random workloads get what
-/// the other two leave.
+/// The shares of the search's destroy moves, each round drawing one: empty one to three
+/// lightly loaded hosts (consolidation), take a few (2 to 8) random workloads off, take one to
+/// three random workloads off each of two random hosts (room on each for work of the other: a
+/// swap), or empty two hosts of one rack; the repair then places what was removed. Random
+/// workloads get what the others leave.
 ///
 /// ```
 /// use kelvin_placement::fleet::Destroy;
 ///
 /// // Only small random neighbourhoods: suits re-placing a large running fleet in place.
-/// let d = Destroy { empty_hosts: 0.0, rack_pair: 0.0 };
+/// let d = Destroy { empty_hosts: 0.0, host_pair: 0.3, rack_pair: 0.0 };
 /// assert!(d.validate().is_ok());
-/// assert!(Destroy { empty_hosts: 0.9, rack_pair: 0.2 }.validate().is_err());
+/// assert!(Destroy { empty_hosts: 0.9, host_pair: 0.0, rack_pair: 0.2 }.validate().is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Destroy {
     /// Share of rounds that empty lightly loaded hosts. Default 0.55.
     pub empty_hosts: f64,
+    /// Share of rounds that take a few workloads off each of two hosts. Default 0.
+    pub host_pair: f64,
     /// Share of rounds that empty two hosts of one rack. Default 0.15.
     pub rack_pair: f64,
 }
@@ -88,24 +91,21 @@ impl Default for Destroy {
     fn default() -> Self {
         Destroy {
             empty_hosts: 0.55,
+            host_pair: 0.0,
             rack_pair: 0.15,
         }
     }
 }
 
 impl Destroy {
-    /// Checks that both shares are in `[0, 1]` and sum to at most 1.
+    /// Checks that every share is in `[0, 1]` and they sum to at most 1.
     pub fn validate(&self) -> Result<(), PlacementError> {
-        let share = |x: f64| (0.0..=1.0).contains(&x);
-        if share(self.empty_hosts)
-            && share(self.rack_pair)
-            && self.empty_hosts + self.rack_pair <= 1.0
-        {
+        let shares = [self.empty_hosts, self.host_pair, self.rack_pair];
+        if shares.iter().all(|x| (0.0..=1.0).contains(x)) && shares.iter().sum::<f64>() <= 1.0 {
             Ok(())
         } else {
             Err(PlacementError::for_call(format!(
-                "destroy shares {} and {} are not in [0, 1] with a sum of at most 1",
-                self.empty_hosts, self.rack_pair
+                "destroy shares {shares:?} are not in [0, 1] with a sum of at most 1"
             )))
         }
     }
@@ -481,6 +481,14 @@ impl<'p> Chain<'p> {
         best.map(|(_, h)| h)
     }
 
+    /// A random host with work (`None` when 64 draws find none).
+    fn busy_host(&self, rng: &mut Rng) -> Option<usize> {
+        let n = self.tasks_on.len();
+        (0..64)
+            .map(|_| rng.below(n))
+            .find(|h| !self.tasks_on[*h].is_empty())
+    }
+
     /// Removes a neighbourhood; returns the removed tasks with their hosts.
     fn destroy(&mut self, rng: &mut Rng, mix: &Destroy) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
@@ -496,12 +504,26 @@ impl<'p> Chain<'p> {
                     }
                 }
             }
-        } else if op < 1.0 - mix.rack_pair {
+        } else if op < 1.0 - mix.rack_pair - mix.host_pair {
             // A few random workloads.
             let k = 2 + rng.below(7);
             for _ in 0..k {
                 let t = rng.below(self.state.host_of.len());
                 if let Some(h) = self.remove(t) {
+                    out.push((t, h));
+                }
+            }
+        } else if op < 1.0 - mix.rack_pair {
+            // One to three random workloads of each of two random hosts with work.
+            for _ in 0..2 {
+                let Some(h) = self.busy_host(rng) else { break };
+                for _ in 0..1 + rng.below(3) {
+                    let on = &self.tasks_on[h];
+                    if on.is_empty() {
+                        break;
+                    }
+                    let t = on[rng.below(on.len())] as usize;
+                    self.remove(t);
                     out.push((t, h));
                 }
             }

@@ -156,6 +156,9 @@ pub struct ReassignOptions {
     pub seed: u64,
     /// Parallel search chains. Default 2.
     pub chains: usize,
+    /// Share of search rounds that take a few processes off each of two machines (the rest
+    /// take 2 to 8 random processes off); see [`Destroy`]. Default 0.5.
+    pub host_pair: f64,
 }
 
 impl Default for ReassignOptions {
@@ -164,6 +167,7 @@ impl Default for ReassignOptions {
             time_limit_ms: 10_000,
             seed: 0,
             chains: 2,
+            host_pair: 0.5,
         }
     }
 }
@@ -216,6 +220,7 @@ pub fn reassign(
         stop_at_power_bound: false,
         destroy: Destroy {
             empty_hosts: 0.0,
+            host_pair: opts.host_pair,
             rack_pair: 0.0,
         },
         ..solve_opts

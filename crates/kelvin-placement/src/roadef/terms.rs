@@ -34,6 +34,8 @@ struct Data {
     members: Vec<Vec<u32>>,
     /// Services that depend on each service.
     dependents: Vec<Vec<u32>>,
+    /// Whether each service depends on another or has dependents.
+    related: Vec<bool>,
     /// Indices of the transient resources.
     transient: Vec<usize>,
     /// Processes initially on each machine.
@@ -57,6 +59,9 @@ impl Data {
                 }
             }
         }
+        let related = (0..model.services.len())
+            .map(|s| !model.services[s].depends_on.is_empty() || !dependents[s].is_empty())
+            .collect();
         let transient: Vec<usize> = (0..model.resources.len())
             .filter(|r| model.resources[*r].transient)
             .collect();
@@ -74,6 +79,7 @@ impl Data {
             initial,
             members,
             dependents,
+            related,
             transient,
             initial_on,
             initial_sum,
@@ -184,10 +190,24 @@ pub struct Hard {
 impl Hard {
     fn transient_value(&self, s: &State<'_>) -> f64 {
         let d = &self.data;
+        let nt = d.transient.len();
+        if nt == 0 {
+            return 0.0;
+        }
+        // One pass over the processes: what each machine holds for those moved away.
+        let mut away = vec![0.0; d.model.machines.len() * nt];
+        for (p, &m0) in d.initial.iter().enumerate() {
+            if s.host_of(p) != Some(m0) {
+                let req = &d.model.processes[p].requirement;
+                for (k, &r) in d.transient.iter().enumerate() {
+                    away[m0 * nt + k] += req[r] as f64;
+                }
+            }
+        }
         let mut v = 0.0;
         for (m, machine) in d.model.machines.iter().enumerate() {
-            for &r in &d.transient {
-                let t = s.used(m, r) + d.away(s, m, r);
+            for (k, &r) in d.transient.iter().enumerate() {
+                let t = s.used(m, r) + away[m * nt + k];
                 v += (t - machine.capacity[r] as f64).max(0.0);
             }
         }
@@ -199,6 +219,14 @@ impl Hard {
         let mut v = 0.0;
         let mut locs = Vec::new();
         for (sv, service) in d.model.services.iter().enumerate() {
+            let placed = || {
+                d.members[sv]
+                    .iter()
+                    .filter(|p| s.host_of(**p as usize).is_some())
+            };
+            if service.spread_min == 0 || (service.spread_min == 1 && placed().next().is_some()) {
+                continue;
+            }
             locs.clear();
             locs.extend(
                 d.members[sv]
@@ -219,6 +247,9 @@ impl Hard {
         let ns = d.model.services.len();
         let mut present = vec![false; ns * nn];
         for (p, proc_) in d.model.processes.iter().enumerate() {
+            if !d.related[proc_.service] {
+                continue;
+            }
             if let Some(h) = s.host_of(p) {
                 present[proc_.service * nn + d.model.machines[h].neighborhood as usize] = true;
             }
@@ -274,20 +305,31 @@ impl Hard {
             return 0.0;
         }
         let l = d.model.machines[c.host].location;
-        let mut others: Vec<u32> = d.members[sv]
-            .iter()
-            .filter(|q| **q as usize != c.task)
-            .filter_map(|q| s.host_of(*q as usize))
-            .map(|h| d.model.machines[h].location)
-            .collect();
-        if others.contains(&l) {
+        let location = |q: &u32| {
+            if *q as usize == c.task {
+                None
+            } else {
+                s.host_of(*q as usize).map(|h| d.model.machines[h].location)
+            }
+        };
+        let members = &d.members[sv];
+        if members.iter().filter_map(location).any(|x| x == l) {
             return 0.0;
         }
-        others.sort_unstable();
-        others.dedup();
-        let without = others.len() as f64;
-        let short = |n: f64| (spread_min - n).max(0.0);
-        c.sign() * (short(without + 1.0) - short(without))
+        // Distinct locations of the others, counted up to spreadMin (no allocation: a
+        // location counts at its first occurrence).
+        let mut distinct = 0.0;
+        for (i, q) in members.iter().enumerate() {
+            let Some(x) = location(q) else { continue };
+            if !members[..i].iter().filter_map(location).any(|y| y == x) {
+                distinct += 1.0;
+                if distinct >= spread_min {
+                    return 0.0;
+                }
+            }
+        }
+        // Below spreadMin: the task's location is one more (onto) or one fewer (off).
+        -c.sign()
     }
 
     fn dependency_delta(&self, s: &State<'_>, c: &Change<'_>) -> f64 {
