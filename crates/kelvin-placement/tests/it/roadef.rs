@@ -52,10 +52,9 @@ fn checker_reproduces_every_initial_cost_of_set_a() {
     );
 }
 
-/// Set B's models are in an archive: extracted with `tar` into a temporary directory. A few
-/// seconds in release, longer in debug: run with `--ignored`.
+/// Set B's models are in an archive: extracted with `tar` (xz) into a temporary directory,
+/// skipped, saying so, where `tar` cannot. About 2 s in debug.
 #[test]
-#[ignore = "extracts 4 MB of set B models with tar; run with --ignored"]
 fn checker_reproduces_every_initial_cost_of_set_b() {
     let Some(root) = root() else { return };
     let dir = std::env::temp_dir().join(format!("kelvin-roadef-b-{}", std::process::id()));
@@ -65,9 +64,12 @@ fn checker_reproduces_every_initial_cost_of_set_b() {
         .arg(root.join("B_models_and_assignments.tar.xz"))
         .arg("-C")
         .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
+        .status();
+    if !status.as_ref().is_ok_and(|s| s.success()) {
+        eprintln!("skipped: tar could not extract set B ({status:?})");
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     for k in [1, 2, 3, 4, 5, 6, 8, 9] {
         let model = Model::read(&dir.join(format!("B/model_b_{k}.txt"))).unwrap();
         let initial = model
