@@ -117,8 +117,8 @@ impl Report {
 ///
 /// # Panics
 ///
-/// When an assignment's length is not the number of processes or an index is not a machine
-/// (the readers refuse both).
+/// When [`Model::validate`] would refuse the model or an assignment (the readers refuse
+/// both).
 pub fn check(model: &Model, initial: &[usize], assignment: &[usize]) -> Report {
     let np = model.processes.len();
     assert!(initial.len() == np && assignment.len() == np);

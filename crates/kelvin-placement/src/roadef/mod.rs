@@ -137,6 +137,61 @@ pub struct Model {
 }
 
 impl Model {
+    /// Checks what the readers guarantee, for a model built by hand: every per-resource and
+    /// per-machine vector has its length, and every service, resource and machine index (of
+    /// `initial` too, when given) is in range. [`check`] and the terms index without checking.
+    pub fn validate(&self, initial: Option<&[usize]>) -> Result<(), PlacementError> {
+        let (nr, nm, ns) = (
+            self.resources.len(),
+            self.machines.len(),
+            self.services.len(),
+        );
+        let bad = |what: String| Err(PlacementError::for_call(what));
+        for (m, machine) in self.machines.iter().enumerate() {
+            if machine.capacity.len() != nr
+                || machine.safety.len() != nr
+                || machine.move_cost.len() != nm
+            {
+                return bad(format!(
+                    "machine {m} needs {nr} capacities and safety capacities and {nm} move costs"
+                ));
+            }
+        }
+        for (s, service) in self.services.iter().enumerate() {
+            if service.depends_on.iter().any(|d| *d >= ns) {
+                return bad(format!(
+                    "service {s} depends on a service that does not exist"
+                ));
+            }
+        }
+        for (p, process) in self.processes.iter().enumerate() {
+            if process.service >= ns || process.requirement.len() != nr {
+                return bad(format!(
+                    "process {p} needs a service below {ns} and {nr} requirements"
+                ));
+            }
+        }
+        if self.balances.iter().any(|b| b.r1 >= nr || b.r2 >= nr) {
+            return bad("a balance objective names a resource that does not exist".into());
+        }
+        if let Some(a) = initial {
+            if a.len() != self.processes.len() {
+                return bad(format!(
+                    "an assignment of {} processes for a model of {}",
+                    a.len(),
+                    self.processes.len()
+                ));
+            }
+            if let Some(p) = a.iter().position(|m| *m >= nm) {
+                return bad(format!(
+                    "process {p} is assigned to machine {} of {nm}",
+                    a[p]
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The number of neighborhoods (largest index + 1).
     pub fn neighborhoods(&self) -> usize {
         self.machines

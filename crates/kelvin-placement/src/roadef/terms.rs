@@ -9,8 +9,8 @@
 //! - [`Hard`]: transient usage over capacity (a moved process holds its transient resources on
 //!   its initial machine too), missing locations under a service's spreadMin, and unmet
 //!   dependencies (one per dependent service, service depended on and neighborhood). The
-//!   objective puts it in a level of its own, above the cost: every placement the search keeps
-//!   has it at 0, as the initial assignment does.
+//!   objective puts it in a level of its own, above the cost: a round that raises it is never
+//!   kept, so from a feasible initial assignment (the challenge's are) it stays 0.
 //! - [`Cost`]: the challenge's objective, load, balance, process, service and machine move
 //!   costs with their weights.
 
@@ -106,18 +106,13 @@ impl Data {
     }
 }
 
-/// Builds the fleet problem of `model` with every process on its machine in `initial`.
+/// Builds the fleet problem of `model` with every process on its machine in `initial`; an
+/// error if [`Model::validate`] finds the model or `initial` inconsistent.
 ///
 /// Power plays no part: hosts have a flat 0 W curve.
 pub fn fleet_problem(model: &Model, initial: &[usize]) -> Result<Problem, PlacementError> {
     let call = PlacementError::for_call;
-    if initial.len() != model.processes.len() {
-        return Err(call(format!(
-            "an initial assignment of {} processes for a model of {}",
-            initial.len(),
-            model.processes.len()
-        )));
-    }
+    model.validate(Some(initial))?;
     let id = |s: String| EntityId::new(&s).map_err(|e| call(e.to_string()));
     let dims = (0..model.resources.len())
         .map(|r| format!("r{r}"))

@@ -144,6 +144,15 @@ fn bad_input_is_a_typed_error_naming_the_place() {
     assert_eq!(e.kind, ReadErrorKind::LengthMismatch);
     let e = ok.parse_assignment("a.sol", "0 1 2").unwrap_err();
     assert_eq!((e.kind, e.token), (ReadErrorKind::OutOfRange, 3));
+    // A model or assignment built by hand is validated before anything indexes it.
+    let tiny = Arc::new(ok.clone());
+    let opts = ReassignOptions::default().with_time_limit_ms(10);
+    assert!(reassign(&tiny, &[0, 1, 5], &opts).is_err());
+    assert!(reassign(&tiny, &[0, 1], &opts).is_err());
+    let mut broken = ok.clone();
+    broken.processes[0].requirement.clear();
+    assert!(broken.validate(None).is_err());
+    assert!(reassign(&Arc::new(broken), &[0, 1, 0], &opts).is_err());
     // A missing file.
     let e = Model::read(Path::new("/nonexistent/model_x.txt")).unwrap_err();
     assert_eq!(e.kind, ReadErrorKind::Io);
