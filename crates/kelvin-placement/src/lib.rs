@@ -11,6 +11,8 @@
 //!   a filter/score [`fleet::Placer`], a batch [`fleet::solve`], and an objective made of
 //!   [`fleet::Term`]s, a trait the built-in goals implement and so can an embedder.
 //! - [`binpack`] is the packing core, measured on published instances.
+//! - [`roadef`] reads, checks and solves the ROADEF/EURO 2012 machine reassignment
+//!   instances with [`fleet`] (a problem and two objective terms).
 //! - The [`Plan`] explains itself: every [`Assignment`] carries a [`ScoreBreakdown`] of the
 //!   chosen host, every host it was rejected on with the constraints ([`Rejection`]), and its
 //!   [`RunnerUp`]s with their scores; every [`Unplaced`] workload lists the [`Constraint`]s that
@@ -91,6 +93,7 @@ mod host;
 mod options;
 mod plan;
 mod rng;
+pub mod roadef;
 
 pub use error::{PlacementError, PlacementErrorKind};
 pub use ffd::place;

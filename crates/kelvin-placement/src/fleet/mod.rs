@@ -92,7 +92,7 @@ pub use placer::{Blocked, Breakdown, Decision, Placer, Policy, Sampling};
 pub use problem::{
     Cooling, Host, PowerCurve, PowerDomain, Problem, Rack, Rule, RuleKind, Scope, Task,
 };
-pub use solve::{Assignment, MAX_CHAINS, Solution, SolveOptions, baseline, solve};
+pub use solve::{Assignment, Destroy, MAX_CHAINS, Solution, SolveOptions, baseline, solve};
 pub use state::{Delta, State};
 pub use synthetic::{ServerModel, Synthetic};
 
@@ -192,6 +192,12 @@ pub fn evaluate(p: &Problem, host_of: &[Option<usize>]) -> Result<Evaluation, Pl
     let mut e = s.evaluation();
     e.violations = violations(p, &s, &assign);
     Ok(e)
+}
+
+/// The state of placement `host_of` (valid host indices), for the crate's own tests of terms.
+#[cfg(test)]
+pub(crate) fn state_of<'p>(p: &'p Problem, host_of: &[Option<u32>]) -> State<'p> {
+    State::from_assignment(p, Arc::new(Index::new(p)), false, host_of)
 }
 
 /// Every hard constraint placement `s` (with tasks at `assign`) breaks.

@@ -54,6 +54,61 @@ pub struct SolveOptions {
     pub epoch_rounds: u64,
     /// Seed of every random choice. Default 0.
     pub seed: u64,
+    /// Whether the search stops once facility power meets the [`Bound`] with everything
+    /// placed. Default `true`; an objective that does not price power (an embedder's terms
+    /// alone) should turn it off, or a fleet of flat power curves stops at once.
+    pub stop_at_power_bound: bool,
+    /// How often the search uses each way of destroying part of a placement. Default
+    /// [`Destroy::default`].
+    pub destroy: Destroy,
+}
+
+/// The shares of the search's destroy moves, each round drawing one: empty one to three
+/// lightly loaded hosts (consolidation), take a few (2 to 8) random workloads off, take one to
+/// three random workloads off each of two random hosts (room on each for work of the other: a
+/// swap), or empty two hosts of one rack; the repair then places what was removed. Random
+/// workloads get what the others leave.
+///
+/// ```
+/// use kelvin_placement::fleet::Destroy;
+///
+/// // Only small random neighbourhoods: suits re-placing a large running fleet in place.
+/// let d = Destroy { empty_hosts: 0.0, host_pair: 0.3, rack_pair: 0.0 };
+/// assert!(d.validate().is_ok());
+/// assert!(Destroy { empty_hosts: 0.9, host_pair: 0.0, rack_pair: 0.2 }.validate().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Destroy {
+    /// Share of rounds that empty lightly loaded hosts. Default 0.55.
+    pub empty_hosts: f64,
+    /// Share of rounds that take a few workloads off each of two hosts. Default 0.
+    pub host_pair: f64,
+    /// Share of rounds that empty two hosts of one rack. Default 0.15.
+    pub rack_pair: f64,
+}
+
+impl Default for Destroy {
+    fn default() -> Self {
+        Destroy {
+            empty_hosts: 0.55,
+            host_pair: 0.0,
+            rack_pair: 0.15,
+        }
+    }
+}
+
+impl Destroy {
+    /// Checks that every share is in `[0, 1]` and they sum to at most 1.
+    pub fn validate(&self) -> Result<(), PlacementError> {
+        let shares = [self.empty_hosts, self.host_pair, self.rack_pair];
+        if shares.iter().all(|x| (0.0..=1.0).contains(x)) && shares.iter().sum::<f64>() <= 1.0 {
+            Ok(())
+        } else {
+            Err(PlacementError::for_call(format!(
+                "destroy shares {shares:?} are not in [0, 1] with a sum of at most 1"
+            )))
+        }
+    }
 }
 
 impl Default for SolveOptions {
@@ -66,6 +121,8 @@ impl Default for SolveOptions {
             chains: 4,
             epoch_rounds: 50,
             seed: 0,
+            stop_at_power_bound: true,
+            destroy: Destroy::default(),
         }
     }
 }
@@ -424,11 +481,19 @@ impl<'p> Chain<'p> {
         best.map(|(_, h)| h)
     }
 
+    /// A random host with work (`None` when 64 draws find none).
+    fn busy_host(&self, rng: &mut Rng) -> Option<usize> {
+        let n = self.tasks_on.len();
+        (0..64)
+            .map(|_| rng.below(n))
+            .find(|h| !self.tasks_on[*h].is_empty())
+    }
+
     /// Removes a neighbourhood; returns the removed tasks with their hosts.
-    fn destroy(&mut self, rng: &mut Rng) -> Vec<(usize, usize)> {
+    fn destroy(&mut self, rng: &mut Rng, mix: &Destroy) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
         let op = rng.unit();
-        if op < 0.55 {
+        if op < mix.empty_hosts {
             // Empty one to three lightly loaded hosts: consolidation.
             let k = 1 + rng.below(3);
             for _ in 0..k {
@@ -439,12 +504,26 @@ impl<'p> Chain<'p> {
                     }
                 }
             }
-        } else if op < 0.85 {
+        } else if op < 1.0 - mix.rack_pair - mix.host_pair {
             // A few random workloads.
             let k = 2 + rng.below(7);
             for _ in 0..k {
                 let t = rng.below(self.state.host_of.len());
                 if let Some(h) = self.remove(t) {
+                    out.push((t, h));
+                }
+            }
+        } else if op < 1.0 - mix.rack_pair {
+            // One to three random workloads of each of two random hosts with work.
+            for _ in 0..2 {
+                let Some(h) = self.busy_host(rng) else { break };
+                for _ in 0..1 + rng.below(3) {
+                    let on = &self.tasks_on[h];
+                    if on.is_empty() {
+                        break;
+                    }
+                    let t = on[rng.below(on.len())] as usize;
+                    self.remove(t);
                     out.push((t, h));
                 }
             }
@@ -489,8 +568,9 @@ impl<'p> Chain<'p> {
         sizes: &[f64],
         before: Key,
         temperature: f64,
+        mix: &Destroy,
     ) -> Key {
-        let removed = self.destroy(rng);
+        let removed = self.destroy(rng, mix);
         if removed.is_empty() {
             return before;
         }
@@ -583,6 +663,7 @@ pub fn solve(problem: &Problem, opts: &SolveOptions) -> Result<Solution, Placeme
             "chains and epoch_rounds must be at least 1",
         ));
     }
+    opts.destroy.validate()?;
     if opts.chains > MAX_CHAINS {
         return Err(PlacementError::for_call(format!(
             "{} chains, more than the limit of {MAX_CHAINS} (each holds a copy of the placement)",
@@ -654,7 +735,10 @@ fn search<'p>(
         && !out_of_time()
     {
         let e = best.evaluation();
-        if e.unplaced == 0 && e.facility_w() <= bound.facility_w * (1.0 + 1e-9) {
+        if opts.stop_at_power_bound
+            && e.unplaced == 0
+            && e.facility_w() <= bound.facility_w * (1.0 + 1e-9)
+        {
             break;
         }
         let per_chain = opts
@@ -693,6 +777,7 @@ fn search<'p>(
                         &sizes,
                         key,
                         temperature,
+                        &opts.destroy,
                     );
                     if cmp_keys(&key, &chain_best.0) == Ordering::Less {
                         chain_best = (key.clone(), Some(chain.state.host_of.clone()));

@@ -32,3 +32,7 @@ mod objective;
 // The inventory → fleet problem mapping: curves through `MarginalPower`, awake hosts and
 // utilization from measurements as plain numbers.
 mod inventory;
+
+// The ROADEF/EURO 2012 machine reassignment instances (skipped without `../shared`): the
+// checker against the published initial costs, typed reading errors, a short reassignment.
+mod roadef;

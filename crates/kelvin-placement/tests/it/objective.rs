@@ -2,8 +2,8 @@
 //! `solve` like the built-in goals; and hosts that draw power counting as awake.
 
 use kelvin_placement::fleet::{
-    Change, Goal, Host, Objective, Placer, Policy, PowerCurve, Problem, Rack, SolveOptions, State,
-    Task, Term, evaluate, solve,
+    Change, Destroy, Goal, Host, Objective, Placer, Policy, PowerCurve, Problem, Rack,
+    SolveOptions, State, Task, Term, evaluate, solve,
 };
 
 use crate::support::id;
@@ -268,4 +268,76 @@ fn a_host_that_cannot_sleep_counts_as_awake() {
     let e = evaluate(&p, &[Some(0)]).unwrap();
     assert_eq!(e.hosts_awake, 2);
     assert!((e.it_w - (125.0 + 100.0)).abs() < 1e-9);
+}
+
+/// Hosts of flat 0 W curves meet the power bound at once: a search for an objective without
+/// power must be told not to stop there, and then re-places running work by its terms alone,
+/// with the host-pair destroy move only.
+#[test]
+fn a_search_without_power_runs_past_the_power_bound() {
+    let flat = PowerCurve::try_new([0.0; 11]).unwrap();
+    let mut p = Problem::new(vec!["cpu".into()]);
+    p.racks.push(Rack::new(id("r")));
+    for h in 0..2 {
+        p.hosts
+            .push(Host::new(id(&format!("h{h}")), 0, vec![16.0], flat));
+    }
+    for t in 0..4 {
+        p.tasks
+            .push(Task::new(id(&format!("w{t}")), vec![1.0]).running_on(0));
+    }
+    let avoid = Avoid {
+        host: 0,
+        penalty_w: 1.0,
+    };
+    let base = SolveOptions::default()
+        .with_rounds(400)
+        .with_time_limit_ms(None)
+        .with_objective(Objective::empty().then_term(avoid, 1.0));
+    let stopped = solve(&p, &base).unwrap();
+    assert_eq!((stopped.rounds, stopped.terms[0].1), (0, 4.0));
+    let pairs = Destroy {
+        empty_hosts: 0.0,
+        host_pair: 1.0,
+        rack_pair: 0.0,
+    };
+    let ran = solve(
+        &p,
+        &SolveOptions {
+            stop_at_power_bound: false,
+            destroy: pairs,
+            ..base.clone()
+        },
+    )
+    .unwrap();
+    assert!(ran.rounds > 0);
+    assert_eq!(ran.terms[0].1, 0.0, "{:?}", ran.host_of);
+    let mostly_pairs = Destroy {
+        host_pair: 0.9,
+        ..pairs
+    };
+    assert!(
+        solve(
+            &p,
+            &SolveOptions {
+                destroy: mostly_pairs,
+                ..base.clone()
+            }
+        )
+        .is_ok()
+    );
+    let worse = Destroy {
+        empty_hosts: 0.5,
+        ..mostly_pairs
+    };
+    assert!(
+        solve(
+            &p,
+            &SolveOptions {
+                destroy: worse,
+                ..base
+            }
+        )
+        .is_err()
+    );
 }
