@@ -209,6 +209,45 @@ fn encode_numbers(
     Ok((VAL_PCO, true))
 }
 
+/// Exact division by a constant with multiplications (Granlund & Montgomery, "Division by
+/// invariant integers using multiplication", PLDI 1994, §9): for `d = o·2^s` with `o` odd, `x`
+/// is a multiple of `d` exactly when its low `s` bits are zero and `(x >> s)·o⁻¹ mod 2^64` is
+/// at most `⌊(2^64 − 1)/o⌋`, and that product is then `x / d`.
+struct ExactDiv {
+    shift: u32,
+    inverse: u64,
+    limit: u64,
+}
+
+impl ExactDiv {
+    /// For `d > 0`.
+    fn new(d: u64) -> ExactDiv {
+        let shift = d.trailing_zeros();
+        let odd = d >> shift;
+        // Newton's iteration for the inverse mod 2^64: `odd` is its own inverse mod 8 (3
+        // bits), and each step doubles the correct bits: 6, 12, 24, 48, 96.
+        let mut inverse = odd;
+        for _ in 0..5 {
+            inverse = inverse.wrapping_mul(2u64.wrapping_sub(odd.wrapping_mul(inverse)));
+        }
+        ExactDiv {
+            shift,
+            inverse,
+            limit: u64::MAX / odd,
+        }
+    }
+
+    /// `x / d` when `d` divides `x`, else `None`.
+    #[inline]
+    fn quotient(&self, x: u64) -> Option<u64> {
+        if x.trailing_zeros() < self.shift {
+            return None;
+        }
+        let q = (x >> self.shift).wrapping_mul(self.inverse);
+        (q <= self.limit).then_some(q)
+    }
+}
+
 /// The range of a block's decimal-scaled integers and their common step: the greatest common
 /// divisor of their distances from the smallest.
 struct Spread {
@@ -229,12 +268,20 @@ impl Spread {
     fn of(ints: &[i64]) -> Spread {
         let min = ints.iter().copied().min().unwrap_or(0);
         let max = ints.iter().copied().max().unwrap_or(0);
+        // The gcd of all distances; a distance that the step so far divides (the usual case)
+        // costs a multiplication, not a division.
         let mut step = 0u64;
+        let mut div: Option<ExactDiv> = None;
         for &m in ints {
-            step = gcd(m.abs_diff(min), step);
+            let d = m.abs_diff(min);
+            if div.as_ref().is_some_and(|e| e.quotient(d).is_some()) {
+                continue;
+            }
+            step = gcd(d, step);
             if step == 1 {
                 break;
             }
+            div = (step > 0).then(|| ExactDiv::new(step));
         }
         Spread {
             min,
@@ -267,9 +314,15 @@ impl Spread {
             return false;
         }
         let mut seen = vec![0u64; slots.div_ceil(64) as usize];
+        let div = ExactDiv::new(self.step.max(1));
         for &m in ints {
-            let i = (m.abs_diff(self.min) / self.step.max(1)) as usize;
-            seen[i / 64] |= 1 << (i % 64);
+            // Every distance is a multiple of the step, and at most `width`.
+            let Some(i) = div.quotient(m.abs_diff(self.min)) else {
+                return false;
+            };
+            if let Some(w) = seen.get_mut((i / 64) as usize) {
+                *w |= 1 << (i % 64);
+            }
         }
         let distinct: u64 = seen.iter().map(|w| u64::from(w.count_ones())).sum();
         8 * distinct > 7 * slots
@@ -331,10 +384,20 @@ impl Dict {
     }
 }
 
-/// Whether `(v·10^k).round() / 10^k` gives back `v` bit for bit (the decoder's computation).
+/// The integer nearest `x` (halves away from zero; saturating, NaN to 0), without a call to
+/// libm's `round`: adding ±0.5 and truncating is one addition and one conversion. (For the few
+/// `x` just under a half where the addition rounds up, the result is one off; the callers
+/// check that the integer gives the value back, so that only costs the decimal encoding of a
+/// value no telemetry has.)
+#[inline]
+fn nearest(x: f64) -> i64 {
+    (x + 0.5f64.copysign(x)) as i64
+}
+
+/// Whether `nearest(v·10^k) / 10^k` gives back `v` bit for bit (the decoder's computation).
 #[inline]
 fn exact_at(v: f64, p: f64) -> bool {
-    (((v * p).round() as i64) as f64 / p).to_bits() == v.to_bits()
+    ((nearest(v * p)) as f64 / p).to_bits() == v.to_bits()
 }
 
 /// The smallest `k` in `0..=9` such that every value is exactly `m / 10^k` for an `i64` `m`,
@@ -354,7 +417,7 @@ fn decimal_scale(values: &[f64]) -> Option<(u8, Vec<i64>)> {
     let p = POW10[k];
     let mut ints = Vec::with_capacity(values.len());
     for &v in values {
-        let m = (v * p).round() as i64;
+        let m = nearest(v * p);
         if (m as f64 / p).to_bits() != v.to_bits() {
             return None;
         }
@@ -666,6 +729,54 @@ mod tests {
         assert_eq!(decimal_scale(&[f64::NAN]), None);
         assert_eq!(decimal_scale(&[f64::INFINITY]), None);
         assert_eq!(decimal_scale(&[1e-10]), None);
+    }
+
+    #[test]
+    fn exact_division_agrees_with_the_remainder() {
+        let divisors = [
+            1u64,
+            2,
+            3,
+            5,
+            6,
+            7,
+            10,
+            12,
+            64,
+            1000,
+            4096,
+            1 << 40,
+            u64::MAX,
+            0x8000_0000_0000_0000,
+        ];
+        let xs = [
+            0u64,
+            1,
+            2,
+            3,
+            5,
+            10,
+            12,
+            60,
+            1000,
+            4096,
+            12_288,
+            1 << 41,
+            3 << 40,
+            u64::MAX,
+            u64::MAX - 1,
+            0x8000_0000_0000_0000,
+        ];
+        for &d in &divisors {
+            let e = ExactDiv::new(d);
+            for &x in &xs {
+                let want = (x % d == 0).then(|| x / d);
+                assert_eq!(e.quotient(x), want, "{x} / {d}");
+                if let Some(m) = x.checked_mul(d) {
+                    assert_eq!(e.quotient(m), Some(x), "{x} · {d}");
+                }
+            }
+        }
     }
 
     #[test]
