@@ -12,6 +12,15 @@
 //! - `store_aggregate/whole_blocks`: count/sum/min/max over 10 M samples of one series from
 //!   per-block statistics, against `decode_all`: the same answer by decoding every block.
 //!
+//! - `store_sustained`: 1,000 series × 24,576 scrapes (4.3 days at 15 s) appended by id into
+//!   an in-memory store with default options, so heads seal (at 8,192 samples and at each
+//!   day's partition boundary) and compaction runs by itself whenever 4 Mi samples are frozen;
+//!   `kelvin_with_compaction` counts the wall time of both, plus a final `compact` of what is
+//!   still frozen. Baselines in the same run: `kelvin_append_only` (the same appends,
+//!   compaction never triggered) and `tsz_gorilla` (the same samples, one encoder per
+//!   series). `kelvin_durable_with_compaction`: 12,288 scrapes into a store on disk (WAL, one
+//!   group commit per scrape, no fsync) and a final checkpoint.
+//!
 //! Memory per active series is printed (not timed).
 
 use std::hint::black_box;
@@ -255,5 +264,85 @@ fn aggregate(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ingest, aggregate);
+/// Scrapes of the sustained runs: 24,576 per series (4.3 days at 15 s), so that heads seal at
+/// each day's partition boundary and at 8,192 samples, and compaction triggers by itself.
+const LONG_SCRAPES: usize = 3 * 8192;
+/// Scrapes of the durable sustained run: two partition boundaries.
+const DURABLE_SCRAPES: usize = 12_288;
+
+/// Appends `scrapes` scrapes of every series (values cycling through `values`' rows) by id.
+/// A durable store commits (one group commit) after each scrape.
+fn append_scrapes(store: &mut Store, keys: &[SeriesKey], values: &[Vec<f64>], scrapes: usize) {
+    let durable = store.dir().is_some();
+    let t0 = 1_700_000_000 * S;
+    let ids: Vec<_> = keys.iter().map(|k| store.series_id(k).unwrap()).collect();
+    for t in 0..scrapes {
+        let ts = t0 + t as i64 * 15 * S;
+        for (id, &v) in ids.iter().zip(&values[t % values.len()]) {
+            store.append(*id, ts, v).unwrap();
+        }
+        if durable {
+            store.commit().unwrap();
+        }
+    }
+}
+
+/// Sustained ingest: appends by id long enough that heads seal and [`Store::compact`] runs as
+/// it does in operation (when 4 Mi samples are frozen), wall time of both counted; a final
+/// `compact` (in memory) or `checkpoint` (durable) re-encodes what is still frozen. Baselines
+/// in the same run: the append path alone (compaction never triggers) and tsz.
+fn sustained(c: &mut Criterion) {
+    let keys = keys();
+    let values = data();
+    let mut g = c.benchmark_group("store_sustained");
+    g.throughput(Throughput::Elements((SERIES * LONG_SCRAPES) as u64));
+    g.sample_size(10);
+    g.bench_function("kelvin_with_compaction", |b| {
+        b.iter(|| {
+            let mut store = Store::in_memory(StoreOptions::default());
+            append_scrapes(&mut store, &keys, &values, LONG_SCRAPES);
+            store.compact().unwrap();
+            black_box(store.sample_count())
+        })
+    });
+    g.bench_function("kelvin_append_only", |b| {
+        b.iter(|| {
+            let opts = StoreOptions::default().with_compact_after_samples(u64::MAX);
+            let mut store = Store::in_memory(opts);
+            append_scrapes(&mut store, &keys, &values, LONG_SCRAPES);
+            black_box(store.sample_count())
+        })
+    });
+    g.bench_function("tsz_gorilla", |b| {
+        b.iter(|| {
+            let start = 1_700_000_000u64;
+            let mut enc: Vec<StdEncoder<BufferedWriter>> = (0..SERIES)
+                .map(|_| StdEncoder::new(start, BufferedWriter::new()))
+                .collect();
+            for t in 0..LONG_SCRAPES {
+                let ts = start + t as u64 * 15;
+                for (e, &v) in enc.iter_mut().zip(&values[t % values.len()]) {
+                    e.encode(DataPoint::new(ts, v));
+                }
+            }
+            black_box(enc.into_iter().map(|e| e.close().len()).sum::<usize>())
+        })
+    });
+    g.throughput(Throughput::Elements((SERIES * DURABLE_SCRAPES) as u64));
+    let dir = std::env::temp_dir().join(format!("kelvin-bench-sustained-{}", std::process::id()));
+    g.bench_function("kelvin_durable_with_compaction", |b| {
+        b.iter(|| {
+            let _ = std::fs::remove_dir_all(&dir);
+            let opts = StoreOptions::default().with_sync(false);
+            let (mut store, _) = Store::open(&dir, opts).unwrap();
+            append_scrapes(&mut store, &keys, &values, DURABLE_SCRAPES);
+            store.checkpoint().unwrap();
+            black_box(store.sample_count())
+        })
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    g.finish();
+}
+
+criterion_group!(benches, ingest, sustained, aggregate);
 criterion_main!(benches);

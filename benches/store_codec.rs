@@ -17,7 +17,9 @@
 //! - `tsz`: Gorilla (`tsz::StdEncoder`), fed timestamps in whole seconds as it expects;
 //! - `zstd`: level 3 on the raw little-endian timestamp column followed by the value column;
 //!
-//! and the ratios kelvin/pco and kelvin/tsz. Then criterion timings (samples/s) of encoding
+//! and the ratios kelvin/pco and kelvin/tsz over the whole sub-corpus, then per series: the
+//! worst series' kelvin/pco and the mean of the series' kelvin/pco (each series weighing the
+//! same, however long), with the worst series named below the table. Then criterion timings (samples/s) of encoding
 //! and decoding one sub-corpus (`nab`, else `tsbs-cpu`) with each codec, plus the head chunk's
 //! appends and decoding.
 
@@ -32,6 +34,8 @@ use tsz::stream::{BufferedReader, BufferedWriter};
 use tsz::{DataPoint, Decode, Encode, StdDecoder, StdEncoder};
 
 struct Series {
+    /// The file (and column) it comes from, to name the worst series.
+    name: String,
     ts: Vec<i64>,
     values: Vec<f64>,
 }
@@ -59,7 +63,14 @@ fn load(path: &Path, ts_col: Option<usize>, value_col: usize) -> Series {
     let text = std::fs::read_to_string(path).expect("corpus file reads");
     let (ts, values) = parse_csv_series(&text, ts_col, value_col, &path.display().to_string())
         .expect("corpus file parses");
-    Series { ts, values }
+    let file = path
+        .file_name()
+        .map_or(String::new(), |f| f.to_string_lossy().into_owned());
+    Series {
+        name: format!("{file}:{value_col}"),
+        ts,
+        values,
+    }
 }
 
 fn csv_files(dir: &Path) -> Vec<PathBuf> {
@@ -162,8 +173,8 @@ fn tsbs_cpu() -> Corpus {
     const STEP_NS: i64 = 10_000_000_000;
     let mut rng = SplitMix(0x5eed_2016);
     let mut series = Vec::new();
-    for _host in 0..30 {
-        for _field in 0..10 {
+    for host in 0..30 {
+        for field in 0..10 {
             let mut v = rng.below(101) as i64;
             let mut values = Vec::with_capacity(8640);
             for _ in 0..8640 {
@@ -171,7 +182,11 @@ fn tsbs_cpu() -> Corpus {
                 values.push(v as f64);
             }
             let ts = (0..8640).map(|i| START_NS + i * STEP_NS).collect();
-            series.push(Series { ts, values });
+            series.push(Series {
+                name: format!("host_{host}:usage_{field}"),
+                ts,
+                values,
+            });
         }
     }
     Corpus {
@@ -233,22 +248,44 @@ fn print_table(corpora: &[Corpus], block: usize) {
     println!();
     println!("bytes per sample (timestamps + values), Kelvin blocks of up to {block} samples");
     println!(
-        "{:<17} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>11} {:>11}",
-        "corpus", "series", "samples", "kelvin", "pco", "tsz", "zstd", "kelvin/pco", "kelvin/tsz"
+        "{:<17} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>11} {:>11} {:>9} {:>9}",
+        "corpus",
+        "series",
+        "samples",
+        "kelvin",
+        "pco",
+        "tsz",
+        "zstd",
+        "kelvin/pco",
+        "kelvin/tsz",
+        "worst k/p",
+        "mean k/p"
     );
+    let mut worst_names = Vec::new();
     for c in corpora {
         let n = c.samples() as f64;
         let (mut k, mut p, mut g, mut z) = (0usize, 0usize, 0usize, 0usize);
+        // Per series: Kelvin's bytes over pco's (the same samples, so bytes per sample too).
+        let mut ratios = Vec::with_capacity(c.series.len());
         for s in &c.series {
-            k += kelvin_encode(s, block).iter().map(Vec::len).sum::<usize>();
+            let ks = kelvin_encode(s, block).iter().map(Vec::len).sum::<usize>();
             let (pt, pv) = pco_encode(s);
+            k += ks;
             p += pt.len() + pv.len();
+            ratios.push((ks as f64 / (pt.len() + pv.len()) as f64, &s.name));
             g += tsz_encode(s).len();
             z += zstd_encode(s).len();
         }
         let (k, p, g, z) = (k as f64 / n, p as f64 / n, g as f64 / n, z as f64 / n);
+        let mean = ratios.iter().map(|r| r.0).sum::<f64>() / ratios.len() as f64;
+        let worst = ratios
+            .iter()
+            .copied()
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .expect("a corpus has series");
+        worst_names.push(format!("{}: {} ({:.3})", c.name, worst.1, worst.0));
         println!(
-            "{:<17} {:>6} {:>9} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>11.3} {:>11.3}",
+            "{:<17} {:>6} {:>9} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>11.3} {:>11.3} {:>9.3} {:>9.3}",
             c.name,
             c.series.len(),
             c.samples(),
@@ -257,9 +294,12 @@ fn print_table(corpora: &[Corpus], block: usize) {
             g,
             z,
             k / p,
-            k / g
+            k / g,
+            worst.0,
+            mean
         );
     }
+    println!("worst series kelvin/pco: {}", worst_names.join("; "));
     println!();
 }
 

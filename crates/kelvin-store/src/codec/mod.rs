@@ -1,6 +1,7 @@
 //! Compression codecs of the store: the open head chunk (Gorilla bit stream, fast appends)
-//! and sealed blocks (column-wise pco with decimal scaling, checksummed, each pco chunk's header
-//! checked before pco allocates for it), plus the block statistics kept beside each block.
+//! and sealed blocks (column-wise pco with decimal scaling or a dictionary of values,
+//! checksummed, each pco chunk's header checked before pco allocates for it), plus the block
+//! statistics kept beside each block.
 
 mod bits;
 mod block;

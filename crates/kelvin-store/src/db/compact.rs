@@ -20,6 +20,36 @@ const COLD_BLOCKS: usize = 2;
 /// the next checkpoint seals.
 pub(super) const RESIDENT_BLOCKS: usize = 8;
 
+/// The thread re-encoding a batch of frozen blocks ([`Store::compact`] runs it by itself).
+#[derive(Debug)]
+pub(super) struct Background(std::thread::JoinHandle<Result<Vec<Encoded>, StoreError>>);
+
+/// A frozen block's pco bytes, and which block (series, id, the frozen samples) they encode.
+#[derive(Debug)]
+pub(super) struct Encoded {
+    series: usize,
+    block: u64,
+    head: Arc<HeadChunk>,
+    bytes: Vec<u8>,
+}
+
+/// Encodes a batch of frozen blocks (series, block id, samples) over rayon's threads.
+fn encode_batch(batch: Vec<(usize, u64, Arc<HeadChunk>)>) -> Result<Vec<Encoded>, StoreError> {
+    use rayon::prelude::*;
+    batch
+        .into_par_iter()
+        .map(|(series, block, head)| {
+            let bytes = head.seal()?;
+            Ok(Encoded {
+                series,
+                block,
+                head,
+                bytes,
+            })
+        })
+        .collect()
+}
+
 impl Store {
     fn new_block(&mut self, ts: &[i64], values: &[f64]) -> Result<Block, StoreError> {
         let stats = BlockStats::of(ts, values)?;
@@ -64,28 +94,93 @@ impl Store {
         let block = Block {
             id,
             stats,
-            frozen: Some(Box::new(head)),
+            frozen: Some(Arc::new(head)),
             bytes: None,
             loc: None,
         };
         let s = &mut self.series[i];
         s.block_bytes += resident(&block);
         s.blocks.push(block);
+        self.poll_background()?;
         if self.frozen_samples >= self.opts.compact_after_samples {
-            self.compact()?;
+            self.compact_in_background()?;
         }
         Ok(())
     }
 
+    /// Hands every frozen block to a background thread that re-encodes them with pco (over
+    /// both cores, with rayon) while appends go on; first waits for the batch before, so at
+    /// most one is under way. The blocks stay frozen, and readable, until the encoded bytes
+    /// are installed (by the next seal that finds the batch done, or by [`Store::compact`]
+    /// and every checkpoint, which wait for it). Nothing about durability changes: frozen
+    /// blocks are covered by the WAL until a checkpoint writes their bytes, and a checkpoint
+    /// compacts first.
+    fn compact_in_background(&mut self) -> Result<(), StoreError> {
+        self.finish_background()?;
+        let mut batch = Vec::new();
+        for (i, s) in self.series.iter().enumerate() {
+            for b in &s.blocks {
+                if let Some(h) = &b.frozen {
+                    batch.push((i, b.id, Arc::clone(h)));
+                }
+            }
+        }
+        self.frozen_samples = 0;
+        if !batch.is_empty() {
+            self.background = Some(Background(std::thread::spawn(move || encode_batch(batch))));
+        }
+        Ok(())
+    }
+
+    /// Installs the background batch's bytes if it is done; never waits.
+    fn poll_background(&mut self) -> Result<(), StoreError> {
+        if self.background.as_ref().is_some_and(|b| b.0.is_finished()) {
+            self.finish_background()?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the background batch, if any, and installs its bytes in the blocks that are
+    /// still the frozen blocks it encoded (a block rewritten meanwhile, by a late-sample merge
+    /// or a coalesce, has new bytes already). Returns the samples installed.
+    fn finish_background(&mut self) -> Result<u64, StoreError> {
+        let Some(Background(handle)) = self.background.take() else {
+            return Ok(0);
+        };
+        // A panic while encoding is raised here, as it would have been without the thread.
+        let encoded = handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        let mut n = 0;
+        for e in encoded {
+            let Some(s) = self.series.get_mut(e.series) else {
+                continue;
+            };
+            let Some(b) = s.blocks.iter_mut().rev().find(|b| b.id == e.block) else {
+                continue;
+            };
+            if b.frozen.as_ref().is_some_and(|h| Arc::ptr_eq(h, &e.head)) {
+                s.block_bytes -= e.head.heap_bytes();
+                s.block_bytes += e.bytes.len();
+                b.bytes = Some(Arc::from(e.bytes));
+                b.frozen = None;
+                n += b.stats.count;
+            }
+        }
+        Ok(n)
+    }
+
     /// Re-encodes every frozen block with pco (in parallel over series, with rayon): sealed
-    /// blocks shrink from Gorilla's bytes to pco's. Runs by itself when
-    /// [`StoreOptions::compact_after_samples`] frozen samples pile up, and before every
-    /// checkpoint. Returns the samples re-encoded.
+    /// blocks shrink from Gorilla's bytes to pco's. Runs by itself, on a background thread,
+    /// when [`StoreOptions::compact_after_samples`] frozen samples pile up; this call waits
+    /// for that thread's batch, then encodes what is left. Runs before every checkpoint.
+    /// Returns the samples re-encoded (those of the background batch included).
     ///
     /// # Errors
     /// An encoding failure (not expected for any input; reported rather than panicking).
     pub fn compact(&mut self) -> Result<u64, StoreError> {
         use rayon::prelude::*;
+        let installed = self.finish_background()?;
         let done = self
             .series
             .par_iter_mut()
@@ -104,7 +199,7 @@ impl Store {
             })
             .try_reduce(|| 0, |a, b| Ok(a + b))?;
         self.frozen_samples = 0;
-        Ok(done)
+        Ok(installed + done)
     }
 
     /// Merges series `i`'s late buffer into its blocks, rewriting the partitions it touches.

@@ -79,9 +79,10 @@ struct Loc {
 struct Block {
     id: u64,
     stats: BlockStats,
-    /// Boxed: most blocks are not frozen, and a series holds its blocks' metadata for as
-    /// long as the partition lives.
-    frozen: Option<Box<HeadChunk>>,
+    /// Behind a pointer: most blocks are not frozen, and a series holds its blocks' metadata
+    /// for as long as the partition lives. Shared, so that a background compaction can encode
+    /// it while reads go on decoding it.
+    frozen: Option<Arc<HeadChunk>>,
     bytes: Option<Arc<[u8]>>,
     loc: Option<Loc>,
 }
@@ -186,8 +187,10 @@ pub struct Store {
     stats: StoreStats,
     durable: Option<Durable>,
     next_block: u64,
-    /// Samples in frozen (not yet pco-encoded) blocks.
+    /// Samples in frozen (not yet pco-encoded) blocks, less those handed to `background`.
     frozen_samples: u64,
+    /// The frozen blocks being re-encoded on a background thread (at most one batch).
+    background: Option<compact::Background>,
     /// Reading series resolved by the addresses of their shared entity and sensor text.
     reading_cache:
         HashMap<ReadingKey, (EntityId, kelvin_model::SensorName, SeriesId), FxBuildHasher>,
@@ -223,6 +226,7 @@ impl Store {
             durable: None,
             next_block: 0,
             frozen_samples: 0,
+            background: None,
             reading_cache: HashMap::default(),
             mem_estimate: 0,
         }

@@ -1,8 +1,11 @@
 //! Golden files of on-disk format version 1 (`docs/format.md`): a block file and a WAL segment
-//! written by a fixed sequence of operations. The committed bytes must (1) still open to the
-//! same samples and (2) be exactly what this build writes for the same operations, so a format
-//! change cannot slip in unnoticed. Regenerate deliberately with `KELVIN_UPDATE_GOLDEN=1`
-//! (and bump the format version when the bytes change).
+//! written by a fixed sequence of operations. (1) The files the first version-1 writer made
+//! (`golden/v1`, never regenerated) must still open to the same samples, and (2) what this
+//! build writes for the same operations must be exactly the committed `golden/v1-writer`
+//! bytes, so a change of the bytes cannot slip in unnoticed. The two differ where the codec
+//! now hands pco a decimal block's common step instead of letting pco search for a mode
+//! (the same layout; pco's stream records its mode). Regenerate `v1-writer` deliberately with
+//! `KELVIN_UPDATE_GOLDEN=1` (and bump the format version when the layout changes).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,8 +15,14 @@ use kelvin_store::{Labels, SeriesKey, Store, StoreOptions};
 
 const S: i64 = 1_000_000_000;
 
+/// The files of the first version-1 writer: read, never rewritten.
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden/v1")
+}
+
+/// What this build writes: compared byte for byte, rewritten with `KELVIN_UPDATE_GOLDEN=1`.
+fn writer_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden/v1-writer")
 }
 
 fn keys() -> [SeriesKey; 2] {
@@ -94,7 +103,7 @@ fn v1_files_decode_and_re_encode_identically() {
         "one block file and one WAL segment: {:?}",
         written.iter().map(|f| &f.0).collect::<Vec<_>>()
     );
-    let golden = golden_dir();
+    let golden = writer_dir();
     if std::env::var_os("KELVIN_UPDATE_GOLDEN").is_some() {
         let _ = fs::remove_dir_all(&golden);
         for (name, bytes) in &written {
@@ -117,10 +126,18 @@ fn v1_files_decode_and_re_encode_identically() {
             "{gn}: this build writes different bytes than format v1's golden file"
         );
     }
-    // (1) The committed files open to the samples that made them.
+    // (1) The committed files, of this writer and of the first, open to the samples that
+    // made them.
+    check_opens(&committed);
+    check_opens(&files(&golden_dir()));
+    let _ = fs::remove_dir_all(&fresh);
+}
+
+/// Opens a copy of `committed` and checks every sample of both series.
+fn check_opens(committed: &[(String, Vec<u8>)]) {
     let copy = std::env::temp_dir().join(format!("kelvin-golden-copy-{}", std::process::id()));
     let _ = fs::remove_dir_all(&copy);
-    for (name, bytes) in &committed {
+    for (name, bytes) in committed {
         let p = copy.join(name);
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(p, bytes).unwrap();
@@ -142,6 +159,5 @@ fn v1_files_decode_and_re_encode_identically() {
             );
         }
     }
-    let _ = fs::remove_dir_all(&fresh);
     let _ = fs::remove_dir_all(&copy);
 }

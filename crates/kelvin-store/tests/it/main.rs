@@ -13,6 +13,11 @@ mod codec;
 /// windows and chunks larger than the block can hold as `Corrupt`.
 mod block_pco;
 
+/// Sealed blocks whose values are a dictionary (format version 2): bit-exact round trips of
+/// repeating values of every kind, version 1 kept for blocks without one, and damaged or forged
+/// dictionaries refused as `Corrupt`.
+mod block_dict;
+
 /// Loading a series from CSV: the corpus' layouts (NAB, Vega, TMY3 with its preamble and split
 /// date/time columns), timestamp forms and units, sorting, and malformed input named by line
 /// and column.

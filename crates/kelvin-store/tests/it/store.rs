@@ -769,3 +769,91 @@ fn a_checkpoint_that_fails_midway_refuses_later_ones_and_reopening_loses_nothing
     store.checkpoint().unwrap();
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// Appends `n` samples to each of 6 series with compaction triggered every 256 frozen samples
+/// (so a background batch is almost always under way), late samples merged into blocks that
+/// batch may be encoding, and scans in between; returns the model of what was stored.
+fn churn(store: &mut Store, n: i64, durable: bool) -> Vec<BTreeMap<i64, f64>> {
+    let ids: Vec<_> = (0..6)
+        .map(|s| store.series_id(&key(&format!("h{s}"), "psu1")).unwrap())
+        .collect();
+    let mut model = vec![BTreeMap::new(); ids.len()];
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    for i in 0..n {
+        for (s, id) in ids.iter().enumerate() {
+            let t = i * 15 * S;
+            let v = ((i * 7 + s as i64 * 13) % 400) as f64 / 2.0;
+            store.append(*id, t, v).unwrap();
+            model[s].insert(t, v);
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if i > 40 && x.is_multiple_of(11) {
+                // Up to 40 scrapes late, on the scrape grid plus 1 s: a new instant.
+                let late = (i - 1 - (x >> 8) as i64 % 40) * 15 * S + S;
+                let lv = -(((x >> 20) % 1000) as f64);
+                if store.append(*id, late, lv).unwrap() == Appended::Late {
+                    model[s].insert(late, lv);
+                }
+            }
+        }
+        if durable {
+            store.commit().unwrap();
+        }
+        if i % 97 == 0 {
+            let d = store.scan(ids[i as usize % 6], i64::MIN, i64::MAX).unwrap();
+            assert_eq!(d.ts.len(), model[i as usize % 6].len(), "scan at {i}");
+        }
+    }
+    model
+}
+
+fn assert_matches(store: &Store, model: &[BTreeMap<i64, f64>]) {
+    for (s, m) in model.iter().enumerate() {
+        let id = store.find(&key(&format!("h{s}"), "psu1")).unwrap();
+        let d = store.scan(id, i64::MIN, i64::MAX).unwrap();
+        let got: Vec<(i64, u64)> =
+            d.ts.iter()
+                .zip(&d.values)
+                .map(|(&t, v)| (t, v.to_bits()))
+                .collect();
+        let want: Vec<(i64, u64)> = m.iter().map(|(&t, v)| (t, v.to_bits())).collect();
+        assert_eq!(got, want, "series {s}");
+    }
+}
+
+fn churn_options() -> StoreOptions {
+    StoreOptions::default()
+        .with_block_samples(64)
+        .with_partition_ns(3_600 * S)
+        .with_late_window_ns(600 * S)
+        .with_compact_after_samples(256)
+}
+
+#[test]
+fn background_compaction_keeps_every_sample_and_reads_go_on() {
+    let mut store = Store::in_memory(churn_options());
+    let model = churn(&mut store, 3_000, false);
+    assert_matches(&store, &model);
+    // Whatever a background batch left, compact finishes; then nothing is frozen.
+    store.compact().unwrap();
+    assert_eq!(store.compact().unwrap(), 0);
+    assert_matches(&store, &model);
+    let stats = store.stats();
+    assert!(stats.blocks_sealed > 200, "{stats:?}");
+    assert!(stats.late > 100, "late samples merged: {stats:?}");
+}
+
+#[test]
+fn committed_samples_survive_a_drop_with_a_background_batch_under_way() {
+    let dir = tmpdir("background-compaction");
+    let model = {
+        let (mut store, _) = Store::open(&dir, churn_options().with_sync(false)).unwrap();
+        churn(&mut store, 2_000, true)
+        // Dropped without a checkpoint, a batch most likely still encoding.
+    };
+    let (store, report) = Store::open(&dir, churn_options()).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_matches(&store, &model);
+    let _ = fs::remove_dir_all(&dir);
+}
