@@ -8,31 +8,8 @@ use pco::ChunkConfig;
 use pco::standalone::simple_compress;
 use proptest::prelude::*;
 
-fn bits(v: &[f64]) -> Vec<u64> {
-    v.iter().map(|x| x.to_bits()).collect()
-}
-
-/// One distinct value of a dictionary: any bit pattern, the special ones often, decimals.
-fn distinct() -> impl Strategy<Value = f64> {
-    prop_oneof![
-        2 => any::<u64>().prop_map(f64::from_bits),
-        2 => prop::sample::select(vec![
-            f64::NAN,
-            -f64::NAN,
-            f64::from_bits(0x7ff0_0000_0000_0001), // signalling NaN
-            f64::from_bits(0xfff8_dead_beef_cafe), // negative quiet NaN with payload
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            0.0,
-            -0.0,
-            f64::from_bits(1),
-            f64::MIN_POSITIVE,
-            f64::MAX,
-            f64::MIN,
-        ]),
-        3 => (-100_000i64..100_000, 0u32..4).prop_map(|(m, k)| m as f64 / 10f64.powi(k as i32)),
-    ]
-}
+// Any bit pattern, the special ones often, decimals: the codec tests' values.
+use crate::codec::{bits, value as distinct};
 
 /// Values drawn from a pool of 1 to 40 distinct ones, so that they repeat.
 fn repeating() -> impl Strategy<Value = Vec<f64>> {

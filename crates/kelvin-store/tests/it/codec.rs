@@ -9,13 +9,13 @@ use proptest::prelude::*;
 const S: i64 = 1_000_000_000;
 const T0: i64 = 1_700_000_000 * S;
 
-fn bits(v: &[f64]) -> Vec<u64> {
+pub(crate) fn bits(v: &[f64]) -> Vec<u64> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
 /// Any `f64` bit pattern, with the special ones (NaN payloads, ±∞, ±0, subnormals, decimals,
 /// repeats) drawn often.
-fn value() -> impl Strategy<Value = f64> {
+pub(crate) fn value() -> impl Strategy<Value = f64> {
     prop_oneof![
         3 => any::<u64>().prop_map(f64::from_bits),
         1 => prop::sample::select(vec![
