@@ -78,6 +78,16 @@ impl Clock {
         self.expired
     }
 
+    /// A clock for a phase that may use `share` (0 to 1) of the time left: it expires that
+    /// far into what is left, or with this clock; unlimited if this one is.
+    pub(crate) fn share(&self, share: f64) -> Clock {
+        let now = Instant::now();
+        match self.deadline {
+            None => Clock::unlimited(),
+            Some(d) => Clock::until(Some(now + d.saturating_duration_since(now).mul_f64(share))),
+        }
+    }
+
     /// True if an earlier reading found the deadline passed (does not read the clock).
     pub(crate) fn has_expired(&self) -> bool {
         self.expired

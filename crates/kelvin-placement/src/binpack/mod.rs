@@ -14,10 +14,12 @@
 //!   literature; [`BinPacking::dot_product`] and [`BinPacking::norm_l2`] are the bin-centric
 //!   vector heuristics of Panigrahy et al. (2011); [`BinPacking::pack`] returns the best of
 //!   them, checked.
-//! - [`BinPacking::improve`] and [`BinPacking::pack_with`] then remove bins by consistent
-//!   neighbourhood search (Buljubašić & Vasquez, Computers & Operations Research 76, 2016):
-//!   a tabu search over partial packings into fewer bins, with subset-sum refills of bins in
-//!   one dimension, anytime within a [`SearchLimit`].
+//! - [`BinPacking::improve`] and [`BinPacking::pack_with`] then remove bins: in one dimension
+//!   first by bin completion at the lower bound (Korf, AAAI 2002: bins filled one at a time,
+//!   wasting no more than the bound allows, repaired by a large neighbourhood search), then
+//!   by consistent neighbourhood search (Buljubašić & Vasquez, Computers & Operations
+//!   Research 76, 2016): a tabu search over partial packings into fewer bins, with subset-sum
+//!   refills of bins in one dimension; anytime within a [`SearchLimit`].
 //!
 //! # Limits
 //!
@@ -42,6 +44,7 @@ use crate::PlacementError;
 use crate::clock::Clock;
 
 mod cns;
+mod complete;
 mod fit;
 mod read;
 
@@ -423,6 +426,16 @@ impl BinPacking {
     }
 }
 
+/// The share of the time left that bin completion may use before the neighbourhood search.
+const COMPLETE_SHARE: f64 = 0.75;
+
+/// Bin completion recurses once per item placed: it runs on instances of up to this many
+/// items, which keeps its stack within a few hundred kilobytes.
+const COMPLETE_MAX_ITEMS: usize = 2_000;
+
+/// Bin completion's nodes per round of [`SearchLimit::attempts`].
+const COMPLETE_NODES: u64 = 1 << 16;
+
 /// Limits of [`BinPacking::improve`] and [`BinPacking::pack_with`]: whichever comes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -431,7 +444,7 @@ pub struct SearchLimit {
     /// covers the construction heuristics and the lower bound too.
     pub time_ms: u64,
     /// Rounds of the search (default unlimited): one round is a descent and up to 200 tabu
-    /// moves. Set it (with a generous `time_ms`) for results that do not depend on the
+    /// moves (bin completion, before it, gets 65,536 nodes per round). Set it (with a generous `time_ms`) for results that do not depend on the
     /// machine's speed.
     pub attempts: u64,
     /// Seed of the search's random choices (default 0): same seed and attempts, same
@@ -468,10 +481,11 @@ impl SearchLimit {
 }
 
 impl BinPacking {
-    /// Improves a packing by consistent neighbourhood search (see the module
-    /// documentation): from a packing
-    /// with `m` bins, drop the lightest bin and search for a packing of the rest into `m − 1`
-    /// bins, then `m − 2`, and so on. Stops at the lower bound or the limit and returns the
+    /// Improves a packing (see the module documentation). In one dimension, bin completion
+    /// first looks for a packing at the lower bound, which it often finds where little room
+    /// may be wasted (Falkenauer's triplets, Hard28). Then consistent neighbourhood search:
+    /// from a packing with `m` bins, drop the lightest bin and search for a packing of the
+    /// rest into `m − 1` bins, then `m − 2`, and so on. Stops at the lower bound or the limit and returns the
     /// best complete packing found, so never a worse one than `start`. Same instance, start
     /// and seed with a round budget ([`SearchLimit::attempts`]): same result.
     ///
@@ -484,7 +498,24 @@ impl BinPacking {
         let mut clock = Clock::after(Instant::now(), limit.time_ms);
         let start = self.compact(start);
         let lb = self.lower_bound_within(&mut clock);
-        cns::improve(self, &start, lb, limit, clock)
+        self.search(&start, lb, limit, clock)
+    }
+
+    /// The searches from a feasible `start` without empty bins: in one dimension (up to
+    /// [`COMPLETE_MAX_ITEMS`] items), bin completion at the lower bound first, for up to
+    /// [`COMPLETE_SHARE`] of the time or [`COMPLETE_NODES`] nodes per round of a round budget;
+    /// then consistent neighbourhood search for the rest.
+    fn search(&self, start: &Packing, lb: usize, limit: &SearchLimit, clock: Clock) -> Packing {
+        if self.dims() == 1 && start.bins > lb && (1..=COMPLETE_MAX_ITEMS).contains(&self.len()) {
+            let nodes = limit.attempts.saturating_mul(COMPLETE_NODES);
+            let mut phase = clock.share(COMPLETE_SHARE);
+            if let Some(p) = complete::complete(self, lb, nodes, limit.seed, &mut phase)
+                && self.is_feasible(&p)
+            {
+                return p;
+            }
+        }
+        cns::improve(self, start, lb, limit, clock)
     }
 
     /// [`BinPacking::pack`] followed by [`BinPacking::improve`], all within `limit`: when the
@@ -494,7 +525,7 @@ impl BinPacking {
         let t = Instant::now();
         let mut clock = Clock::after(t, limit.time_ms);
         let (start, lower_bound) = self.pack_within(&mut clock);
-        let packing = cns::improve(self, &start, lower_bound, limit, clock);
+        let packing = self.search(&start, lower_bound, limit, clock);
         debug_assert!(self.is_feasible(&packing));
         PackReport {
             packing,
