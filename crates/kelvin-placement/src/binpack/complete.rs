@@ -262,7 +262,7 @@ pub(super) fn complete(
     }
     repair(
         p,
-        &size,
+        (&size, left),
         (waste, target),
         best,
         (spent, max_nodes),
@@ -271,12 +271,13 @@ pub(super) fn complete(
     )
 }
 
-/// Second phase: empties a few random bins of the partial packing `closed` and searches for
+/// Second phase, from the counts of all items per distinct size (`rest`): empties a few
+/// random bins of the partial packing `closed` and searches for
 /// a packing of their items and those left over into the bins still allowed; a partial
 /// result with at least as many bins closed replaces them.
 fn repair(
     p: &BinPacking,
-    size: &[u64],
+    (size, mut rest): (&[u64], Vec<u32>),
     (waste, target): (u64, usize),
     mut closed: Bins,
     (mut spent, max_nodes): (u64, u64),
@@ -284,16 +285,12 @@ fn repair(
     clock: &mut Clock,
 ) -> Option<Packing> {
     let capacity = p.capacity[0];
-    let fill = |b: &[usize]| b.iter().map(|&j| size[j]).sum::<u64>();
-    // Items outside `closed`.
-    let mut rest = vec![0u32; size.len()];
-    for s in &p.sizes {
-        rest[size.partition_point(|x| x > s)] += 1;
-    }
+    let wasted = |b: &[usize]| capacity - b.iter().map(|&j| size[j]).sum::<u64>();
+    // `rest` holds every item; take out those in `closed`.
     let mut used = 0u64;
     for b in &closed {
         b.iter().for_each(|&j| rest[j] -= 1);
-        used += capacity - fill(b);
+        used += wasted(b);
     }
     while spent < max_nodes && !clock.expired() && !closed.is_empty() {
         let k = (REPAIR_LEAST + rng.below(REPAIR_SPREAD)).min(closed.len());
@@ -301,7 +298,7 @@ fn repair(
         for _ in 0..k {
             let b = closed.swap_remove(rng.below(closed.len()));
             b.iter().for_each(|&j| rest[j] += 1);
-            used -= capacity - fill(&b);
+            used -= wasted(&b);
             freed.push(b);
         }
         let limit = REPAIR_NODES.min(max_nodes - spent);
@@ -326,7 +323,7 @@ fn repair(
         };
         for b in kept {
             b.iter().for_each(|&j| rest[j] -= 1);
-            used += capacity - fill(&b);
+            used += wasted(&b);
             closed.push(b);
         }
     }

@@ -444,8 +444,8 @@ pub struct SearchLimit {
     /// covers the construction heuristics and the lower bound too.
     pub time_ms: u64,
     /// Rounds of the search (default unlimited): one round is a descent and up to 200 tabu
-    /// moves (bin completion, before it, gets 65,536 nodes per round). Set it (with a generous `time_ms`) for results that do not depend on the
-    /// machine's speed.
+    /// moves (bin completion, before it, gets 65,536 nodes per round). Set it (with a
+    /// generous `time_ms`) for results that do not depend on the machine's speed.
     pub attempts: u64,
     /// Seed of the search's random choices (default 0): same seed and attempts, same
     /// result.
@@ -485,8 +485,8 @@ impl BinPacking {
     /// first looks for a packing at the lower bound, which it often finds where little room
     /// may be wasted (Falkenauer's triplets, Hard28). Then consistent neighbourhood search:
     /// from a packing with `m` bins, drop the lightest bin and search for a packing of the
-    /// rest into `m − 1` bins, then `m − 2`, and so on. Stops at the lower bound or the limit and returns the
-    /// best complete packing found, so never a worse one than `start`. Same instance, start
+    /// rest into `m − 1` bins, then `m − 2`, and so on. Stops at the lower bound or the
+    /// limit and returns the best complete packing found, so never a worse one than `start`. Same instance, start
     /// and seed with a round budget ([`SearchLimit::attempts`]): same result.
     ///
     /// A `start` that is not a feasible packing of this instance is returned unchanged; one
